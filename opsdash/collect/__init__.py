@@ -1,0 +1,1 @@
+"""The collector: scheduler and probes (ssh, http, local, prometheus)."""

@@ -1,0 +1,922 @@
+"""Load, validate and save the TOML config.
+
+``load_config(path)`` reads with tomllib into frozen dataclasses and reports
+*every* problem at once as ``FILE:LINE: key.path: expected ..., got ...``
+(ConfigError). Unknown keys are errors with a "did you mean". ``[defaults]``
+are inherited by each host. ``save_config`` writes with tomli-w atomically,
+keeping a ``.bak`` of the old file byte for byte.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import platformdirs
+import tomli_w
+
+from .errors import ConfigError, ConfigProblem
+
+APP = "opsdash"
+
+# --- durations -------------------------------------------------------------------
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """'90s' -> 90.0, '1h30m' -> 5400.0, '14d' -> 1209600.0. Raises ValueError."""
+    s = text.strip().lower()
+    if not s:
+        raise ValueError("empty duration")
+    pos, total = 0, 0.0
+    for m in _DURATION_RE.finditer(s):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNIT[m.group(2)]
+        pos = m.end()
+    if pos != len(s) or pos == 0:
+        raise ValueError(f"not a duration: {text!r}")
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest exact spelling: 120 -> '2m', 5400 -> '1h30m', 1.5 -> '1500ms'."""
+    if seconds <= 0:
+        return "0s"
+    if seconds != int(seconds):
+        return f"{round(seconds * 1000)}ms"
+    s, out = int(seconds), ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if s >= size:
+            out += f"{s // size}{unit}"
+            s %= size
+    return out
+
+
+# --- the schema as dataclasses ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RestoreTestConfig:
+    every: float = 86400.0
+    sample: str = ""
+    timeout: float = 600.0
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    every: float = 7 * 86400.0
+    subset: str = "1%"  # restic --read-data-subset
+    timeout: float = 3600.0
+
+
+@dataclass(frozen=True)
+class BackupConfig:
+    name: str
+    kind: str  # restic | borg | pgbackrest | command
+    repository: str = ""
+    password_file: str = ""
+    max_age: float = 26 * 3600.0
+    interval: float = 600.0
+    restore_test: RestoreTestConfig | None = None
+    check: CheckConfig | None = None
+    command: str = ""  # kind = "command": exit 0 = pass, last stdout line = summary
+    stanza: str = ""  # pgbackrest
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    name: str
+    kind: str  # redis | memcached | varnish | nginx-log
+    address: str = ""
+    path: str = ""
+    password_file: str = ""
+    interval: float | None = None  # None: the host's interval
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    name: str
+    address: str
+    port: int | None  # None: from ~/.ssh/config, else 22
+    user: str | None
+    identity_file: str | None
+    jump: str | None
+    tags: dict[str, str]
+    probes: tuple[str, ...]
+    interval: float
+    timeout: float
+    host_key_policy: str
+    known_hosts: str
+    ssh_config: str
+    patches_interval: float
+    caches: tuple[CacheConfig, ...] = ()
+    backups: tuple[BackupConfig, ...] = ()
+
+    @property
+    def is_local(self) -> bool:
+        return "local" in self.probes
+
+
+@dataclass(frozen=True)
+class SLO:
+    availability: float | None = None  # percent
+    ttfb_p95_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    name: str
+    url: str
+    interval: float = 15.0
+    timeout: float = 10.0
+    expect_status: tuple[int, ...] = (200,)
+    vantage: tuple[str, ...] = ("local",)
+    window: float = 300.0
+    slo: SLO = SLO()
+    verify_tls: bool = True
+    fresh_connection: bool = True
+    method: str = "GET"
+    headers: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    source: str | None = None  # a [[sources]] name: quantiles from Prometheus instead
+    queries: dict[str, str] = field(default_factory=dict)  # p50/p95/p99/error_rate PromQL
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    kind: str  # prometheus | alertmanager
+    name: str
+    url: str
+    interval: float = 15.0
+    timeout: float = 10.0
+    verify_tls: bool = True
+    ca_file: str | None = None
+    bearer_token_file: str | None = None
+    bearer_token_env: str | None = None
+    username: str | None = None
+    password_file: str | None = None
+    queries: dict[str, str] = field(default_factory=dict)
+    match: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    name: str
+    metric: str
+    warn: float | None = None
+    crit: float | None = None
+    op: str = ">"
+    clear: float | None = None  # None: the warn (or crit) threshold
+    for_s: float = 0.0
+    keep_firing_for_s: float = 0.0
+    attempts: int = 1
+    flap: tuple[float, float] | None = None  # (low, high) percent
+    tier: dict[str, str] = field(default_factory=lambda: {"warning": "L1", "critical": "L2"})
+    runbook: str = ""
+    summary: str = ""
+    match: dict[str, str] = field(default_factory=dict)
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Settings:
+    retention: float = 14 * 86400.0
+    theme: str = "opsdash-dark"
+    ssh_connect_concurrency: int = 20
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    settings: Settings
+    hosts: tuple[HostConfig, ...]
+    endpoints: tuple[EndpointConfig, ...]
+    sources: tuple[SourceConfig, ...]
+    rules: tuple[RuleConfig, ...]
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)  # the TOML document as read
+
+    def host(self, name: str) -> HostConfig | None:
+        return next((h for h in self.hosts if h.name == name), None)
+
+
+# --- locations ---------------------------------------------------------------------
+
+
+def default_config_path() -> Path:
+    env = os.environ.get("OPSDASH_CONFIG")
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_config_dir(APP)) / "config.toml"
+
+
+def default_store_path() -> Path:
+    env = os.environ.get("OPSDASH_STORE")
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir(APP)) / "opsdash.sqlite"
+
+
+def user_themes_dir() -> Path:
+    return Path(platformdirs.user_config_dir(APP)) / "themes"
+
+
+# --- validation ---------------------------------------------------------------------
+
+
+class _Invalid(Exception):
+    """A value is wrong: ``expected`` says what would have been right."""
+
+    def __init__(self, expected: str):
+        self.expected = expected
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace('"', '\\"')[:60] + '"'
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)[:60]
+
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str):
+        raise _Invalid("a string")
+    return v
+
+
+def _nonempty(v: Any) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise _Invalid("a non-empty string")
+    return v
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise _Invalid("true or false")
+    return v
+
+
+def _number(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise _Invalid("a number")
+    return float(v)
+
+
+def _port(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 65535:
+        raise _Invalid("an integer 1-65535")
+    return v
+
+
+def _positive_int(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise _Invalid("an integer >= 1")
+    return v
+
+
+def _duration(v: Any) -> float:
+    if isinstance(v, bool):
+        raise _Invalid('a duration like "90s", "5m", "24h" or "14d"')
+    if isinstance(v, (int, float)) and v >= 0:
+        return float(v)  # plain numbers are seconds
+    if isinstance(v, str):
+        try:
+            return parse_duration(v)
+        except ValueError:
+            pass
+    raise _Invalid('a duration like "90s", "5m", "24h" or "14d"')
+
+
+def _positive_duration(v: Any) -> float:
+    d = _duration(v)
+    if d <= 0:
+        raise _Invalid("a duration greater than zero")
+    return d
+
+
+def _one_of(*choices: str) -> Callable[[Any], str]:
+    def check(v: Any) -> str:
+        if v not in choices:
+            raise _Invalid("one of " + ", ".join(f'"{c}"' for c in choices))
+        return v
+
+    return check
+
+
+def _str_table(v: Any) -> dict[str, str]:
+    if not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values()):
+        raise _Invalid("a table of strings, like { role = \"web\" }")
+    return dict(v)
+
+
+def _str_list(v: Any) -> tuple[str, ...]:
+    if isinstance(v, str):
+        return (v,)
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise _Invalid("a list of strings")
+    return tuple(v)
+
+
+def _status_list(v: Any) -> tuple[int, ...]:
+    if isinstance(v, int) and not isinstance(v, bool):
+        v = [v]
+    if not isinstance(v, list) or not v or not all(
+        isinstance(x, int) and not isinstance(x, bool) and 100 <= x <= 599 for x in v
+    ):
+        raise _Invalid("a list of HTTP status codes 100-599")
+    return tuple(v)
+
+
+def _url(v: Any) -> str:
+    if not isinstance(v, str) or not re.match(r"^https?://[^\s/]+", v):
+        raise _Invalid("an http:// or https:// URL")
+    return v
+
+
+def _percent(v: Any) -> float:
+    f = _number(v)
+    if not 0 <= f <= 100:
+        raise _Invalid("a percentage 0-100")
+    return f
+
+
+PROBES = ("health", "patches", "local", "caches", "backups")
+CACHE_KINDS = ("redis", "memcached", "varnish", "nginx-log")
+BACKUP_KINDS = ("restic", "borg", "pgbackrest", "command")
+SOURCE_KINDS = ("prometheus", "alertmanager")
+
+
+def _probe_list(v: Any) -> tuple[str, ...]:
+    items = _str_list(v)
+    for p in items:
+        if p not in PROBES:
+            raise _Invalid("probes from " + ", ".join(f'"{p}"' for p in PROBES) + f' (not "{p}")')
+    return items
+
+
+_JUMP_RE = re.compile(r"^(?:[^@\s:]+@)?[A-Za-z0-9_.\-\[\]:]+?(?::\d{1,5})?$")
+
+
+class _Checker:
+    """Walks the TOML document, collecting problems instead of stopping at the first."""
+
+    def __init__(self, file: str, text: str):
+        self.file = file
+        self.locator = _Locator(text)
+        self.problems: list[ConfigProblem] = []
+
+    def problem(self, path: str, message: str) -> None:
+        self.problems.append(ConfigProblem(self.file, path, message, self.locator.line_of(path)))
+
+    def table(self, data: Any, path: str, spec: dict[str, tuple[Callable[[Any], Any], Any]]) -> dict[str, Any]:
+        """Check ``data`` against ``spec`` {key: (converter, default)}; return converted values.
+
+        A default of ``_REQUIRED`` makes the key mandatory. Unknown keys are problems.
+        """
+        out: dict[str, Any] = {}
+        if not isinstance(data, dict):
+            self.problem(path, f"expected a table, got {_show(data)}")
+            data = {}
+        for key in data:
+            if key not in spec:
+                close = difflib.get_close_matches(key, list(spec), n=1, cutoff=0.6)
+                hint = f' (did you mean "{close[0]}"?)' if close else ""
+                expected = ", ".join(spec)
+                self.problem(_join(path, key), f"unknown key{hint}; expected one of: {expected}")
+        for key, (convert, default) in spec.items():
+            if key in data:
+                try:
+                    out[key] = convert(data[key])
+                except _Invalid as e:
+                    self.problem(_join(path, key), f"expected {e.expected}, got {_show(data[key])}")
+                    out[key] = None if default is _REQUIRED else default
+            elif default is _REQUIRED:
+                self.problem(_join(path, key), "is required")
+                out[key] = None
+            else:
+                out[key] = default
+        return out
+
+    def array(self, data: Any, path: str) -> list[Any]:
+        if data is None:
+            return []
+        if not isinstance(data, list):
+            self.problem(path, f"expected an array of tables ([[{path}]]), got {_show(data)}")
+            return []
+        return data
+
+    def unique(self, items: list[dict[str, Any]], path: str, what: str = "name") -> None:
+        seen: dict[str, int] = {}
+        for i, item in enumerate(items):
+            name = item.get(what)
+            if not isinstance(name, str):
+                continue
+            if name in seen:
+                self.problem(f"{path}[{i}].{what}", f'duplicate {what} "{name}" (first at {path}[{seen[name]}])')
+            else:
+                seen[name] = i
+
+
+_REQUIRED = object()
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+class _Locator:
+    """Best-effort line numbers for key paths like ``hosts[2].port``.
+
+    tomllib gives no positions, so we walk the text: table headers set the
+    current table (counting ``[[array]]`` occurrences), ``key =`` lines are
+    matched inside it. Inline tables and dotted keys fall back to the table's line.
+    """
+
+    _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+    _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\")\s*=")
+
+    def __init__(self, text: str):
+        self.index: dict[str, int] = {}
+        self._counts: dict[str, int] = {}
+        counts = self._counts
+        current = ""
+        for n, raw in enumerate(text.splitlines(), start=1):
+            m = self._HEADER.match(raw)
+            if m:
+                name = m.group(2).strip()
+                if m.group(1) == "[[":
+                    # nested arrays like hosts.caches belong to the latest parent element
+                    parent, _, leaf = name.rpartition(".")
+                    prefix = self._resolve(parent) if parent else ""
+                    key = _join(prefix, leaf)
+                    i = counts.get(key, 0)
+                    counts[key] = i + 1
+                    current = f"{key}[{i}]"
+                else:
+                    parent, _, leaf = name.rpartition(".")
+                    current = _join(self._resolve(parent) if parent else "", leaf)
+                self.index.setdefault(current, n)
+                continue
+            k = self._KEY.match(raw)
+            if k:
+                self.index.setdefault(_join(current, k.group(1).strip('"')), n)
+
+    def _resolve(self, dotted: str) -> str:
+        """'hosts' inside a nested header means the latest [[hosts]] element."""
+        out = ""
+        for part in dotted.split("."):
+            key = _join(out, part)
+            n = self._counts.get(key)
+            out = f"{key}[{n - 1}]" if n else key
+        return out
+
+    def line_of(self, path: str) -> int | None:
+        p = path
+        while p:
+            if p in self.index:
+                return self.index[p]
+            p = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", p) if re.search(r"(\.[^.\[\]]+|\[\d+\])$", p) else ""
+        return None
+
+
+# --- loading ---------------------------------------------------------------------------
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate a config file. Raises ConfigError with every problem found."""
+    p = Path(path) if path is not None else default_config_path()
+    name = str(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([ConfigProblem(name, "", "no such file (write one with `opsdash init`)")]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError([ConfigProblem(name, "", f"cannot read: {e}")]) from None
+    return parse_config(text, name, p)
+
+
+_TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def parse_config(text: str, name: str = "config.toml", path: Path | None = None) -> Config:
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        msg = str(e)
+        m = _TOML_POS.search(msg)
+        line = int(m.group(1)) if m else None
+        msg = _TOML_POS.sub("", msg).strip()
+        raise ConfigError([ConfigProblem(name, "", f"TOML syntax error: {msg}", line)]) from None
+    ck = _Checker(name, text)
+    cfg = _build(doc, ck, path)
+    if ck.problems:
+        raise ConfigError(ck.problems)
+    return cfg
+
+
+def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
+    ck.table(
+        {k: v for k, v in doc.items()},
+        "",
+        {
+            "opsdash": (lambda v: v, {}),
+            "defaults": (lambda v: v, {}),
+            "hosts": (lambda v: v, []),
+            "endpoints": (lambda v: v, []),
+            "sources": (lambda v: v, []),
+            "rules": (lambda v: v, []),
+        },
+    )
+    s = ck.table(
+        doc.get("opsdash", {}),
+        "opsdash",
+        {
+            "retention": (_positive_duration, 14 * 86400.0),
+            "theme": (_nonempty, "opsdash-dark"),
+            "ssh_connect_concurrency": (_positive_int, 20),
+        },
+    )
+    settings = Settings(**s)
+
+    defaults = ck.table(
+        doc.get("defaults", {}),
+        "defaults",
+        {
+            "interval": (_positive_duration, 15.0),
+            "timeout": (_positive_duration, 10.0),
+            "user": (_nonempty, None),
+            "port": (_port, None),
+            "identity_file": (_nonempty, None),
+            "host_key_policy": (_one_of("strict", "accept-new"), "strict"),
+            "known_hosts": (_nonempty, "~/.ssh/known_hosts"),
+            "ssh_config": (_nonempty, "~/.ssh/config"),
+            "probes": (_probe_list, ("health",)),
+            "patches_interval": (_positive_duration, 3600.0),
+            "jump": (_nonempty, None),
+        },
+    )
+
+    raw_hosts = ck.array(doc.get("hosts"), "hosts")
+    host_names = {h.get("name") for h in raw_hosts if isinstance(h, dict)}
+    hosts = []
+    for i, h in enumerate(raw_hosts):
+        hp = f"hosts[{i}]"
+        v = ck.table(
+            h,
+            hp,
+            {
+                "name": (_nonempty, _REQUIRED),
+                "address": (_nonempty, None),
+                "port": (_port, defaults["port"]),
+                "user": (_nonempty, defaults["user"]),
+                "identity_file": (_nonempty, defaults["identity_file"]),
+                "jump": (_nonempty, defaults["jump"]),
+                "tags": (_str_table, {}),
+                "probes": (_probe_list, defaults["probes"]),
+                "interval": (_positive_duration, defaults["interval"]),
+                "timeout": (_positive_duration, defaults["timeout"]),
+                "host_key_policy": (_one_of("strict", "accept-new"), defaults["host_key_policy"]),
+                "known_hosts": (_nonempty, defaults["known_hosts"]),
+                "ssh_config": (_nonempty, defaults["ssh_config"]),
+                "patches_interval": (_positive_duration, defaults["patches_interval"]),
+                "caches": (lambda x: x, []),
+                "backups": (lambda x: x, []),
+            },
+        )
+        if v["jump"] is not None:
+            j = v["jump"]
+            if j == v["name"]:
+                ck.problem(f"{hp}.jump", "a host cannot jump through itself")
+            elif j not in host_names and ("@" not in j and ":" not in j or not _JUMP_RE.match(j)):
+                ck.problem(f"{hp}.jump", f'expected a host name from this file or "user@host:port", got {_show(j)}')
+        caches = _caches(ck, v.pop("caches"), f"{hp}.caches")
+        backups = _backups(ck, v.pop("backups"), f"{hp}.backups")
+        if v["name"] is None:
+            continue
+        hosts.append(
+            HostConfig(
+                **{**v, "address": v["address"] or v["name"]},
+                caches=tuple(caches),
+                backups=tuple(backups),
+            )
+        )
+    ck.unique([h for h in raw_hosts if isinstance(h, dict)], "hosts")
+    _check_jump_cycles(ck, hosts)
+
+    raw_eps = ck.array(doc.get("endpoints"), "endpoints")
+    endpoints = []
+    for i, e in enumerate(raw_eps):
+        ep = f"endpoints[{i}]"
+        v = ck.table(
+            e,
+            ep,
+            {
+                "name": (_nonempty, _REQUIRED),
+                "url": (_url, _REQUIRED),
+                "interval": (_positive_duration, 15.0),
+                "timeout": (_positive_duration, 10.0),
+                "expect_status": (_status_list, (200,)),
+                "vantage": (_str_list, ("local",)),
+                "window": (_positive_duration, 300.0),
+                "slo": (lambda x: x, {}),
+                "verify_tls": (_bool, True),
+                "fresh_connection": (_bool, True),
+                "method": (_one_of("GET", "HEAD", "POST"), "GET"),
+                "headers": (_str_table, {}),
+                "tags": (_str_table, {}),
+                "source": (_nonempty, None),
+                "queries": (_str_table, {}),
+            },
+        )
+        slo = ck.table(
+            v.pop("slo"), f"{ep}.slo", {"availability": (_percent, None), "ttfb_p95_ms": (_number, None)}
+        )
+        for vi, vant in enumerate(v["vantage"] or ()):
+            if vant != "local" and vant not in host_names:
+                ck.problem(f"{ep}.vantage[{vi}]", f'expected "local" or a host name from this file, got {_show(vant)}')
+        if v["name"] is None or v["url"] is None:
+            continue
+        endpoints.append(EndpointConfig(**v, slo=SLO(**slo)))
+    ck.unique([e for e in raw_eps if isinstance(e, dict)], "endpoints")
+
+    raw_src = ck.array(doc.get("sources"), "sources")
+    sources = []
+    for i, src in enumerate(raw_src):
+        sp = f"sources[{i}]"
+        v = ck.table(
+            src,
+            sp,
+            {
+                "kind": (_one_of(*SOURCE_KINDS), _REQUIRED),
+                "name": (_nonempty, _REQUIRED),
+                "url": (_url, _REQUIRED),
+                "interval": (_positive_duration, 15.0),
+                "timeout": (_positive_duration, 10.0),
+                "verify_tls": (_bool, True),
+                "ca_file": (_nonempty, None),
+                "bearer_token_file": (_nonempty, None),
+                "bearer_token_env": (_nonempty, None),
+                "username": (_nonempty, None),
+                "password_file": (_nonempty, None),
+                "queries": (_str_table, {}),
+                "match": (_str_table, {}),
+            },
+        )
+        if None in (v["kind"], v["name"], v["url"]):
+            continue
+        sources.append(SourceConfig(**v))
+    ck.unique([s for s in raw_src if isinstance(s, dict)], "sources")
+    source_names = {s.name for s in sources}
+    for i, e in enumerate(endpoints):
+        if e.source is not None and e.source not in source_names:
+            ck.problem(f"endpoints[{i}].source", f"expected a [[sources]] name, got {_show(e.source)}")
+
+    raw_rules = ck.array(doc.get("rules"), "rules")
+    rules = []
+    for i, r in enumerate(raw_rules):
+        rp = f"rules[{i}]"
+        v = ck.table(
+            r,
+            rp,
+            {
+                "name": (_nonempty, _REQUIRED),
+                "metric": (_nonempty, _REQUIRED),
+                "match": (_str_table, {}),
+                "op": (_one_of(">", "<"), ">"),
+                "warn": (_number, None),
+                "crit": (_number, None),
+                "clear": (_number, None),
+                "for": (_duration, 0.0),
+                "keep_firing_for": (_duration, 0.0),
+                "attempts": (_positive_int, 1),
+                "flap": (lambda x: x, None),
+                "tier": (_str_table, {"warning": "L1", "critical": "L2"}),
+                "runbook": (_str, ""),
+                "summary": (_str, ""),
+                "enabled": (_bool, True),
+            },
+        )
+        flap = None
+        if v["flap"] is not None:
+            f = ck.table(v["flap"], f"{rp}.flap", {"low": (_percent, _REQUIRED), "high": (_percent, _REQUIRED)})
+            if f["low"] is not None and f["high"] is not None:
+                if f["low"] >= f["high"]:
+                    ck.problem(f"{rp}.flap", f"expected low < high, got low={f['low']:g} high={f['high']:g}")
+                flap = (f["low"], f["high"])
+        if v["warn"] is None and v["crit"] is None and v["name"] is not None:
+            ck.problem(rp, "expected at least one of warn or crit")
+        for level in v["tier"] or {}:
+            if level not in ("warning", "critical"):
+                ck.problem(f"{rp}.tier.{level}", 'expected "warning" or "critical" as keys')
+        if v["name"] is None or v["metric"] is None:
+            continue
+        rules.append(
+            RuleConfig(
+                name=v["name"],
+                metric=v["metric"],
+                warn=v["warn"],
+                crit=v["crit"],
+                op=v["op"],
+                clear=v["clear"],
+                for_s=v["for"],
+                keep_firing_for_s=v["keep_firing_for"],
+                attempts=v["attempts"],
+                flap=flap,
+                tier=v["tier"],
+                runbook=v["runbook"],
+                summary=v["summary"],
+                match=v["match"],
+                enabled=v["enabled"],
+            )
+        )
+    ck.unique([r for r in raw_rules if isinstance(r, dict)], "rules")
+
+    return Config(
+        path=path,
+        settings=settings,
+        hosts=tuple(hosts),
+        endpoints=tuple(endpoints),
+        sources=tuple(sources),
+        rules=tuple(rules),
+        raw=doc,
+    )
+
+
+def _caches(ck: _Checker, data: Any, path: str) -> list[CacheConfig]:
+    out = []
+    items = ck.array(data, path)
+    for i, c in enumerate(items):
+        cp = f"{path}[{i}]"
+        v = ck.table(
+            c,
+            cp,
+            {
+                "name": (_nonempty, _REQUIRED),
+                "kind": (_one_of(*CACHE_KINDS), _REQUIRED),
+                "address": (_nonempty, ""),
+                "path": (_nonempty, ""),
+                "password_file": (_nonempty, ""),
+                "interval": (_positive_duration, None),
+            },
+        )
+        if v["kind"] == "nginx-log" and not v["path"]:
+            ck.problem(f"{cp}.path", "is required for kind nginx-log")
+        if v["kind"] in ("redis", "memcached") and not v["address"]:
+            ck.problem(f"{cp}.address", f'is required for kind {v["kind"]} (like "127.0.0.1:6379")')
+        if v["name"] is not None and v["kind"] is not None:
+            out.append(CacheConfig(**v))
+    ck.unique([c for c in items if isinstance(c, dict)], path)
+    return out
+
+
+def _backups(ck: _Checker, data: Any, path: str) -> list[BackupConfig]:
+    out = []
+    items = ck.array(data, path)
+    for i, b in enumerate(items):
+        bp = f"{path}[{i}]"
+        v = ck.table(
+            b,
+            bp,
+            {
+                "name": (_nonempty, _REQUIRED),
+                "kind": (_one_of(*BACKUP_KINDS), _REQUIRED),
+                "repository": (_nonempty, ""),
+                "password_file": (_nonempty, ""),
+                "max_age": (_positive_duration, 26 * 3600.0),
+                "interval": (_positive_duration, 600.0),
+                "restore_test": (lambda x: x, None),
+                "check": (lambda x: x, None),
+                "command": (_nonempty, ""),
+                "stanza": (_nonempty, ""),
+                "env": (_str_table, {}),
+            },
+        )
+        rt = None
+        if v["restore_test"] is not None:
+            r = ck.table(
+                v["restore_test"],
+                f"{bp}.restore_test",
+                {
+                    "every": (_positive_duration, 86400.0),
+                    "sample": (_str, ""),
+                    "timeout": (_positive_duration, 600.0),
+                },
+            )
+            if v["kind"] in ("restic", "borg") and not r["sample"]:
+                ck.problem(f"{bp}.restore_test.sample", "is required: a path in the snapshot to restore and verify")
+            rt = RestoreTestConfig(**r)
+        chk = None
+        if v["check"] is not None:
+            c = ck.table(
+                v["check"],
+                f"{bp}.check",
+                {
+                    "every": (_positive_duration, 7 * 86400.0),
+                    "subset": (_nonempty, "1%"),
+                    "timeout": (_positive_duration, 3600.0),
+                },
+            )
+            chk = CheckConfig(**c)
+        kind = v["kind"]
+        if kind in ("restic", "borg") and not v["repository"]:
+            ck.problem(f"{bp}.repository", f"is required for kind {kind}")
+        if kind == "command" and not v["command"]:
+            ck.problem(f"{bp}.command", "is required for kind command")
+        if kind == "pgbackrest" and not v["stanza"]:
+            ck.problem(f"{bp}.stanza", "is required for kind pgbackrest")
+        if v["name"] is not None and kind is not None:
+            out.append(BackupConfig(**{**v, "restore_test": rt, "check": chk}))
+    ck.unique([b for b in items if isinstance(b, dict)], path)
+    return out
+
+
+def _check_jump_cycles(ck: _Checker, hosts: list[HostConfig]) -> None:
+    by_name = {h.name: h for h in hosts}
+    for i, h in enumerate(hosts):
+        seen = {h.name}
+        j = h.jump
+        while j in by_name:
+            if j in seen:
+                ck.problem(f"hosts[{i}].jump", f'jump chain loops back to "{j}"')
+                break
+            seen.add(j)
+            j = by_name[j].jump
+
+
+def empty_config() -> Config:
+    """What opsdash watches with no config file: this machine, through psutil."""
+    return parse_config('[[hosts]]\nname = "localhost"\nprobes = ["local"]\n', "<built-in>")
+
+
+# --- saving ------------------------------------------------------------------------------
+
+
+def save_config(doc: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write ``doc`` as TOML atomically: temp file + rename, the old file kept as .bak.
+
+    TOML comments are not preserved (tomllib drops them on read).
+    """
+    p = Path(path)
+    data = tomli_w.dumps(doc).encode("utf-8")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if p.exists():
+            bak = p.with_name(p.name + ".bak")
+            bak.write_bytes(p.read_bytes())
+            os.chmod(tmp, p.stat().st_mode & 0o777)
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+STARTER_CONFIG = """\
+# opsdash config: see docs/config.md for every key.
+[opsdash]
+retention = "14d"
+theme = "opsdash-dark"
+
+[defaults]
+interval = "15s"
+timeout = "10s"
+host_key_policy = "strict"
+
+# This machine, read through psutil (no SSH).
+[[hosts]]
+name = "localhost"
+probes = ["local"]
+
+# A host polled over SSH (an ~/.ssh/config alias works as address):
+# [[hosts]]
+# name = "web-1"
+# address = "10.0.4.11"
+# user = "ops"
+# probes = ["health", "patches"]
+#
+# [[endpoints]]
+# name = "shop-home"
+# url = "https://shop.example.com/"
+# slo = { availability = 99.9, ttfb_p95_ms = 400 }
+"""

@@ -1,0 +1,341 @@
+"""Typed records shared by every layer: probes produce them, the store keeps
+them, the alert engine and the viewers read them.
+
+Nothing here does I/O. ``to_json()`` methods give the shapes of the
+``opsdash once --format json`` contract (CONTRACTS.md).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+# Host states of the JSON contract.
+HOST_OK = "ok"
+HOST_TIMEOUT = "timeout"
+HOST_UNREACHABLE = "unreachable"
+HOST_AUTH_FAILED = "auth-failed"
+HOST_KEY_UNKNOWN = "host-key-unknown"
+HOST_KEY_MISMATCH = "host-key-mismatch"
+HOST_ERROR = "error"
+HOST_STATES = (
+    HOST_OK,
+    HOST_TIMEOUT,
+    HOST_UNREACHABLE,
+    HOST_AUTH_FAILED,
+    HOST_KEY_UNKNOWN,
+    HOST_KEY_MISMATCH,
+    HOST_ERROR,
+)
+
+
+def iso(t: float | None) -> str | None:
+    """Unix time as ISO-8601 UTC with a Z, or None."""
+    if t is None:
+        return None
+    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One value of one metric for one target at one time (CONTRACTS.md metric names)."""
+
+    t: float
+    target: str
+    metric: str
+    value: float
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def series_key(self) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+        return (self.target, self.metric, tuple(sorted(self.labels.items())))
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"t": self.t, "target": self.target, "metric": self.metric, "value": self.value}
+        if self.labels:
+            d["labels"] = dict(self.labels)
+        return d
+
+
+# --- host health ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CpuTimes:
+    """Aggregate jiffies from the first line of /proc/stat."""
+
+    busy: int
+    total: int
+
+    def percent_since(self, earlier: "CpuTimes") -> float | None:
+        d_total = self.total - earlier.total
+        if d_total <= 0:
+            return None
+        return max(0.0, min(100.0, 100.0 * (self.busy - earlier.busy) / d_total))
+
+
+@dataclass(frozen=True, slots=True)
+class DiskUsage:
+    mount: str
+    percent: float
+    free_bytes: int
+    total_bytes: int = 0
+    filesystem: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mount": self.mount, "percent": self.percent, "free_bytes": self.free_bytes}
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    cpu_percent: float | None
+    mem_percent: float
+    swap_percent: float
+    load1: float
+    load5: float
+    load15: float
+    cpus: int
+    uptime_s: float
+    disks: tuple[DiskUsage, ...] = ()
+
+    @property
+    def worst_disk(self) -> DiskUsage | None:
+        return max(self.disks, key=lambda d: d.percent, default=None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cpu_percent": self.cpu_percent,
+            "mem_percent": self.mem_percent,
+            "swap_percent": self.swap_percent,
+            "load1": self.load1,
+            "load5": self.load5,
+            "load15": self.load15,
+            "cpus": self.cpus,
+            "uptime_s": self.uptime_s,
+            "disks": [d.to_json() for d in self.disks],
+        }
+
+    def samples(self, t: float, target: str) -> list[Sample]:
+        out = [
+            Sample(t, target, "host.up", 1.0),
+            Sample(t, target, "host.mem_percent", self.mem_percent),
+            Sample(t, target, "host.swap_percent", self.swap_percent),
+            Sample(t, target, "host.load1_per_cpu", self.load1 / max(1, self.cpus)),
+            Sample(t, target, "host.uptime_s", self.uptime_s),
+        ]
+        if self.cpu_percent is not None:
+            out.append(Sample(t, target, "host.cpu_percent", self.cpu_percent))
+        out.extend(Sample(t, target, "host.disk_percent", d.percent, {"mount": d.mount}) for d in self.disks)
+        return out
+
+
+# --- patches ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PackageUpdate:
+    name: str
+    current: str
+    candidate: str
+    security: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class PatchStatus:
+    manager: str
+    pending: int
+    security: int
+    reboot_required: bool
+    packages: tuple[PackageUpdate, ...] = ()
+    services_restart: tuple[str, ...] = ()
+    reboot_reason: str = ""
+    last_update: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "manager": self.manager,
+            "pending": self.pending,
+            "security": self.security,
+            "reboot_required": self.reboot_required,
+            "packages": [p.to_json() for p in self.packages],
+            "services_restart": list(self.services_restart),
+            "reboot_reason": self.reboot_reason,
+            "last_update": iso(self.last_update),
+        }
+
+    def samples(self, t: float, target: str) -> list[Sample]:
+        return [
+            Sample(t, target, "patches.pending", float(self.pending)),
+            Sample(t, target, "patches.security", float(self.security)),
+            Sample(t, target, "patches.reboot_required", 1.0 if self.reboot_required else 0.0),
+        ]
+
+
+# --- caches ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CacheCounters:
+    """Lifetime counters as read from a cache; rates come from their deltas."""
+
+    hits: int
+    misses: int
+    ops: int | None = None  # total operations (commands) where the cache reports them
+    uptime_s: float | None = None  # lets a restart be told from a wrap
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    name: str
+    kind: str
+    hit_rate: float | None  # 0..1
+    hits: int
+    misses: int
+    window_s: float | None
+    ops_per_s: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "hit_rate": self.hit_rate,
+            "hits": self.hits,
+            "misses": self.misses,
+            "window_s": self.window_s,
+            "ops_per_s": self.ops_per_s,
+        }
+
+
+# --- backups -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreTest:
+    ok: bool
+    at: float
+    duration_s: float
+    detail: str = ""
+    bytes: int | None = None
+    checksum_verified: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "at": iso(self.at),
+            "duration_s": self.duration_s,
+            "detail": self.detail,
+            "bytes": self.bytes,
+            "checksum_verified": self.checksum_verified,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BackupStatus:
+    name: str
+    kind: str
+    last_backup: float | None
+    age_s: float | None
+    snapshots: int | None
+    size_bytes: int | None = None
+    restore_test: RestoreTest | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "last_backup": iso(self.last_backup),
+            "age_s": self.age_s,
+            "snapshots": self.snapshots,
+            "size_bytes": self.size_bytes,
+            "restore_test": self.restore_test.to_json() if self.restore_test else None,
+            "error": self.error,
+        }
+
+
+# --- endpoints -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Phases:
+    """Milliseconds from the start of the request, per phase (curl's time_* as ms)."""
+
+    dns_ms: float | None
+    connect_ms: float | None
+    tls_ms: float | None
+    ttfb_ms: float | None
+    total_ms: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPResult:
+    """One request to an endpoint from one vantage."""
+
+    endpoint: str
+    url: str
+    vantage: str
+    t: float
+    ok: bool  # reached the server and got an expected status
+    status: int | None
+    phases: Phases | None
+    cache: str | None = None  # HIT / MISS / ... from X-Cache, CF-Cache-Status, Age
+    error: str | None = None
+    state: str = "ok"  # ok | timeout | unreachable | error | bad-status
+
+    @property
+    def ttfb_ms(self) -> float | None:
+        return self.phases.ttfb_ms if self.phases else None
+
+
+# --- alerts -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Alert:
+    """An alert as viewers see it (state lives in the store)."""
+
+    id: str
+    rule: str
+    target: str
+    severity: str  # warning | critical
+    state: str  # pending | firing | resolved
+    since: float
+    value: float | None
+    summary: str = ""
+    runbook: str = ""
+    tier: str = "L1"
+    acked: bool = False
+    ack_note: str | None = None
+    ack_by: str | None = None
+    silenced: bool = False
+    flapping: bool = False
+    inhibited: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    source: str = "opsdash"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "rule": self.rule,
+            "target": self.target,
+            "severity": self.severity,
+            "state": self.state,
+            "since": iso(self.since),
+            "value": self.value,
+            "summary": self.summary,
+            "runbook": self.runbook,
+            "tier": self.tier,
+            "acked": self.acked,
+            "ack_note": self.ack_note,
+            "silenced": self.silenced,
+            "flapping": self.flapping,
+            "inhibited": self.inhibited,
+            "source": self.source,
+        }
