@@ -1,0 +1,590 @@
+"""The SQLite store: the one place state lives.
+
+WAL mode, one writer (the collector) and any number of readers (TUI, once,
+handover, tune). ``synchronous=NORMAL`` in WAL survives a kill -9 of the
+process with every committed transaction; acks, silences and notes are
+committed as soon as they are written, samples once per poll.
+
+Schema versions are applied in order by ``_MIGRATIONS``; never edit a
+released migration, append a new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+from .errors import StoreError
+from .model import Alert, Sample
+
+_MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE series (
+        id INTEGER PRIMARY KEY,
+        target TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        labels TEXT NOT NULL DEFAULT '{}',
+        UNIQUE (target, metric, labels)
+    );
+    CREATE TABLE samples (
+        series_id INTEGER NOT NULL REFERENCES series(id),
+        t REAL NOT NULL,
+        value REAL NOT NULL
+    );
+    CREATE INDEX samples_series_t ON samples (series_id, t);
+    CREATE INDEX samples_t ON samples (t);
+    CREATE TABLE latest (
+        kind TEXT NOT NULL,          -- host | endpoint | cache | backup | patches | source
+        target TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        t REAL NOT NULL,
+        data TEXT NOT NULL,          -- JSON, the contract's shape
+        raw TEXT,                    -- last raw probe output (untrusted text)
+        PRIMARY KEY (kind, target, name)
+    );
+    CREATE TABLE alerts (
+        id TEXT PRIMARY KEY,
+        rule TEXT NOT NULL,
+        target TEXT NOT NULL,
+        labels TEXT NOT NULL DEFAULT '{}',
+        severity TEXT NOT NULL,
+        state TEXT NOT NULL,
+        since REAL NOT NULL,
+        value REAL,
+        summary TEXT NOT NULL DEFAULT '',
+        runbook TEXT NOT NULL DEFAULT '',
+        tier TEXT NOT NULL DEFAULT 'L1',
+        flapping INTEGER NOT NULL DEFAULT 0,
+        inhibited INTEGER NOT NULL DEFAULT 0,
+        source TEXT NOT NULL DEFAULT 'opsdash',
+        updated_at REAL NOT NULL,
+        resolved_at REAL
+    );
+    CREATE INDEX alerts_state ON alerts (state);
+    CREATE TABLE transitions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        t REAL NOT NULL,
+        alert_id TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        target TEXT NOT NULL,
+        from_state TEXT NOT NULL,
+        to_state TEXT NOT NULL,
+        severity TEXT,
+        value REAL,
+        reason TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX transitions_t ON transitions (t);
+    CREATE INDEX transitions_alert ON transitions (alert_id, t);
+    CREATE TABLE acks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        alert_id TEXT NOT NULL,
+        t REAL NOT NULL,
+        who TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        sticky INTEGER NOT NULL DEFAULT 0,
+        expires_at REAL,
+        cleared_at REAL,
+        cleared_reason TEXT
+    );
+    CREATE INDEX acks_alert ON acks (alert_id);
+    CREATE TABLE silences (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        t REAL NOT NULL,
+        who TEXT NOT NULL,
+        matchers TEXT NOT NULL,      -- JSON {"label": "value"}, where "target" and "rule" match those
+        note TEXT NOT NULL DEFAULT '',
+        ends_at REAL NOT NULL,
+        until_resolved INTEGER NOT NULL DEFAULT 0,
+        expired_at REAL,
+        external_id TEXT             -- the Alertmanager silence id, when created there
+    );
+    CREATE TABLE notes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        t REAL NOT NULL,
+        who TEXT NOT NULL,
+        target TEXT,
+        alert_id TEXT,
+        text TEXT NOT NULL
+    );
+    CREATE INDEX notes_t ON notes (t);
+    CREATE TABLE escalations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        t REAL NOT NULL,
+        alert_id TEXT NOT NULL,
+        who TEXT NOT NULL,
+        from_tier TEXT,
+        to_tier TEXT NOT NULL
+    );
+    CREATE TABLE collector (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        pid INTEGER NOT NULL,
+        started_at REAL NOT NULL,
+        heartbeat REAL NOT NULL,
+        stats TEXT
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+def _labels_json(labels: Mapping[str, str] | None) -> str:
+    return json.dumps(dict(sorted((labels or {}).items())), separators=(",", ":"))
+
+
+def current_user() -> str:
+    return os.environ.get("USER") or os.environ.get("LOGNAME") or "unknown"
+
+
+@dataclass(frozen=True)
+class Ack:
+    id: int
+    alert_id: str
+    t: float
+    who: str
+    note: str
+    sticky: bool
+    expires_at: float | None
+    cleared_at: float | None
+
+
+@dataclass(frozen=True)
+class Silence:
+    id: int
+    t: float
+    who: str
+    matchers: dict[str, str]
+    note: str
+    ends_at: float
+    until_resolved: bool
+    expired_at: float | None
+    external_id: str | None
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return all(labels.get(k) == v for k, v in self.matchers.items())
+
+
+@dataclass(frozen=True)
+class Note:
+    id: int
+    t: float
+    who: str
+    target: str | None
+    alert_id: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Transition:
+    id: int
+    t: float
+    alert_id: str
+    rule: str
+    target: str
+    from_state: str
+    to_state: str
+    severity: str | None
+    value: float | None
+    reason: str
+
+
+class Store:
+    """A connection to the store. Thread-safe: one lock serialises use of the connection."""
+
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False, timeout: float = 5.0):
+        self.path = Path(path)
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        self._series: dict[tuple[str, str, str], int] = {}
+        try:
+            if not readonly:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
+            self._db = sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False, isolation_level=None)
+            self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            if not readonly:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute("PRAGMA synchronous = NORMAL")
+                self._migrate()
+            else:
+                self._check_version()
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path}: cannot open the store: {e}") from None
+        except OSError as e:
+            raise StoreError(f"{self.path}: cannot open the store: {e.strerror or e}") from None
+
+    # --- plumbing ------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as e:
+                raise StoreError(f"{self.path}: {e}") from None
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.Error as e:
+                raise StoreError(f"{self.path}: {e}") from None
+
+    def _migrate(self) -> None:
+        with self._tx() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: written by a newer opsdash (schema {version} > {SCHEMA_VERSION})"
+                )
+            for i in range(version, SCHEMA_VERSION):
+                for stmt in _MIGRATIONS[i].split(";"):
+                    if stmt.strip():
+                        db.execute(stmt)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _check_version(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: schema version {version}, this opsdash reads {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- samples -------------------------------------------------------------------
+
+    def _series_id(self, db: sqlite3.Connection, target: str, metric: str, labels: str) -> int:
+        key = (target, metric, labels)
+        sid = self._series.get(key)
+        if sid is None:
+            db.execute("INSERT OR IGNORE INTO series (target, metric, labels) VALUES (?, ?, ?)", key)
+            sid = db.execute(
+                "SELECT id FROM series WHERE target = ? AND metric = ? AND labels = ?", key
+            ).fetchone()[0]
+            self._series[key] = sid
+        return sid
+
+    def write_samples(self, samples: Iterable[Sample]) -> int:
+        rows = []
+        with self._tx() as db:
+            for s in samples:
+                rows.append((self._series_id(db, s.target, s.metric, _labels_json(s.labels)), s.t, s.value))
+            db.executemany("INSERT INTO samples (series_id, t, value) VALUES (?, ?, ?)", rows)
+        return len(rows)
+
+    def series(self, *, target: str | None = None, metric: str | None = None) -> list[tuple[str, str, dict[str, str]]]:
+        sql, args = "SELECT target, metric, labels FROM series WHERE 1=1", []
+        if target is not None:
+            sql += " AND target = ?"
+            args.append(target)
+        if metric is not None:
+            sql += " AND metric = ?"
+            args.append(metric)
+        return [(t, m, json.loads(lab)) for t, m, lab in self._query(sql + " ORDER BY target, metric", args)]
+
+    def history(
+        self,
+        target: str,
+        metric: str,
+        since: float,
+        until: float | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> list[tuple[float, float]]:
+        """(t, value) for one series (or every label set of target+metric if labels is None)."""
+        sql = (
+            "SELECT s.t, s.value FROM samples s JOIN series r ON r.id = s.series_id "
+            "WHERE r.target = ? AND r.metric = ? AND s.t >= ?"
+        )
+        args: list[Any] = [target, metric, since]
+        if labels is not None:
+            sql += " AND r.labels = ?"
+            args.append(_labels_json(labels))
+        if until is not None:
+            sql += " AND s.t <= ?"
+            args.append(until)
+        return [(t, v) for t, v in self._query(sql + " ORDER BY s.t", args)]
+
+    def iter_samples(self, since: float, until: float | None = None, batch: int = 50000) -> Iterator[Sample]:
+        """Every sample in time order (for replay and tune)."""
+        names = {
+            sid: (t, m, json.loads(lab)) for sid, t, m, lab in self._query("SELECT id, target, metric, labels FROM series")
+        }
+        last_t, last_rowid = since, -1
+        until = until if until is not None else float("inf")
+        while True:
+            rows = self._query(
+                "SELECT rowid, series_id, t, value FROM samples WHERE (t > ? OR (t = ? AND rowid > ?)) AND t <= ? "
+                "ORDER BY t, rowid LIMIT ?",
+                (last_t, last_t, last_rowid, until, batch),
+            )
+            if not rows:
+                return
+            for rowid, sid, t, v in rows:
+                target, metric, labels = names[sid]
+                yield Sample(t, target, metric, v, labels)
+            last_rowid, _, last_t, _ = rows[-1]
+
+    def prune(self, now: float, retention: float) -> int:
+        with self._tx() as db:
+            n = db.execute("DELETE FROM samples WHERE t < ?", (now - retention,)).rowcount
+            db.execute("DELETE FROM transitions WHERE t < ?", (now - retention,))
+        return n
+
+    # --- latest snapshots ---------------------------------------------------------
+
+    def put_latest(self, kind: str, target: str, name: str, t: float, data: Mapping[str, Any], raw: str | None = None) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO latest (kind, target, name, t, data, raw) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (kind, target, name) DO UPDATE SET t = excluded.t, data = excluded.data, "
+                "raw = COALESCE(excluded.raw, latest.raw)",
+                (kind, target, name, t, json.dumps(data), raw),
+            )
+
+    def latest(self, kind: str, target: str | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT target, name, t, data, raw FROM latest WHERE kind = ?", [kind]
+        if target is not None:
+            sql += " AND target = ?"
+            args.append(target)
+        return [
+            {"target": tg, "name": n, "t": t, "data": json.loads(d), "raw": raw}
+            for tg, n, t, d, raw in self._query(sql + " ORDER BY target, name", args)
+        ]
+
+    # --- alerts -----------------------------------------------------------------------
+
+    def upsert_alert(self, a: Alert, now: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO alerts (id, rule, target, labels, severity, state, since, value, summary, runbook, tier,"
+                " flapping, inhibited, source, updated_at, resolved_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (id) DO UPDATE SET severity=excluded.severity, state=excluded.state, since=excluded.since,"
+                " value=excluded.value, summary=excluded.summary, runbook=excluded.runbook, tier=excluded.tier,"
+                " flapping=excluded.flapping, inhibited=excluded.inhibited, labels=excluded.labels,"
+                " updated_at=excluded.updated_at, resolved_at=excluded.resolved_at",
+                (
+                    a.id, a.rule, a.target, _labels_json(a.labels), a.severity, a.state, a.since, a.value,
+                    a.summary, a.runbook, a.tier, int(a.flapping), int(a.inhibited), a.source, now,
+                    now if a.state == "resolved" else None,
+                ),
+            )
+
+    def delete_alert(self, alert_id: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM alerts WHERE id = ?", (alert_id,))
+
+    def alerts(self, *, states: Sequence[str] | None = None, now: float | None = None) -> list[Alert]:
+        """Alerts with their ack and silence state resolved at ``now``."""
+        now = time.time() if now is None else now
+        sql = (
+            "SELECT id, rule, target, labels, severity, state, since, value, summary, runbook, tier, flapping,"
+            " inhibited, source FROM alerts"
+        )
+        args: list[Any] = []
+        if states:
+            sql += f" WHERE state IN ({','.join('?' * len(states))})"
+            args.extend(states)
+        rows = self._query(sql + " ORDER BY since", args)
+        silences = self.active_silences(now)
+        out = []
+        for r in rows:
+            labels = json.loads(r[3])
+            a = Alert(
+                id=r[0], rule=r[1], target=r[2], labels=labels, severity=r[4], state=r[5], since=r[6],
+                value=r[7], summary=r[8], runbook=r[9], tier=r[10], flapping=bool(r[11]),
+                inhibited=bool(r[12]), source=r[13],
+            )
+            ack = self.active_ack(a.id, now)
+            if ack:
+                a.acked, a.ack_note, a.ack_by = True, ack.note, ack.who
+            full = {**labels, "target": a.target, "rule": a.rule, "alertname": a.rule, "severity": a.severity}
+            a.silenced = any(s.matches(full) for s in silences)
+            out.append(a)
+        return out
+
+    def alert(self, alert_id: str, now: float | None = None) -> Alert | None:
+        return next((a for a in self.alerts(now=now) if a.id == alert_id), None)
+
+    def add_transition(
+        self, t: float, alert_id: str, rule: str, target: str, from_state: str, to_state: str,
+        severity: str | None, value: float | None, reason: str,
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO transitions (t, alert_id, rule, target, from_state, to_state, severity, value, reason)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                (t, alert_id, rule, target, from_state, to_state, severity, value, reason),
+            )
+
+    def transitions(self, since: float = 0.0, until: float | None = None, alert_id: str | None = None) -> list[Transition]:
+        sql = "SELECT id, t, alert_id, rule, target, from_state, to_state, severity, value, reason FROM transitions WHERE t >= ?"
+        args: list[Any] = [since]
+        if until is not None:
+            sql += " AND t <= ?"
+            args.append(until)
+        if alert_id is not None:
+            sql += " AND alert_id = ?"
+            args.append(alert_id)
+        return [Transition(*r) for r in self._query(sql + " ORDER BY t, id", args)]
+
+    # --- acks -------------------------------------------------------------------------
+
+    def add_ack(
+        self, alert_id: str, *, who: str, note: str = "", sticky: bool = False,
+        expires_at: float | None = None, t: float | None = None,
+    ) -> int:
+        t = time.time() if t is None else t
+        with self._tx() as db:
+            db.execute(
+                "UPDATE acks SET cleared_at = ?, cleared_reason = 'replaced' WHERE alert_id = ? AND cleared_at IS NULL",
+                (t, alert_id),
+            )
+            return db.execute(
+                "INSERT INTO acks (alert_id, t, who, note, sticky, expires_at) VALUES (?,?,?,?,?,?)",
+                (alert_id, t, who, note, int(sticky), expires_at),
+            ).lastrowid or 0
+
+    def clear_acks(self, alert_id: str, *, reason: str, t: float | None = None, only_non_sticky: bool = False) -> int:
+        t = time.time() if t is None else t
+        sql = "UPDATE acks SET cleared_at = ?, cleared_reason = ? WHERE alert_id = ? AND cleared_at IS NULL"
+        if only_non_sticky:
+            sql += " AND sticky = 0"
+        with self._tx() as db:
+            return db.execute(sql, (t, reason, alert_id)).rowcount
+
+    def active_ack(self, alert_id: str, now: float) -> Ack | None:
+        rows = self._query(
+            "SELECT id, alert_id, t, who, note, sticky, expires_at, cleared_at FROM acks WHERE alert_id = ?"
+            " AND cleared_at IS NULL AND (expires_at IS NULL OR expires_at > ?) ORDER BY t DESC LIMIT 1",
+            (alert_id, now),
+        )
+        return Ack(*rows[0][:5], bool(rows[0][5]), rows[0][6], rows[0][7]) if rows else None
+
+    def acks(self, since: float = 0.0) -> list[Ack]:
+        rows = self._query(
+            "SELECT id, alert_id, t, who, note, sticky, expires_at, cleared_at FROM acks WHERE t >= ? ORDER BY t", (since,)
+        )
+        return [Ack(*r[:5], bool(r[5]), r[6], r[7]) for r in rows]
+
+    # --- silences -------------------------------------------------------------------
+
+    def add_silence(
+        self, matchers: Mapping[str, str], *, ends_at: float, who: str, note: str = "",
+        until_resolved: bool = False, t: float | None = None, external_id: str | None = None,
+    ) -> int:
+        t = time.time() if t is None else t
+        with self._tx() as db:
+            return db.execute(
+                "INSERT INTO silences (t, who, matchers, note, ends_at, until_resolved, external_id) VALUES (?,?,?,?,?,?,?)",
+                (t, who, _labels_json(matchers), note, ends_at, int(until_resolved), external_id),
+            ).lastrowid or 0
+
+    def expire_silence(self, silence_id: int, t: float | None = None) -> bool:
+        t = time.time() if t is None else t
+        with self._tx() as db:
+            return db.execute(
+                "UPDATE silences SET expired_at = ? WHERE id = ? AND expired_at IS NULL", (t, silence_id)
+            ).rowcount > 0
+
+    def set_silence_external_id(self, silence_id: int, external_id: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE silences SET external_id = ? WHERE id = ?", (external_id, silence_id))
+
+    def silences(self, *, since: float = 0.0) -> list[Silence]:
+        rows = self._query(
+            "SELECT id, t, who, matchers, note, ends_at, until_resolved, expired_at, external_id FROM silences"
+            " WHERE ends_at >= ? ORDER BY t",
+            (since,),
+        )
+        return [Silence(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], bool(r[6]), r[7], r[8]) for r in rows]
+
+    def active_silences(self, now: float) -> list[Silence]:
+        return [s for s in self.silences(since=now) if s.expired_at is None and s.t <= now < s.ends_at]
+
+    # --- notes and escalations ------------------------------------------------------
+
+    def add_note(self, text: str, *, who: str, target: str | None = None, alert_id: str | None = None,
+                 t: float | None = None) -> int:
+        t = time.time() if t is None else t
+        with self._tx() as db:
+            return db.execute(
+                "INSERT INTO notes (t, who, target, alert_id, text) VALUES (?,?,?,?,?)", (t, who, target, alert_id, text)
+            ).lastrowid or 0
+
+    def notes(self, since: float = 0.0, *, target: str | None = None, alert_id: str | None = None) -> list[Note]:
+        sql, args = "SELECT id, t, who, target, alert_id, text FROM notes WHERE t >= ?", [since]
+        if target is not None:
+            sql += " AND target = ?"
+            args.append(target)
+        if alert_id is not None:
+            sql += " AND alert_id = ?"
+            args.append(alert_id)
+        return [Note(*r) for r in self._query(sql + " ORDER BY t", args)]
+
+    def add_escalation(self, alert_id: str, *, who: str, from_tier: str | None, to_tier: str, t: float | None = None) -> None:
+        t = time.time() if t is None else t
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO escalations (t, alert_id, who, from_tier, to_tier) VALUES (?,?,?,?,?)",
+                (t, alert_id, who, from_tier, to_tier),
+            )
+            db.execute("UPDATE alerts SET tier = ? WHERE id = ?", (to_tier, alert_id))
+
+    def escalations(self, alert_id: str | None = None) -> list[tuple[float, str, str, str | None, str]]:
+        sql, args = "SELECT t, alert_id, who, from_tier, to_tier FROM escalations", []
+        if alert_id is not None:
+            sql += " WHERE alert_id = ?"
+            args.append(alert_id)
+        return [tuple(r) for r in self._query(sql + " ORDER BY t", args)]  # type: ignore[misc]
+
+    # --- the collector's heartbeat ---------------------------------------------------
+
+    def heartbeat(self, pid: int, started_at: float, now: float, stats: Mapping[str, Any] | None = None) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO collector (id, pid, started_at, heartbeat, stats) VALUES (1, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET pid=excluded.pid, started_at=excluded.started_at,"
+                " heartbeat=excluded.heartbeat, stats=excluded.stats",
+                (pid, started_at, now, json.dumps(stats or {})),
+            )
+
+    def collector_status(self) -> dict[str, Any] | None:
+        rows = self._query("SELECT pid, started_at, heartbeat, stats FROM collector WHERE id = 1")
+        if not rows:
+            return None
+        pid, started, hb, stats = rows[0]
+        return {"pid": pid, "started_at": started, "heartbeat": hb, "stats": json.loads(stats or "{}")}
+
+    def collector_running(self, now: float, max_age: float = 30.0) -> bool:
+        """True when another process wrote a heartbeat recently and is alive."""
+        st = self.collector_status()
+        if not st or now - st["heartbeat"] > max_age:
+            return False
+        try:
+            os.kill(st["pid"], 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
