@@ -1,0 +1,73 @@
+"""The command line. Each subcommand lives in opsdash/commands/<name>.py with
+``register(subparsers, common)`` and a ``run(args) -> int`` set as ``func``.
+
+Every mistake a user can make ends here as one line on stderr and an exit
+code, never a traceback: ConfigError -> 3 (Nagios UNKNOWN), other
+OpsdashError -> 3 for `once`-style commands, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import signal
+import sys
+
+from . import __version__
+from .errors import ConfigError, OpsdashError
+
+
+def _common_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", help="config file (default: $OPSDASH_CONFIG, else the platform config dir)")
+    common.add_argument("--store", metavar="FILE", help="SQLite store (default: the platform data dir)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_parser()
+    parser = argparse.ArgumentParser(
+        prog="opsdash",
+        description="A terminal operations dashboard for on-call engineers.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"opsdash {__version__}")
+    parser.add_argument("--no-mouse", action="store_true", help="run the TUI with the mouse off")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from . import commands
+
+    for mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if mod.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{commands.__name__}.{mod.name}")
+        module.register(sub, common)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        from .commands.run import run as run_tui
+
+        args.func = run_tui
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as e:
+        for p in e.problems:
+            print(str(p), file=sys.stderr)
+        return 3
+    except OpsdashError as e:
+        print(f"opsdash: {e}", file=sys.stderr)
+        return getattr(args, "error_exit", 1)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `opsdash once | head` closed the pipe: not an error worth a traceback.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
