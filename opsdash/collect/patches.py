@@ -1,0 +1,254 @@
+"""Patch status of a host in one round trip.
+
+One POSIX ``sh`` script, sent on stdin, detects the package manager (unless the
+caller remembers it), reads the manager's own state without refreshing it
+(never ``apt-get update``; dnf/yum run cache-only), and gathers every
+reboot signal. Each command's stdout, stderr and exit status come back in a
+section delimited by ``=== NONCE name rc=N ===``; the random nonce keeps a line
+of command output from ever passing for a delimiter. Works as non-root.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+from ..errors import ParseError, ProbeError
+from ..model import PackageUpdate, PatchStatus
+from ..parsers import apt, reboot, rpm
+from .runner import Runner
+
+__all__ = ["MANAGERS", "Section", "probe_patches", "run_script", "section_prelude", "split_sections"]
+
+MANAGERS = ("apt", "dnf", "yum", "zypper")
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    rc: int
+    out: str
+    err: str
+
+
+def section_prelude(nonce: str) -> str:
+    """Shell that defines ``sec NAME CMD...``: runs CMD with stdin closed and prints its
+    stdout and stderr as two sections. A temp dir holds them; the trap removes it."""
+    return f"""
+LC_ALL=C; LANG=C; export LC_ALL LANG
+PATH="$PATH:/usr/sbin:/sbin"; export PATH
+_t=$(mktemp -d) || exit 70
+trap 'rm -rf "$_t"' EXIT
+trap 'exit 129' HUP INT TERM
+sec() {{
+  _n=$1; shift
+  "$@" >"$_t/o" 2>"$_t/e" </dev/null; _rc=$?
+  printf '\\n=== {nonce} %s rc=%d ===\\n' "$_n" "$_rc"; cat "$_t/o"
+  printf '\\n=== {nonce} %s.stderr rc=%d ===\\n' "$_n" "$_rc"; head -c 4096 "$_t/e"
+}}
+"""
+
+
+def split_sections(text: str, nonce: str) -> dict[str, Section]:
+    """Inverse of ``sec``. Raises ParseError if the final ``end`` marker is missing
+    (output cut short), so a truncated run never reads as "nothing found"."""
+    parts = re.split(rf"\n=== {re.escape(nonce)} (\S+) rc=(-?\d+) ===\n", text)
+    outs: dict[str, tuple[int, str]] = {}
+    for i in range(1, len(parts) - 2, 3):
+        outs[parts[i]] = (int(parts[i + 1]), parts[i + 2])
+    if "end" not in outs:
+        raise ParseError("probe script output has no end marker (truncated or the script failed)")
+    sections: dict[str, Section] = {}
+    for name, (rc, out) in outs.items():
+        if not name.endswith(".stderr"):
+            sections[name] = Section(rc, out, outs.get(f"{name}.stderr", (rc, ""))[1])
+    return sections
+
+
+async def run_script(runner: Runner, body: str, *, timeout: float) -> dict[str, Section]:
+    """Run ``body`` (which uses ``sec``) as one remote ``sh`` and return its sections.
+
+    The script travels on stdin, so nothing in it (paths, env values) shows in
+    the remote process list, and it does not depend on the login shell's quoting.
+    The body is wrapped in ``{ ... }`` so sh parses all of it before running any
+    command that might read stdin.
+    """
+    nonce = secrets.token_hex(6)
+    script = "{\n" + section_prelude(nonce) + body + f"\nprintf '\\n=== {nonce} end rc=0 ===\\n'\n}}\n"
+    res = await runner.run("sh -s", timeout=timeout, input=script, env={"LC_ALL": "C"})
+    try:
+        return split_sections(res.stdout, nonce)
+    except ParseError:
+        detail = res.stderr.strip().splitlines()[-1:] or [f"rc {res.rc}"]
+        raise ProbeError(f"probe script failed: {detail[0][:200]}") from None
+
+
+_DETECT = """
+m=
+for c in apt-get dnf yum zypper; do
+  if command -v "$c" >/dev/null 2>&1; then m=$c; break; fi
+done
+sec manager echo "${m:-none}"
+"""
+
+# Reboot signals shared by all managers. needrestart needs root to see every
+# service; as non-root it reports what it can (kernel status still works).
+_REBOOT = """
+sec uname uname -r
+sec boot ls -1 /boot
+sec tz date +%z
+if [ -e /var/run/reboot-required ]; then
+  sec reboot_required cat /var/run/reboot-required
+  sec reboot_pkgs cat /var/run/reboot-required.pkgs
+fi
+if command -v needrestart >/dev/null 2>&1; then sec needrestart needrestart -b; fi
+"""
+
+_BY_MANAGER = {
+    # -s simulates; Debug::NoLocking lets it run beside a running apt.
+    "apt": """
+sec apt apt-get -s -o Debug::NoLocking=1 dist-upgrade
+hist() { grep -E '^(Start-Date|End-Date|Upgrade|Install):' /var/log/apt/history.log | tail -n 400 | cut -c1-64; }
+sec history hist
+""",
+    # -C: read the system metadata cache; never download metadata on a poll.
+    "dnf": """
+sec check dnf -C check-update
+sec security dnf -C updateinfo list --security
+nr() { if command -v needs-restarting >/dev/null 2>&1; then needs-restarting -r; else dnf -C needs-restarting -r; fi; }
+sec needs_restarting nr
+sec installtime sh -c "rpm -qa --qf '%{INSTALLTIME}\\n' | sort -n | tail -n 1"
+""",
+    "yum": """
+sec check yum -C check-update
+sec security yum -C updateinfo list security
+if command -v needs-restarting >/dev/null 2>&1; then sec needs_restarting needs-restarting -r; fi
+sec installtime sh -c "rpm -qa --qf '%{INSTALLTIME}\\n' | sort -n | tail -n 1"
+""",
+    "zypper": """
+sec check zypper --non-interactive --no-refresh list-updates
+sec security zypper --non-interactive --no-refresh list-patches --category security
+sec needs_rebooting zypper --non-interactive needs-rebooting
+sec installtime sh -c "rpm -qa --qf '%{INSTALLTIME}\\n' | sort -n | tail -n 1"
+""",
+}
+
+
+def _script(manager: str | None) -> str:
+    if manager is None:
+        dispatch = "\n".join(
+            f'if [ "$m" = {"apt-get" if k == "apt" else k} ]; then\n{v}\nfi' for k, v in _BY_MANAGER.items()
+        )
+        return _DETECT + dispatch + _REBOOT
+    return _BY_MANAGER[manager] + _REBOOT
+
+
+def _err(sec: Section, what: str) -> ProbeError:
+    lines = [ln for ln in (sec.err + "\n" + sec.out).splitlines() if ln.strip()]
+    # apt and dnf put the real reason on an "E:" / "Error:" line; else the last line.
+    line = next((ln for ln in lines if ln.startswith(("E:", "Error:"))), lines[-1] if lines else "")
+    return ProbeError(f"{what} exited {sec.rc}: {line[:200]}")
+
+
+async def probe_patches(runner: Runner, *, timeout: float, manager: str | None = None) -> tuple[PatchStatus, str]:
+    """Pending and security updates plus reboot status. Returns the status and the
+    manager ("apt", "dnf", "yum", "zypper") for the caller to pass next time."""
+    if manager == "apt-get":
+        manager = "apt"
+    if manager is not None and manager not in MANAGERS:
+        raise ProbeError(f"unknown package manager {manager!r}; expected one of {', '.join(MANAGERS)}")
+    s = await run_script(runner, _script(manager), timeout=timeout)
+    if manager is None:
+        found = s["manager"].out.strip()
+        if found == "none":
+            raise ProbeError("no supported package manager (apt-get, dnf, yum, zypper) on the host")
+        manager = "apt" if found == "apt-get" else found
+    status = _patch_status(manager, s)
+    return status, manager
+
+
+def _patch_status(manager: str, s: dict[str, Section]) -> PatchStatus:
+    last_update: float | None = None
+    reasons: list[str] = []
+    needs_reboot = False
+    if manager == "apt":
+        if s["apt"].rc != 0:
+            raise _err(s["apt"], "apt-get -s dist-upgrade")
+        sim = apt.parse_apt_get_simulate(s["apt"].out)
+        packages = sim.packages
+        security = sim.security
+        if "history" in s and s["history"].rc == 0:
+            last_update = apt.parse_apt_history_last_update(s["history"].out, _utc_offset(s))
+    else:
+        check = s["check"]
+        if manager == "zypper":
+            if check.rc not in (0, 100, 101):
+                raise _err(check, "zypper list-updates")
+            packages = rpm.parse_zypper_list_updates(check.out)
+            sec = s["security"]
+            if sec.rc not in (0, 100, 101):
+                raise _err(sec, "zypper list-patches")
+            security = rpm.parse_zypper_list_patches(sec.out)
+            if s["needs_rebooting"].rc == 102:  # ZYPPER_EXIT_INF_REBOOT_NEEDED
+                needs_reboot = True
+                reasons.append("zypper needs-rebooting")
+        else:
+            if check.rc not in (0, 100):
+                raise _err(check, f"{manager} check-update")
+            packages = rpm.parse_check_update(check.out, check.rc)
+            sec = s["security"]
+            if sec.rc != 0:
+                raise _err(sec, f"{manager} updateinfo")
+            advisories = rpm.parse_updateinfo_list(sec.out)
+            # A pending package is a security update if an advisory names it.
+            packages = tuple(PackageUpdate(p.name, p.current, p.candidate, p.name in advisories) for p in packages)
+            security = sum(p.security for p in packages)
+            nr = s.get("needs_restarting")
+            if nr is not None and nr.rc in (0, 1):
+                required, pkgs = reboot.parse_needs_restarting(nr.out, nr.rc)
+                if required:
+                    needs_reboot = True
+                    reasons.append("needs-restarting: " + (", ".join(pkgs) or "core packages updated"))
+        it = s.get("installtime")
+        if it is not None and it.rc == 0 and it.out.strip().isdigit():
+            last_update = float(it.out.strip())
+
+    services: tuple[str, ...] = ()
+    if "reboot_required" in s:
+        needs_reboot = True
+        pkgs = reboot.parse_reboot_required_pkgs(s["reboot_pkgs"].out) if s["reboot_pkgs"].rc == 0 else ()
+        reasons.append("/var/run/reboot-required" + (f" ({', '.join(pkgs)})" if pkgs else ""))
+    if "needrestart" in s and s["needrestart"].rc == 0:
+        nr_b = reboot.parse_needrestart_batch(s["needrestart"].out)
+        services = nr_b.services
+        if nr_b.reboot_required:
+            needs_reboot = True
+            reasons.append(nr_b.reason)
+    newer = kernel_newer(s)
+    if newer:
+        needs_reboot = True
+        reasons.append(f"running kernel {s['uname'].out.strip()}, newest installed {newer}")
+    return PatchStatus(
+        manager=manager,
+        pending=len(packages),
+        security=security,
+        reboot_required=needs_reboot,
+        packages=tuple(packages),
+        services_restart=services,
+        reboot_reason="; ".join(dict.fromkeys(reasons)),
+        last_update=last_update,
+    )
+
+
+def kernel_newer(s: dict[str, Section]) -> str | None:
+    if s["uname"].rc != 0 or s["boot"].rc != 0:
+        return None
+    return reboot.kernel_outdated(s["uname"].out, reboot.installed_kernels(s["boot"].out))
+
+
+def _utc_offset(s: dict[str, Section]) -> int:
+    m = re.fullmatch(r"([+-])(\d\d)(\d\d)", s["tz"].out.strip())
+    if not m:
+        raise ParseError("date +%z: unexpected output", s["tz"].out.strip())
+    secs = int(m.group(2)) * 3600 + int(m.group(3)) * 60
+    return -secs if m.group(1) == "-" else secs

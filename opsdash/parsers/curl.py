@@ -1,0 +1,209 @@
+"""curl ``--write-out`` timing -> phases, status, remote address, exit code.
+
+We run curl on a remote vantage with our own write-out format,
+``CURL_WRITE_OUT``: one ``key=value`` per line (the shape of
+tests/fixtures/curl-w-timing.txt). ``%{json}`` output is read as well.
+
+curl's time_* values are seconds, cumulative from the start of the request;
+``0`` means the phase was never reached (connection refused, TLS failure, or
+no TLS at all for time_appconnect), so it becomes ``None``, never 0 ms.
+Numbers may come as ``0,000021`` (a locale with decimal commas) or
+``3.1e-05`` (``%{json}``).
+
+``curl_command`` builds the command line; every value in it passes through
+shlex.quote.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ..errors import ParseError
+from ..model import Phases
+
+__all__ = ["CURL_WRITE_OUT", "CurlResult", "curl_command", "parse_curl", "parse_curl_json", "parse_curl_write_out"]
+
+_KEYS = (
+    "time_namelookup",
+    "time_connect",
+    "time_appconnect",
+    "time_pretransfer",
+    "time_redirect",
+    "time_starttransfer",
+    "time_total",
+    "http_code",
+    "size_download",
+    "remote_ip",
+    "exitcode",  # curl >= 7.75; older curl leaves it empty and the caller passes rc
+)
+# curl expands \n itself; the string is single-quoted on the command line.
+CURL_WRITE_OUT = "".join(f"{k}=%{{{k}}}\\n" for k in _KEYS)
+
+_NUMBER_RE = re.compile(r"^[0-9]+(?:[.,][0-9]+)?(?:[eE][-+]?[0-9]+)?$")
+
+# What an exit code means for the dashboard: (state, message).
+_CURL_ERRORS = {
+    5: ("unreachable", "could not resolve proxy"),
+    6: ("unreachable", "could not resolve host"),
+    7: ("unreachable", "could not connect (refused or unreachable)"),
+    28: ("timeout", "timed out"),
+    35: ("error", "TLS handshake failed"),
+    47: ("error", "too many redirects"),
+    52: ("error", "empty reply from server"),
+    56: ("error", "connection reset while receiving"),
+    60: ("error", "TLS certificate not trusted"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CurlResult:
+    phases: Phases
+    status: int | None  # None: no HTTP response ("000")
+    remote_ip: str | None
+    exit_code: int
+    size_download: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and self.status is not None
+
+    @property
+    def state(self) -> str:
+        """ok | unreachable | timeout | error (HTTPResult.state, before status checks)."""
+        if self.exit_code == 0:
+            return "ok" if self.status is not None else "error"
+        return _CURL_ERRORS.get(self.exit_code, ("error", ""))[0]
+
+    @property
+    def error(self) -> str | None:
+        if self.exit_code == 0:
+            return None if self.status is not None else "no HTTP response"
+        what = _CURL_ERRORS.get(self.exit_code, ("error", "request failed"))[1]
+        return f"curl exit {self.exit_code}: {what}"
+
+
+def _seconds_to_ms(value: Any, key: str, line: str | None) -> float | None:
+    if isinstance(value, bool):
+        raise ParseError(f"curl {key} is not a number", line)
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        text = str(value).strip()
+        if not _NUMBER_RE.match(text):
+            raise ParseError(f"curl {key} is not a number", line)
+        seconds = float(text.replace(",", "."))
+    # 0 means curl never reached this phase.
+    return round(seconds * 1000.0, 3) if seconds > 0 else None
+
+
+def _int_or_none(value: Any, key: str, line: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ParseError(f"curl {key} is not an integer", line)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ParseError(f"curl {key} is not an integer", line) from None
+
+
+def _result(values: Mapping[str, Any], lines: Mapping[str, str | None], rc: int | None) -> CurlResult:
+    missing = [k for k in ("time_namelookup", "time_connect", "time_starttransfer", "time_total", "http_code") if k not in values]
+    if missing:
+        raise ParseError("curl write-out has no " + ", ".join(missing))
+
+    def ms(key: str) -> float | None:
+        return _seconds_to_ms(values.get(key, 0), key, lines.get(key))
+
+    status = _int_or_none(values.get("http_code"), "http_code", lines.get("http_code"))
+    exit_code = _int_or_none(values.get("exitcode"), "exitcode", lines.get("exitcode"))
+    if exit_code is None:
+        exit_code = rc if rc is not None else 0
+    elif rc is not None and rc != 0 and exit_code == 0:
+        exit_code = rc  # the process status wins when curl's own says "fine"
+    remote_ip = values.get("remote_ip") or None
+    return CurlResult(
+        phases=Phases(
+            dns_ms=ms("time_namelookup"),
+            connect_ms=ms("time_connect"),
+            tls_ms=ms("time_appconnect"),
+            ttfb_ms=ms("time_starttransfer"),
+            total_ms=ms("time_total"),
+        ),
+        status=status or None,  # "000": no response
+        remote_ip=str(remote_ip) if remote_ip else None,
+        exit_code=exit_code,
+        size_download=_int_or_none(values.get("size_download"), "size_download", lines.get("size_download")),
+    )
+
+
+def parse_curl_write_out(text: str, rc: int | None = None) -> CurlResult:
+    """Output of ``curl -w CURL_WRITE_OUT``; ``rc`` is curl's exit status."""
+    values: dict[str, str] = {}
+    lines: dict[str, str | None] = {}
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or key not in _KEYS:
+            raise ParseError("not a curl write-out line", raw, lineno)
+        values[key] = value
+        lines[key] = raw
+    return _result(values, lines, rc)
+
+
+def parse_curl_json(text: str, rc: int | None = None) -> CurlResult:
+    """Output of ``curl -w '%{json}'``."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ParseError(f"curl %{{json}} output is not JSON: {e.msg}", text[:120]) from None
+    if not isinstance(doc, dict):
+        raise ParseError("curl %{json} output is not an object", text[:120])
+    values = {k: doc[k] for k in _KEYS if k in doc and doc[k] is not None}
+    lines = {k: f'"{k}": {json.dumps(doc[k])}' for k in values}
+    return _result(values, lines, rc)
+
+
+def parse_curl(text: str, rc: int | None = None) -> CurlResult:
+    """Either form, told apart by the opening brace."""
+    if text.lstrip().startswith("{"):
+        return parse_curl_json(text, rc)
+    return parse_curl_write_out(text, rc)
+
+
+def curl_command(
+    url: str,
+    *,
+    timeout: float,
+    verify_tls: bool = True,
+    method: str = "GET",
+    headers: Mapping[str, str] | None = None,
+) -> str:
+    """A shell command that times one request to ``url`` and prints CURL_WRITE_OUT.
+
+    The body goes to /dev/null; errors go to stderr (``-sS``), never mixed
+    into the write-out. LC_ALL=C keeps decimals as dots where curl follows
+    the locale.
+    """
+    method = method.upper()
+    if not re.fullmatch(r"[A-Z]+", method):
+        raise ValueError(f"not an HTTP method: {method!r}")
+    args = ["curl", "-sS", "-o", "/dev/null", "--max-time", f"{timeout:g}", "--proto", "=http,https"]
+    if not verify_tls:
+        args.append("-k")
+    if method == "HEAD":
+        args.append("--head")  # -X HEAD would wait for a body that never comes
+    elif method != "GET":
+        args += ["-X", method]
+    for name, value in (headers or {}).items():
+        if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name) or "\r" in value or "\n" in value:
+            raise ValueError(f"not a valid HTTP header: {name!r}")
+        args += ["-H", f"{name}: {value}"]
+    args += ["-w", CURL_WRITE_OUT, "--url", url]
+    return "LC_ALL=C " + " ".join(shlex.quote(a) for a in args)
