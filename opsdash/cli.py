@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import signal
 import sys
@@ -67,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
         # `opsdash once | head` closed the pipe: not an error worth a traceback.
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         return 0
+    except Exception as e:
+        # A bug, not a user mistake: one line by default, the traceback on request.
+        if os.environ.get("OPSDASH_DEBUG"):
+            raise
+        print(f"opsdash: internal error: {type(e).__name__}: {e} (OPSDASH_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return getattr(args, "error_exit", 1)
 
 
 if __name__ == "__main__":

@@ -293,6 +293,20 @@ class Store:
             db.executemany("INSERT INTO samples (series_id, t, value) VALUES (?, ?, ?)", rows)
         return len(rows)
 
+    def write_poll(self, samples: Iterable[Sample], latest: Iterable[tuple[str, str, str, float, Mapping[str, Any], str | None]]) -> None:
+        """One transaction for a batch of polls: samples plus their latest rows."""
+        with self._tx() as db:
+            rows = [
+                (self._series_id(db, s.target, s.metric, _labels_json(s.labels)), s.t, s.value) for s in samples
+            ]
+            db.executemany("INSERT INTO samples (series_id, t, value) VALUES (?, ?, ?)", rows)
+            db.executemany(
+                "INSERT INTO latest (kind, target, name, t, data, raw) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (kind, target, name) DO UPDATE SET t = excluded.t, data = excluded.data, "
+                "raw = COALESCE(excluded.raw, latest.raw)",
+                [(k, tg, n, t, json.dumps(d), raw) for k, tg, n, t, d, raw in latest],
+            )
+
     def series(self, *, target: str | None = None, metric: str | None = None) -> list[tuple[str, str, dict[str, str]]]:
         sql, args = "SELECT target, metric, labels FROM series WHERE 1=1", []
         if target is not None:
@@ -588,3 +602,8 @@ class Store:
         except PermissionError:
             return True
         return True
+
+    def alert_tier(self, alert_id: str) -> str | None:
+        """The tier an alert row carries now (an escalation raises it), or None if there is no row."""
+        rows = self._query("SELECT tier FROM alerts WHERE id = ?", (alert_id,))
+        return rows[0][0] if rows else None

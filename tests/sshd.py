@@ -48,6 +48,7 @@ class Sshd:
     known_hosts: Path
     user: str
     host_pub: str
+    proc: subprocess.Popen | None = None
 
     def host_toml(self, name: str, **extra: object) -> str:
         """A [[hosts]] entry for this sshd."""
@@ -75,6 +76,9 @@ class Sshd:
             os.kill(self.pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
+        if self.proc is not None:
+            self.proc.wait(10)
+
 
 
 def start_sshd(base: Path, max_sessions: int = 50) -> Sshd:
@@ -109,14 +113,13 @@ Subsystem sftp internal-sftp
 """
     )
     Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation dir, needed when run as root
+    log = open(base / "sshd.log", "wb")
     proc = subprocess.Popen(
-        [SSHD, "-D", "-e", "-f", str(cfg)],
-        stdout=subprocess.DEVNULL,
-        stderr=open(base / "sshd.log", "wb"),
-        start_new_session=True,
+        [SSHD, "-D", "-e", "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=log, start_new_session=True
     )
+    log.close()  # the child has its own copy
     wait_port(port)
     host_pub = (base / "host_ed25519.pub").read_text().split()
     known = base / "known_hosts"
     known.write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
-    return Sshd(port, proc.pid, base, client_key, known, user, f"{host_pub[0]} {host_pub[1]}")
+    return Sshd(port, proc.pid, base, client_key, known, user, f"{host_pub[0]} {host_pub[1]}", proc)

@@ -60,7 +60,6 @@ _Q = shlex.quote
 # Exit codes our own shell snippets use.
 _RC_NO_TOOL = 127
 _RC_NO_PASSWORD = 126
-_RC_CONNECT = 7
 _RC_TIMEOUT = 124  # coreutils timeout
 _RC_NO_LOG = 66
 
@@ -75,6 +74,8 @@ def split_address(address: str, default_port: int) -> tuple[str, int]:
         host, port = address.split(":")
     else:
         host, port = address, None  # a name, or a bare IPv6 address
+    if not host or host.startswith("-"):  # quoting does not stop an option
+        raise ProbeError(f"cache address {address!r}: not a host name")
     if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
         raise ProbeError(f"cache address {address!r}: port must be 1-65535")
     return host, int(port) if port is not None else default_port
@@ -202,7 +203,7 @@ def nginx_log_command(path: str, inode: int | None, offset: int, cap: int = NGIN
 
 
 def _split_segments(stdout: str) -> list[tuple[str, int, int, int, str]]:
-    """[(name, inode, start, expected_start_ok, text)] from the script's output."""
+    """[(name, inode, start, length, text)] for each segment the script printed."""
     segments = []
     pos = 0
     while pos < len(stdout):
@@ -226,7 +227,7 @@ async def _read_nginx_log(runner: Runner, cfg: CacheConfig, timeout: float, stat
         state["path"] = cfg.path
     inode = state.get("inode")
     offset = int(state.get("offset", 0))
-    res = await runner.run(nginx_log_command(cfg.path, inode, offset), timeout=timeout)
+    res = await runner.run(nginx_log_command(cfg.path, inode, offset, NGINX_READ_CAP), timeout=timeout)
     if res.rc == _RC_NO_LOG:
         raise ProbeError(f"nginx log {cfg.path}: {_stderr_line(res) or 'cannot stat'}")
     _check_rc(res, f"nginx log {cfg.path}")

@@ -117,7 +117,7 @@ _ERRORS = (
     (r"Repository .* does not exist|is not a valid repository", "no borg repository at the configured location"),
     (r"Failed to create/acquire the lock|lock.*timeout", "repository is locked by another process"),
     (r"borg: (command )?not found|borg: No such file", "borg is not installed on the host"),
-    (r"Data integrity error|IntegrityError|Segment entry checksum mismatch", "repository data integrity error"),
+    (r"Data integrity error|IntegrityError|Segment entry checksum mismatch", "corrupt repository"),
 )
 
 

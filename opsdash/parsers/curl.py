@@ -25,7 +25,16 @@ from typing import Any, Mapping
 from ..errors import ParseError
 from ..model import Phases
 
-__all__ = ["CURL_WRITE_OUT", "CurlResult", "curl_command", "parse_curl", "parse_curl_json", "parse_curl_write_out"]
+__all__ = [
+    "CURL_WRITE_OUT",
+    "CurlResult",
+    "cache_status_from_headers",
+    "curl_command",
+    "parse_curl",
+    "parse_curl_json",
+    "parse_curl_output",
+    "parse_curl_write_out",
+]
 
 _KEYS = (
     "time_namelookup",
@@ -40,8 +49,15 @@ _KEYS = (
     "remote_ip",
     "exitcode",  # curl >= 7.75; older curl leaves it empty and the caller passes rc
 )
+# Response headers that say whether a cache answered, in the order the local
+# HTTP probe (collect/http.py) reads them. %header{} needs curl >= 7.84;
+# older curl prints the placeholder itself, which is read as "absent".
+_CACHE_HEADERS = ("x-cache-status", "cf-cache-status", "x-cache", "x-varnish-cache", "x-proxy-cache", "age")
+_HEADER_KEYS = {"hdr_" + h.replace("-", "_"): h for h in _CACHE_HEADERS}
 # curl expands \n itself; the string is single-quoted on the command line.
-CURL_WRITE_OUT = "".join(f"{k}=%{{{k}}}\\n" for k in _KEYS)
+CURL_WRITE_OUT = "".join(f"{k}=%{{{k}}}\\n" for k in _KEYS) + "".join(
+    f"{k}=%header{{{h}}}\\n" for k, h in _HEADER_KEYS.items()
+)
 
 _NUMBER_RE = re.compile(r"^[0-9]+(?:[.,][0-9]+)?(?:[eE][-+]?[0-9]+)?$")
 
@@ -66,6 +82,7 @@ class CurlResult:
     remote_ip: str | None
     exit_code: int
     size_download: int | None = None
+    cache: str | None = None  # HIT / MISS / ... from the response's cache headers
 
     @property
     def ok(self) -> bool:
@@ -111,7 +128,25 @@ def _int_or_none(value: Any, key: str, line: str | None) -> int | None:
         raise ParseError(f"curl {key} is not an integer", line) from None
 
 
-def _result(values: Mapping[str, Any], lines: Mapping[str, str | None], rc: int | None) -> CurlResult:
+def cache_status_from_headers(headers: Mapping[str, str]) -> str | None:
+    """HIT / MISS / ... from lower-case header names; Age > 0 alone counts as a HIT.
+
+    Same rules as collect/http.py's cache_status, so both vantages agree.
+    """
+    for name in _CACHE_HEADERS[:-1]:
+        value = (headers.get(name) or "").strip()
+        if value:
+            return value.split()[0].split(",")[0].upper()[:16] or None
+    age = (headers.get("age") or "").strip().split(",")[0].strip()
+    return "HIT" if age.isdigit() and int(age) > 0 else None
+
+
+def _result(
+    values: Mapping[str, Any],
+    lines: Mapping[str, str | None],
+    rc: int | None,
+    headers: Mapping[str, str] | None = None,
+) -> CurlResult:
     missing = [k for k in ("time_namelookup", "time_connect", "time_starttransfer", "time_total", "http_code") if k not in values]
     if missing:
         raise ParseError("curl write-out has no " + ", ".join(missing))
@@ -138,6 +173,7 @@ def _result(values: Mapping[str, Any], lines: Mapping[str, str | None], rc: int 
         remote_ip=str(remote_ip) if remote_ip else None,
         exit_code=exit_code,
         size_download=_int_or_none(values.get("size_download"), "size_download", lines.get("size_download")),
+        cache=cache_status_from_headers(headers or {}),
     )
 
 
@@ -145,16 +181,21 @@ def parse_curl_write_out(text: str, rc: int | None = None) -> CurlResult:
     """Output of ``curl -w CURL_WRITE_OUT``; ``rc`` is curl's exit status."""
     values: dict[str, str] = {}
     lines: dict[str, str | None] = {}
+    headers: dict[str, str] = {}
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line:
             continue
         key, sep, value = line.partition("=")
+        if sep and key in _HEADER_KEYS:
+            if not value.startswith("%header{"):  # curl < 7.84 echoes the placeholder
+                headers[_HEADER_KEYS[key]] = value
+            continue
         if not sep or key not in _KEYS:
             raise ParseError("not a curl write-out line", raw, lineno)
         values[key] = value
         lines[key] = raw
-    return _result(values, lines, rc)
+    return _result(values, lines, rc, headers)
 
 
 def parse_curl_json(text: str, rc: int | None = None) -> CurlResult:
@@ -175,6 +216,10 @@ def parse_curl(text: str, rc: int | None = None) -> CurlResult:
     if text.lstrip().startswith("{"):
         return parse_curl_json(text, rc)
     return parse_curl_write_out(text, rc)
+
+
+# The name the collector calls it by.
+parse_curl_output = parse_curl
 
 
 def curl_command(

@@ -1,0 +1,743 @@
+"""The alert state machine: one per (rule, target, labels), every anti-noise tool in it.
+
+    ok ──bad──▶ pending ──held `for` and `attempts` polls──▶ firing ──clear──▶ resolved (= ok)
+     ▲             │                                             │
+     └────clear────┘                      keep_firing_for: stays firing this long after clearing
+
+Per sample, in order:
+
+1. **level** with hysteresis: while the condition holds, it keeps holding until
+   the value crosses ``clear`` (``> clear`` for op ">", ``< clear`` for "<");
+   from ok it starts only strictly past the threshold (exactly at the threshold
+   is not a breach; exactly at ``clear`` is a recovery). Level 2 (critical)
+   when past ``crit``.
+2. **flap detection** (Nagios): the last 21 levels, the 20 changes between
+   them weighted linearly from 0.75 (oldest) to 1.25 (newest); flapping starts
+   at ``>= high`` percent and stops at ``<= low``. A flapping alert is shown as
+   flapping, its ok<->pending churn is not reported, and it does not page until
+   it settles (a firing alert that stops flapping pages then).
+3. **state**: pending from the first bad sample; firing once the condition
+   held at every evaluation for ``for`` seconds (exactly ``for`` fires, as in
+   Prometheus) *and* for ``attempts`` consecutive polls (Icinga's hard state);
+   critical the same way from the first sample past ``crit``; a clear sample
+   drops pending to ok at once, and firing to resolved after
+   ``keep_firing_for`` (exactly ``keep_firing_for`` resolves).
+
+Inhibition: while a rule on ``host.up`` fires for a host, the host's other
+alerts are marked inhibited (shown, never paged). Dead man's switch (the
+``no-data`` rule): ``tick(now)`` fires for a series with no sample for 3x its
+observed interval, and its next sample resolves it.
+
+Time comes only from the samples and from ``tick(now)``: no wall clock here,
+so tests use a fake clock and ``replay`` runs on recorded time.
+
+The hot path (``_sample``) allocates nothing per sample for a series in the
+ok state: no Sample, no event, no store write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from ..config import format_duration
+from ..model import Alert, Sample
+from ..store import Store
+from .rules import NO_DATA, Rule, matches
+
+__all__ = ["AlertEngine", "TransitionEvent", "alert_id", "group_alerts"]
+
+OK, PENDING, FIRING = 0, 1, 2
+_STATE_NAME = ("ok", "pending", "firing")
+WARNING, CRITICAL = "warning", "critical"
+
+_FLAP_MASK = (1 << 20) - 1
+_FLAP_TOTAL = 1520.0  # sum of the 20 weights (0.75..1.25) in units of 1/76, over 100 percent
+
+
+def alert_id(rule: str, target: str, labels: Mapping[str, str] | None = None) -> str:
+    """A stable short id for (rule, target, labels): what `opsdash ack ID` takes."""
+    key = json.dumps([rule, target, dict(sorted((labels or {}).items()))], separators=(",", ":"))
+    return hashlib.sha1(key.encode()).hexdigest()[:10]
+
+
+@dataclass(slots=True)
+class TransitionEvent:
+    """One transition of one alert. ``to_state`` is ok/pending/firing/resolved, or
+    "flapping" when flapping starts (``from_state`` "flapping" when it stops)."""
+
+    t: float
+    alert_id: str
+    rule: str
+    target: str
+    from_state: str
+    to_state: str
+    severity: str
+    value: float | None
+    reason: str
+    labels: dict[str, str] = field(default_factory=dict)
+    flapping: bool = False
+    inhibited: bool = False
+    notify: bool = False  # should this page someone (fires, escalates, or settles while firing)
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "t": self.t, "rule": self.rule, "target": self.target, "from": self.from_state,
+            "to": self.to_state, "severity": self.severity, "value": self.value, "reason": self.reason,
+            "id": self.alert_id,
+        }
+        if self.labels:
+            d["labels"] = self.labels
+        d["flapping"] = self.flapping
+        d["inhibited"] = self.inhibited
+        d["notify"] = self.notify
+        return d
+
+
+# --- formatting values for reasons ----------------------------------------------------
+
+# metric -> (what to call it, unit kind)
+_METRICS: dict[str, tuple[str, str]] = {
+    "host.up": ("host up", "bool"),
+    "host.cpu_percent": ("CPU", "%"),
+    "host.mem_percent": ("memory", "%"),
+    "host.swap_percent": ("swap", "%"),
+    "host.load1_per_cpu": ("load/CPU", ""),
+    "host.disk_percent": ("disk", "%"),
+    "host.uptime_s": ("uptime", "dur"),
+    "endpoint.up": ("endpoint up", "bool"),
+    "endpoint.ttfb_ms": ("TTFB", "ms"),
+    "endpoint.ttfb_p50_ms": ("p50", "ms"),
+    "endpoint.ttfb_p95_ms": ("p95", "ms"),
+    "endpoint.ttfb_p99_ms": ("p99", "ms"),
+    "endpoint.error_rate": ("error rate", "frac"),
+    "endpoint.availability": ("availability", "%"),
+    "cache.hit_rate": ("hit rate", "frac"),
+    "cache.ops_per_s": ("ops/s", ""),
+    "patches.pending": ("pending updates", ""),
+    "patches.security": ("security updates", ""),
+    "patches.reboot_required": ("reboot required", "bool"),
+    "backup.age_s": ("backup age", "dur"),
+    "backup.restore_ok": ("restore test ok", "bool"),
+    "backup.restore_age_s": ("last good restore test", "dur"),
+    "backup.restore_duration_s": ("restore test duration", "dur"),
+}
+
+
+def _num(v: float) -> str:
+    if v != v:  # NaN
+        return "NaN"
+    if abs(v) >= 100 or v == int(v):
+        return f"{v:.0f}"
+    return f"{v:.3g}"
+
+
+def _fmt(kind: str, v: float) -> str:
+    if kind == "ms":
+        return f"{_num(v)} ms"
+    if kind == "%":
+        return f"{_num(v)}%"
+    if kind == "frac":
+        return f"{_num(v * 100)}%"
+    if kind == "dur":
+        return format_duration(max(0.0, round(v))) if v > 0 else "0s"
+    return _num(v)
+
+
+def _clock(t: float) -> str:
+    return time.strftime("%H:%M", time.localtime(t))
+
+
+def _dur(s: float) -> str:
+    return format_duration(max(0.0, round(s, 3)))
+
+
+class _State:
+    """The machine for one (rule, target, labels). Slots only: there can be many."""
+
+    __slots__ = (
+        "rule", "id", "target", "labels", "metric", "name", "kind",
+        "sign", "lo", "clr", "crit", "warn_none", "for_s", "attempts", "kff", "flap_lo", "flap_hi",
+        "state", "bad", "count", "bad_since", "crit_since", "clear_since", "severity", "since", "value", "t",
+        "fired", "flast", "fbits", "fsum", "fcnt", "flapping", "inhibited", "dirty", "series",
+    )
+
+    def __init__(self, rule: Rule, target: str, labels: dict[str, str], metric: str,
+                 thresholds: tuple[float | None, float | None, float | None], aid: str):
+        self.rule = rule
+        self.id = aid
+        self.target = target
+        self.labels = labels
+        self.metric = metric
+        name, kind = _METRICS.get(metric, (metric, ""))
+        if "mount" in labels and metric == "host.disk_percent":
+            name = f"disk {labels['mount']}"
+        self.name, self.kind = name, kind
+        warn, crit, clear = thresholds
+        s = 1.0 if rule.op == ">" else -1.0
+        self.sign = s
+        lo = warn if warn is not None else crit
+        self.lo = s * lo if lo is not None else float("inf")
+        self.clr = s * clear if clear is not None else self.lo
+        self.crit = s * crit if crit is not None else None
+        self.warn_none = warn is None
+        self.for_s = rule.for_s
+        self.attempts = rule.attempts
+        self.kff = rule.keep_firing_for_s
+        self.flap_lo, self.flap_hi = rule.flap if rule.flap else (None, None)
+        self.state = OK
+        self.bad = False
+        self.count = 0
+        self.bad_since: float | None = None
+        self.crit_since: float | None = None
+        self.clear_since: float | None = None
+        self.severity = WARNING
+        self.since = 0.0
+        self.value: float | None = None
+        self.t = 0.0
+        self.fired = False
+        self.flast = -1
+        self.fbits = 0
+        self.fsum = 0
+        self.fcnt = 0
+        self.flapping = False
+        self.inhibited = False
+        self.dirty = False
+        self.series: Any = None
+
+    # thresholds back in the user's sign, for reasons
+    def threshold(self, which: str) -> float:
+        v = {"lo": self.lo, "clr": self.clr, "crit": self.crit}[which]
+        return (v or 0.0) * self.sign
+
+    def condition(self, v: float | None, level: int) -> str:
+        """'p95 417 ms > 400 ms' (breach) or 'p95 290 ms <= 300 ms' (cleared)."""
+        if v is None:
+            return self.name
+        if self.kind == "bool":
+            return f"{self.name}: {'yes' if v else 'no'}"
+        op = self.rule.op
+        if level == 2 and self.crit is not None:
+            return f"{self.name} {_fmt(self.kind, v)} {op} {_fmt(self.kind, self.threshold('crit'))}"
+        if level >= 1:
+            return f"{self.name} {_fmt(self.kind, v)} {op} {_fmt(self.kind, self.threshold('lo'))}"
+        back = "<=" if op == ">" else ">="
+        which = "clr" if self.clr != self.lo else "lo"
+        suffix = " (clear)" if which == "clr" else ""
+        return f"{self.name} {_fmt(self.kind, v)} {back} {_fmt(self.kind, self.threshold(which))}{suffix}"
+
+    def flap_percent(self) -> float:
+        return self.fsum / _FLAP_TOTAL * 100.0
+
+
+class _Series:
+    __slots__ = ("target", "metric", "labels", "states", "last_t", "interval", "nodata")
+
+    def __init__(self, target: str, metric: str, labels: dict[str, str]):
+        self.target = target
+        self.metric = metric
+        self.labels = labels
+        self.states: tuple[_State, ...] = ()
+        self.last_t: float | None = None
+        self.interval: float | None = None
+        self.nodata: _State | None = None
+
+
+def _flap_history(bits: int) -> tuple[int, int]:
+    """(weighted sum in 1/76 units, count) of a 20-bit change history; bit j = age j (0 newest)."""
+    s = c = 0
+    for j in range(20):
+        if bits >> j & 1:
+            s += 95 - 2 * j
+            c += 1
+    return s, c
+
+
+class AlertEngine:
+    """Evaluates samples against rules; keeps one state machine per (rule, target, labels).
+
+    ``store``: where alerts and transitions are written (and restored from on
+    start). ``tags``: a target's tags, for rule ``match`` and alert labels.
+    """
+
+    def __init__(
+        self,
+        rules: Sequence[Rule],
+        *,
+        store: Store | None = None,
+        tags: Callable[[str], Mapping[str, str]] | None = None,
+    ):
+        self.rules = [r for r in rules if r.enabled]
+        self.store = store
+        self._tags = tags or (lambda _t: {})
+        self._by_metric: dict[str, list[Rule]] = {}
+        self._glob_rules: list[Rule] = []
+        self._nodata_rule: Rule | None = None
+        for r in self.rules:
+            if r.is_no_data:
+                self._nodata_rule = r
+            elif any(c in r.metric for c in "*?["):
+                self._glob_rules.append(r)
+            else:
+                self._by_metric.setdefault(r.metric, []).append(r)
+        self._inhibitors = {r.name for r in self.rules if r.metric == "host.up"}
+        self._series: dict[tuple[Any, ...], _Series] = {}
+        self._nodata_series: list[_Series] = []
+        self._by_target: dict[str, list[_State]] = {}
+        self._live: dict[str, _State] = {}  # pending, firing or flapping, by alert id
+        self._kff: set[_State] = set()
+        self._down: set[str] = set()  # targets whose host.up alert fires
+        self._restored: dict[str, Alert] = {}
+        self._out: list[TransitionEvent] = []
+        self.samples_seen = 0
+        self._now = 0.0  # the latest time seen (samples, ticks): the engine's clock
+        if store is not None:
+            self._restore()
+
+    # --- public API ---------------------------------------------------------------------
+
+    def observe(self, samples: Iterable[Sample]) -> list[TransitionEvent]:
+        """Evaluate each sample at its own time; returns the transitions it caused."""
+        out = self._out = []
+        sample = self._sample
+        for s in samples:
+            sample(s.t, s.target, s.metric, s.value, s.labels)
+        return out
+
+    def tick(self, now: float) -> list[TransitionEvent]:
+        """Time passed without samples: keep_firing_for expiries and the dead man's switch."""
+        out = self._out = []
+        if now > self._now:
+            self._now = now
+        for st in sorted(self._kff, key=lambda s: s.clear_since or 0.0):
+            if st.clear_since is not None and now - st.clear_since >= st.kff:
+                self._resolve(st, now, st.value)
+        nd = self._nodata_rule
+        if nd is not None:
+            mult = nd.warn if nd.warn is not None and nd.warn > 0 else 3.0
+            for ser in self._nodata_series:
+                st = ser.nodata
+                iv = ser.interval
+                if st is None or st.state == FIRING or iv is None or ser.last_t is None:
+                    continue
+                gap = now - ser.last_t
+                if gap > mult * iv:
+                    self._fire_nodata(st, ser, now, gap)
+        if self.store is not None:
+            for st in list(self._live.values()):
+                if st.dirty:
+                    st.dirty = False
+                    self.store.upsert_alert(self._alert(st), now)
+        return out
+
+    def active(self) -> list[Alert]:
+        """Alerts pending, firing or flapping (and restored ones not re-evaluated yet)."""
+        out = [self._alert(st) for st in self._live.values()]
+        out.extend(self._restored.values())
+        if self.store is not None:
+            now = self._now or None  # None: the store's clock (nothing evaluated yet)
+            enrich = {a.id: a for a in self.store.alerts(states=("pending", "firing"), now=now)}
+            for a in out:
+                e = enrich.get(a.id)
+                if e is not None:
+                    a.acked, a.ack_note, a.ack_by, a.silenced, a.tier = e.acked, e.ack_note, e.ack_by, e.silenced, e.tier
+        out.sort(key=lambda a: (a.state != "firing", a.severity != CRITICAL, a.since))
+        return out
+
+    # --- the hot path ---------------------------------------------------------------------
+
+    def _sample(self, t: float, target: str, metric: str, value: float, labels: Mapping[str, str] | None) -> None:
+        self.samples_seen += 1
+        key = (target, metric, tuple(sorted(labels.items()))) if labels else (target, metric)
+        ser = self._series.get(key)
+        if ser is None:
+            ser = self._new_series(key, target, metric, dict(labels) if labels else {})
+        lt = ser.last_t
+        if lt is not None:
+            gap = t - lt
+            if gap < 0:
+                return  # out of order: dropped, as Prometheus does
+            if t > self._now:
+                self._now = t
+            iv = ser.interval
+            if iv is None:
+                if gap > 0:
+                    ser.interval = gap
+            elif gap <= 3.0 * iv:
+                ser.interval = iv + 0.2 * (gap - iv)
+            nd = ser.nodata
+            if nd is not None and nd.state == FIRING:
+                self._nodata_back(nd, t, gap)
+        else:
+            if t > self._now:
+                self._now = t
+        ser.last_t = t
+        for st in ser.states:
+            # inline fast path: ok, not flapping-tracked, and still fine
+            if st.state == OK and st.flap_hi is None and not st.bad:
+                if (value if st.sign > 0 else -value) <= st.lo:
+                    continue
+            self._eval(st, t, value)
+
+    def _new_series(self, key: tuple[Any, ...], target: str, metric: str, labels: dict[str, str]) -> _Series:
+        ser = _Series(target, metric, labels)
+        tags = self._tags(target) or {}
+        view = {**tags, **labels, "target": target}
+        alert_labels = {**tags, **labels}
+        states = []
+        for r in self._by_metric.get(metric, ()) + [r for r in self._glob_rules if matches({"m": r.metric}, {"m": metric})]:
+            if r.match and not matches(r.match, view):
+                continue
+            th = r.thresholds(view)
+            if th[0] is None and th[1] is None:
+                continue
+            st = _State(r, target, alert_labels, metric, th, alert_id(r.name, target, labels))
+            st.series = ser
+            self._adopt(st)
+            states.append(st)
+        ser.states = tuple(states)
+        nd = self._nodata_rule
+        if nd is not None and matches({"m": nd.metric}, {"m": metric}) and (not nd.match or matches(nd.match, view)):
+            nl = {**labels, "metric": metric}
+            st = _State(nd, target, {**alert_labels, "metric": metric}, metric, (None, None, None),
+                        alert_id(NO_DATA, target, nl))
+            st.series = ser
+            st.name, st.kind = f"{metric}", "dur"
+            self._adopt(st)
+            ser.nodata = st
+            self._nodata_series.append(ser)
+        self._series[key] = ser
+        return ser
+
+    def _adopt(self, st: _State) -> None:
+        self._by_target.setdefault(st.target, []).append(st)
+        a = self._restored.pop(st.id, None)
+        if a is None:
+            return
+        st.state = FIRING if a.state == "firing" else PENDING
+        st.severity = a.severity
+        st.since = a.since
+        st.value = a.value
+        st.t = a.since
+        st.fired = st.state == FIRING
+        st.bad = True
+        st.bad_since = a.since
+        st.count = st.attempts if st.state == FIRING else 1
+        st.crit_since = a.since if a.severity == CRITICAL else None
+        st.inhibited = a.inhibited
+        if a.flapping and st.flap_hi is not None:
+            # the history is not stored: assume it alternated, so it must settle to stop flapping
+            st.flapping = True
+            st.fbits = 0b01010101010101010101
+            st.fsum, st.fcnt = _flap_history(st.fbits)
+            st.flast = 1
+        self._live[st.id] = st
+
+    def _eval(self, st: _State, t: float, v: float) -> None:
+        vs = v if st.sign > 0 else -v
+        st.value = v
+        st.t = t
+        if vs > (st.clr if st.bad else st.lo):
+            crit = st.crit
+            lvl = 2 if st.warn_none or (crit is not None and vs > crit) else 1
+        else:
+            lvl = 0
+        if st.state != OK:
+            st.dirty = True
+        if st.flap_hi is not None:
+            self._flap(st, t, lvl)
+        state = st.state
+        if lvl:
+            st.bad = True
+            st.count += 1
+            if st.bad_since is None:
+                st.bad_since = t
+            if lvl == 2:
+                if st.crit_since is None:
+                    st.crit_since = t
+            else:
+                st.crit_since = None
+            held = st.count >= st.attempts and t - st.bad_since >= st.for_s
+            cs = st.crit_since
+            sev = CRITICAL if cs is not None and t - cs >= st.for_s and held else WARNING
+            if state == FIRING:
+                if st.clear_since is not None:
+                    st.clear_since = None
+                    self._kff.discard(st)
+                if sev != st.severity:
+                    old = st.severity
+                    st.severity = sev
+                    word = "escalated" if sev == CRITICAL else "de-escalated"
+                    self._emit(st, t, "firing", "firing",
+                               f"{word} to {sev} at {_clock(t)}: {st.condition(v, lvl)}"
+                               + (f" for {_dur(t - cs)}" if sev == CRITICAL and cs is not None and st.for_s else ""),
+                               notify=sev == CRITICAL)
+                return
+            if held:
+                st.state = FIRING
+                st.severity = sev
+                st.since = t
+                st.fired = True
+                held_for = t - (cs if sev == CRITICAL and cs is not None else st.bad_since)
+                reason = f"firing since {_clock(t)}: {st.condition(v, 2 if sev == CRITICAL else 1)}"
+                if st.for_s:
+                    reason += f" for {_dur(held_for)}"
+                if st.attempts > 1:
+                    reason += f", {st.count} polls in a row (attempts {st.attempts})"
+                self._emit(st, t, _STATE_NAME[state], "firing", reason, notify=True)
+            elif state == OK:
+                st.state = PENDING
+                st.severity = CRITICAL if lvl == 2 else WARNING
+                st.since = t
+                why = []
+                if st.attempts > 1:
+                    why.append(f"soft {st.count}/{st.attempts}")
+                if st.for_s:
+                    why.append(f"must hold for {_dur(st.for_s)}")
+                self._emit(st, t, "ok", "pending",
+                           f"pending since {_clock(t)}: {st.condition(v, lvl)}" + (f" ({', '.join(why)})" if why else ""))
+            else:
+                st.severity = CRITICAL if lvl == 2 else WARNING
+            return
+        # the condition does not hold
+        st.bad = False
+        st.count = 0
+        st.crit_since = None
+        if state == OK:
+            st.bad_since = None
+            return
+        if state == PENDING:
+            bs = st.bad_since if st.bad_since is not None else t
+            st.bad_since = None
+            st.state = OK
+            self._emit(st, t, "pending", "ok",
+                       f"cleared at {_clock(t)} after {_dur(t - bs)}"
+                       + (f", before for {_dur(st.for_s)}" if st.for_s else "")
+                       + f": {st.condition(v, 0)}")
+            return
+        st.bad_since = None
+        if st.kff > 0:
+            if st.clear_since is None:
+                st.clear_since = t
+                self._kff.add(st)
+            if t - st.clear_since < st.kff:
+                return
+        self._resolve(st, t, v)
+
+    def _flap(self, st: _State, t: float, lvl: int) -> None:
+        prev = st.flast
+        st.flast = lvl
+        if prev < 0:
+            return
+        ch = 1 if lvl != prev else 0
+        bits = st.fbits
+        oldest = bits >> 19 & 1
+        if not (ch or bits):
+            return
+        st.fsum = st.fsum - oldest * 57 - 2 * (st.fcnt - oldest) + ch * 95
+        st.fcnt = st.fcnt - oldest + ch
+        st.fbits = ((bits << 1) & _FLAP_MASK) | ch
+        pct = st.fsum / _FLAP_TOTAL * 100.0
+        if not st.flapping:
+            if pct >= st.flap_hi:
+                st.flapping = True
+                self._live[st.id] = st
+                self._emit(st, t, _STATE_NAME[st.state], "flapping",
+                           f"flapping since {_clock(t)}: {pct:.0f}% state change >= {st.flap_hi:g}% "
+                           f"over the last 21 polls; not paging until it settles")
+        elif pct <= st.flap_lo:
+            st.flapping = False
+            state = st.state
+            msg = f"stopped flapping at {_clock(t)}: {pct:.0f}% state change <= {st.flap_lo:g}%"
+            if state == FIRING:
+                msg += f"; firing since {_clock(st.since)}: {st.condition(st.value, 2 if st.severity == CRITICAL else 1)}"
+            self._emit(st, t, "flapping", _STATE_NAME[state], msg, notify=state == FIRING)
+
+    def _resolve(self, st: _State, t: float, v: float | None) -> None:
+        cs = st.clear_since
+        st.state = OK
+        st.clear_since = None
+        self._kff.discard(st)
+        reason = f"resolved at {_clock(t)}"
+        if st.rule.is_no_data:
+            reason += f": data is back after {_dur(t - (st.series.last_t or t))}"
+        else:
+            reason += f": {st.condition(v, 0)}"
+            if cs is not None:
+                reason += f" since {_clock(cs)}, kept firing for {_dur(st.kff)}"
+        reason += f"; fired at {_clock(st.since)}"
+        self._emit(st, t, "firing", "resolved", reason)
+        if st.rule.name in self._inhibitors:
+            self._set_inhibited(st.target, False, t)
+
+    # --- dead man's switch ------------------------------------------------------------------
+
+    def _fire_nodata(self, st: _State, ser: _Series, now: float, gap: float) -> None:
+        st.state = FIRING
+        st.severity = WARNING
+        st.since = now
+        st.fired = True
+        st.value = gap
+        st.t = now
+        self._emit(st, now, "ok", "firing",
+                   f"no data since {_clock(ser.last_t or now)}: last {ser.metric} sample {_dur(gap)} ago, "
+                   f"expected every {_dur(ser.interval or 0)}", notify=True)
+
+    def _nodata_back(self, st: _State, t: float, gap: float) -> None:
+        st.value = gap
+        st.state = OK
+        self._emit(st, t, "firing", "resolved",
+                   f"resolved at {_clock(t)}: data is back after a {_dur(gap)} gap; fired at {_clock(st.since)}")
+
+    # --- inhibition -------------------------------------------------------------------------
+
+    def _set_inhibited(self, target: str, on: bool, t: float) -> None:
+        if on:
+            self._down.add(target)
+        else:
+            self._down.discard(target)
+        for st in self._by_target.get(target, ()):
+            if st.rule.name in self._inhibitors or st.inhibited == on:
+                continue
+            st.inhibited = on
+            if st.id in self._live and self.store is not None:
+                self.store.upsert_alert(self._alert(st), t)
+
+    # --- events and the store ---------------------------------------------------------------
+
+    def _alert(self, st: _State) -> Alert:
+        if st.state == FIRING:
+            state = "firing"
+        elif st.state == PENDING or st.flapping:
+            state = "pending"
+        else:
+            state = "resolved"
+        return Alert(
+            id=st.id, rule=st.rule.name, target=st.target, severity=st.severity, state=state, since=st.since,
+            value=st.value, summary=self._summary(st), runbook=st.rule.runbook, tier=st.rule.tier_for(st.severity),
+            flapping=st.flapping, inhibited=st.inhibited, labels=dict(st.labels),
+        )
+
+    def _summary(self, st: _State) -> str:
+        tmpl = st.rule.summary
+        v = st.value
+        if tmpl:
+            ctx = {**st.labels, "target": st.target, "value": v if v is not None else float("nan"),
+                   "rule": st.rule.name, "severity": st.severity, "metric": st.metric}
+            try:
+                return tmpl.format_map(ctx)
+            except (KeyError, ValueError, IndexError, AttributeError, TypeError):
+                pass
+        if st.rule.is_no_data:
+            return f"{st.target}: no {st.metric} data for {_dur(v or 0)}"
+        lvl = 2 if st.severity == CRITICAL else 1
+        return f"{st.target}: {st.condition(v, lvl if st.state != OK else 0)}"
+
+    def _emit(self, st: _State, t: float, frm: str, to: str, reason: str, *, notify: bool = False) -> None:
+        inhibited = False
+        if st.rule.name not in self._inhibitors and st.target in self._down:
+            inhibited = True
+            if not st.inhibited:
+                st.inhibited = True
+        elif st.inhibited and st.target not in self._down:
+            st.inhibited = False
+        if inhibited and to in ("firing", "flapping"):
+            reason += f"; inhibited: {st.target} is down"
+        if notify and (st.flapping or inhibited):
+            notify = False
+        live = st.state != OK or st.flapping
+        if live:
+            self._live[st.id] = st
+        else:
+            self._live.pop(st.id, None)
+        ev = TransitionEvent(
+            t, st.id, st.rule.name, st.target, frm, to, st.severity, st.value, reason, dict(st.labels),
+            st.flapping, inhibited, notify,
+        )
+        if st.flapping and frm in ("ok", "pending") and to in ("ok", "pending"):
+            return  # ok<->pending churn of a flapping alert: shown as flapping, not reported poll by poll
+        self._out.append(ev)
+        if to == "firing" and frm != "firing" and st.rule.name in self._inhibitors:
+            self._set_inhibited(st.target, True, t)
+        if self.store is not None:
+            self._write(st, ev, live)
+
+    def _write(self, st: _State, ev: TransitionEvent, live: bool) -> None:
+        store = self.store
+        assert store is not None
+        a = self._alert(st)
+        tier = store.alert_tier(st.id) if live and ev.from_state != "ok" else None
+        if tier is not None and tier > a.tier:
+            a.tier = tier  # escalated by someone: keep it for this episode
+        if live or st.fired:
+            store.upsert_alert(a, ev.t)
+        else:
+            store.delete_alert(st.id)  # pending that never fired: not an incident
+        store.add_transition(ev.t, ev.alert_id, ev.rule, ev.target, ev.from_state, ev.to_state, ev.severity,
+                             ev.value, ev.reason)
+        if ev.to_state == "flapping" or ev.from_state == "flapping":
+            if not live:
+                store.clear_acks(st.id, reason="settled", t=ev.t)
+            return
+        if not live:
+            st.fired = False
+            store.clear_acks(st.id, reason=ev.to_state, t=ev.t)
+            self._end_until_resolved_silences(st, ev.t)
+        else:
+            store.clear_acks(st.id, reason=f"{ev.from_state} -> {ev.to_state} {ev.severity}", t=ev.t,
+                             only_non_sticky=True)
+        if ev.notify:
+            full = {**st.labels, "target": st.target, "rule": st.rule.name, "alertname": st.rule.name,
+                    "severity": st.severity}
+            if store.active_ack(st.id, ev.t) is not None or any(s.matches(full) for s in store.active_silences(ev.t)):
+                ev.notify = False
+
+    def _end_until_resolved_silences(self, st: _State, t: float) -> None:
+        store = self.store
+        assert store is not None
+        for s in store.active_silences(t):
+            if not s.until_resolved:
+                continue
+            full = {**st.labels, "target": st.target, "rule": st.rule.name, "alertname": st.rule.name}
+            if not s.matches({**full, "severity": st.severity}):
+                continue
+            still = any(
+                s.matches({**o.labels, "target": o.target, "rule": o.rule.name, "alertname": o.rule.name,
+                           "severity": o.severity})
+                for o in self._live.values() if o.state == FIRING
+            )
+            if not still:
+                store.expire_silence(s.id, t)
+
+    def _restore(self) -> None:
+        store = self.store
+        assert store is not None
+        known = {r.name for r in self.rules}
+        for a in store.alerts(states=("pending", "firing")):
+            if a.source != "opsdash":
+                continue
+            if a.rule not in known:
+                now = max(a.since, time.time())
+                store.add_transition(now, a.id, a.rule, a.target, a.state, "resolved", a.severity, a.value,
+                                     "resolved: the rule is no longer configured")
+                a.state = "resolved"
+                store.upsert_alert(a, now)
+                continue
+            self._restored[a.id] = a
+            if a.state == "firing" and a.rule in self._inhibitors:
+                self._down.add(a.target)
+
+
+def group_alerts(alerts: Iterable[Alert], by: str = "rule") -> dict[str, list[Alert]]:
+    """Alerts grouped by "rule", "target", "severity" or a tag / label key (missing: "-")."""
+    out: dict[str, list[Alert]] = {}
+    for a in alerts:
+        if by in ("rule", "target", "severity", "state", "tier"):
+            key = getattr(a, by)
+        else:
+            key = a.labels.get(by, "-")
+        out.setdefault(key, []).append(a)
+    return dict(sorted(out.items()))

@@ -1,0 +1,282 @@
+"""Alert rules: the compiled form the engine evaluates, and the built-in defaults.
+
+A ``Rule`` is a ``[[rules]]`` entry (CONTRACTS.md) made ready for evaluation:
+durations in seconds, ``clear`` resolved (default: the lower of warn/crit, on
+the right side of it), and optional per-target thresholds (``overrides``) for
+the built-ins whose limits come from the config (an endpoint's SLO, a backup's
+``max_age``).
+
+``rules_from_config(cfg)`` returns the built-in rules derived from the config,
+with every user ``[[rules]]`` entry applied on top: an entry with a built-in's
+name overrides only the keys it sets (so ``for = "10m"`` on "cpu" keeps the
+built-in thresholds), ``enabled = false`` drops a rule, any other name adds one.
+
+``match`` selects targets: every key must equal (or glob-match, with ``*``,
+``?``, ``[``) the value of that key in the target's tags, the sample's labels,
+or the special key ``"target"`` (the target's name).
+
+Label conventions the built-ins rely on: disks carry ``mount``, backups carry
+``backup`` (the ``[[hosts.backups]]`` name; target = the host), endpoints have
+the endpoint name as target.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+from ..config import Config, RuleConfig
+
+__all__ = ["NO_DATA", "Rule", "builtin_rules", "rules_from_config", "tags_from_config"]
+
+NO_DATA = "no-data"
+DAY = 86400.0
+_TIERS = ("L1", "L2", "L3")
+
+
+def _is_glob(v: str) -> bool:
+    return any(c in v for c in "*?[")
+
+
+def match_value(pattern: str, value: str | None) -> bool:
+    if value is None:
+        return False
+    if pattern == value:
+        return True
+    return _is_glob(pattern) and fnmatch.fnmatchcase(value, pattern)
+
+
+def matches(matchers: Mapping[str, str], view: Mapping[str, str]) -> bool:
+    return all(match_value(p, view.get(k)) for k, p in matchers.items())
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """Thresholds for the series whose view (tags + labels + target) matches ``match``."""
+
+    match: Mapping[str, str]
+    warn: float | None
+    crit: float | None
+    clear: float | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    metric: str  # a metric name; "*" or a glob for the no-data rule
+    warn: float | None = None
+    crit: float | None = None
+    op: str = ">"
+    clear: float | None = None
+    for_s: float = 0.0
+    keep_firing_for_s: float = 0.0
+    attempts: int = 1
+    flap: tuple[float, float] | None = None
+    tier: Mapping[str, str] = field(default_factory=lambda: {"warning": "L1", "critical": "L2"})
+    runbook: str = ""
+    summary: str = ""
+    match: Mapping[str, str] = field(default_factory=dict)
+    enabled: bool = True
+    description: str = ""
+    builtin: bool = False
+    overrides: tuple[Override, ...] = ()
+
+    @property
+    def is_no_data(self) -> bool:
+        return self.name == NO_DATA
+
+    def thresholds(self, view: Mapping[str, str]) -> tuple[float | None, float | None, float | None]:
+        """(warn, crit, clear) for one series; clear already defaulted and on the right side."""
+        warn, crit, clear = self.warn, self.crit, self.clear
+        for o in self.overrides:
+            if matches(o.match, view):
+                warn, crit, clear = o.warn, o.crit, o.clear
+                break
+        lo = warn if warn is not None else crit
+        if lo is None:
+            return None, None, None
+        if clear is None:
+            clear = lo
+        elif self.op == ">":
+            clear = min(clear, lo)
+        else:
+            clear = max(clear, lo)
+        return warn, crit, clear
+
+    def tier_for(self, severity: str) -> str:
+        return self.tier.get(severity) or ("L2" if severity == "critical" else "L1")
+
+    def describe(self) -> str:
+        """One line for `opsdash check-config`: what the rule checks, and its noise controls."""
+        from ..config import format_duration
+
+        parts = [f"{self.name}: {self.metric}"]
+        if self.is_no_data:
+            parts.append(f"no sample for {self.warn or 3:g}x the series' interval")
+        else:
+            if self.warn is not None:
+                parts.append(f"warn {self.op} {self.warn:g}")
+            if self.crit is not None:
+                parts.append(f"crit {self.op} {self.crit:g}")
+            if self.overrides:
+                parts.append(f"({len(self.overrides)} per-target thresholds)")
+            if self.clear is not None:
+                parts.append(f"clear {self.clear:g}")
+        if self.for_s:
+            parts.append(f"for {format_duration(self.for_s)}")
+        if self.attempts > 1:
+            parts.append(f"attempts {self.attempts}")
+        if self.keep_firing_for_s:
+            parts.append(f"keep_firing_for {format_duration(self.keep_firing_for_s)}")
+        if self.flap:
+            parts.append(f"flap {self.flap[0]:g}/{self.flap[1]:g}%")
+        if self.match:
+            parts.append("match " + ",".join(f"{k}={v}" for k, v in self.match.items()))
+        parts.append("tiers " + "/".join(f"{k}={v}" for k, v in self.tier.items()))
+        if not self.enabled:
+            parts.append("disabled")
+        return "  ".join(parts)
+
+
+def from_rule_config(rc: RuleConfig) -> Rule:
+    return Rule(
+        name=rc.name, metric=rc.metric, warn=rc.warn, crit=rc.crit, op=rc.op, clear=rc.clear,
+        for_s=rc.for_s, keep_firing_for_s=rc.keep_firing_for_s, attempts=rc.attempts, flap=rc.flap,
+        tier=dict(rc.tier), runbook=rc.runbook, summary=rc.summary, match=dict(rc.match), enabled=rc.enabled,
+    )
+
+
+def builtin_rules(cfg: Config | None = None) -> list[Rule]:
+    """The default rules, with per-target thresholds taken from ``cfg`` (SLOs, backup max_age)."""
+    slo_overrides = []
+    p95_overrides = []
+    backup_overrides = []
+    if cfg is not None:
+        for e in cfg.endpoints:
+            if e.slo.availability is not None:
+                slo_overrides.append(Override({"target": e.name}, e.slo.availability, None))
+            if e.slo.ttfb_p95_ms is not None:
+                p95_overrides.append(
+                    Override({"target": e.name}, e.slo.ttfb_p95_ms, max(800.0, 2 * e.slo.ttfb_p95_ms))
+                )
+        for h in cfg.hosts:
+            for b in h.backups:
+                backup_overrides.append(Override({"target": h.name, "backup": b.name}, b.max_age, 2 * b.max_age))
+
+    def r(**kw: Any) -> Rule:
+        return Rule(builtin=True, **kw)
+
+    return [
+        r(name="host-down", metric="host.up", op="<", crit=0.5, attempts=2,
+          tier={"warning": "L1", "critical": "L2"},
+          description="host unreachable: two polls in a row failed",
+          runbook="ping / ssh -v the host; check the console, the hypervisor and the network path; "
+                  "the host's other alerts are inhibited while it is down"),
+        r(name="cpu", metric="host.cpu_percent", warn=90, crit=98, clear=80, for_s=300,
+          description="CPU busy",
+          runbook="top -o %CPU / pidstat 5: find the process; check for a runaway job or a traffic spike"),
+        r(name="memory", metric="host.mem_percent", warn=90, crit=97, clear=85, for_s=300,
+          description="memory used",
+          runbook="free -m; ps aux --sort=-rss | head; dmesg | grep -i oom"),
+        r(name="disk", metric="host.disk_percent", warn=85, crit=95, clear=80, for_s=300,
+          description="disk used (per mount)", tier={"warning": "L1", "critical": "L2"},
+          runbook="du -xh --max-depth=2 MOUNT | sort -h | tail; journalctl --vacuum-size; old logs, core dumps"),
+        r(name="load", metric="host.load1_per_cpu", warn=2.0, crit=4.0, clear=1.5, for_s=600,
+          description="1-minute load per CPU",
+          runbook="vmstat 1; iostat -x 1: CPU-bound or waiting on I/O?"),
+        r(name="ttfb-p95", metric="endpoint.ttfb_p95_ms", warn=400, crit=800, clear=300, for_s=120,
+          keep_firing_for_s=300, flap=(20, 30), overrides=tuple(p95_overrides),
+          description="TTFB p95 (warning: the usual 200 ms target doubled)",
+          runbook="compare vantages; check the app's slow log, upstream latency, cache hit rate"),
+        r(name="error-rate", metric="endpoint.error_rate", warn=0.01, crit=0.05, clear=0.005, for_s=120,
+          flap=(20, 30), description="share of failed requests (0..1)",
+          runbook="check the status codes in the access log, the app's error log and recent deploys"),
+        r(name="availability-slo", metric="endpoint.availability", op="<", overrides=tuple(slo_overrides),
+          for_s=300, description="availability below the endpoint's SLO (percent)",
+          tier={"warning": "L2", "critical": "L3"},
+          runbook="the error budget is burning: find the failing vantage, then the failing dependency"),
+        r(name="cache-hit-rate", metric="cache.hit_rate", op="<", warn=0.8, crit=0.5, clear=0.85, for_s=600,
+          description="cache hit rate falling (0..1)",
+          runbook="evictions? a flush or restart? a deploy that changed cache keys? check memory limits"),
+        r(name="security-updates", metric="patches.security", warn=0, for_s=7 * DAY,
+          description="security updates pending for more than 7 days",
+          runbook="apt list --upgradable / dnf updateinfo list security; schedule the patch window"),
+        r(name="reboot-required", metric="patches.reboot_required", warn=0.5,
+          description="a reboot is required (kernel or core library updated)",
+          runbook="cat /var/run/reboot-required.pkgs / needs-restarting -r; schedule a reboot"),
+        r(name="backup-age", metric="backup.age_s", overrides=tuple(backup_overrides), warn=26 * 3600.0,
+          crit=52 * 3600.0, description="last backup older than the job's max_age (critical at twice)",
+          tier={"warning": "L1", "critical": "L2"},
+          runbook="check the backup job's log and timer (systemctl list-timers), repository space and locks"),
+        r(name="restore-test-failed", metric="backup.restore_ok", op="<", crit=0.5,
+          description="the last restore test failed", tier={"warning": "L2", "critical": "L2"},
+          runbook="read the restore test detail; run `restic check` / `borg check`; a backup that cannot be "
+                  "restored is no backup"),
+        r(name="restore-test-stale", metric="backup.restore_age_s", warn=7 * DAY,
+          description="no successful restore test for 7 days",
+          runbook="run `opsdash once --probe backups --run-restore-tests`; check the restore test's schedule"),
+        r(name=NO_DATA, metric="*", warn=3.0, tier={"warning": "L1", "critical": "L2"},
+          description="dead man's switch: a series stopped arriving (no sample for 3x its interval)",
+          runbook="is the collector running (`opsdash collect`)? did the probe start failing? check its error"),
+    ]
+
+
+# Keys of a [[rules]] table and the Rule fields they set.
+_RAW_KEYS = {
+    "metric": ("metric",), "warn": ("warn",), "crit": ("crit",), "op": ("op",), "clear": ("clear",),
+    "for": ("for_s",), "keep_firing_for": ("keep_firing_for_s",), "attempts": ("attempts",), "flap": ("flap",),
+    "tier": ("tier",), "runbook": ("runbook",), "summary": ("summary",), "match": ("match",),
+    "enabled": ("enabled",),
+}
+
+
+def _raw_rule_keys(cfg: Config, name: str) -> set[str] | None:
+    raw = cfg.raw.get("rules") if isinstance(cfg.raw, dict) else None
+    if not isinstance(raw, list):
+        return None
+    for item in raw:
+        if isinstance(item, dict) and item.get("name") == name:
+            return set(item)
+    return None
+
+
+def rules_from_config(cfg: Config) -> list[Rule]:
+    """Built-in rules overlaid with the config's [[rules]]; disabled rules left out."""
+    rules = {r.name: r for r in builtin_rules(cfg)}
+    for rc in cfg.rules:
+        user = from_rule_config(rc)
+        base = rules.get(rc.name)
+        if base is None:
+            rules[rc.name] = user
+            continue
+        keys = _raw_rule_keys(cfg, rc.name)
+        if keys is None:  # no raw document (built in code): the entry replaces the built-in
+            rules[rc.name] = replace(user, description=base.description, runbook=user.runbook or base.runbook)
+            continue
+        changes: dict[str, Any] = {}
+        for key in keys:
+            for f in _RAW_KEYS.get(key, ()):
+                changes[f] = getattr(user, f)
+        if "warn" in keys or "crit" in keys:
+            changes["overrides"] = ()  # the user's thresholds win over per-target ones
+        rules[rc.name] = replace(base, builtin=False, **changes)
+    return [r for r in rules.values() if r.enabled]
+
+
+def tags_from_config(cfg: Config) -> "dict[str, dict[str, str]]":
+    """Tags by target name: hosts and endpoints (what the engine's ``tags`` callable looks up)."""
+    out: dict[str, dict[str, str]] = {}
+    for h in cfg.hosts:
+        out[h.name] = dict(h.tags)
+    for e in cfg.endpoints:
+        out.setdefault(e.name, {}).update(e.tags)
+    return out
+
+
+def next_tier(tier: str) -> str:
+    try:
+        i = _TIERS.index(tier)
+    except ValueError:
+        return "L2"
+    return _TIERS[min(i + 1, len(_TIERS) - 1)]

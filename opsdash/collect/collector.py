@@ -1,0 +1,689 @@
+"""The collector: schedules every probe, keeps the latest readings, writes the store.
+
+One asyncio task per job (a probe of one target). A job sleeps until it is
+due, runs under its own timeout, and schedules its next run only after this
+one finished, so polls of one target never overlap and a slow or hung host
+delays nobody else. A failing job backs off exponentially with jitter.
+Results go to a writer task that batches them into one store transaction
+every half second, in a thread, so SQLite never blocks the event loop.
+
+``Collector.run()`` runs until stopped (``opsdash collect``, the TUI's
+embedded collector); ``Collector.snapshot_once()`` runs each probe once
+(``opsdash once``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import resource
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterable
+
+from ..config import BackupConfig, CacheConfig, Config, EndpointConfig, HostConfig
+from ..errors import OpsdashError, ProbeError
+from ..model import (
+    HOST_ERROR,
+    HOST_OK,
+    HOST_TIMEOUT,
+    BackupStatus,
+    CacheStats,
+    CpuTimes,
+    Health,
+    HTTPResult,
+    PatchStatus,
+    Sample,
+)
+from ..stats import percentile
+from ..store import Store
+from .health import HealthReading, health_script, local_health, parse_health_output
+from .http import EndpointWindow, HTTPProbe
+from .ssh import SSHHost
+
+MAX_BACKOFF = 300.0
+LatestRow = tuple[str, str, str, float, dict[str, Any], "str | None"]
+
+
+@dataclass
+class Job:
+    """One probe of one target, on its own schedule."""
+
+    kind: str  # health | patches | cache | backup | restore | check | http | source
+    target: str
+    name: str
+    interval: float
+    timeout: float
+    fn: Callable[[], Awaitable[None]]
+    failures: int = 0
+    polls: int = 0
+    polls_failed: int = 0
+    polls_late: int = 0
+    next_due: float = 0.0  # loop time
+    last_started: float = 0.0
+
+
+@dataclass
+class HostStatus:
+    """What we know of one host right now (the contract's host object)."""
+
+    cfg: HostConfig
+    state: str = "unknown"
+    error: str | None = None
+    health: Health | None = None
+    cpu: CpuTimes | None = None
+    t: float | None = None
+    raw: str | None = None
+    patches: PatchStatus | None = None
+    patches_error: str | None = None
+    patch_manager: str | None = None
+    caches: dict[str, CacheStats] = field(default_factory=dict)
+    cache_errors: dict[str, str] = field(default_factory=dict)
+    backups: dict[str, BackupStatus] = field(default_factory=dict)
+
+    def to_json(self, probes: set[str] | None = None) -> dict[str, Any]:
+        cfg = self.cfg
+        want = (lambda p: probes is None or p in probes)
+        has_health = "health" in cfg.probes or "local" in cfg.probes
+        d: dict[str, Any] = {
+            "name": cfg.name,
+            "tags": dict(cfg.tags),
+            "state": self.state,
+            "error": self.error,
+            "health": (self.health.to_json() if self.health else _NULL_HEALTH) if has_health and want("health") else None,
+            "patches": None,
+            "caches": None,
+            "backups": None,
+        }
+        if "patches" in cfg.probes and want("patches"):
+            d["patches"] = self.patches.to_json() if self.patches else {**_NULL_PATCHES, "error": self.patches_error}
+        if cfg.caches and want("caches"):
+            d["caches"] = [
+                self.caches[c.name].to_json() if c.name in self.caches
+                else {"name": c.name, "kind": c.kind, "hit_rate": None, "hits": None, "misses": None,
+                      "window_s": None, "error": self.cache_errors.get(c.name)}
+                for c in cfg.caches
+            ]
+        if cfg.backups and want("backups"):
+            d["backups"] = [
+                self.backups[b.name].to_json() if b.name in self.backups
+                else {"name": b.name, "kind": b.kind, "last_backup": None, "age_s": None, "snapshots": None,
+                      "restore_test": None, "error": "not polled yet"}
+                for b in cfg.backups
+            ]
+        return d
+
+
+_NULL_HEALTH = {k: None for k in ("cpu_percent", "mem_percent", "swap_percent", "load1", "load5", "load15", "cpus", "uptime_s", "disks")}
+_NULL_PATCHES = {"manager": None, "pending": None, "security": None, "reboot_required": None, "packages": None}
+
+
+@dataclass
+class PollStats:
+    started: float = field(default_factory=time.monotonic)
+    cpu_start: float = field(default_factory=lambda: time.process_time())
+    lag_ms: list[float] = field(default_factory=list)
+
+    def to_json(self, jobs: Iterable[Job], hosts: int) -> dict[str, Any]:
+        jobs = list(jobs)
+        lag = sorted(self.lag_ms)
+        return {
+            "duration_s": round(time.monotonic() - self.started, 3),
+            "hosts": hosts,
+            "polls": sum(j.polls for j in jobs),
+            "polls_failed": sum(j.polls_failed for j in jobs),
+            "polls_late": sum(j.polls_late for j in jobs),
+            "loop_lag_ms": {
+                "p50": round(percentile(lag, 50) or 0.0, 3),
+                "p95": round(percentile(lag, 95) or 0.0, 3),
+                "max": round(lag[-1] if lag else 0.0, 3),
+            },
+            "cpu_s": round(time.process_time() - self.cpu_start, 3),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        }
+
+
+class Collector:
+    def __init__(
+        self,
+        config: Config,
+        store: Store | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        run_restore_tests: bool = True,
+        alert_engine: Any = None,
+    ):
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.run_restore_tests = run_restore_tests
+        self.engine = alert_engine
+        self.hosts: dict[str, HostStatus] = {h.name: HostStatus(h) for h in config.hosts}
+        self.endpoints: dict[tuple[str, str], EndpointWindow] = {
+            (e.name, v): EndpointWindow(e.window) for e in config.endpoints for v in e.vantage
+        }
+        self._ssh: dict[str, SSHHost] = {}
+        self._http: HTTPProbe | None = None
+        self._cache_state: dict[tuple[str, str], dict[str, Any]] = {}
+        self._cache_trackers: dict[tuple[str, str], Any] = {}
+        self.jobs: list[Job] = []
+        self.stats = PollStats()
+        self._pending: list[Sample] = []
+        self._pending_latest: list[LatestRow] = []
+        self._refresh: asyncio.Event | None = None
+        self._stop: asyncio.Event | None = None
+        self.extra_jobs: list[Callable[["Collector"], list[Job]]] = []  # sources (Prometheus ...) plug in here
+        self.listeners: list[Callable[[list[Sample]], None]] = []
+
+    # --- connections ----------------------------------------------------------------
+
+    def ssh(self, host: str) -> SSHHost:
+        h = self._ssh.get(host)
+        if h is None:
+            cfg = self.hosts[host].cfg
+            h = SSHHost(cfg, connect_limit=self._connect_limit, jump_host=self._jump_host)
+            self._ssh[host] = h
+        return h
+
+    def _jump_host(self, name: str) -> SSHHost | None:
+        return self.ssh(name) if name in self.hosts else None
+
+    def runner(self, host: str) -> Any:
+        from .runner import LocalRunner
+
+        return LocalRunner() if self.hosts[host].cfg.is_local else self.ssh(host)
+
+    async def _open(self) -> None:
+        self._connect_limit = asyncio.Semaphore(self.config.settings.ssh_connect_concurrency)
+        self._refresh = asyncio.Event()
+        self._stop = asyncio.Event()
+        if self.config.endpoints and self._http is None:
+            self._http = HTTPProbe()
+            await self._http.warm_up()
+
+    async def close(self) -> None:
+        await asyncio.gather(*(h.close() for h in self._ssh.values()), return_exceptions=True)
+        self._ssh.clear()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    # --- probes: each turns a reading into state, samples and a latest row ---------
+
+    async def poll_health(self, name: str) -> None:
+        hs = self.hosts[name]
+        cfg = hs.cfg
+        t = self.clock()
+        try:
+            if cfg.is_local:
+                reading: HealthReading = await asyncio.to_thread(local_health, hs.cpu)
+                raw = None
+            else:
+                raw, rc = await self.ssh(name).shell_request(health_script(), cfg.timeout)
+                reading = parse_health_output(raw, hs.cpu, rc)
+        except ProbeError as e:
+            hs.state, hs.error, hs.t = e.state, str(e), t
+            self._emit([Sample(t, name, "host.up", 0.0)], [("host", name, "", t, self._host_row(hs), None)])
+            raise
+        hs.state, hs.t, hs.cpu, hs.health, hs.raw = HOST_OK, t, reading.cpu, reading.health, raw
+        hs.error = reading.df_error
+        self._emit(reading.health.samples(t, name), [("host", name, "", t, self._host_row(hs), raw)])
+
+    def _host_row(self, hs: HostStatus) -> dict[str, Any]:
+        return {
+            "name": hs.cfg.name,
+            "tags": dict(hs.cfg.tags),
+            "state": hs.state,
+            "error": hs.error,
+            "health": hs.health.to_json() if hs.health else None,
+            "t": hs.t,
+            "interval": hs.cfg.interval,
+            "probes": list(hs.cfg.probes),
+        }
+
+    async def poll_patches(self, name: str) -> None:
+        from .patches import probe_patches
+
+        hs = self.hosts[name]
+        t = self.clock()
+        row = {"t": t, "interval": hs.cfg.patches_interval}
+        try:
+            status, manager = await probe_patches(self.runner(name), timeout=max(hs.cfg.timeout, 120.0), manager=hs.patch_manager)
+        except ProbeError as e:
+            hs.patches_error = str(e)
+            self._emit([], [("patches", name, "", t, {**row, "patches": None, "error": str(e)}, None)])
+            raise
+        hs.patches, hs.patch_manager, hs.patches_error = status, manager, None
+        self._emit(status.samples(t, name), [("patches", name, "", t, {**row, "patches": status.to_json(), "error": None}, None)])
+
+    async def poll_cache(self, name: str, cache: CacheConfig) -> None:
+        from ..cache_rate import HitRateTracker
+        from .caches import read_counters
+
+        hs = self.hosts[name]
+        key = (name, cache.name)
+        t = self.clock()
+        interval = cache.interval or hs.cfg.interval
+        tracker = self._cache_trackers.get(key)
+        if tracker is None:
+            tracker = self._cache_trackers[key] = HitRateTracker(window=max(300.0, interval * 20))
+        try:
+            counters = await read_counters(
+                self.runner(name), cache, timeout=hs.cfg.timeout, state=self._cache_state.setdefault(key, {})
+            )
+        except ProbeError as e:
+            hs.cache_errors[cache.name] = str(e)
+            self._emit([], [("cache", name, cache.name, t, {"name": cache.name, "kind": cache.kind, "hit_rate": None,
+                                                           "error": str(e), "t": t, "interval": interval}, None)])
+            raise
+        tracker.add(t, counters)
+        stats: CacheStats = tracker.stats(cache.name, cache.kind, t)
+        hs.caches[cache.name] = stats
+        hs.cache_errors.pop(cache.name, None)
+        samples = []
+        labels = {"cache": cache.name}
+        if stats.hit_rate is not None and stats.window_s is not None:
+            samples.append(Sample(t, name, "cache.hit_rate", stats.hit_rate, labels))
+        if stats.ops_per_s is not None:
+            samples.append(Sample(t, name, "cache.ops_per_s", stats.ops_per_s, labels))
+        self._emit(samples, [("cache", name, cache.name, t, {**stats.to_json(), "error": None, "t": t, "interval": interval}, None)])
+
+    async def poll_backup(self, name: str, backup: BackupConfig, *, restore: bool) -> None:
+        from .backups import probe_backup
+
+        hs = self.hosts[name]
+        t = self.clock()
+        timeout = backup.restore_test.timeout if restore and backup.restore_test else max(hs.cfg.timeout, 120.0)
+        status: BackupStatus = await probe_backup(self.runner(name), backup, now=t, run_restore=restore, timeout=timeout)
+        prev = hs.backups.get(backup.name)
+        if status.restore_test is None and prev is not None and prev.restore_test is not None:
+            # A freshness poll does not forget the last restore test's result.
+            status = BackupStatus(**{**_fields(status), "restore_test": prev.restore_test})
+        hs.backups[backup.name] = status
+        labels = {"backup": backup.name}
+        samples = []
+        if status.age_s is not None:
+            samples.append(Sample(t, name, "backup.age_s", status.age_s, labels))
+        rt = status.restore_test
+        if rt is not None:
+            if restore:
+                samples.append(Sample(t, name, "backup.restore_ok", 1.0 if rt.ok else 0.0, labels))
+                samples.append(Sample(t, name, "backup.restore_duration_s", rt.duration_s, labels))
+            samples.append(Sample(t, name, "backup.restore_age_s", max(0.0, t - rt.at), labels))
+        row = {**status.to_json(), "t": t, "interval": backup.interval, "max_age": backup.max_age}
+        self._emit(samples, [("backup", name, backup.name, t, row, None)])
+        if status.error and not rt:
+            raise ProbeError(status.error)
+
+    async def poll_endpoint(self, ep: EndpointConfig, vantage: str) -> None:
+        if vantage == "local":
+            assert self._http is not None
+            r = await self._http.probe(ep, self.clock())
+        else:
+            r = await self._remote_http(ep, vantage)
+        self.record_http(ep, r)
+        if not r.ok:
+            raise ProbeError(r.error or r.state, state=r.state)
+
+    async def _remote_http(self, ep: EndpointConfig, vantage: str) -> HTTPResult:
+        from ..parsers.curl import curl_command, parse_curl_output
+
+        t = self.clock()
+        try:
+            res = await self.ssh(vantage).run(
+                curl_command(ep.url, timeout=ep.timeout, verify_tls=ep.verify_tls, method=ep.method, headers=ep.headers),
+                timeout=ep.timeout + 5,
+            )
+            c = parse_curl_output(res.stdout, rc=res.rc)
+        except ProbeError as e:
+            return HTTPResult(ep.name, ep.url, vantage, t, False, None, None, None, f"vantage {vantage}: {e}", e.state)
+        ok = c.error is None and c.status in ep.expect_status
+        state = "ok" if ok else (c.state if c.error else "bad-status")
+        err = c.error or (None if ok else f"status {c.status}, expected {', '.join(map(str, ep.expect_status))}")
+        return HTTPResult(ep.name, ep.url, vantage, t, ok, c.status, c.phases, c.cache, err, state)
+
+    def record_http(self, ep: EndpointConfig, r: HTTPResult) -> None:
+        w = self.endpoints[(ep.name, r.vantage)]
+        w.add(r)
+        s = w.summary(r.t)
+        labels = {"vantage": r.vantage}
+        samples = [Sample(r.t, ep.name, "endpoint.up", 1.0 if r.ok else 0.0, labels)]
+        if r.ok and r.ttfb_ms is not None:
+            samples.append(Sample(r.t, ep.name, "endpoint.ttfb_ms", r.ttfb_ms, labels))
+        for key, metric in (("p50_ms", "endpoint.ttfb_p50_ms"), ("p95_ms", "endpoint.ttfb_p95_ms"),
+                            ("p99_ms", "endpoint.ttfb_p99_ms"), ("error_rate", "endpoint.error_rate"),
+                            ("availability", "endpoint.availability")):
+            if s[key] is not None:
+                samples.append(Sample(r.t, ep.name, metric, s[key], labels))
+        self._emit(samples, [("endpoint", ep.name, r.vantage, r.t, self.endpoint_json(ep, r.vantage), None)])
+
+    def endpoint_json(self, ep: EndpointConfig, vantage: str) -> dict[str, Any]:
+        w = self.endpoints[(ep.name, vantage)]
+        r = w.last
+        s = w.summary(r.t if r else self.clock())
+        return {
+            "name": ep.name,
+            "url": ep.url,
+            "vantage": vantage,
+            "state": r.state if r else "unknown",
+            "status": r.status if r else None,
+            "ttfb_ms": r.ttfb_ms if r else None,
+            "phases": r.phases.to_json() if r and r.phases else None,
+            **s,
+            "cache": r.cache if r else None,
+            "error": r.error if r else None,
+            "t": r.t if r else None,
+            "interval": ep.interval,
+            "slo": {"availability": ep.slo.availability, "ttfb_p95_ms": ep.slo.ttfb_p95_ms},
+        }
+
+    # --- results ---------------------------------------------------------------------
+
+    def _emit(self, samples: list[Sample], latest: list[LatestRow]) -> None:
+        self._pending.extend(samples)
+        self._pending_latest.extend(latest)
+        if self.engine is not None and samples:
+            try:
+                self.engine.observe(samples)
+            except OpsdashError as e:  # a store problem must not stop polling
+                self.last_error = str(e)
+        for cb in self.listeners:
+            cb(samples)
+
+    async def flush(self) -> None:
+        if not self._pending and not self._pending_latest:
+            return
+        samples, latest = self._pending, self._pending_latest
+        self._pending, self._pending_latest = [], []
+        if self.store is not None:
+            try:
+                await asyncio.to_thread(self.store.write_poll, samples, latest)
+                self.last_error = None
+            except OpsdashError as e:
+                # Disk full, locked, corrupt: keep polling, say so, retry next flush.
+                self.last_error = str(e)
+                self._pending[:0] = samples[-50000:]
+                self._pending_latest[:0] = latest
+
+    last_error: str | None = None
+
+    # --- scheduling ------------------------------------------------------------------
+
+    def build_jobs(self, *, probes: set[str] | None = None, restore_tests: bool | None = None) -> list[Job]:
+        want = (lambda p: probes is None or p in probes)
+        restore_tests = self.run_restore_tests if restore_tests is None else restore_tests
+        jobs: list[Job] = []
+        for hs in self.hosts.values():
+            h = hs.cfg
+            if want("health") and ("health" in h.probes or "local" in h.probes):
+                jobs.append(Job("health", h.name, "", h.interval, h.timeout + 1, _bind(self.poll_health, h.name)))
+            if want("patches") and "patches" in h.probes:
+                jobs.append(Job("patches", h.name, "", h.patches_interval, max(h.timeout, 120.0) + 5,
+                                _bind(self.poll_patches, h.name)))
+            if want("caches"):
+                for c in h.caches:
+                    jobs.append(Job("cache", h.name, c.name, c.interval or h.interval, h.timeout + 1,
+                                    _bind(self.poll_cache, h.name, c)))
+            if want("backups"):
+                for b in h.backups:
+                    jobs.append(Job("backup", h.name, b.name, b.interval, max(h.timeout, 120.0) + 5,
+                                    _bind(self.poll_backup, h.name, b, restore=False)))
+                    if b.restore_test is not None and restore_tests:
+                        jobs.append(Job("restore", h.name, b.name, b.restore_test.every, b.restore_test.timeout + 5,
+                                        _bind(self.poll_backup, h.name, b, restore=True)))
+        if want("http"):
+            for e in self.config.endpoints:
+                if e.source is not None:
+                    continue  # quantiles come from a Prometheus source
+                for v in e.vantage:
+                    jobs.append(Job("http", e.name, v, e.interval, e.timeout + 6, _bind(self.poll_endpoint, e, v)))
+        for extra in self.extra_jobs:
+            jobs.extend(extra(self))
+        return jobs
+
+    async def _run_job(self, job: Job) -> bool:
+        job.polls += 1
+        try:
+            await asyncio.wait_for(job.fn(), job.timeout)
+            return True
+        except asyncio.TimeoutError:
+            job.polls_failed += 1
+            if job.kind == "health":
+                hs = self.hosts[job.target]
+                t = self.clock()
+                hs.state, hs.error, hs.t = HOST_TIMEOUT, f"no reply within {job.timeout - 1:g}s", t
+                self._emit([Sample(t, job.target, "host.up", 0.0)], [("host", job.target, "", t, self._host_row(hs), None)])
+            return False
+        except OpsdashError:
+            job.polls_failed += 1
+            return False
+        except Exception as e:  # a bug in one probe must not kill the collector
+            job.polls_failed += 1
+            if job.kind == "health":
+                hs = self.hosts[job.target]
+                hs.state, hs.error = HOST_ERROR, f"internal error: {type(e).__name__}: {e}"
+            return False
+
+    async def _job_loop(self, job: Job) -> None:
+        loop = asyncio.get_running_loop()
+        assert self._stop is not None and self._refresh is not None
+        # Spread first polls over the first interval (at most 5 s) so 500 hosts don't start at once.
+        job.next_due = loop.time() + random.uniform(0, min(job.interval, 5.0))
+        backing_off = False
+        while not self._stop.is_set():
+            delay = job.next_due - loop.time()
+            if delay > 0:
+                refresh = self._refresh
+                try:
+                    await asyncio.wait_for(refresh.wait(), delay)
+                    job.next_due = loop.time()  # refresh now: run at once, not late
+                except asyncio.TimeoutError:
+                    pass
+                if self._stop.is_set():
+                    return
+            started = loop.time()
+            if not backing_off and started - job.next_due > job.interval:
+                job.polls_late += 1
+            job.last_started = started
+            ok = await self._run_job(job)
+            now = loop.time()
+            if ok:
+                job.failures, backing_off = 0, False
+                job.next_due += job.interval
+                if job.next_due < now:  # we overran: skip missed slots rather than burst
+                    job.next_due = now + random.uniform(0, min(job.interval, 1.0) * 0.1)
+            else:
+                job.failures += 1
+                backing_off = job.failures > 1
+                if job.failures == 1:
+                    job.next_due = max(job.next_due + job.interval, now)  # one miss: keep the schedule
+                else:
+                    back = min(job.interval * 2 ** (job.failures - 1), max(MAX_BACKOFF, job.interval))
+                    job.next_due = now + back * random.uniform(0.8, 1.2)
+
+    async def _lag_monitor(self) -> None:
+        loop = asyncio.get_running_loop()
+        assert self._stop is not None
+        while not self._stop.is_set():
+            t = loop.time()
+            await asyncio.sleep(0.1)
+            lag = (loop.time() - t - 0.1) * 1000
+            self.stats.lag_ms.append(max(0.0, lag))
+            if len(self.stats.lag_ms) > 100000:
+                del self.stats.lag_ms[:50000]
+
+    async def _writer(self) -> None:
+        assert self._stop is not None
+        last_prune = 0.0
+        pid, started = os.getpid(), self.clock()
+        while True:
+            stopping = self._stop.is_set()
+            await self.flush()
+            now = self.clock()
+            if self.engine is not None and hasattr(self.engine, "tick"):
+                try:
+                    self.engine.tick(now)
+                except OpsdashError as e:
+                    self.last_error = str(e)
+            if self.store is not None:
+                try:
+                    await asyncio.to_thread(self.store.heartbeat, pid, started, now,
+                                            self.stats.to_json(self.jobs, len(self.hosts)) | {"error": self.last_error})
+                    if now - last_prune > 3600:
+                        await asyncio.to_thread(self.store.prune, now, self.config.settings.retention)
+                        last_prune = now
+                except OpsdashError as e:
+                    self.last_error = str(e)
+            if stopping:
+                return
+            try:
+                await asyncio.wait_for(self._stop.wait(), 0.5)
+            except asyncio.TimeoutError:
+                pass
+
+    def refresh_now(self) -> None:
+        """Wake every job now (the `r` key)."""
+        if self._refresh is not None:
+            old, self._refresh = self._refresh, asyncio.Event()
+            old.set()
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+            self.refresh_now()
+
+    async def run(self, duration: float | None = None) -> dict[str, Any]:
+        """Poll until ``stop()`` (or ``duration`` seconds); finish the current write; return poll stats."""
+        await self._open()
+        assert self._stop is not None
+        self.jobs = self.build_jobs()
+        self.stats = PollStats()
+        tasks = [asyncio.create_task(self._job_loop(j), name=f"{j.kind}:{j.target}:{j.name}") for j in self.jobs]
+        tasks.append(asyncio.create_task(self._lag_monitor()))
+        writer = asyncio.create_task(self._writer())
+        try:
+            if duration is not None:
+                try:
+                    await asyncio.wait_for(self._stop.wait(), duration)
+                except asyncio.TimeoutError:
+                    pass
+            else:
+                await self._stop.wait()
+        finally:
+            self._stop.set()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await writer  # the last write completes: nothing polled is lost
+            stats = self.stats.to_json(self.jobs, len(self.hosts))
+            await self.close()
+        return stats
+
+    async def snapshot_once(
+        self, *, probes: set[str] | None = None, http_samples: int = 1, restore_tests: bool = False
+    ) -> None:
+        """Run every selected probe once (HTTP ``http_samples`` times), concurrently across targets."""
+        await self._open()
+        self.jobs = self.build_jobs(probes=probes, restore_tests=restore_tests)
+        if restore_tests:
+            # A restore test also reports freshness: skip the plain freshness poll of those backups.
+            restoring = {(j.target, j.name) for j in self.jobs if j.kind == "restore"}
+            self.jobs = [j for j in self.jobs if not (j.kind == "backup" and (j.target, j.name) in restoring)]
+
+        async def one(job: Job) -> None:
+            if job.kind == "http":
+                for _ in range(max(1, http_samples)):
+                    await self._run_job(job)
+            elif job.kind == "health":
+                # CPU % needs two readings: the first gives the since-boot average.
+                if await self._run_job(job) and self.hosts[job.target].cpu is not None:
+                    await asyncio.sleep(0.5)
+                    await self._run_job(job)
+            else:
+                await self._run_job(job)
+
+        try:
+            await asyncio.gather(*(one(j) for j in self.jobs))
+            await self.flush()
+        finally:
+            await self.close()
+
+
+def _bind(fn: Callable[..., Awaitable[None]], *args: Any, **kwargs: Any) -> Callable[[], Awaitable[None]]:
+    return lambda: fn(*args, **kwargs)
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    return {f: getattr(obj, f) for f in obj.__dataclass_fields__}
+
+
+class CollectorThread:
+    """The TUI's embedded collector: its own event loop in a thread, so polling never
+    competes with the UI's loop, and the UI reads the same store any collector writes."""
+
+    def __init__(self, config: Config, store_path: str | os.PathLike[str], **kwargs: Any):
+        self.config = config
+        self.store_path = Path(store_path)
+        self.kwargs = kwargs
+        self.collector: Collector | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self.error: str | None = None
+        self._ready = threading.Event()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._main, name="opsdash-collector", daemon=True)
+        self._thread.start()
+        self._ready.wait(5)
+
+    def _main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            store = Store(self.store_path)
+        except OpsdashError as e:
+            self.error = str(e)
+            self._ready.set()
+            return
+        try:
+            from ..alerts.engine import AlertEngine
+            from ..alerts.rules import rules_from_config
+
+            engine = AlertEngine(rules_from_config(self.config), store=store, tags=_tags_of(self.config))
+        except ImportError:
+            engine = None
+        self.collector = Collector(self.config, store, alert_engine=engine, **self.kwargs)
+        self._ready.set()
+        try:
+            loop.run_until_complete(self.collector.run())
+        except Exception as e:  # reported in the header, never a crash of the UI
+            self.error = f"collector stopped: {type(e).__name__}: {e}"
+        finally:
+            store.close()
+            loop.close()
+
+    def refresh_now(self) -> None:
+        if self._loop is not None and self.collector is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.collector.refresh_now)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        if self._loop is not None and self.collector is not None and not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(self.collector.stop)
+            except RuntimeError:
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+def _tags_of(config: Config) -> Callable[[str], dict[str, str]]:
+    tags = {h.name: dict(h.tags) for h in config.hosts}
+    tags.update({e.name: dict(e.tags) for e in config.endpoints})
+    return lambda target: tags.get(target, {})

@@ -1,0 +1,168 @@
+"""The alert queue from the shell: `alerts`, `ack`, `unack`, `silence`, `escalate`.
+
+Every action is written to the store at once (a committed transaction), so the
+collector and every viewer see it, and it survives a kill -9. An unknown alert
+id exits 3; ids may be shortened to any unique prefix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from ..errors import OpsdashError
+from ..model import iso
+from . import _common
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("alerts", parents=[common], help="list the alert queue (pending, firing, flapping) and silences")
+    p.add_argument("--all", action="store_true", help="resolved alerts too")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--group-by", metavar="KEY", help="group by rule, target, severity, or a tag/label key")
+    p.set_defaults(func=run_alerts, error_exit=3)
+
+    p = sub.add_parser("ack", parents=[common], help="acknowledge an alert (who = $USER)")
+    p.add_argument("id", metavar="ID", help="alert id (a unique prefix is enough)")
+    p.add_argument("--note", default="", metavar="TEXT", help="what you are doing about it")
+    p.add_argument("--sticky", action="store_true", help="keep the ack through severity changes until it resolves")
+    p.add_argument("--expires", type=_common.duration_arg, metavar="D", help='the ack lapses after D, like "2h"')
+    p.set_defaults(func=run_ack, error_exit=3)
+
+    p = sub.add_parser("unack", parents=[common], help="remove an alert's acknowledgement")
+    p.add_argument("id", metavar="ID")
+    p.set_defaults(func=run_unack, error_exit=3)
+
+    p = sub.add_parser("silence", parents=[common], help="silence alerts matching key=value for a duration")
+    p.add_argument("--match", action="append", required=True, metavar="K=V",
+                   help="target=, rule=, severity=, or a tag/label; repeat to narrow")
+    p.add_argument("--for", dest="duration", type=_common.duration_arg, required=True, metavar="D", help='like "2h"')
+    p.add_argument("--note", default="", metavar="TEXT")
+    p.add_argument("--until-resolved", action="store_true", help="end the silence when the matched alerts resolve")
+    p.set_defaults(func=run_silence, error_exit=3)
+
+    p = sub.add_parser("escalate", parents=[common], help="escalate an alert to the next tier; prints a Markdown summary")
+    p.add_argument("id", metavar="ID")
+    p.set_defaults(func=run_escalate, error_exit=3)
+
+
+def _fail(e: OpsdashError) -> int:
+    print(f"opsdash: {e}", file=sys.stderr)
+    return 3
+
+
+def _ago(now: float, t: float) -> str:
+    from ..config import format_duration
+
+    return format_duration(max(0, round(now - t)))
+
+
+def run_alerts(args: argparse.Namespace) -> int:
+    from ..alerts.engine import group_alerts
+    from ..alerts.queue import describe_silence
+
+    now = time.time()
+    with _common.open_store(args) as store:
+        alerts = store.alerts(now=now) if args.all else store.alerts(states=("pending", "firing"), now=now)
+        alerts.sort(key=lambda a: (a.state != "firing", a.severity != "critical", a.since))
+        silences = store.active_silences(now)
+        notes = {a.id: store.notes(alert_id=a.id) for a in alerts}
+        if args.format == "json":
+            out = []
+            for a in alerts:
+                d = a.to_json()
+                d["labels"] = a.labels
+                d["ack_by"] = a.ack_by
+                d["notes"] = [{"t": iso(n.t), "who": n.who, "text": n.text} for n in notes[a.id]]
+                out.append(d)
+            sil = [{"id": s.id, "matchers": s.matchers, "who": s.who, "note": s.note, "ends_at": iso(s.ends_at),
+                    "until_resolved": s.until_resolved} for s in silences]
+            json.dump({"alerts": out, "silences": sil}, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+            return 0
+        if not alerts:
+            print("no alerts" if args.all else "no pending or firing alerts")
+        groups = group_alerts(alerts, args.group_by) if args.group_by else {"": alerts}
+        for name, items in groups.items():
+            if name:
+                print(f"== {args.group_by} = {name} ({len(items)})")
+            for a in items:
+                flags = [f for f, on in (("ACK", a.acked), ("SILENCED", a.silenced), ("FLAPPING", a.flapping),
+                                         ("INHIBITED", a.inhibited)) if on]
+                value = "" if a.value is None else f"{a.value:g}"
+                print(f"{a.id}  {a.severity.upper():<8} {a.state:<8} {a.tier}  {a.target:<16} {a.rule:<18} "
+                      f"since {iso(a.since)} ({_ago(now, a.since)} ago)  value {value}"
+                      + (f"  [{' '.join(flags)}]" if flags else ""))
+                if a.summary:
+                    print(f"    {a.summary}")
+                if a.runbook:
+                    print(f"    runbook: {a.runbook}")
+                if a.acked:
+                    print(f"    acked by {a.ack_by}" + (f": {a.ack_note}" if a.ack_note else ""))
+                for n in notes[a.id][-3:]:
+                    print(f"    note {iso(n.t)} {n.who}: {n.text}")
+        if silences:
+            print("silences:")
+            for s in silences:
+                print(f"    {describe_silence(s, now)}")
+    return 0
+
+
+def run_ack(args: argparse.Namespace) -> int:
+    from ..alerts import queue
+
+    with _common.open_store(args) as store:
+        try:
+            a = queue.ack(store, args.id, note=args.note, sticky=args.sticky, expires=args.expires)
+        except OpsdashError as e:
+            return _fail(e)
+    kind = "sticky ack" if args.sticky else "ack"
+    print(f"{a.id} {a.rule} on {a.target}: {kind} by {a.ack_by}" + (f": {args.note}" if args.note else ""))
+    return 0
+
+
+def run_unack(args: argparse.Namespace) -> int:
+    from ..alerts import queue
+
+    with _common.open_store(args) as store:
+        try:
+            a = queue.find_alert(store, args.id)
+            n = queue.unack(store, a.id)
+        except OpsdashError as e:
+            return _fail(e)
+    print(f"{a.id} {a.rule} on {a.target}: " + ("ack removed" if n else "was not acked"))
+    return 0
+
+
+def run_silence(args: argparse.Namespace) -> int:
+    from ..alerts import queue
+    from ..config import format_duration
+
+    with _common.open_store(args) as store:
+        try:
+            matchers = queue.parse_matchers(args.match)
+            sid = queue.silence(store, matchers, args.duration, note=args.note, until_resolved=args.until_resolved)
+        except OpsdashError as e:
+            return _fail(e)
+        now = time.time()
+        hit = [a for a in store.alerts(states=("pending", "firing"), now=now) if a.silenced]
+    m = ",".join(f"{k}={v}" for k, v in matchers.items())
+    print(f"silence #{sid}: {m} for {format_duration(args.duration)}"
+          + (" or until resolved" if args.until_resolved else "") + f"; {len(hit)} active alert(s) silenced now")
+    return 0
+
+
+def run_escalate(args: argparse.Namespace) -> int:
+    from ..alerts import queue
+
+    with _common.open_store(args) as store:
+        try:
+            esc = queue.escalate(store, args.id)
+        except OpsdashError as e:
+            return _fail(e)
+        if not esc.changed:
+            print(f"opsdash: {esc.alert.id} is already at {esc.to_tier}, the top tier", file=sys.stderr)
+        sys.stdout.write(queue.escalation_markdown(store, esc))
+    return 0

@@ -1,0 +1,160 @@
+"""The ``opsdash once`` snapshot: the JSON of the contract, its text rendering,
+and the Nagios status it exits with.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable
+
+from ..model import Alert, iso
+from ..textsafe import clean
+
+NAGIOS = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
+_RANK = {"ok": 0, "unknown": 1, "warning": 2, "critical": 3}
+
+
+def worst(*states: str) -> str:
+    return max(states, key=lambda s: _RANK[s], default="ok")
+
+
+def overall_status(hosts: list[dict[str, Any]], endpoints: list[dict[str, Any]], alerts: Iterable[Alert]) -> str:
+    """Critical: a host or endpoint that cannot be reached, or a critical alert.
+    Warning: a warning alert. Unknown: a probe that failed to read (nothing worse)."""
+    status = "ok"
+    for h in hosts:
+        if h["state"] != "ok":
+            status = worst(status, "critical")
+        elif h.get("error"):
+            status = worst(status, "unknown")
+        for section in ("patches",):
+            if isinstance(h.get(section), dict) and h[section].get("error"):
+                status = worst(status, "unknown")
+        for item in (h.get("caches") or []) + (h.get("backups") or []):
+            if item.get("error"):
+                status = worst(status, "unknown")
+    for e in endpoints:
+        if e["state"] != "ok":
+            status = worst(status, "critical")
+    for a in alerts:
+        if a.state == "firing" and not a.silenced:
+            status = worst(status, "critical" if a.severity == "critical" else "warning")
+    return status
+
+
+def build(collector: Any, alerts: list[Alert], probes: set[str] | None, now: float | None = None) -> dict[str, Any]:
+    now = time.time() if now is None else now
+    hosts = [hs.to_json(probes) for hs in collector.hosts.values()]
+    endpoints = []
+    if probes is None or "http" in probes:
+        for ep in collector.config.endpoints:
+            for v in ep.vantage:
+                d = collector.endpoint_json(ep, v)
+                endpoints.append({k: d[k] for k in (
+                    "name", "url", "vantage", "state", "status", "ttfb_ms", "phases", "samples",
+                    "p50_ms", "p95_ms", "p99_ms", "error_rate", "cache", "error")})
+    return {
+        "generated_at": iso(now),
+        "status": overall_status(hosts, endpoints, alerts),
+        "hosts": hosts,
+        "endpoints": endpoints,
+        "alerts": [a.to_json() for a in alerts],
+    }
+
+
+# --- text -------------------------------------------------------------------------
+
+
+def _pct(v: Any) -> str:
+    return f"{v:5.1f}%" if isinstance(v, (int, float)) else "    - "
+
+
+def _ms(v: Any) -> str:
+    return f"{v:7.1f}" if isinstance(v, (int, float)) else "      -"
+
+
+def _dur(s: Any) -> str:
+    """3d4h, 5h12m, 7m, 42s: two units at most, as people say it."""
+    if not isinstance(s, (int, float)):
+        return "-"
+    s = int(s)
+    units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+    for i, (unit, size) in enumerate(units):
+        if s >= size or unit == "s":
+            out = f"{s // size}{unit}"
+            if i + 1 < len(units) and unit != "s":
+                sub, subsize = units[i + 1]
+                if (s % size) // subsize:
+                    out += f"{(s % size) // subsize}{sub}"
+            return out
+    return "0s"
+
+
+def render_text(snap: dict[str, Any]) -> str:
+    """A terse, greppable text report. Remote text goes through ``clean``."""
+    out = [f"opsdash once  {snap['generated_at']}  status: {snap['status'].upper()}"]
+    if snap["hosts"]:
+        out.append("")
+        out.append("HOSTS      state        cpu    mem   disk  load/cpu  uptime")
+    for h in snap["hosts"]:
+        name = clean(h["name"], limit=24)
+        state = "ok" if h["state"] == "ok" else h["state"].upper()
+        hl = h.get("health") or {}
+        if h["state"] == "ok" and hl.get("mem_percent") is not None:
+            disks = hl.get("disks") or []
+            worst_disk = max(disks, key=lambda d: d["percent"], default=None)
+            load = hl["load1"] / max(1, hl["cpus"] or 1) if hl.get("load1") is not None else None
+            out.append(
+                f"  {name:<10} {state:<10} {_pct(hl.get('cpu_percent'))} {_pct(hl.get('mem_percent'))} "
+                f"{_pct(worst_disk['percent'] if worst_disk else None)} {load if load is not None else 0:8.2f}  "
+                f"{_dur(hl.get('uptime_s'))}"
+                + (f"  ({clean(worst_disk['mount'], limit=30)})" if worst_disk else "")
+            )
+        else:
+            out.append(f"  {name:<10} {state:<10} {clean(h.get('error') or '', limit=100)}")
+        p = h.get("patches")
+        if isinstance(p, dict):
+            if p.get("pending") is not None:
+                out.append(
+                    f"    patches: {p['pending']} pending, {p['security']} security"
+                    + (", REBOOT REQUIRED" if p.get("reboot_required") else "")
+                )
+            else:
+                out.append(f"    patches: ERROR {clean(p.get('error') or 'not read', limit=120)}")
+        for c in h.get("caches") or []:
+            rate = f"{100 * c['hit_rate']:.1f}% hit" if c.get("hit_rate") is not None else "no rate"
+            err = f"  ERROR {clean(c['error'], limit=100)}" if c.get("error") else ""
+            out.append(f"    cache {clean(c['name'], limit=20)} ({c['kind']}): {rate}{err}")
+        for b in h.get("backups") or []:
+            rt = b.get("restore_test")
+            rts = "no restore test"
+            if rt:
+                rts = ("restore OK" if rt["ok"] else "RESTORE FAILED") + f" in {rt['duration_s']:.1f}s"
+                if not rt["ok"] and rt.get("detail"):
+                    rts += f": {clean(rt['detail'], limit=100)}"
+            age = _dur(b.get("age_s"))
+            err = f"  ERROR {clean(b['error'], limit=100)}" if b.get("error") else ""
+            out.append(f"    backup {clean(b['name'], limit=20)} ({b['kind']}): last {age} ago, {rts}{err}")
+    if snap["endpoints"]:
+        out.append("")
+        out.append("ENDPOINTS            state   code   ttfb     p50     p95     p99   err%  cache")
+    for e in snap["endpoints"]:
+        label = clean(f"{e['name']}@{e['vantage']}", limit=20)
+        state = "ok" if e["state"] == "ok" else e["state"].upper()
+        err = f"{100 * e['error_rate']:5.1f}" if e.get("error_rate") is not None else "    -"
+        out.append(
+            f"  {label:<20} {state:<7} {e['status'] or '-':>4} {_ms(e['ttfb_ms'])} {_ms(e['p50_ms'])} "
+            f"{_ms(e['p95_ms'])} {_ms(e['p99_ms'])} {err}  {clean(e.get('cache') or '-', limit=10)}"
+        )
+        if e.get("error") and e["state"] != "ok":
+            out.append(f"    {clean(e['error'], limit=140)}")
+    firing = [a for a in snap["alerts"] if a["state"] == "firing"]
+    if firing:
+        out.append("")
+        out.append("ALERTS")
+        for a in firing:
+            sev = "CRIT" if a["severity"] == "critical" else "WARN"
+            out.append(f"  {sev} {a['tier']:<3} {clean(a['summary'] or a['rule'], limit=120)}")
+            if a.get("runbook"):
+                out.append(f"           runbook: {clean(a['runbook'], limit=120)}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,1 @@
+"""The Textual app: six live panes over the store. The only layer that imports Textual."""

@@ -1,0 +1,506 @@
+"""The opsdash TUI: a fleet header, six live panes, a footer with the keys.
+
+Data flow (one mechanism): a 1 s timer starts a thread worker that reads the
+store (read-only; a collector, embedded or ``opsdash collect``, writes it),
+builds the view-model (``data.build_view``) and posts ``ViewReady``. The
+handler applies keyed diffs to every pane inside ``batch_update()``. At most
+one read is in flight and a newer view replaces an unapplied older one, so a
+busy fleet costs one redraw per poll, not one per host.
+
+Layout: at >= 160x48 (or >= 140x40) all six panes show at once in a grid;
+smaller, a tab bar shows one pane at a time. The same six widgets serve both
+layouts (CSS classes only), so cursors and scroll positions survive a resize.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Container
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static, Tab, Tabs
+
+from ..config import Config, save_config, user_themes_dir
+from ..errors import OpsdashError
+from ..store import Store
+from . import actions
+from .alerts import AlertsPane
+from .backups import BackupsPane
+from .cache import CachePane
+from .data import PANE_TITLES, PANES, Row, SparkCache, Summary, View, build_view, compile_filter, fmt_age, load_snapshot
+from .detail import DetailScreen
+from .dialogs import AckDialog, PacketScreen, SilenceDialog, SilenceRequest
+from .health import HealthPane
+from .help import HelpScreen
+from .latency import LatencyPane
+from .pane import Pane
+from .patches import PatchesPane
+from .safetext import join, safe
+from .styles import level_styles
+from .themes import DEFAULT_THEME, NO_COLOR_THEME, load_themes, theme_cycle
+
+WIDE = ((160, 48), (140, 40))
+
+
+def is_wide(width: int, height: int) -> bool:
+    return any(width >= w and height >= h for w, h in WIDE)
+
+
+class FleetHeader(Static):
+    """One line: hosts up/total, alerts by severity, collector state, last poll age, clock."""
+
+    def show(self, s: Summary, now: float, styles: dict[str, Any], collector: str, error: str | None) -> None:
+        sep = ("  │ ", "muted")
+        host_style = "ok" if s.hosts_total and s.hosts_up == s.hosts_total else "crit" if s.hosts_total else "muted"
+        parts: list[Any] = [(" opsdash", "bold"), sep]
+        parts.append(Text(f"hosts {s.hosts_up}/{s.hosts_total} up", style=styles[host_style]))
+        parts.append(sep)
+        if s.crit or s.warn:
+            if s.crit:
+                parts.append(Text(f"✖ {s.crit} crit", style=styles["crit"]))
+            if s.crit and s.warn:
+                parts.append(" ")
+            if s.warn:
+                parts.append(Text(f"▲ {s.warn} warn", style=styles["warn"]))
+        else:
+            parts.append(Text("● no alerts firing", style=styles["ok"]))
+        if s.acked:
+            parts.append(Text(f" ({s.acked} acked)", style=styles["muted"]))
+        parts.append(sep)
+        col_style = {"embedded": "ok", "live": "ok", "stopped": "crit", "none": "warn"}.get(collector, "warn")
+        sym = "●" if col_style == "ok" else "✖"
+        parts.append(Text(f"{sym} collector {collector}", style=styles[col_style]))
+        parts.append(sep)
+        if error:
+            parts.append(safe(error, styles["crit"], limit=60))
+        else:
+            age = s.last_poll_age
+            stale = age is None or age > 60
+            parts.append(Text(f"poll {fmt_age(age)} ago" if age is not None else "no polls yet",
+                              style=styles["warn" if stale else "muted"]))
+        left = join(*parts)
+        clock = Text(time.strftime("%H:%M:%S", time.localtime(now)) + " ", style="bold")
+        width = max(0, self.size.width - left.cell_len - clock.cell_len)
+        left.truncate(max(0, self.size.width - clock.cell_len - 1), overflow="ellipsis")
+        self.update(join(left, " " * max(1, width), clock))
+
+
+class ViewReady(Message):
+    """A new view-model is waiting in ``app.pending_view`` (newer replaces older)."""
+
+
+class OpsdashApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "opsdash"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        *[Binding(str(i + 1), f"pane('{p}')", f"Jump to {PANE_TITLES[p]}", show=False) for i, p in enumerate(PANES)],
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("enter", "drill", "Detail", key_display="⏎"),
+        Binding("a", "ack", "Ack"),
+        Binding("s", "silence", "Silence"),
+        Binding("e", "escalate", "Escalate"),
+        Binding("r", "refresh", "Refresh"),
+        Binding("t", "next_theme", "Theme"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    active_pane: reactive[str] = reactive("health")
+    filter_text: reactive[str] = reactive("")
+
+    def __init__(
+        self,
+        *,
+        store_path: str | os.PathLike[str],
+        config: Config | None = None,
+        now: Callable[[], float] | None = None,
+        collector: Any = None,
+        poll_interval: float = 1.0,
+        theme: str | None = None,
+        user_themes: Path | None = None,
+        save_theme: bool = True,
+        handle_signals: bool = False,
+    ) -> None:
+        no_color = "NO_COLOR" in os.environ  # Textual pops it in App.__init__
+        super().__init__()
+        self.store_path = Path(store_path)
+        self.config = config
+        self.now: Callable[[], float] = now or time.time
+        self.collector = collector
+        self.poll_interval = poll_interval
+        self.save_theme = save_theme
+        self.handle_signals = handle_signals
+        self.view: View | None = None
+        self.pending_view: View | None = None
+        self._loading = False
+        self._reader: Store | None = None
+        self._sparks = SparkCache()
+        self._match = compile_filter("")
+        self._styles: dict[str, Any] = {}
+        self._endpoint_tags = {e.name: dict(e.tags) for e in config.endpoints} if config else {}
+        themes, self.theme_problems = load_themes(user_themes if user_themes is not None else user_themes_dir())
+        for t in themes.values():
+            self.register_theme(t)
+        self.theme_names = theme_cycle(themes)
+        wanted = NO_COLOR_THEME if no_color else (theme or (config.settings.theme if config else DEFAULT_THEME))
+        if wanted not in themes:
+            self.theme_problems.append(f"theme {wanted!r} not found; using {DEFAULT_THEME}")
+            wanted = DEFAULT_THEME if DEFAULT_THEME in themes else "textual-dark"
+        self.theme = wanted
+
+    # --- layout -------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield FleetHeader(id="fleet")
+        yield Input(placeholder="filter: text, or tag=value (Esc clears)", id="filter")
+        tabs = Tabs(*[Tab(f"{i + 1} {PANE_TITLES[p]}", id=f"tab-{p}") for i, p in enumerate(PANES)], id="tabs")
+        tabs.can_focus = False
+        yield tabs
+        with Container(id="panes"):
+            yield HealthPane()
+            yield LatencyPane()
+            yield CachePane()
+            yield PatchesPane()
+            yield BackupsPane()
+            yield AlertsPane()
+        yield Footer(compact=True)
+
+    @property
+    def panes(self) -> list[Pane]:
+        return list(self.query(Pane))
+
+    def pane(self, pane_id: str) -> Pane:
+        return self.query_one(f"#{pane_id}", Pane)
+
+    def on_mount(self) -> None:
+        self._styles = level_styles(self.theme_variables)
+        self.theme_changed_signal.subscribe(self, self._on_theme_changed)
+        self._layout(self.size.width, self.size.height)
+        self.watch_active_pane(self.active_pane)
+        self.pane(self.active_pane).table.focus()
+        for problem in self.theme_problems:
+            self.notify(Text(problem), severity="warning", timeout=8)
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGHUP, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(sig, self.exit)
+                except (NotImplementedError, RuntimeError, ValueError):
+                    pass
+        self.set_interval(self.poll_interval, self.poll)
+        self.poll()
+
+    def on_unmount(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def on_resize(self, event: Any) -> None:
+        self._layout(event.size.width, event.size.height)
+
+    def _layout(self, width: int, height: int) -> None:
+        self.set_class(is_wide(width, height), "-wide")
+
+    def watch_active_pane(self, pane_id: str) -> None:
+        if not self.is_mounted:
+            return
+        for p in self.query(Pane):
+            p.set_class(p.id == pane_id, "-active")
+        tabs = self.query_one("#tabs", Tabs)
+        if tabs.active != f"tab-{pane_id}":
+            tabs.active = f"tab-{pane_id}"
+
+    @on(Tabs.TabActivated, "#tabs")
+    def _tab_clicked(self, event: Tabs.TabActivated) -> None:
+        if event.tab is not None and event.tab.id:
+            pane_id = event.tab.id.removeprefix("tab-")
+            if pane_id != self.active_pane:
+                self.active_pane = pane_id
+                self.pane(pane_id).table.focus()
+
+    def on_descendant_focus(self, event: Any) -> None:
+        # Tab / Shift+Tab or a click moved focus to another pane's table (grid layout).
+        widget = event.widget
+        if isinstance(widget, DataTable) and isinstance(widget.parent, Pane) and widget.parent.id != self.active_pane:
+            self.active_pane = widget.parent.id or self.active_pane
+
+    def current_pane(self) -> Pane:
+        return self.pane(self.active_pane)
+
+    # --- data ---------------------------------------------------------------------
+
+    def poll(self) -> None:
+        """Timer callback: only starts the worker (at most one in flight)."""
+        if self._loading:
+            return
+        self._loading = True
+        self.run_worker(self._load_view, thread=True, exit_on_error=False, group="poll", name="poll")
+
+    def _load_view(self) -> None:
+        now = self.now()
+        try:
+            try:
+                if self._reader is None:
+                    if not self.store_path.exists():
+                        raise OpsdashError("waiting for the collector to create the store")
+                    self._reader = Store(self.store_path, readonly=True)
+                snap = load_snapshot(self._reader, now, self._sparks)
+                view = build_view(snap, self._endpoint_tags)
+            except Exception as e:  # noqa: BLE001 - reported as data, never a crash
+                if self._reader is not None and not isinstance(e, OpsdashError):
+                    self._reader.close()
+                    self._reader = None
+                old = self.view
+                view = View(now=now, rows=old.rows if old else {p: [] for p in PANES}, summary=Summary(error=str(e)))
+                if old is not None:
+                    view.summary = copy.copy(old.summary)
+                    view.summary.error = str(e)
+            self.pending_view = view
+            self.post_message(ViewReady())
+        finally:
+            self._loading = False
+
+    def on_view_ready(self, _: ViewReady) -> None:
+        view, self.pending_view = self.pending_view, None
+        if view is not None:
+            self.apply_view(view)
+
+    def apply_view(self, view: View, *, force: bool = False) -> None:
+        self.view = view
+        with self.batch_update():
+            for p in self.panes:
+                p.apply(view.rows.get(p.pane_id, []), self._styles, self._match, force=force)
+            self._update_tabs(view)
+            self._update_header()
+
+    def _collector_state(self) -> str:
+        if self.collector is not None and getattr(self.collector, "running", False):
+            return "embedded"
+        return self.view.summary.collector if self.view else "none"
+
+    def _update_header(self) -> None:
+        if self.view is None:
+            return
+        s = self.view.summary
+        self.query_one(FleetHeader).show(s, self.now(), self._styles, self._collector_state(), s.error)
+
+    def _update_tabs(self, view: View) -> None:
+        tabs = self.query_one("#tabs", Tabs)
+        for i, p in enumerate(PANES):
+            rows = view.rows.get(p, [])
+            worst = max((r.level for r in rows), default=0)
+            mark = {3: " ✖", 2: " ▲"}.get(worst, "")
+            label = f"{i + 1} {PANE_TITLES[p]}{mark}"
+            tab = tabs.query_one(f"#tab-{p}", Tab)
+            if str(tab.label) != label:
+                tab.label = label
+                tab.set_class(worst >= 3, "-crit")
+                tab.set_class(worst == 2, "-warn")
+
+    def _on_theme_changed(self, _theme: Any) -> None:
+        self._styles = level_styles(self.theme_variables)
+        if self.view is not None:
+            self.apply_view(self.view, force=True)
+
+    # --- actions -------------------------------------------------------------------
+
+    def action_pane(self, pane_id: str) -> None:
+        self.active_pane = pane_id
+        self.pane(pane_id).table.focus()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("-on")
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        box = self.query_one("#filter", Input)
+        if not box.value:
+            box.remove_class("-on")
+        self.current_pane().table.focus()
+
+    def watch_filter_text(self, text: str) -> None:
+        self._match = compile_filter(text)
+        if self.view is not None:
+            self.apply_view(self.view)
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.remove_class("-on")
+        self.current_pane().table.focus()
+
+    def selected_row(self) -> Row | None:
+        return self.current_pane().selected()
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_drill()
+
+    def action_drill(self) -> None:
+        row = self.selected_row()
+        if row is None:
+            self.notify("nothing selected", severity="warning", timeout=2)
+            return
+        self.push_screen(DetailScreen(row.ref, self.store_path, self.now, self._styles))
+
+    def _target_alert(self) -> Any:
+        """The alert the a/s/e keys act on: the selected alert, or the worst open one of the selected row."""
+        row = self._context_row()
+        if row is None:
+            return None
+        alerts = self.view.rows.get("alerts", []) if self.view else []
+        if row.ref.kind == "alert":
+            return row
+        related = [r for r in alerts if r.ref.target == row.ref.target and r.cells[1][0] != "resolved"]
+        return related[0] if related else None
+
+    def _context_row(self) -> Row | None:
+        if isinstance(self.screen, DetailScreen):
+            ref = self.screen.ref
+            rows = [r for rows in (self.view.rows.values() if self.view else []) for r in rows if r.ref == ref]
+            return rows[0] if rows else None
+        return self.selected_row()
+
+    def action_ack(self) -> None:
+        row = self._target_alert()
+        if row is None:
+            self.notify("no open alert here to ack (6 shows the alert queue)", severity="warning", timeout=3)
+            return
+        what = join((row.cells[0][0], "bold"), "  ", (row.ref.target, "bold"), "  ", (row.cells[3][0], ""))
+        already = None
+        if row.cells[5][0] == "acked":
+            already = Text("already acked; a new ack replaces the note", style="italic")
+        alert_id = row.ref.name
+
+        def done(note: str | None) -> None:
+            if note is not None:
+                self._write(lambda: actions.ack(self.store_path, alert_id, note, self.now()), f"acked {alert_id}")
+
+        self.push_screen(AckDialog(what, already), done)
+
+    def action_silence(self) -> None:
+        row = self._context_row()
+        if row is None:
+            self.notify("nothing selected to silence", severity="warning", timeout=3)
+            return
+        if row.ref.kind == "alert" and row.tags.get("rule"):
+            matchers = {"target": row.ref.target, "rule": row.tags["rule"]}
+        else:
+            matchers = {"target": row.ref.target}
+
+        def done(req: SilenceRequest | None) -> None:
+            if req is not None:
+                label = ", ".join(f"{k}={v}" for k, v in matchers.items())
+                self._write(
+                    lambda: actions.silence(self.store_path, matchers, req.duration_s, req.note, self.now()),
+                    f"silenced {label} for {fmt_age(req.duration_s)}",
+                )
+
+        self.push_screen(SilenceDialog(matchers), done)
+
+    def action_escalate(self) -> None:
+        row = self._target_alert()
+        if row is None:
+            self.notify("no open alert here to escalate", severity="warning", timeout=3)
+            return
+        self._open_packet(row.ref.name, row.ref.target)
+
+    @work(thread=True, exit_on_error=False, group="write")
+    def _open_packet(self, alert_id: str, target: str) -> None:
+        try:
+            with Store(self.store_path, readonly=True) as store:
+                md = actions.escalation_packet(store, alert_id, self.now())
+                a = store.alert(alert_id, now=self.now())
+                tier = a.tier if a else None
+        except Exception as e:  # noqa: BLE001
+            self.call_from_thread(self.notify, Text(f"cannot build the packet: {e}"), severity="error")
+            return
+        to = actions.next_tier(tier)
+
+        def done(record: bool | None) -> None:
+            if record:
+                self._write(lambda: actions.escalate(self.store_path, alert_id, tier, self.now()),
+                            f"escalated {alert_id} to {to}")
+
+        self.call_from_thread(self.push_screen, PacketScreen(safe(target), md, to), done)
+
+    @work(thread=True, exit_on_error=False, group="write")
+    def _write(self, fn: Callable[[], Any], message: str) -> None:
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - a failed write is shown, not a crash
+            self.call_from_thread(self.notify, join(("failed: ", "bold"), (str(e), "")), severity="error", timeout=8)
+            return
+        self.call_from_thread(self.notify, safe(message), timeout=3)
+        self.call_from_thread(self.poll)
+
+    def action_refresh(self) -> None:
+        if self.collector is not None and getattr(self.collector, "running", False):
+            try:
+                self.collector.refresh_now()
+            except Exception as e:  # noqa: BLE001
+                self.notify(join(("refresh failed: ", "bold"), (str(e), "")), severity="error")
+        self.poll()
+        self.notify("refreshing", timeout=1.5)
+
+    def action_next_theme(self) -> None:
+        names = self.theme_names or [self.theme]
+        i = names.index(self.theme) if self.theme in names else -1
+        self.theme = names[(i + 1) % len(names)]
+        self._remember_theme(self.theme)
+
+    def _remember_theme(self, name: str) -> None:
+        cfg = self.config
+        if not self.save_theme or cfg is None or cfg.path is None or not Path(cfg.path).exists():
+            self.notify(Text(f"theme {name}"), timeout=2)
+            return
+        doc = copy.deepcopy(cfg.raw)
+        section = doc.setdefault("opsdash", {})
+        section["theme"] = name
+        path = Path(cfg.path)
+        self._write(lambda: save_config(doc, path), f"theme {name} (saved to {path})")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.BINDINGS))
+
+    async def action_quit(self) -> None:
+        self.exit()
+
+    # --- command palette -------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for i, p in enumerate(PANES):
+            yield SystemCommand(f"Jump to {PANE_TITLES[p]}", f"Show the {PANE_TITLES[p]} pane (key {i + 1})",
+                                lambda p=p: self.action_pane(p))
+        yield SystemCommand("Filter rows", "Filter by text or tag=value (key /)", self.action_filter)
+        yield SystemCommand("Drill down", "Open the selected row's detail (key Enter)", self.action_drill)
+        yield SystemCommand("Ack alert", "Acknowledge the selected alert with a note (key a)", self.action_ack)
+        yield SystemCommand("Silence", "Silence the selected target or alert (key s)", self.action_silence)
+        yield SystemCommand("Escalation packet", "Show the escalation packet (key e)", self.action_escalate)
+        yield SystemCommand("Refresh now", "Poll now and reload (key r)", self.action_refresh)
+        yield SystemCommand("Next theme", "Switch to the next theme and remember it (key t)", self.action_next_theme)
+        yield SystemCommand("Help", "Every key (key ?)", self.action_help)
+        yield from super().get_system_commands(screen)

@@ -1,0 +1,674 @@
+"""The view-model: store rows in, sorted display rows out. No Textual here.
+
+``load_snapshot`` reads everything one redraw needs from the store (it runs
+in a worker thread); ``build_view`` turns that snapshot into one list of
+:class:`Row` per pane, worst first. A row is plain data: cells are
+``(text, level)`` pairs, where ``text`` may be remote (untrusted) and is made
+literal by the pane that renders it, and ``level`` names a style
+(``ok``, ``warn``, ``crit``, ``stale``, ``muted`` or ``""``).
+
+A reading older than three poll intervals is *stale*: its values are shown
+dimmed and its state says ``stale``, never as if current.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from ..model import Alert
+from ..stats import sparkline
+
+# Levels, worst last; rows sort by level descending.
+OK, UNKNOWN, WARN, CRIT = 0, 1, 2, 3
+LEVEL_NAME = {OK: "ok", UNKNOWN: "muted", WARN: "warn", CRIT: "crit"}
+STALE_FACTOR = 3.0
+DEFAULT_INTERVAL = 60.0
+SPARK_WINDOW = 15 * 60.0
+SPARK_WIDTH = 12
+
+PANES = ("health", "latency", "cache", "patches", "backups", "alerts")
+PANE_TITLES = {
+    "health": "Health",
+    "latency": "Latency",
+    "cache": "Cache",
+    "patches": "Patches",
+    "backups": "Backups",
+    "alerts": "Alerts",
+}
+
+Cell = tuple[str, str]
+
+# (column key, label, width)
+COLUMNS: dict[str, tuple[tuple[str, str, int], ...]] = {
+    "health": (
+        ("state", "State", 9), ("host", "Host", 14), ("cpu", "CPU", 4), ("mem", "Mem", 4),
+        ("disk", "Disk", 11), ("load", "Ld/c", 4), ("up", "Up", 4), ("age", "Age", 4),
+    ),
+    "latency": (
+        ("state", "State", 8), ("endpoint", "Endpoint", 12), ("vantage", "From", 7), ("p50", "p50", 5),
+        ("p95", "p95", 5), ("p99", "p99", 5), ("avail", "Avail", 6), ("err", "Err", 4),
+        ("trend", "TTFB trend", SPARK_WIDTH), ("age", "Age", 4),
+    ),
+    "cache": (
+        ("state", "State", 8), ("cache", "Cache", 18), ("kind", "Kind", 9), ("hit", "Hit", 4),
+        ("ops", "ops/s", 6), ("trend", "Hit-rate trend", 14), ("age", "Age", 4),
+    ),
+    "patches": (
+        ("state", "State", 9), ("host", "Host", 14), ("pending", "Pend", 4), ("security", "Sec", 4),
+        ("reboot", "Reboot", 6), ("manager", "Mgr", 4), ("last", "Updated", 7), ("age", "Age", 4),
+    ),
+    "backups": (
+        ("state", "State", 8), ("backup", "Backup", 16), ("restore", "Restore test", 16),
+        ("last", "Last", 5), ("snaps", "Snaps", 5), ("kind", "Kind", 7), ("age", "Age", 4),
+    ),
+    "alerts": (
+        ("sev", "Sev", 6), ("state", "State", 8), ("target", "Target", 12), ("summary", "Summary", 24),
+        ("since", "Since", 5), ("ack", "Ack", 6),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Ref:
+    """What a row is: enough to drill down and to find related alerts."""
+
+    kind: str  # host | endpoint | cache | patches | backup | alert
+    target: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    rank: tuple[Any, ...]  # sorts ascending: worst first
+    cells: tuple[Cell, ...]
+    ref: Ref
+    level: int
+    search: str  # lower-case text the filter searches
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Snapshot:
+    now: float
+    hosts: list[dict[str, Any]] = field(default_factory=list)
+    patches: list[dict[str, Any]] = field(default_factory=list)
+    caches: list[dict[str, Any]] = field(default_factory=list)
+    backups: list[dict[str, Any]] = field(default_factory=list)
+    endpoints: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    collector: dict[str, Any] | None = None
+    collector_running: bool = False
+    sparks: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[float]] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class Summary:
+    hosts_up: int = 0
+    hosts_total: int = 0
+    crit: int = 0
+    warn: int = 0
+    pending: int = 0
+    acked: int = 0
+    collector: str = "none"  # live | embedded | stopped | none
+    last_poll_age: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class View:
+    now: float
+    rows: dict[str, list[Row]]
+    summary: Summary
+
+
+# --- formatting -------------------------------------------------------------------------
+
+
+def fmt_age(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    s = max(0.0, seconds)
+    if s < 90:
+        return f"{s:.0f}s"
+    if s < 90 * 60:
+        return f"{s / 60:.0f}m"
+    if s < 48 * 3600:
+        return f"{s / 3600:.0f}h"
+    return f"{s / 86400:.0f}d"
+
+
+def fmt_pct(v: Any, digits: int = 0) -> str:
+    return "—" if not isinstance(v, (int, float)) else f"{v:.{digits}f}%"
+
+
+def fmt_ms(v: Any) -> str:
+    if not isinstance(v, (int, float)):
+        return "—"
+    return f"{v / 1000:.1f}s" if v >= 10000 else f"{v:.0f}"
+
+
+def fmt_num(v: Any) -> str:
+    if not isinstance(v, (int, float)):
+        return "—"
+    if v >= 10000:
+        return f"{v / 1000:.0f}k"
+    if v >= 100:
+        return f"{v:.0f}"
+    return f"{v:.1f}"
+
+
+def fmt_bytes(n: Any) -> str:
+    if not isinstance(n, (int, float)):
+        return "—"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n}"
+
+
+def parse_iso(text: Any) -> float | None:
+    if not isinstance(text, str) or not text:
+        return None
+    import datetime as dt
+
+    try:
+        d = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=dt.timezone.utc)
+    return d.timestamp()
+
+
+def level_above(v: Any, warn: float, crit: float) -> int:
+    if not isinstance(v, (int, float)):
+        return UNKNOWN
+    return CRIT if v >= crit else WARN if v >= warn else OK
+
+
+def _lvl(level: int) -> str:
+    return LEVEL_NAME[level]
+
+
+def state_cell(level: int, word: str | None = None) -> Cell:
+    sym = {OK: "●", UNKNOWN: "?", WARN: "▲", CRIT: "✖"}[level]
+    word = word or {OK: "ok", UNKNOWN: "unknown", WARN: "warn", CRIT: "CRIT"}[level]
+    return (f"{sym} {word}", _lvl(level))
+
+
+STALE_CELL: Cell = ("◌ stale", "stale")
+
+
+def is_stale(t: Any, interval: Any, now: float) -> bool:
+    if not isinstance(t, (int, float)):
+        return True
+    iv = interval if isinstance(interval, (int, float)) and interval > 0 else DEFAULT_INTERVAL
+    return now - t > STALE_FACTOR * iv
+
+
+def _fade(cells: Iterable[Cell], stale: bool) -> tuple[Cell, ...]:
+    """Stale rows keep their values but lose their colour: they are not current."""
+    return tuple((text, "stale") if stale and lvl != "stale" else (text, lvl) for text, lvl in cells)
+
+
+def _search(*parts: Any, tags: Mapping[str, str] | None = None) -> str:
+    words = [str(p) for p in parts if p not in (None, "")]
+    if tags:
+        words += [f"{k}={v}" for k, v in tags.items()]
+    return " ".join(words).lower()
+
+
+# --- the loader (runs in a worker thread) ---------------------------------------------------
+
+
+SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
+
+
+class SparkCache:
+    """Recent values per series, fetched incrementally so each poll reads only new samples."""
+
+    def __init__(self, window: float = SPARK_WINDOW, every: float = 5.0) -> None:
+        self.window = window
+        self.every = every
+        self._data: dict[SeriesKey, deque[tuple[float, float]]] = {}
+        self._last_fetch: dict[SeriesKey, float] = {}
+
+    def get(self, store: Any, key: SeriesKey, now: float) -> list[float]:
+        target, metric, labels = key
+        buf = self._data.setdefault(key, deque(maxlen=2048))
+        if now - self._last_fetch.get(key, -1e18) >= self.every or now < self._last_fetch.get(key, 0):
+            since = buf[-1][0] + 1e-6 if buf else now - self.window
+            for t, v in store.history(target, metric, since, labels=dict(labels)):
+                buf.append((t, v))
+            self._last_fetch[key] = now
+        while buf and buf[0][0] < now - self.window:
+            buf.popleft()
+        return [v for t, v in buf if t <= now]
+
+    def retain(self, keys: set[SeriesKey]) -> None:
+        for k in list(self._data):
+            if k not in keys:
+                del self._data[k]
+                self._last_fetch.pop(k, None)
+
+
+def spark_keys(endpoints: Sequence[Mapping[str, Any]], caches: Sequence[Mapping[str, Any]]) -> list[SeriesKey]:
+    keys: list[SeriesKey] = []
+    for r in endpoints:
+        keys.append((r["target"], "endpoint.ttfb_ms", (("vantage", r["name"]),)))
+    for r in caches:
+        keys.append((r["target"], "cache.hit_rate", (("cache", r["name"]),)))
+    return keys
+
+
+def load_snapshot(store: Any, now: float, sparks: SparkCache | None = None) -> Snapshot:
+    """Everything one redraw needs, read from the store (call from a worker thread)."""
+    snap = Snapshot(now=now)
+    snap.hosts = store.latest("host")
+    snap.patches = store.latest("patches")
+    snap.caches = store.latest("cache")
+    snap.backups = store.latest("backup")
+    snap.endpoints = store.latest("endpoint")
+    snap.alerts = store.alerts(now=now)
+    snap.collector = store.collector_status()
+    snap.collector_running = bool(snap.collector) and now - snap.collector["heartbeat"] <= 30.0
+    if sparks is not None:
+        keys = spark_keys(snap.endpoints, snap.caches)
+        for k in keys:
+            snap.sparks[k] = sparks.get(store, k, now)
+        sparks.retain(set(keys))
+    return snap
+
+
+# --- rows per pane ------------------------------------------------------------------------
+
+HOST_STATE_WORDS = {
+    "timeout": "timeout",
+    "unreachable": "down",
+    "auth-failed": "auth",
+    "host-key-unknown": "hostkey?",
+    "host-key-mismatch": "HOSTKEY!",
+    "error": "error",
+}
+
+
+def _health_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> list[Row]:
+    rows = []
+    now = snap.now
+    for r in snap.hosts:
+        d = r["data"] or {}
+        host = r["target"]
+        tags = host_tags.get(host, {})
+        state = d.get("state") or "error"
+        h = d.get("health") or {}
+        stale = is_stale(d.get("t", r["t"]), d.get("interval"), now)
+        cpu, mem = h.get("cpu_percent"), h.get("mem_percent")
+        disks = [x for x in h.get("disks") or [] if isinstance(x, dict)]
+        worst = max(disks, key=lambda x: x.get("percent") or 0, default=None)
+        cpus = h.get("cpus") or 1
+        load = (h["load1"] / max(1, cpus)) if isinstance(h.get("load1"), (int, float)) else None
+        lv_cpu, lv_mem = level_above(cpu, 80, 95), level_above(mem, 85, 95)
+        lv_disk = level_above(worst.get("percent") if worst else None, 80, 90)
+        lv_load = level_above(load, 1.0, 2.0)
+        if state != "ok":
+            level = CRIT
+            st = state_cell(CRIT, HOST_STATE_WORDS.get(state, state))
+        else:
+            level = max(x for x in (lv_cpu, lv_mem, lv_disk, lv_load) if x != UNKNOWN) if h else UNKNOWN
+            st = state_cell(level, {OK: "up", WARN: "warn", CRIT: "CRIT", UNKNOWN: "up?"}[level])
+        age = now - d.get("t", r["t"])
+        if stale:
+            st = STALE_CELL
+        disk_txt = f"{worst.get('percent', 0):.0f}% {worst.get('mount', '')}" if worst else "—"
+        up = d.get("state") == "ok" and h
+        cells = (
+            st,
+            (host, ""),
+            (fmt_pct(cpu) if up else "—", _lvl(lv_cpu) if up else "muted"),
+            (fmt_pct(mem) if up else "—", _lvl(lv_mem) if up else "muted"),
+            (disk_txt if up else "—", _lvl(lv_disk) if up else "muted"),
+            (f"{load:.2f}" if up and load is not None else "—", _lvl(lv_load) if up else "muted"),
+            (fmt_age(h.get("uptime_s")) if up else "—", ""),
+            (fmt_age(age), "stale" if stale else "muted"),
+        )
+        rank_level = WARN if stale and level < WARN else level
+        rows.append(
+            Row(
+                key=f"host:{host}", rank=(-rank_level, -(1 if stale else 0), host), cells=_fade(cells, stale),
+                ref=Ref("host", host), level=rank_level,
+                search=_search(host, state, "stale" if stale else "", d.get("error"), tags=tags), tags=tags,
+            )
+        )
+    return rows
+
+
+def _latency_rows(snap: Snapshot, ep_tags: Mapping[str, Mapping[str, str]]) -> list[Row]:
+    rows = []
+    now = snap.now
+    for r in snap.endpoints:
+        d = r["data"] or {}
+        name, vantage = r["target"], r["name"] or d.get("vantage") or "local"
+        tags = ep_tags.get(name, {})
+        stale = is_stale(d.get("t", r["t"]), d.get("interval"), now)
+        slo = d.get("slo") or {}
+        p95 = d.get("p95_ms")
+        slo_p95 = slo.get("ttfb_p95_ms")
+        lv_p95 = level_above(p95, slo_p95, 2 * slo_p95) if isinstance(slo_p95, (int, float)) else (OK if p95 is not None else UNKNOWN)
+        avail = d.get("availability")
+        slo_av = slo.get("availability")
+        avail_pct = avail * 100 if isinstance(avail, (int, float)) and avail <= 1 else avail
+        if isinstance(avail_pct, (int, float)) and isinstance(slo_av, (int, float)):
+            lv_av = CRIT if avail_pct < slo_av else OK
+        else:
+            lv_av = OK if avail_pct is not None else UNKNOWN
+        err = d.get("error_rate")
+        lv_err = level_above(err, 0.01, 0.05)
+        state = d.get("state") or "error"
+        if state != "ok":
+            level = CRIT
+            st = state_cell(CRIT, "down" if state in ("unreachable", "timeout") else state[:6])
+        else:
+            level = max([x for x in (lv_p95, lv_av, lv_err) if x != UNKNOWN] or [OK])
+            st = state_cell(level, {OK: "ok", WARN: "slow", CRIT: "SLOW"}.get(level))
+        if stale:
+            st = STALE_CELL
+        spark = snap.sparks.get((name, "endpoint.ttfb_ms", (("vantage", vantage),)), [])
+        cells = (
+            st,
+            (name, ""),
+            (vantage, ""),
+            (fmt_ms(d.get("p50_ms")), ""),
+            (fmt_ms(p95), _lvl(lv_p95)),
+            (fmt_ms(d.get("p99_ms")), ""),
+            (f"{avail_pct:.2f}" if isinstance(avail_pct, (int, float)) else "—", _lvl(lv_av)),
+            (f"{err * 100:.0f}%" if isinstance(err, (int, float)) else "—", _lvl(lv_err)),
+            (sparkline(spark[-SPARK_WIDTH * 4:], SPARK_WIDTH) if spark else "", "spark"),
+            (fmt_age(now - d.get("t", r["t"])), "stale" if stale else "muted"),
+        )
+        rank_level = WARN if stale and level < WARN else level
+        rows.append(
+            Row(
+                key=f"endpoint:{name}:{vantage}", rank=(-rank_level, name, vantage), cells=_fade(cells, stale),
+                ref=Ref("endpoint", name, vantage), level=rank_level,
+                search=_search(name, vantage, d.get("url"), state, "stale" if stale else "", tags=tags), tags=tags,
+            )
+        )
+    return rows
+
+
+def _cache_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> list[Row]:
+    rows = []
+    now = snap.now
+    for r in snap.caches:
+        d = r["data"] or {}
+        host, name = r["target"], r["name"]
+        tags = host_tags.get(host, {})
+        stale = is_stale(d.get("t", r["t"]), d.get("interval"), now)
+        hr = d.get("hit_rate")
+        if d.get("error"):
+            level = CRIT
+            st = state_cell(CRIT, "error")
+        elif not isinstance(hr, (int, float)):
+            level = UNKNOWN
+            st = state_cell(UNKNOWN, "no data")
+        else:
+            level = CRIT if hr < 0.5 else WARN if hr < 0.8 else OK
+            st = state_cell(level, {OK: "ok", WARN: "low", CRIT: "LOW"}[level])
+        if stale:
+            st = STALE_CELL
+        spark = snap.sparks.get((host, "cache.hit_rate", (("cache", name),)), [])
+        cells = (
+            st,
+            (f"{host}/{name}", ""),
+            (d.get("kind") or "", "muted"),
+            (f"{hr * 100:.0f}%" if isinstance(hr, (int, float)) else "—", _lvl(level)),
+            (fmt_num(d.get("ops_per_s")), ""),
+            (sparkline(spark[-56:], 14, 0.0, 1.0) if spark else "", "spark"),
+            (fmt_age(now - d.get("t", r["t"])), "stale" if stale else "muted"),
+        )
+        rank_level = WARN if stale and level < WARN else level
+        rows.append(
+            Row(
+                key=f"cache:{host}:{name}", rank=(-rank_level, hr if isinstance(hr, (int, float)) else 2, host, name),
+                cells=_fade(cells, stale), ref=Ref("cache", host, name), level=rank_level,
+                search=_search(host, name, d.get("kind"), "stale" if stale else "", d.get("error"), tags=tags), tags=tags,
+            )
+        )
+    return rows
+
+
+def _patch_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> list[Row]:
+    rows = []
+    now = snap.now
+    for r in snap.patches:
+        d = r["data"] or {}
+        host = r["target"]
+        tags = host_tags.get(host, {})
+        stale = is_stale(d.get("t", r["t"]), d.get("interval"), now)
+        p = d.get("patches") or None
+        if not p:
+            level = CRIT if d.get("error") else UNKNOWN
+            st = state_cell(level, "error" if d.get("error") else "no data")
+            cells = (st, (host, ""), ("—", "muted"), ("—", "muted"), ("—", "muted"), ("", "muted"), ("—", "muted"))
+        else:
+            sec, pend, reboot = p.get("security") or 0, p.get("pending") or 0, bool(p.get("reboot_required"))
+            level = WARN if (sec or reboot) else OK
+            word = "security" if sec else "reboot" if reboot else ("pending" if pend else "current")
+            st = state_cell(level, word)
+            last = p.get("last_update")
+            last_t = parse_iso(last) if isinstance(last, str) else last if isinstance(last, (int, float)) else None
+            cells = (
+                st,
+                (host, ""),
+                (str(pend), "warn" if pend else "muted"),
+                (str(sec), "warn" if sec else "muted"),
+                ("YES" if reboot else "no", "warn" if reboot else "muted"),
+                (p.get("manager") or "", "muted"),
+                (fmt_age(now - last_t) if last_t else "—", ""),
+            )
+            pend_rank = -(sec * 1000 + pend)
+        if stale:
+            cells = (STALE_CELL,) + cells[1:]
+        cells = cells + ((fmt_age(now - d.get("t", r["t"])), "stale" if stale else "muted"),)
+        rank_level = WARN if stale and level < WARN else level
+        rows.append(
+            Row(
+                key=f"patches:{host}", rank=(-rank_level, pend_rank if p else 0, host), cells=_fade(cells, stale),
+                ref=Ref("patches", host), level=rank_level,
+                search=_search(host, "reboot" if p and p.get("reboot_required") else "", "stale" if stale else "",
+                               " ".join(x.get("name", "") for x in (p or {}).get("packages") or [] if isinstance(x, dict)),
+                               tags=tags),
+                tags=tags,
+            )
+        )
+    return rows
+
+
+def _backup_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> list[Row]:
+    rows = []
+    now = snap.now
+    for r in snap.backups:
+        d = r["data"] or {}
+        host, name = r["target"], r["name"]
+        tags = host_tags.get(host, {})
+        stale = is_stale(d.get("t", r["t"]), d.get("interval"), now)
+        t_read = d.get("t", r["t"])
+        age = d.get("age_s")
+        if isinstance(age, (int, float)):
+            age = age + max(0.0, now - t_read)  # the backup keeps ageing after the read
+        max_age = d.get("max_age") or 26 * 3600
+        lv_age = UNKNOWN if age is None else CRIT if age > max_age else OK
+        rt = d.get("restore_test")
+        if isinstance(rt, dict):
+            rt_t = parse_iso(rt.get("at")) if isinstance(rt.get("at"), str) else rt.get("at")
+            rt_age = now - rt_t if isinstance(rt_t, (int, float)) else None
+            if rt.get("ok"):
+                lv_rt = WARN if rt_age is not None and rt_age > 3 * 86400 else OK
+                rt_txt = f"✔ ok {fmt_age(rt_age)} ago" + (" ✓sum" if rt.get("checksum_verified") else "")
+            else:
+                lv_rt = CRIT
+                rt_txt = f"✖ FAILED {fmt_age(rt_age)} ago"
+        else:
+            lv_rt, rt_txt = WARN, "▲ never tested"
+        if d.get("error"):
+            level = CRIT
+            st = state_cell(CRIT, "error")
+        else:
+            level = max(lv_age if lv_age != UNKNOWN else WARN, lv_rt)
+            word = {OK: "ok", WARN: "warn", CRIT: "CRIT"}[level]
+            if lv_rt == CRIT:
+                word = "RESTORE"
+            elif lv_age == CRIT:
+                word = "OLD"
+            st = state_cell(level, word)
+        if stale:
+            st = STALE_CELL
+        cells = (
+            st,
+            (f"{host}/{name}", ""),
+            (rt_txt, _lvl(lv_rt)),
+            (fmt_age(age), _lvl(lv_age)),
+            (str(d["snapshots"]) if isinstance(d.get("snapshots"), int) else "—", ""),
+            (d.get("kind") or "", "muted"),
+            (fmt_age(now - t_read), "stale" if stale else "muted"),
+        )
+        rank_level = WARN if stale and level < WARN else level
+        rows.append(
+            Row(
+                key=f"backup:{host}:{name}", rank=(-rank_level, host, name), cells=_fade(cells, stale),
+                ref=Ref("backup", host, name), level=rank_level,
+                search=_search(host, name, d.get("kind"), "restore failed" if lv_rt == CRIT else "",
+                               "stale" if stale else "", d.get("error"), tags=tags),
+                tags=tags,
+            )
+        )
+    return rows
+
+
+def alert_level(a: Alert) -> int:
+    if a.state == "resolved":
+        return OK
+    if a.state == "pending":
+        return UNKNOWN
+    return CRIT if a.severity == "critical" else WARN
+
+
+def _alert_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> list[Row]:
+    rows = []
+    now = snap.now
+    for a in snap.alerts:
+        level = alert_level(a)
+        quiet = a.acked or a.silenced or a.inhibited
+        sev = ("✖ CRIT", "crit") if a.severity == "critical" else ("▲ warn", "warn")
+        if a.state != "firing" or quiet:
+            sev = (sev[0], "muted")
+        state = "flapping" if a.flapping else a.state
+        ack = "acked" if a.acked else "muted" if a.silenced else "inhib" if a.inhibited else ""
+        tags = {**host_tags.get(a.target, {}), **a.labels, "rule": a.rule, "severity": a.severity}
+        cells = (
+            sev,
+            (state, _lvl(level) if not quiet else "muted"),
+            (a.target, ""),
+            (a.summary or a.rule, ""),
+            (fmt_age(now - a.since), ""),
+            (ack, "ok" if ack else ""),
+        )
+        state_order = {"firing": 0, "pending": 1, "resolved": 2}.get(a.state, 3)
+        rows.append(
+            Row(
+                key=f"alert:{a.id}",
+                rank=(state_order, 1 if quiet else 0, -level, -(now - a.since), a.target, a.id),
+                cells=cells, ref=Ref("alert", a.target, a.id), level=level if not quiet else min(level, UNKNOWN),
+                search=_search(a.id, a.rule, a.target, a.severity, a.state, a.summary, ack,
+                               "flapping" if a.flapping else "", tags=tags),
+                tags=tags,
+            )
+        )
+    return rows
+
+
+def build_view(snap: Snapshot, endpoint_tags: Mapping[str, Mapping[str, str]] | None = None) -> View:
+    host_tags: dict[str, Mapping[str, str]] = {}
+    for r in snap.hosts:
+        tags = (r["data"] or {}).get("tags") or {}
+        if isinstance(tags, dict):
+            host_tags[r["target"]] = {str(k): str(v) for k, v in tags.items()}
+    rows = {
+        "health": _health_rows(snap, host_tags),
+        "latency": _latency_rows(snap, endpoint_tags or {}),
+        "cache": _cache_rows(snap, host_tags),
+        "patches": _patch_rows(snap, host_tags),
+        "backups": _backup_rows(snap, host_tags),
+        "alerts": _alert_rows(snap, host_tags),
+    }
+    for pane in rows.values():
+        pane.sort(key=lambda r: r.rank)
+    return View(now=snap.now, rows=rows, summary=summarize(snap, rows))
+
+
+def summarize(snap: Snapshot, rows: Mapping[str, list[Row]]) -> Summary:
+    s = Summary(error=snap.error)
+    s.hosts_total = len(snap.hosts)
+    s.hosts_up = sum(
+        1 for r in snap.hosts
+        if (r["data"] or {}).get("state") == "ok"
+        and not is_stale((r["data"] or {}).get("t", r["t"]), (r["data"] or {}).get("interval"), snap.now)
+    )
+    for a in snap.alerts:
+        if a.state == "firing" and not (a.acked or a.silenced or a.inhibited):
+            if a.severity == "critical":
+                s.crit += 1
+            else:
+                s.warn += 1
+        elif a.state == "pending":
+            s.pending += 1
+        if a.acked and a.state != "resolved":
+            s.acked += 1
+    ts = [r["t"] for kind in (snap.hosts, snap.patches, snap.caches, snap.backups, snap.endpoints) for r in kind]
+    s.last_poll_age = snap.now - max(ts) if ts else None
+    s.collector = "live" if snap.collector_running else ("stopped" if snap.collector else "none")
+    return s
+
+
+# --- filtering -------------------------------------------------------------------------------
+
+
+def compile_filter(text: str) -> Callable[[Row], bool]:
+    """``web`` matches text anywhere in the row; ``role=db`` matches a tag (or state=, host=)."""
+    terms = [t for t in text.strip().lower().split() if t]
+    if not terms:
+        return lambda row: True
+
+    def match(row: Row) -> bool:
+        for term in terms:
+            if "=" in term and not term.startswith("="):
+                k, _, v = term.partition("=")
+                tags = {kk.lower(): str(vv).lower() for kk, vv in row.tags.items()}
+                if k in tags:
+                    if tags[k] != v and not (v.endswith("*") and tags[k].startswith(v[:-1])):
+                        return False
+                    continue
+                if k in ("host", "target"):
+                    if row.ref.target.lower() != v:
+                        return False
+                    continue
+                if k == "state":
+                    if v not in row.cells[0][0].lower() and v not in row.search:
+                        return False
+                    continue
+                return False
+            if term not in row.search:
+                return False
+        return True
+
+    return match
+
+
+def now_clock() -> float:
+    return time.time()

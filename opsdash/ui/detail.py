@@ -1,0 +1,252 @@
+"""Drill-down: one host / endpoint / cache / backup / alert with its history,
+its raw last probe output (escaped) and its alerts. Loaded in a worker thread."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from ..model import Alert, iso
+from ..stats import sparkline
+from ..store import Store
+from .data import Ref, alert_level, fmt_age, LEVEL_NAME
+from .safetext import join, safe
+
+HISTORY_S = 6 * 3600.0
+SPARK_W = 48
+
+_PREFIX = {"host": "host.", "patches": "patches.", "cache": "cache.", "backup": "backup.", "endpoint": "endpoint."}
+
+
+def _relevant(ref: Ref, metric: str, labels: dict[str, str]) -> bool:
+    if ref.kind == "alert":
+        return False
+    if not metric.startswith(_PREFIX[ref.kind]):
+        return False
+    if ref.kind == "cache":
+        return labels.get("cache") == ref.name
+    if ref.kind == "backup":
+        return labels.get("backup") == ref.name
+    if ref.kind == "endpoint":
+        return labels.get("vantage", ref.name) == ref.name
+    return True
+
+
+def _fmt_value(v: float) -> str:
+    if abs(v) >= 1000:
+        return f"{v:.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.3g}"
+
+
+def _kv_table(items: list[tuple[str, Any]]) -> Table:
+    t = Table.grid(padding=(0, 2))
+    t.add_column(style="bold", no_wrap=True)
+    t.add_column()
+    for k, v in items:
+        t.add_row(safe(k), v if isinstance(v, Text) else safe("—" if v is None else v))
+    return t
+
+
+def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, dict):
+                out += _flatten(v, key)
+            elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+                for i, x in enumerate(v[:20]):
+                    out += _flatten(x, f"{key}[{i}]")
+                if len(v) > 20:
+                    out.append((f"{key}", f"… {len(v) - 20} more"))
+            else:
+                out.append((key, json.dumps(v) if isinstance(v, (list, bool)) or v is None else v))
+    return out
+
+
+class DetailScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape,q", "close", "Back"),
+        Binding("r", "reload", "Reload"),
+        Binding("a", "app.ack", "Ack"),
+        Binding("s", "app.silence", "Silence"),
+        Binding("e", "app.escalate", "Escalate"),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, parts: list[RenderableType]) -> None:
+            super().__init__()
+            self.parts = parts
+
+    def __init__(self, ref: Ref, store_path: Path, now: Callable[[], float], styles: dict[str, Any]) -> None:
+        super().__init__(classes="detail-screen")
+        self.ref = ref
+        self.store_path = store_path
+        self.now = now
+        self.styles = styles
+
+    def compose(self) -> ComposeResult:
+        kind = {"patches": "patches", "backup": "backup", "cache": "cache"}.get(self.ref.kind, self.ref.kind)
+        title = join((kind, "bold"), "  ", (self.ref.target, "bold"),
+                     *(("/", (self.ref.name, "bold")) if self.ref.name and self.ref.kind != "alert" else ()))
+        yield Static(title, id="detail-title")
+        with VerticalScroll(id="detail-body"):
+            yield Static(Text("loading…", style="italic"), id="detail-content")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.load()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def load(self) -> None:
+        try:
+            with Store(self.store_path, readonly=True) as store:
+                parts = self.build(store, self.now())
+        except Exception as e:  # noqa: BLE001 - shown, never a crash
+            parts = [join(("cannot read the store: ", "bold"), (str(e), ""))]
+        self.post_message(self.Loaded(parts))
+
+    def on_detail_screen_loaded(self, msg: "DetailScreen.Loaded") -> None:
+        self.query_one("#detail-content", Static).update(Group(*msg.parts))
+
+    # --- building (worker thread) ------------------------------------------------
+
+    def _section(self, title: str) -> Text:
+        return Text(f"\n{title}", style="bold underline")
+
+    def build(self, store: Store, now: float) -> list[RenderableType]:
+        ref = self.ref
+        parts: list[RenderableType] = []
+        alerts = [a for a in store.alerts(now=now) if a.target == ref.target]
+        if ref.kind == "alert":
+            a = next((x for x in alerts if x.id == ref.name), None) or store.alert(ref.name, now=now)
+            if a is None:
+                return [Text("This alert is no longer in the store.")]
+            parts += self._alert(store, a, now)
+            return parts
+        kind = {"backup": "backup", "cache": "cache", "endpoint": "endpoint", "patches": "patches", "host": "host"}[ref.kind]
+        rows = [r for r in store.latest(kind, ref.target) if ref.kind in ("host", "patches") or r["name"] == ref.name]
+        row = rows[0] if rows else None
+        parts.append(self._section("Now"))
+        if row is None:
+            parts.append(Text("no reading in the store"))
+        else:
+            data = dict(row["data"] or {})
+            items = [("read", Text(f"{iso(row['t'])}  ({fmt_age(now - row['t'])} ago)"))]
+            items += _flatten(data)
+            parts.append(_kv_table(items))
+        parts.append(self._section(f"History, last {int(HISTORY_S // 3600)}h"))
+        hist = self._history(store, now)
+        parts.append(hist if hist is not None else Text("no samples yet"))
+        parts.append(self._section("Alerts"))
+        parts.append(self._alerts_table(alerts, now) if alerts else Text("none for this target"))
+        parts.append(self._section("Raw last probe output (escaped)"))
+        raw = row.get("raw") if row else None
+        if ref.kind == "host" and not raw and row is not None:
+            raw = None
+        parts.append(safe(raw, multiline=True, limit=20000) if raw else Text("(none stored)", style="italic"))
+        return parts
+
+    def _history(self, store: Store, now: float) -> Table | None:
+        series = [(m, lab) for _, m, lab in store.series(target=self.ref.target) if _relevant(self.ref, m, lab)]
+        if not series:
+            return None
+        t = Table.grid(padding=(0, 1))
+        t.add_column(no_wrap=True, style="bold")
+        t.add_column(no_wrap=True)
+        t.add_column(no_wrap=True)
+        for metric, labels in series:
+            pts = store.history(self.ref.target, metric, now - HISTORY_S, labels=labels)
+            if not pts:
+                continue
+            vals = [v for _, v in pts]
+            name = metric + ("{" + ",".join(f"{k}={v}" for k, v in sorted(labels.items())) + "}" if labels else "")
+            lo = 0.0 if min(vals) >= 0 else None
+            t.add_row(
+                safe(name),
+                Text(sparkline(vals, SPARK_W, lo=lo), style=self.styles.get("spark", "")),
+                Text(f"last {_fmt_value(vals[-1])}  min {_fmt_value(min(vals))}  max {_fmt_value(max(vals))}"),
+            )
+        return t
+
+    def _alerts_table(self, alerts: list[Alert], now: float) -> Table:
+        t = Table.grid(padding=(0, 1))
+        for _ in range(5):
+            t.add_column(no_wrap=False)
+        for a in sorted(alerts, key=lambda a: (a.state != "firing", -alert_level(a))):
+            sev = "✖ CRIT" if a.severity == "critical" else "▲ warn"
+            t.add_row(
+                Text(sev, style=self.styles.get(LEVEL_NAME[alert_level(a)], "")),
+                safe("flapping" if a.flapping else a.state),
+                safe(a.summary or a.rule),
+                Text(f"since {fmt_age(now - a.since)}"),
+                Text("acked" if a.acked else "silenced" if a.silenced else ""),
+            )
+        return t
+
+    def _alert(self, store: Store, a: Alert, now: float) -> list[RenderableType]:
+        sev_style = self.styles.get(LEVEL_NAME[alert_level(a)], "")
+        items: list[tuple[str, Any]] = [
+            ("severity", Text(("✖ CRITICAL" if a.severity == "critical" else "▲ warning"), style=sev_style)),
+            ("state", "flapping" if a.flapping else a.state),
+            ("rule", a.rule),
+            ("target", a.target),
+            ("since", f"{iso(a.since)}  ({fmt_age(now - a.since)} ago)"),
+            ("value", a.value),
+            ("summary", a.summary),
+            ("runbook", a.runbook or "(none)"),
+            ("tier", a.tier),
+            ("acked", f"yes, by {a.ack_by}: {a.ack_note or ''}" if a.acked else "no"),
+            ("silenced", "yes" if a.silenced else "no"),
+            ("source", a.source),
+            ("id", a.id),
+        ]
+        items += [(f"label {k}", v) for k, v in sorted(a.labels.items())]
+        parts: list[RenderableType] = [self._section("Alert"), _kv_table(items)]
+        trs = store.transitions(alert_id=a.id)
+        parts.append(self._section("Transitions (why it is in this state)"))
+        if trs:
+            t = Table.grid(padding=(0, 1))
+            for tr in trs[-30:]:
+                t.add_row(Text(iso(tr.t) or ""), safe(f"{tr.from_state} → {tr.to_state}"), safe(tr.reason))
+            parts.append(t)
+        else:
+            parts.append(Text("none recorded"))
+        notes = store.notes(alert_id=a.id)
+        acks = [k for k in store.acks() if k.alert_id == a.id]
+        parts.append(self._section("Acks and notes"))
+        if acks or notes:
+            t = Table.grid(padding=(0, 1))
+            for k in acks:
+                t.add_row(Text(iso(k.t) or ""), safe(k.who), safe(f"ack: {k.note}" + (" (cleared)" if k.cleared_at else "")))
+            for n in notes:
+                t.add_row(Text(iso(n.t) or ""), safe(n.who), safe(n.text))
+            parts.append(t)
+        else:
+            parts.append(Text("none"))
+        host_rows = store.latest("host", a.target)
+        if host_rows:
+            parts.append(self._section(f"Raw last probe output of {a.target} (escaped)"))
+            raw = host_rows[0].get("raw")
+            parts.append(safe(raw, multiline=True, limit=20000) if raw else Text("(none stored)", style="italic"))
+        return parts
