@@ -40,9 +40,7 @@ class _Point:
 class HitRateTracker:
     """Readings of one cache over ``window_s``; at most ``max_samples`` kept."""
 
-    def __init__(self, window_s: float = 300.0, *, max_samples: int = 720, window: float | None = None):
-        if window is not None:  # the spelling collect/collector.py uses
-            window_s = window
+    def __init__(self, window_s: float = 300.0, *, max_samples: int = 720):
         if window_s <= 0:
             raise ValueError("window_s must be > 0")
         if max_samples < 2:

@@ -153,10 +153,6 @@ def test_ops_missing_gives_no_ops_rate():
     assert s.ops_per_s is None and s.hit_rate == 0.5
 
 
-def test_window_keyword_spelling():
-    assert HitRateTracker(window=42).window_s == 42
-
-
 def test_bad_arguments():
     with pytest.raises(ValueError):
         HitRateTracker(window_s=0)

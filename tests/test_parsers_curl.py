@@ -19,7 +19,6 @@ from opsdash.parsers.curl import (
     curl_command,
     parse_curl,
     parse_curl_json,
-    parse_curl_output,
     parse_curl_write_out,
 )
 
@@ -140,11 +139,6 @@ def test_cache_status_rules_match_the_local_probe():
     assert cache_status_from_headers({"cf-cache-status": "DYNAMIC"}) == "DYNAMIC"
     assert cache_status_from_headers({"x-cache-status": "stale", "x-cache": "HIT"}) == "STALE"
     assert cache_status_from_headers({}) is None
-
-
-def test_parse_curl_output_is_the_collector_name():
-    text, rc = block("connection refused")
-    assert parse_curl_output(text, rc=rc) == parse_curl(text, rc)
 
 
 def test_garbage_names_the_line():

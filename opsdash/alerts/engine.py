@@ -388,7 +388,9 @@ class AlertEngine:
         view = {**tags, **labels, "target": target}
         alert_labels = {**tags, **labels}
         states = []
-        for r in self._by_metric.get(metric, ()) + [r for r in self._glob_rules if matches({"m": r.metric}, {"m": metric})]:
+        candidates = list(self._by_metric.get(metric, ()))
+        candidates += [r for r in self._glob_rules if matches({"m": r.metric}, {"m": metric})]
+        for r in candidates:
             if r.match and not matches(r.match, view):
                 continue
             th = r.thresholds(view)

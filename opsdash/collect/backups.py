@@ -69,6 +69,11 @@ def _qpath(p: str) -> str:
 
 def _env(cfg: BackupConfig) -> str:
     lines = []
+    if cfg.kind == "borg":
+        # Answer "no" instead of prompting (stdin is closed) if the repo moved or is
+        # unencrypted; ``env`` below may say yes on purpose.
+        lines.append("BORG_RELOCATED_REPO_ACCESS_IS_OK=no BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=no")
+        lines.append("export BORG_RELOCATED_REPO_ACCESS_IS_OK BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK")
     for k, v in cfg.env.items():
         if not k.isidentifier():
             raise ProbeError(f"backup {cfg.name}: env key {k!r} is not a valid variable name")
@@ -86,9 +91,6 @@ def _env(cfg: BackupConfig) -> str:
             passcmd = ("sh -c " + shlex.quote('cat "$HOME"/' + shlex.quote(pf[2:]))) if pf.startswith("~/") else (
                 "cat " + shlex.quote(pf))
             lines.append(f"BORG_PASSCOMMAND={shlex.quote(passcmd)}; export BORG_PASSCOMMAND")
-        # Answer "no" instead of prompting (stdin is closed) if the repo moved or is unencrypted.
-        lines.append("BORG_RELOCATED_REPO_ACCESS_IS_OK=no BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=no")
-        lines.append("export BORG_RELOCATED_REPO_ACCESS_IS_OK BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK")
     elif cfg.kind == "pgbackrest" and cfg.repository:
         lines.append(f"PGBACKREST_REPO1_PATH={_qpath(cfg.repository)}; export PGBACKREST_REPO1_PATH")
     return "\n".join(lines) + "\n"
@@ -106,7 +108,7 @@ def _fail_text(sec: Section) -> str:
     return (sec.err + "\n" + sec.out).strip()
 
 
-def _first_line(text: str) -> str:
+def _last_line(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[-1][:200] if lines else "no output"
 
@@ -187,7 +189,7 @@ async def _restic(runner: Runner, cfg: BackupConfig, *, now: float, run_restore:
     s = await run_script(runner, body, timeout=timeout)
     snaps_sec = s["snapshots"]
     if snaps_sec.rc != 0:
-        reason = "restic: " + (restic.classify_error(_fail_text(snaps_sec)) or _first_line(_fail_text(snaps_sec)))
+        reason = "restic: " + (restic.classify_error(_fail_text(snaps_sec)) or _last_line(_fail_text(snaps_sec)))
         rt = _restore_failed(cfg, now, f"not run: {reason}") if _wants_restore(cfg, run_restore) else None
         return _status(cfg, now, None, None, None, rt, reason)
     snaps = restic.parse_snapshots_json(snaps_sec.out)
@@ -232,14 +234,14 @@ fi
     fail = lambda reason: _restore_failed(cfg, now, reason, dur)  # noqa: E731
     where = f"{sample} from snapshot {snap.short_id}"
     if s["ls"].rc != 0:
-        return fail(f"restic ls failed: {restic.classify_error(_fail_text(s['ls'])) or _first_line(_fail_text(s['ls']))}")
+        return fail(f"restic ls failed: {restic.classify_error(_fail_text(s['ls'])) or _last_line(_fail_text(s['ls']))}")
     node = restic.parse_ls_node(s["ls"].out, sample)
     if node is None:
         return fail(f"{sample} is not in snapshot {snap.short_id}")
     res = s["restore"]
     outcome = restic.parse_restore_verify(res.out + "\n" + res.err, res.rc)
     if not outcome.ok:
-        reason = outcome.errors[0] if outcome.errors else (restic.classify_error(_fail_text(res)) or _first_line(_fail_text(res)))
+        reason = outcome.errors[0] if outcome.errors else (restic.classify_error(_fail_text(res)) or _last_line(_fail_text(res)))
         return fail(f"restore of {where} failed: {reason}")
     if "restored_kind" in s or node.get("type") != "file":
         # A directory sample: restic --verify covered every file; no single checksum to compare.
@@ -251,7 +253,7 @@ fi
         return fail(f"{where}: restored {got_size} bytes, snapshot records {node['size']}")
     dump = s["dump_sha"]
     if dump.rc != 0:
-        return fail(f"restic dump {where} failed: {_first_line(dump.err)}")
+        return fail(f"restic dump {where} failed: {_last_line(dump.err)}")
     sha_file, sha_dump = s["restored_sha"].out.strip(), dump.out.strip()
     if not re.fullmatch(r"[0-9a-f]{64}", sha_file) or sha_file != sha_dump:
         return fail(f"{where}: sha256 of restored file {sha_file[:16]} != restic dump {sha_dump[:16]}")
@@ -271,7 +273,7 @@ async def _borg(runner: Runner, cfg: BackupConfig, *, now: float, run_restore: b
     s = await run_script(runner, body, timeout=timeout)
     lst = s["list"]
     if lst.rc != 0:
-        reason = "borg: " + (borg.classify_error(_fail_text(lst)) or _first_line(_fail_text(lst)))
+        reason = "borg: " + (borg.classify_error(_fail_text(lst)) or _last_line(_fail_text(lst)))
         rt = _restore_failed(cfg, now, f"not run: {reason}") if _wants_restore(cfg, run_restore) else None
         return _status(cfg, now, None, None, None, rt, reason)
     archives = borg.parse_list_json(lst.out, _utc_offset(s["tz"]))
@@ -307,13 +309,13 @@ fi
     where = f"{sample} from archive {arch.name}"
     item_sec = s["item"]
     if item_sec.rc != 0:
-        return fail(f"borg list failed: {borg.classify_error(_fail_text(item_sec)) or _first_line(_fail_text(item_sec))}")
+        return fail(f"borg list failed: {borg.classify_error(_fail_text(item_sec)) or _last_line(_fail_text(item_sec))}")
     items = [i for i in borg.parse_list_lines(item_sec.out) if i["path"] == sample]
     if not items:
         return fail(f"{sample} is not in archive {arch.name}")
     ex = s["extract"]
     if ex.rc != 0:
-        return fail(f"extract of {where} failed: {borg.classify_error(_fail_text(ex)) or _first_line(_fail_text(ex))}")
+        return fail(f"extract of {where} failed: {borg.classify_error(_fail_text(ex)) or _last_line(_fail_text(ex))}")
     if items[0].get("type") == "d":
         return RestoreTest(True, now, dur, f"extracted {where} (directory); borg verified every chunk while reading")
     if "restored_sha" not in s:
@@ -323,7 +325,7 @@ fi
         return fail(f"{where}: restored {got_size} bytes, archive records {items[0]['size']}")
     st = s["stream_sha"]
     if st.rc != 0:
-        return fail(f"borg extract --stdout {where} failed: {borg.classify_error(st.err) or _first_line(st.err)}")
+        return fail(f"borg extract --stdout {where} failed: {borg.classify_error(st.err) or _last_line(st.err)}")
     sha_file, sha_stream = s["restored_sha"].out.strip(), st.out.strip()
     if not re.fullmatch(r"[0-9a-f]{64}", sha_file) or sha_file != sha_stream:
         return fail(f"{where}: sha256 of extracted file {sha_file[:16]} != borg extract --stdout {sha_stream[:16]}")
@@ -352,7 +354,7 @@ def _pgb(cfg: BackupConfig) -> str:
 async def _pgbackrest(runner: Runner, cfg: BackupConfig, *, now: float, run_restore: bool, timeout: float) -> BackupStatus:
     s = await run_script(runner, _env(cfg) + f"sec info {_pgb(cfg)} --output=json info\n", timeout=timeout)
     if s["info"].rc != 0:
-        reason = "pgbackrest: " + _first_line(_fail_text(s["info"]))
+        reason = "pgbackrest: " + _last_line(_fail_text(s["info"]))
         rt = _restore_failed(cfg, now, f"not run: {reason}") if _wants_restore(cfg, run_restore) else None
         return _status(cfg, now, None, None, None, rt, reason)
     info = pgbackrest.parse_info_json(s["info"].out, cfg.stanza or None)
@@ -386,7 +388,7 @@ async def _command(runner: Runner, cfg: BackupConfig, *, now: float, run_restore
     s = await run_script(runner, _env(cfg) + f"usercmd() {{\n{cfg.command}\n}}\nsec cmd usercmd\n", timeout=limit)
     dur = time.monotonic() - t0
     c = s["cmd"]
-    summary = _redact(cfg, _first_line(c.out) if c.out.strip() else _first_line(c.err))
+    summary = _redact(cfg, _last_line(c.out) if c.out.strip() else _last_line(c.err))
     rt = RestoreTest(c.rc == 0, now, dur, summary) if _wants_restore(cfg, run_restore) else None
     return _status(cfg, now, None, None, None, rt, None if c.rc == 0 else f"command exited {c.rc}: {summary}")
 
@@ -423,7 +425,7 @@ async def run_check(runner: Runner, cfg: BackupConfig, timeout: float) -> CheckR
         elif cfg.kind == "pgbackrest":
             (ok, detail), data = pgbackrest.parse_command_log(c.out, "verify", c.rc), True
         else:
-            ok, detail, data = c.rc == 0, _first_line(c.out or c.err), False
+            ok, detail, data = c.rc == 0, _last_line(c.out or c.err), False
     except ParseError as e:
         ok, detail, data = False, str(e), False
     return CheckResult(ok, at, dur, _redact(cfg, detail), data and ok)

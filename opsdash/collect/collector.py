@@ -269,7 +269,7 @@ class Collector:
         interval = cache.interval or hs.cfg.interval
         tracker = self._cache_trackers.get(key)
         if tracker is None:
-            tracker = self._cache_trackers[key] = HitRateTracker(window=max(300.0, interval * 20))
+            tracker = self._cache_trackers[key] = HitRateTracker(window_s=max(300.0, interval * 20))
         try:
             counters = await read_counters(
                 self.runner(name), cache, timeout=hs.cfg.timeout, state=self._cache_state.setdefault(key, {})
@@ -329,7 +329,7 @@ class Collector:
             raise ProbeError(r.error or r.state, state=r.state)
 
     async def _remote_http(self, ep: EndpointConfig, vantage: str) -> HTTPResult:
-        from ..parsers.curl import curl_command, parse_curl_output
+        from ..parsers.curl import curl_command, parse_curl
 
         t = self.clock()
         try:
@@ -337,7 +337,7 @@ class Collector:
                 curl_command(ep.url, timeout=ep.timeout, verify_tls=ep.verify_tls, method=ep.method, headers=ep.headers),
                 timeout=ep.timeout + 5,
             )
-            c = parse_curl_output(res.stdout, rc=res.rc)
+            c = parse_curl(res.stdout, rc=res.rc)
         except ProbeError as e:
             return HTTPResult(ep.name, ep.url, vantage, t, False, None, None, None, f"vantage {vantage}: {e}", e.state)
         ok = c.error is None and c.status in ep.expect_status

@@ -117,6 +117,10 @@ _ERRORS = (
     (r"Repository .* does not exist|is not a valid repository", "no borg repository at the configured location"),
     (r"Failed to create/acquire the lock|lock.*timeout", "repository is locked by another process"),
     (r"borg: (command )?not found|borg: No such file", "borg is not installed on the host"),
+    (r"was previously located at",
+     "repository moved since last access; set env BORG_RELOCATED_REPO_ACCESS_IS_OK=yes if that is intended"),
+    (r"previously unknown unencrypted repository",
+     "unencrypted repository never seen before; set env BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes if intended"),
     (r"Data integrity error|IntegrityError|Segment entry checksum mismatch", "corrupt repository"),
 )
 
@@ -128,5 +132,5 @@ def classify_error(text: str) -> str:
         if m:
             line = next((ln.strip() for ln in text.splitlines() if re.search(rx, ln)), "")
             # The passphrase line only names the variables, never a secret; keep it short.
-            return msg if msg.startswith(("wrong", "borg is")) else f"{msg}: {line[:200]}"
+            return f"{msg}: {line[:200]}" if msg == "corrupt repository" or msg.startswith("no borg") else msg
     return ""

@@ -32,7 +32,6 @@ __all__ = [
     "curl_command",
     "parse_curl",
     "parse_curl_json",
-    "parse_curl_output",
     "parse_curl_write_out",
 ]
 
@@ -217,9 +216,6 @@ def parse_curl(text: str, rc: int | None = None) -> CurlResult:
         return parse_curl_json(text, rc)
     return parse_curl_write_out(text, rc)
 
-
-# The name the collector calls it by.
-parse_curl_output = parse_curl
 
 
 def curl_command(

@@ -62,7 +62,7 @@ class FleetHeader(Static):
     """One line: hosts up/total, alerts by severity, collector state, last poll age, clock."""
 
     def show(self, s: Summary, now: float, styles: dict[str, Any], collector: str, error: str | None) -> None:
-        sep = ("  │ ", "muted")
+        sep = (" │ ", styles["muted"])
         host_style = "ok" if s.hosts_total and s.hosts_up == s.hosts_total else "crit" if s.hosts_total else "muted"
         parts: list[Any] = [(" opsdash", "bold"), sep]
         parts.append(Text(f"hosts {s.hosts_up}/{s.hosts_total} up", style=styles[host_style]))
@@ -77,18 +77,19 @@ class FleetHeader(Static):
         else:
             parts.append(Text("● no alerts firing", style=styles["ok"]))
         if s.acked:
-            parts.append(Text(f" ({s.acked} acked)", style=styles["muted"]))
+            parts.append(Text(f" +{s.acked} acked", style=styles["muted"]))
         parts.append(sep)
         col_style = {"embedded": "ok", "live": "ok", "stopped": "crit", "none": "warn"}.get(collector, "warn")
-        sym = "●" if col_style == "ok" else "✖"
-        parts.append(Text(f"{sym} collector {collector}", style=styles[col_style]))
+        col_text = {"embedded": "● collector", "live": "● collector", "stopped": "✖ collector stopped",
+                    "none": "✖ no collector"}.get(collector, collector)
+        parts.append(Text(col_text, style=styles[col_style]))
         parts.append(sep)
         if error:
             parts.append(safe(error, styles["crit"], limit=60))
         else:
             age = s.last_poll_age
             stale = age is None or age > 60
-            parts.append(Text(f"poll {fmt_age(age)} ago" if age is not None else "no polls yet",
+            parts.append(Text(f"poll {fmt_age(age)}" if age is not None else "no polls yet",
                               style=styles["warn" if stale else "muted"]))
         left = join(*parts)
         clock = Text(time.strftime("%H:%M:%S", time.localtime(now)) + " ", style="bold")
@@ -105,6 +106,7 @@ class OpsdashApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "opsdash"
     ENABLE_COMMAND_PALETTE = True
+    AUTO_FOCUS = None  # focus is placed on the active pane's table, never the hidden filter box
 
     BINDINGS: ClassVar[list[Binding]] = [
         *[Binding(str(i + 1), f"pane('{p}')", f"Jump to {PANE_TITLES[p]}", show=False) for i, p in enumerate(PANES)],
@@ -168,7 +170,9 @@ class OpsdashApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield FleetHeader(id="fleet")
-        yield Input(placeholder="filter: text, or tag=value (Esc clears)", id="filter")
+        box = Input(placeholder="filter: text, or tag=value (Enter keeps it, Esc clears)", id="filter")
+        box.can_focus = False  # only while shown: a hidden box must never swallow keys
+        yield box
         tabs = Tabs(*[Tab(f"{i + 1} {PANE_TITLES[p]}", id=f"tab-{p}") for i, p in enumerate(PANES)], id="tabs")
         tabs.can_focus = False
         yield tabs
@@ -327,6 +331,7 @@ class OpsdashApp(App[None]):
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.add_class("-on")
+        box.can_focus = True
         box.focus()
 
     @on(Input.Changed, "#filter")
@@ -338,6 +343,7 @@ class OpsdashApp(App[None]):
         box = self.query_one("#filter", Input)
         if not box.value:
             box.remove_class("-on")
+        box.can_focus = False
         self.current_pane().table.focus()
 
     def watch_filter_text(self, text: str) -> None:
@@ -349,6 +355,7 @@ class OpsdashApp(App[None]):
         box = self.query_one("#filter", Input)
         box.value = ""
         box.remove_class("-on")
+        box.can_focus = False
         self.current_pane().table.focus()
 
     def selected_row(self) -> Row | None:

@@ -50,22 +50,22 @@ COLUMNS: dict[str, tuple[tuple[str, str, int], ...]] = {
     "latency": (
         ("state", "State", 8), ("endpoint", "Endpoint", 12), ("vantage", "From", 7), ("p50", "p50", 5),
         ("p95", "p95", 5), ("p99", "p99", 5), ("avail", "Avail", 6), ("err", "Err", 4),
-        ("trend", "TTFB trend", SPARK_WIDTH), ("age", "Age", 4),
+        ("trend", "TTFB trend", 10), ("age", "Age", 4),
     ),
     "cache": (
         ("state", "State", 8), ("cache", "Cache", 18), ("kind", "Kind", 9), ("hit", "Hit", 4),
         ("ops", "ops/s", 6), ("trend", "Hit-rate trend", 14), ("age", "Age", 4),
     ),
     "patches": (
-        ("state", "State", 9), ("host", "Host", 14), ("pending", "Pend", 4), ("security", "Sec", 4),
+        ("state", "State", 11), ("host", "Host", 14), ("pending", "Pend", 4), ("security", "Sec", 4),
         ("reboot", "Reboot", 6), ("manager", "Mgr", 4), ("last", "Updated", 7), ("age", "Age", 4),
     ),
     "backups": (
-        ("state", "State", 8), ("backup", "Backup", 16), ("restore", "Restore test", 16),
+        ("state", "State", 10), ("backup", "Backup", 16), ("restore", "Restore test", 14),
         ("last", "Last", 5), ("snaps", "Snaps", 5), ("kind", "Kind", 7), ("age", "Age", 4),
     ),
     "alerts": (
-        ("sev", "Sev", 6), ("state", "State", 8), ("target", "Target", 12), ("summary", "Summary", 24),
+        ("sev", "Sev", 6), ("state", "State", 8), ("target", "Target", 12), ("summary", "Summary", 31),
         ("since", "Since", 5), ("ack", "Ack", 6),
     ),
 }
@@ -388,7 +388,7 @@ def _latency_rows(snap: Snapshot, ep_tags: Mapping[str, Mapping[str, str]]) -> l
             (fmt_ms(d.get("p99_ms")), ""),
             (f"{avail_pct:.2f}" if isinstance(avail_pct, (int, float)) else "—", _lvl(lv_av)),
             (f"{err * 100:.0f}%" if isinstance(err, (int, float)) else "—", _lvl(lv_err)),
-            (sparkline(spark[-SPARK_WIDTH * 4:], SPARK_WIDTH) if spark else "", "spark"),
+            (sparkline(spark[-40:], 10) if spark else "", "spark"),
             (fmt_age(now - d.get("t", r["t"])), "stale" if stale else "muted"),
         )
         rank_level = WARN if stale and level < WARN else level
@@ -445,6 +445,7 @@ def _cache_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> l
 
 def _patch_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> list[Row]:
     rows = []
+    host_state = {r["target"]: (r["data"] or {}).get("state") for r in snap.hosts}
     now = snap.now
     for r in snap.patches:
         d = r["data"] or {}
@@ -453,8 +454,9 @@ def _patch_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> l
         stale = is_stale(d.get("t", r["t"]), d.get("interval"), now)
         p = d.get("patches") or None
         if not p:
-            level = CRIT if d.get("error") else UNKNOWN
-            st = state_cell(level, "error" if d.get("error") else "no data")
+            host_down = host_state.get(host, "ok") != "ok"
+            level = CRIT if d.get("error") and not host_down else UNKNOWN
+            st = state_cell(level, "host down" if host_down else "error" if d.get("error") else "no data")
             cells = (st, (host, ""), ("—", "muted"), ("—", "muted"), ("—", "muted"), ("", "muted"), ("—", "muted"))
         else:
             sec, pend, reboot = p.get("security") or 0, p.get("pending") or 0, bool(p.get("reboot_required"))
@@ -510,10 +512,10 @@ def _backup_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> 
             rt_age = now - rt_t if isinstance(rt_t, (int, float)) else None
             if rt.get("ok"):
                 lv_rt = WARN if rt_age is not None and rt_age > 3 * 86400 else OK
-                rt_txt = f"✔ ok {fmt_age(rt_age)} ago" + (" ✓sum" if rt.get("checksum_verified") else "")
+                rt_txt = f"✔ ok {fmt_age(rt_age)}" + (" ✓sum" if rt.get("checksum_verified") else "")
             else:
                 lv_rt = CRIT
-                rt_txt = f"✖ FAILED {fmt_age(rt_age)} ago"
+                rt_txt = f"✖ FAILED {fmt_age(rt_age)}"
         else:
             lv_rt, rt_txt = WARN, "▲ never tested"
         if d.get("error"):

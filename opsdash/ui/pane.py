@@ -13,6 +13,7 @@ from typing import Callable, ClassVar, Mapping
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
@@ -29,7 +30,7 @@ class RankedText(Text):
 class PaneTable(DataTable):
     """A pane's table. Enter opens the drill-down (DataTable.RowSelected)."""
 
-    DEFAULT_CSS = ""
+    BINDINGS = [Binding("enter", "select_cursor", "Detail", key_display="⏎")]
 
 
 class Pane(Vertical):
@@ -54,7 +55,7 @@ class Pane(Vertical):
         return PANES.index(self.pane_id) + 1
 
     def compose(self) -> ComposeResult:
-        yield PaneTable(id=f"{self.pane_id}-table", cursor_type="row", zebra_stripes=False)
+        yield PaneTable(id=f"{self.pane_id}-table", cursor_type="row", zebra_stripes=False, cell_padding=0)
         yield Static(Text(self.empty_text), classes="empty")
 
     @property
@@ -63,7 +64,8 @@ class Pane(Vertical):
 
     def on_mount(self) -> None:
         for key, label, width in self._columns:
-            self.table.add_column(label, width=width, key=key)
+            # cell_padding=0 and a leading space per cell: one column of air instead of two.
+            self.table.add_column(Text(" " + label), width=width + 1, key=key)
         self.border_title = f"{self.number} {self.title}"
 
     # --- rendering ------------------------------------------------------------------
@@ -71,11 +73,11 @@ class Pane(Vertical):
     @staticmethod
     def _cell(cell: Cell, styles: Mapping[str, Style]) -> Text:
         text, level = cell
-        return Text(clean(text), style=styles.get(level, ""), end="", no_wrap=True, overflow="ellipsis")
+        return Text(" " + clean(text), style=styles.get(level, ""), end="", no_wrap=True, overflow="ellipsis")
 
     def _first(self, row: Row, styles: Mapping[str, Style]) -> RankedText:
         text, level = row.cells[0]
-        t = RankedText(clean(text), style=styles.get(level, ""), end="", no_wrap=True, overflow="ellipsis")
+        t = RankedText(" " + clean(text), style=styles.get(level, ""), end="", no_wrap=True, overflow="ellipsis")
         t.rank = row.rank
         return t
 

@@ -1,0 +1,66 @@
+"""`opsdash` (and `opsdash run`): the TUI.
+
+Embeds a collector when none is writing the store (``opsdash collect`` in
+another process, seen through its heartbeat), so `opsdash` alone just works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from ._common import load, open_store, store_path
+
+
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("run", parents=[common], help="the TUI (the default command)")
+    p.add_argument("--no-collector", action="store_true", help="only read the store; never start an embedded collector")
+    p.add_argument("--theme", help="theme for this session (not saved)")
+    p.set_defaults(func=run)
+
+
+def _collector_running(args: argparse.Namespace) -> bool:
+    path = store_path(args)
+    if not path.exists():
+        return False
+    try:
+        with open_store(args, readonly=True) as store:
+            return store.collector_running(time.time())
+    except Exception:  # noqa: BLE001 - an unreadable store: the embedded collector will say why
+        return False
+
+
+def _embedded_collector(config: object, args: argparse.Namespace) -> object | None:
+    try:
+        from ..collect.collector import CollectorThread
+    except ImportError:
+        return None
+    collector = CollectorThread(config, store_path(args))
+    collector.start()
+    if getattr(collector, "error", None):
+        print(f"opsdash: embedded collector: {collector.error}", file=sys.stderr)
+    return collector
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load(args)
+    collector = None
+    if not getattr(args, "no_collector", False) and not _collector_running(args):
+        collector = _embedded_collector(config, args)
+    from ..ui.app import OpsdashApp
+
+    app = OpsdashApp(
+        store_path=store_path(args),
+        config=config,
+        collector=collector,
+        theme=getattr(args, "theme", None),
+        save_theme=getattr(args, "theme", None) is None,
+        handle_signals=True,
+    )
+    try:
+        app.run(mouse=not getattr(args, "no_mouse", False))
+    finally:
+        if collector is not None:
+            collector.stop(timeout=2.0)  # type: ignore[attr-defined]
+    return app.return_code or 0
