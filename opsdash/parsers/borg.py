@@ -133,4 +133,10 @@ def classify_error(text: str) -> str:
             line = next((ln.strip() for ln in text.splitlines() if re.search(rx, ln)), "")
             # The passphrase line only names the variables, never a secret; keep it short.
             return f"{msg}: {line[:200]}" if msg == "corrupt repository" or msg.startswith("no borg") else msg
+    # A crash prints a traceback and then a platform block; the reason is the
+    # last "SomeError: ..." line of the traceback.
+    if "Traceback (most recent call last)" in text:
+        exc = [ln.strip() for ln in text.splitlines() if re.match(r"^[A-Za-z_.]+(Error|Exception)\b.*", ln)]
+        if exc:
+            return f"borg failed: {exc[-1][:200]}"
     return ""

@@ -62,9 +62,20 @@ class FleetHeader(Static):
     """One line: hosts up/total, alerts by severity, collector state, last poll age, clock."""
 
     def show(self, s: Summary, now: float, styles: dict[str, Any], collector: str, error: str | None) -> None:
+        clock = Text(time.strftime("%H:%M:%S", time.localtime(now)) + " ", style="bold")
+        width = self.size.width or 80
+        left = self._left(s, styles, collector, error, brief=False)
+        if left.cell_len + clock.cell_len + 1 > width:
+            left = self._left(s, styles, collector, error, brief=True)
+        left.truncate(max(0, width - clock.cell_len - 1), overflow="ellipsis")
+        self.update(join(left, " " * max(1, width - left.cell_len - clock.cell_len), clock))
+
+    def _left(self, s: Summary, styles: dict[str, Any], collector: str, error: str | None, brief: bool) -> Text:
         sep = (" │ ", styles["muted"])
         host_style = "ok" if s.hosts_total and s.hosts_up == s.hosts_total else "crit" if s.hosts_total else "muted"
-        parts: list[Any] = [(" opsdash", "bold"), sep]
+        parts: list[Any] = [] if brief else [(" opsdash", "bold"), sep]
+        if brief:
+            parts.append(" ")
         parts.append(Text(f"hosts {s.hosts_up}/{s.hosts_total} up", style=styles[host_style]))
         parts.append(sep)
         if s.crit or s.warn:
@@ -76,7 +87,7 @@ class FleetHeader(Static):
                 parts.append(Text(f"▲ {s.warn} warn", style=styles["warn"]))
         else:
             parts.append(Text("● no alerts firing", style=styles["ok"]))
-        if s.acked:
+        if s.acked and not brief:
             parts.append(Text(f" +{s.acked} acked", style=styles["muted"]))
         parts.append(sep)
         col_style = {"embedded": "ok", "live": "ok", "stopped": "crit", "none": "warn"}.get(collector, "warn")
@@ -91,11 +102,7 @@ class FleetHeader(Static):
             stale = age is None or age > 60
             parts.append(Text(f"poll {fmt_age(age)}" if age is not None else "no polls yet",
                               style=styles["warn" if stale else "muted"]))
-        left = join(*parts)
-        clock = Text(time.strftime("%H:%M:%S", time.localtime(now)) + " ", style="bold")
-        width = max(0, self.size.width - left.cell_len - clock.cell_len)
-        left.truncate(max(0, self.size.width - clock.cell_len - 1), overflow="ellipsis")
-        self.update(join(left, " " * max(1, width), clock))
+        return join(*parts)
 
 
 class ViewReady(Message):

@@ -1,0 +1,416 @@
+"""Pilot tests: every key, both layouts, keyed diffs, hostile text, writes to the store."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from opsdash.config import load_config
+from opsdash.model import Alert
+from opsdash.store import Store
+from opsdash.ui.app import OpsdashApp
+from opsdash.ui.data import PANES
+from opsdash.ui.detail import DetailScreen
+from opsdash.ui.dialogs import AckDialog, PacketScreen, SilenceDialog
+from opsdash.ui.help import HelpScreen
+from tests.ui_fixtures import NOW, build_store
+
+SMALL, LARGE = (80, 24), (160, 48)
+
+
+class FakeCollector:
+    running = True
+
+    def __init__(self) -> None:
+        self.refreshes = 0
+
+    def refresh_now(self) -> None:
+        self.refreshes += 1
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    return build_store(tmp_path / "store.sqlite", NOW, hostile=True)
+
+
+def make_app(store_path: Path, **kw) -> OpsdashApp:
+    kw.setdefault("now", lambda: NOW)
+    kw.setdefault("save_theme", False)
+    kw.setdefault("user_themes", store_path.parent / "no-themes")
+    kw.setdefault("theme", "opsdash-dark")
+    return OpsdashApp(store_path=store_path, **kw)
+
+
+async def ready(pilot, *, screen: type | None = None) -> None:
+    app = pilot.app
+    for _ in range(200):
+        await pilot.pause(0.02)
+        if app.view is not None and not app._loading and app.pending_view is None:
+            if screen is None or isinstance(app.screen, screen):
+                await pilot.pause(0.02)
+                return
+    raise AssertionError(f"not ready: view={app.view is not None} screen={app.screen}")
+
+
+async def until(pilot, cond, what: str) -> None:
+    for _ in range(300):
+        if cond():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def screen_text(app: OpsdashApp) -> str:
+    """What the terminal shows, as plain text (the same render export_screenshot uses)."""
+    w, h = app.size
+    console = Console(width=w, height=h, file=io.StringIO(), force_terminal=True, color_system=None, record=True)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text(styles=False)
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE])
+async def test_layout_tabs_when_small_grid_when_large(store_path: Path, size):
+    app = make_app(store_path)
+    async with app.run_test(size=size) as pilot:
+        await ready(pilot)
+        visible = [p.pane_id for p in app.panes if p.display and p.region.area]
+        if size == SMALL:
+            assert not app.has_class("-wide") and visible == ["health"]
+            assert app.query_one("#tabs").display
+        else:
+            assert app.has_class("-wide") and visible == list(PANES)
+        text = screen_text(app)
+        assert "hosts 9/13 up" in text and "14:13:20" in text  # NOW in UTC
+        assert "✖ 3 crit" in text
+
+
+async def test_resize_switches_live_and_keeps_the_cursor(store_path: Path):
+    app = make_app(store_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        await pilot.press("down", "down", "down")
+        before = app.pane("health").selected()
+        await pilot.resize_terminal(*LARGE)
+        await pilot.pause(0.1)
+        assert app.has_class("-wide")
+        assert all(p.display for p in app.panes)
+        await pilot.resize_terminal(*SMALL)
+        await pilot.pause(0.1)
+        assert not app.has_class("-wide")
+        assert app.pane("health").selected() == before
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE])
+async def test_number_keys_jump_to_each_pane(store_path: Path, size):
+    app = make_app(store_path)
+    async with app.run_test(size=size) as pilot:
+        await ready(pilot)
+        for i, pane in enumerate(PANES):
+            await pilot.press(str(i + 1))
+            assert app.active_pane == pane
+            assert app.focused is app.pane(pane).table
+            if size == SMALL:
+                assert [p.pane_id for p in app.panes if p.display] == [pane]
+
+
+async def test_keyed_diffs_keep_cursor_and_never_clear(store_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from textual.widgets import DataTable
+
+    def no_clear(self, *a, **k):
+        raise AssertionError("DataTable.clear() called: the cursor would be lost")
+
+    monkeypatch.setattr(DataTable, "clear", no_clear)
+    clock = [NOW]
+    app = make_app(store_path, now=lambda: clock[0])
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        table = app.pane("health").table
+        await pilot.press("end")
+        await pilot.press("up")
+        selected = app.pane("health").selected()
+        assert selected is not None
+        calls = {"update_cell": 0, "add_row": 0, "remove_row": 0}
+        for name in calls:
+            orig = getattr(table, name)
+
+            def wrap(*a, _orig=orig, _name=name, **k):
+                calls[_name] += 1
+                return _orig(*a, **k)
+
+            monkeypatch.setattr(table, name, wrap)
+        # a host goes down (moves to the top), another host disappears, one appears
+        with Store(store_path) as store:
+            d = store.latest("host", "bastion")[0]["data"]
+            store.put_latest("host", "bastion", "", NOW, {**d, "state": "timeout", "health": None, "t": NOW})
+            store.put_latest("host", "new-1", "", NOW, {**d, "name": "new-1", "t": NOW})
+            store._query("SELECT 1")
+        with Store(store_path) as store:
+            with store._tx() as db:
+                db.execute("DELETE FROM latest WHERE kind='host' AND target='edge-1'")
+        app.poll()
+        await until(pilot, lambda: "host:new-1" in app.pane("health")._rows, "the new row")
+        await pilot.pause(0.05)
+        keys = [r.key.value for r in table.ordered_rows]
+        assert "host:edge-1" not in keys and "host:new-1" in keys
+        assert app.pane("health")._rows["host:bastion"].cells[0][0] == "✖ timeout"
+        assert keys.index("host:bastion") < keys.index("host:web-1")
+        assert app.pane("health").selected() == app.pane("health")._rows[selected.key]
+        assert calls["add_row"] == 1 and calls["remove_row"] == 1
+        assert 0 < calls["update_cell"] < 20  # only the cells that changed
+
+
+async def test_filter_by_text_and_tag(store_path: Path):
+    app = make_app(store_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        await pilot.press("slash")
+        assert app.focused is app.query_one("#filter")
+        await pilot.press(*"role=db")
+        await pilot.press("enter")
+        await pilot.pause(0.05)
+        health = app.pane("health")
+        assert sorted(r.ref.target for r in health._rows.values()) == ["db-1", "db-2"]
+        assert app.focused is health.table
+        assert app.query_one("#filter").display  # a filter in force stays visible
+        await pilot.press("escape")
+        await pilot.pause(0.05)
+        assert health.table.row_count == 13
+        assert not app.query_one("#filter").display
+        # a hidden filter box never swallows keys
+        await pilot.press("2")
+        assert app.active_pane == "latency"
+
+
+async def test_enter_drills_down_with_history_alerts_and_raw(store_path: Path):
+    app = make_app(store_path)
+    async with app.run_test(size=LARGE) as pilot:
+        await ready(pilot)
+        await pilot.press("slash", *"db-1", "enter", "enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen), "the detail screen")
+        await until(pilot, lambda: "History" in screen_text(app) and "loading" not in screen_text(app), "history")
+        text = screen_text(app)
+        assert "host.disk_percent{mount=/var/lib/postgresql}" in text
+        assert "▁" in text or "█" in text
+        assert "db-1/pg restore test failed" in text  # related alert
+        assert "Raw last probe output" in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, DetailScreen)
+
+
+async def test_ack_with_note_writes_the_store(store_path: Path):
+    app = make_app(store_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        await pilot.press("6")
+        row = app.pane("alerts").selected()
+        assert row is not None and row.ref.kind == "alert"
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, AckDialog), "the ack dialog")
+        await pilot.press(*"on it", "enter")
+        await until(pilot, lambda: _ack(store_path, row.ref.name) is not None, "the ack")
+        ack = _ack(store_path, row.ref.name)
+        assert ack.note == "on it"
+
+
+def _ack(path: Path, alert_id: str):
+    with Store(path, readonly=True) as s:
+        return s.active_ack(alert_id, NOW)
+
+
+async def test_ack_from_another_pane_acks_the_worst_alert_of_that_target(store_path: Path):
+    app = make_app(store_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        await pilot.press("slash", *"web-3", "enter", "a")
+        await until(pilot, lambda: isinstance(app.screen, AckDialog), "the ack dialog")
+        await pilot.press("enter")
+        await until(pilot, lambda: _ack(store_path, "a-web3-down") is not None, "the ack")
+        # escape in a dialog cancels without writing
+        await pilot.press("escape")  # clears the filter
+        await pilot.press("1", "home", "a")
+        await until(pilot, lambda: isinstance(app.screen, AckDialog) or app.screen is app.screen_stack[0], "a")
+
+
+async def test_silence_with_duration_and_note(store_path: Path):
+    app = make_app(store_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        await pilot.press("6", "s")
+        await until(pilot, lambda: isinstance(app.screen, SilenceDialog), "the silence dialog")
+        dlg = app.screen
+        dlg.query_one("#duration").value = "soon"
+        await pilot.press("enter")
+        assert "expected a duration" in screen_text(app)
+        dlg.query_one("#duration").value = "2h"
+        await pilot.press("enter", *"planned maintenance", "enter")
+        await until(pilot, lambda: _silences(store_path), "the silence")
+        (sil,) = _silences(store_path)
+        row = app.pane("alerts").selected()
+        assert sil.matchers["target"] == row.ref.target and "rule" in sil.matchers
+        assert sil.ends_at == NOW + 7200 and sil.note == "planned maintenance"
+
+
+def _silences(path: Path):
+    with Store(path, readonly=True) as s:
+        return s.active_silences(NOW)
+
+
+async def test_escalation_packet_and_record(store_path: Path):
+    app = make_app(store_path)
+    async with app.run_test(size=LARGE) as pilot:
+        await ready(pilot)
+        await pilot.press("6", "e")
+        await until(pilot, lambda: isinstance(app.screen, PacketScreen), "the packet")
+        await pilot.pause(0.05)
+        assert "Escalation" in screen_text(app)
+        await pilot.press("y")
+        with Store(store_path, readonly=True) as s:
+            await until(pilot, lambda: s.escalations(), "the escalation")
+
+
+async def test_refresh_pokes_the_collector_and_reloads(store_path: Path):
+    col = FakeCollector()
+    app = make_app(store_path, collector=col)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        assert "● collector" in screen_text(app)
+        with Store(store_path) as store:
+            d = store.latest("host", "web-2")[0]["data"]
+            store.put_latest("host", "web-2", "", NOW, {**d, "state": "unreachable", "health": None})
+        await pilot.press("r")
+        assert col.refreshes == 1
+        await until(pilot, lambda: app.pane("health")._rows["host:web-2"].cells[0][0] == "✖ down", "the new state")
+
+
+async def test_t_cycles_themes_and_remembers_in_config(store_path: Path, tmp_path: Path):
+    cfg_path = tmp_path / "config.toml"
+    cfg_path.write_text('[opsdash]\ntheme = "opsdash-dark"\n\n[[hosts]]\nname = "web-1"\n')
+    cfg = load_config(cfg_path)
+    app = make_app(store_path, config=cfg, theme=None, save_theme=True)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        assert app.theme == "opsdash-dark"
+        before = app.pane("health").table.get_row("host:web-3")[0].style
+        await pilot.press("t")
+        assert app.theme == "opsdash-light"
+        await until(pilot, lambda: 'theme = "opsdash-light"' in cfg_path.read_text(), "the saved theme")
+        assert (tmp_path / "config.toml.bak").exists()
+        await pilot.pause(0.05)
+        after = app.pane("health").table.get_row("host:web-3")[0].style
+        assert before != after  # cells re-rendered with the new theme's colours
+        for name in ("high-contrast", "monochrome", "opsdash-dark"):
+            await pilot.press("t")
+            assert app.theme == name
+    assert load_config(cfg_path).settings.theme == "opsdash-dark"
+
+
+async def test_no_color_picks_monochrome(store_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(store_path, theme=None)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        assert app.theme == "monochrome"
+        assert "✖ down" in screen_text(app)  # severity readable without colour
+
+
+async def test_help_lists_every_key_and_palette_offers_every_action(store_path: Path):
+    app = make_app(store_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
+        await pilot.pause(0.05)
+        text = screen_text(app)
+        for word in ("Jump to Health", "Jump to Alerts", "Filter", "Detail", "Ack", "Silence", "Escalate", "Refresh",
+                     "Theme", "Help", "Quit"):
+            assert word in text, word
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for t in ("Jump to Health", "Jump to Latency", "Jump to Cache", "Jump to Patches", "Jump to Backups",
+                  "Jump to Alerts", "Filter rows", "Drill down", "Ack alert", "Silence", "Escalation packet",
+                  "Refresh now", "Next theme", "Help", "Quit"):
+            assert t in titles, t
+        footer = screen_text(app).splitlines()[-1]
+        for key in ("/ Filter", "a Ack", "s Silence", "e Escalate", "r Refresh", "t Theme", "? Help", "q Quit"):
+            assert key in footer, key
+
+
+async def test_q_quits(store_path: Path):
+    app = make_app(store_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        await pilot.press("q")
+        await pilot.pause(0.1)
+    assert app.return_code == 0
+
+
+async def test_missing_store_is_shown_not_a_crash(tmp_path: Path):
+    app = make_app(tmp_path / "nothing-yet.sqlite")
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        assert "waiting for the collector" in screen_text(app)
+        assert "no hosts yet" in screen_text(app)
+
+
+HOSTILE_SHOWN = ["[red]x[/red]", "[link=http://e]y[/link]", "\\e]52;c;aGk=\\a", "\\e[2J", "\ufffd"]
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE])
+async def test_hostile_text_is_literal_in_every_pane(store_path: Path, size):
+    app = make_app(store_path)
+    async with app.run_test(size=size) as pilot:
+        await ready(pilot)
+        seen = ""
+        for i, pane in enumerate(PANES):
+            await pilot.press(str(i + 1))
+            await pilot.pause(0.02)
+            text = screen_text(app)
+            assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
+            seen += text
+            cells = [c.plain for key in app.pane(pane)._rows for c in app.pane(pane).table.get_row(key)]
+            assert any("[red]" in c or "\\e" in c or "[link=" in c or "evil" in c for c in cells), pane
+        for s in ("[red]x[/red]", "[link=http://e]y", "\\e]52;", "\\e[2J"):
+            assert s in seen, s
+
+
+async def test_hostile_text_is_literal_in_the_detail_screen(store_path: Path):
+    app = make_app(store_path)
+    async with app.run_test(size=LARGE) as pilot:
+        await ready(pilot)
+        for pane, query in (("health", "evil"), ("alerts", "evil"), ("backups", "evil"), ("cache", "evil")):
+            await pilot.press(str(PANES.index(pane) + 1), "slash", *query, "enter", "enter")
+            await until(pilot, lambda: isinstance(app.screen, DetailScreen), "detail")
+            await until(pilot, lambda: "loading" not in screen_text(app), "loaded")
+            text = screen_text(app)
+            assert "\x1b" not in text and "\x07" not in text
+            for s in HOSTILE_SHOWN:
+                assert s in text, (pane, s)
+            await pilot.press("escape", "escape")
+
+
+async def test_worker_errors_do_not_crash(tmp_path: Path):
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"this is not a database" * 100)
+    app = make_app(bad)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        assert "not a database" in screen_text(app) or "cannot open" in screen_text(app)
+        app.poll()
+        await ready(pilot)
+        assert app.is_running
+
+
+def test_alert_fixture_sanity():
+    assert Alert("x", "r", "t", "warning", "firing", 0.0, None).to_json()["state"] == "firing"
