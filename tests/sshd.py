@@ -109,9 +109,13 @@ MaxStartups 200:30:300
 MaxSessions {max_sessions}
 LogLevel ERROR
 AcceptEnv LANG LC_*
+# Sessions get a clean HOME: this machine's root ~/.bashrc runs `pyenv init`,
+# which bash sources for every command sshd starts (seconds under load).
+SetEnv HOME={base / 'home'}
 Subsystem sftp internal-sftp
 """
     )
+    (base / "home").mkdir(exist_ok=True)
     Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation dir, needed when run as root
     log = open(base / "sshd.log", "wb")
     proc = subprocess.Popen(

@@ -521,3 +521,13 @@ def test_alerts_package_does_not_import_textual():
     code = ("import sys, opsdash.alerts, opsdash.alerts.engine, opsdash.alerts.queue, opsdash.alerts.replay, "
             "opsdash.alerts.rules; assert 'textual' not in sys.modules, 'textual imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_instant_rules_for_a_snapshot():
+    rules = {r.name: r.instant() for r in builtin_rules()}
+    assert rules["cpu"].for_s == 0 and rules["host-down"].attempts == 1 and rules["ttfb-p95"].flap is None
+    assert not rules["security-updates"].enabled and not rules["no-data"].enabled
+    eng = AlertEngine(list(rules.values()))
+    eng.observe([Sample(T0, "web-1", "host.cpu_percent", 99.0), Sample(T0, "web-1", "host.up", 0.0)])
+    assert sorted((a.rule, a.state, a.severity) for a in eng.active()) == [
+        ("cpu", "firing", "critical"), ("host-down", "firing", "critical")]

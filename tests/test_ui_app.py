@@ -360,7 +360,7 @@ async def test_missing_store_is_shown_not_a_crash(tmp_path: Path):
     app = make_app(tmp_path / "nothing-yet.sqlite")
     async with app.run_test(size=SMALL) as pilot:
         await ready(pilot)
-        assert "waiting for the collector" in screen_text(app)
+        assert "no store yet" in screen_text(app)
         assert "no hosts yet" in screen_text(app)
 
 

@@ -119,16 +119,16 @@ def parse_matchers(items: Iterable[str]) -> dict[str, str]:
 
 
 def silence(
-    store: Store, matchers: Mapping[str, str], duration: float, *, note: str = "", until_resolved: bool = False,
+    store: Store, matchers: Mapping[str, str], duration_s: float, *, note: str = "", until_resolved: bool = False,
     who: str | None = None, now: float | None = None,
 ) -> int:
-    """Silence the alerts matching every matcher for ``duration`` seconds; returns the silence id."""
+    """Silence the alerts matching every matcher for ``duration_s`` seconds; returns the silence id."""
     if not matchers:
         raise QueueError("a silence needs at least one matcher (like target=web-1)")
-    if duration <= 0:
+    if duration_s <= 0:
         raise QueueError("a silence needs a duration greater than zero")
     now = _now(now)
-    return store.add_silence(dict(matchers), ends_at=now + duration, who=who or current_user(), note=note,
+    return store.add_silence(dict(matchers), ends_at=now + duration_s, who=who or current_user(), note=note,
                              until_resolved=until_resolved, t=now)
 
 

@@ -104,6 +104,14 @@ class Rule:
             clear = max(clear, lo)
         return warn, crit, clear
 
+    def instant(self) -> "Rule":
+        """This rule for a one-shot snapshot (`opsdash once`): thresholds only, no `for`, attempts,
+        keep_firing_for or flap detection. Rules whose `for` is a day or more are part of what they
+        mean ("pending for 7 days") and cannot be judged from one snapshot: disabled."""
+        if self.for_s >= DAY or self.is_no_data:
+            return replace(self, enabled=False)
+        return replace(self, for_s=0.0, attempts=1, keep_firing_for_s=0.0, flap=None)
+
     def tier_for(self, severity: str) -> str:
         return self.tier.get(severity) or ("L2" if severity == "critical" else "L1")
 

@@ -55,7 +55,7 @@ _SECRET_KEY = re.compile(r"PASS|SECRET|TOKEN|KEY|CREDENTIAL", re.I)
 def _redact(cfg: BackupConfig, text: str) -> str:
     """Belt and braces: if a user put a secret in ``env``, it never reaches a message."""
     for k, v in cfg.env.items():
-        if v and (_SECRET_KEY.search(k) or len(v) >= 8) and v in text:
+        if v and _SECRET_KEY.search(k) and v in text:
             text = text.replace(v, "***")
     return text
 

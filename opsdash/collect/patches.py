@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import shlex
 from dataclasses import dataclass
 
 from ..errors import ParseError, ProbeError
@@ -93,13 +94,16 @@ sec manager echo "${m:-none}"
 
 # Reboot signals shared by all managers. needrestart needs root to see every
 # service; as non-root it reports what it can (kernel status still works).
+REBOOT_REQUIRED_FILE = "/var/run/reboot-required"  # a module constant so tests can point elsewhere
+
 _REBOOT = """
 sec uname uname -r
 sec boot ls -1 /boot
 sec tz date +%z
-if [ -e /var/run/reboot-required ]; then
-  sec reboot_required cat /var/run/reboot-required
-  sec reboot_pkgs cat /var/run/reboot-required.pkgs
+rr={rr}
+if [ -e "$rr" ]; then
+  sec reboot_required cat "$rr"
+  sec reboot_pkgs cat "$rr.pkgs"
 fi
 if command -v needrestart >/dev/null 2>&1; then sec needrestart needrestart -b; fi
 """
@@ -135,12 +139,13 @@ sec installtime sh -c "rpm -qa --qf '%{INSTALLTIME}\\n' | sort -n | tail -n 1"
 
 
 def _script(manager: str | None) -> str:
+    reboot_part = _REBOOT.replace("{rr}", shlex.quote(REBOOT_REQUIRED_FILE))
     if manager is None:
         dispatch = "\n".join(
             f'if [ "$m" = {"apt-get" if k == "apt" else k} ]; then\n{v}\nfi' for k, v in _BY_MANAGER.items()
         )
-        return _DETECT + dispatch + _REBOOT
-    return _BY_MANAGER[manager] + _REBOOT
+        return _DETECT + dispatch + reboot_part
+    return _BY_MANAGER[manager] + reboot_part
 
 
 def _err(sec: Section, what: str) -> ProbeError:

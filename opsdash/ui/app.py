@@ -76,6 +76,10 @@ class FleetHeader(Static):
         parts: list[Any] = [] if brief else [(" opsdash", "bold"), sep]
         if brief:
             parts.append(" ")
+        if not s.hosts_total and error:
+            parts += [Text(f"{'✖' if collector in ('none', 'stopped') else '●'} collector {collector}",
+                           style=styles["warn"]), sep, safe(error, styles["crit"])]
+            return join(*parts)
         parts.append(Text(f"hosts {s.hosts_up}/{s.hosts_total} up", style=styles[host_style]))
         parts.append(sep)
         if s.crit or s.warn:
@@ -158,6 +162,7 @@ class OpsdashApp(App[None]):
         self.view: View | None = None
         self.pending_view: View | None = None
         self._loading = False
+        self._last_error: str | None = None
         self._reader: Store | None = None
         self._sparks = SparkCache()
         self._match = compile_filter("")
@@ -190,7 +195,7 @@ class OpsdashApp(App[None]):
             yield PatchesPane()
             yield BackupsPane()
             yield AlertsPane()
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)  # ^p is in the help; 80 columns are precious
 
     @property
     def panes(self) -> list[Pane]:
@@ -269,7 +274,7 @@ class OpsdashApp(App[None]):
             try:
                 if self._reader is None:
                     if not self.store_path.exists():
-                        raise OpsdashError("waiting for the collector to create the store")
+                        raise OpsdashError("no store yet: waiting for a collector to write it")
                     self._reader = Store(self.store_path, readonly=True)
                 snap = load_snapshot(self._reader, now, self._sparks)
                 view = build_view(snap, self._endpoint_tags)
@@ -277,11 +282,12 @@ class OpsdashApp(App[None]):
                 if self._reader is not None and not isinstance(e, OpsdashError):
                     self._reader.close()
                     self._reader = None
+                msg = str(e).removeprefix(f"{self.store_path}: ")
                 old = self.view
-                view = View(now=now, rows=old.rows if old else {p: [] for p in PANES}, summary=Summary(error=str(e)))
+                view = View(now=now, rows=old.rows if old else {p: [] for p in PANES}, summary=Summary(error=msg))
                 if old is not None:
                     view.summary = copy.copy(old.summary)
-                    view.summary.error = str(e)
+                    view.summary.error = msg
             self.pending_view = view
             self.post_message(ViewReady())
         finally:
@@ -293,6 +299,10 @@ class OpsdashApp(App[None]):
             self.apply_view(view)
 
     def apply_view(self, view: View, *, force: bool = False) -> None:
+        error = view.summary.error
+        if error and error != self._last_error and not error.startswith("no store yet"):
+            self.notify(join((f"{self.store_path}: ", ""), (error, "")), severity="error", timeout=10)
+        self._last_error = error
         self.view = view
         with self.batch_update():
             for p in self.panes:

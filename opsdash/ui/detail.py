@@ -97,7 +97,7 @@ class DetailScreen(Screen[None]):
         self.ref = ref
         self.store_path = store_path
         self.now = now
-        self.styles = styles
+        self.palette = styles
 
     def compose(self) -> ComposeResult:
         kind = {"patches": "patches", "backup": "backup", "cache": "cache"}.get(self.ref.kind, self.ref.kind)
@@ -184,7 +184,7 @@ class DetailScreen(Screen[None]):
             lo = 0.0 if min(vals) >= 0 else None
             t.add_row(
                 safe(name),
-                Text(sparkline(vals, SPARK_W, lo=lo), style=self.styles.get("spark", "")),
+                Text(sparkline(vals, SPARK_W, lo=lo), style=self.palette.get("spark", "")),
                 Text(f"last {_fmt_value(vals[-1])}  min {_fmt_value(min(vals))}  max {_fmt_value(max(vals))}"),
             )
         return t
@@ -196,7 +196,7 @@ class DetailScreen(Screen[None]):
         for a in sorted(alerts, key=lambda a: (a.state != "firing", -alert_level(a))):
             sev = "✖ CRIT" if a.severity == "critical" else "▲ warn"
             t.add_row(
-                Text(sev, style=self.styles.get(LEVEL_NAME[alert_level(a)], "")),
+                Text(sev, style=self.palette.get(LEVEL_NAME[alert_level(a)], "")),
                 safe("flapping" if a.flapping else a.state),
                 safe(a.summary or a.rule),
                 Text(f"since {fmt_age(now - a.since)}"),
@@ -205,7 +205,7 @@ class DetailScreen(Screen[None]):
         return t
 
     def _alert(self, store: Store, a: Alert, now: float) -> list[RenderableType]:
-        sev_style = self.styles.get(LEVEL_NAME[alert_level(a)], "")
+        sev_style = self.palette.get(LEVEL_NAME[alert_level(a)], "")
         items: list[tuple[str, Any]] = [
             ("severity", Text(("✖ CRITICAL" if a.severity == "critical" else "▲ warning"), style=sev_style)),
             ("state", "flapping" if a.flapping else a.state),
