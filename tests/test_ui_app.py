@@ -284,7 +284,7 @@ async def test_refresh_pokes_the_collector_and_reloads(store_path: Path):
     app = make_app(store_path, collector=col)
     async with app.run_test(size=SMALL) as pilot:
         await ready(pilot)
-        assert "● collector" in screen_text(app)
+        assert "● collector embedded" in screen_text(app)
         with Store(store_path) as store:
             d = store.latest("host", "web-2")[0]["data"]
             store.put_latest("host", "web-2", "", NOW, {**d, "state": "unreachable", "health": None})

@@ -154,7 +154,9 @@ class SSHHost:
         except OSError:
             addr = ""
         keys = known.match(host, addr, port or 22)
-        return list(keys[0]) + list(keys[1])
+        # The name and the address may both match one line: count each key once.
+        unique = {k.get_fingerprint(): k for k in list(keys[0]) + list(keys[1])}
+        return list(unique.values())
 
     async def _tunnel(self) -> Any:
         j = self.cfg.jump

@@ -95,7 +95,7 @@ class FleetHeader(Static):
             parts.append(Text(f" +{s.acked} acked", style=styles["muted"]))
         parts.append(sep)
         col_style = {"embedded": "ok", "live": "ok", "stopped": "crit", "none": "warn"}.get(collector, "warn")
-        col_text = {"embedded": "● collector", "live": "● collector", "stopped": "✖ collector stopped",
+        col_text = {"embedded": "● collector embedded", "live": "● collector live", "stopped": "✖ collector stopped",
                     "none": "✖ no collector"}.get(collector, collector)
         parts.append(Text(col_text, style=styles[col_style]))
         parts.append(sep)
@@ -456,17 +456,15 @@ class OpsdashApp(App[None]):
     def _open_packet(self, alert_id: str, target: str) -> None:
         try:
             with Store(self.store_path, readonly=True) as store:
-                md = actions.escalation_packet(store, alert_id, self.now())
-                a = store.alert(alert_id, now=self.now())
-                tier = a.tier if a else None
-        except Exception as e:  # noqa: BLE001
-            self.call_from_thread(self.notify, Text(f"cannot build the packet: {e}"), severity="error")
+                md, to = actions.escalation_packet(store, alert_id, self.now())
+        except Exception as e:  # noqa: BLE001 - shown, never a crash
+            self.call_from_thread(self.notify, join(("cannot build the packet: ", "bold"), (str(e), "")),
+                                  severity="error")
             return
-        to = actions.next_tier(tier)
 
         def done(record: bool | None) -> None:
             if record:
-                self._write(lambda: actions.escalate(self.store_path, alert_id, tier, self.now()),
+                self._write(lambda: actions.escalate(self.store_path, alert_id, self.now()),
                             f"escalated {alert_id} to {to}")
 
         self.call_from_thread(self.push_screen, PacketScreen(safe(target), md, to), done)
