@@ -1,0 +1,45 @@
+"""The core never imports Textual (STYLE.md): checked in a fresh interpreter."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+
+import opsdash
+
+CORE = sorted(
+    m.name
+    for m in pkgutil.walk_packages(opsdash.__path__, "opsdash.")
+    if not m.name.startswith(("opsdash.ui", "opsdash.commands", "opsdash.demo")) and m.name not in ("opsdash.cli", "opsdash.__main__")
+)
+
+
+def test_core_modules_exist() -> None:
+    for needed in ("opsdash.collect.collector", "opsdash.alerts.engine", "opsdash.store", "opsdash.config"):
+        assert needed in CORE
+
+
+def test_core_does_not_import_textual() -> None:
+    code = (
+        "import importlib, sys\n"
+        f"for name in {CORE!r}:\n"
+        "    importlib.import_module(name)\n"
+        "bad = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
+        "print(','.join(bad))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "", f"textual imported by the core: {r.stdout}"
+
+
+def test_cli_commands_that_need_no_tui_do_not_import_textual() -> None:
+    code = (
+        "import sys\n"
+        "from opsdash.cli import build_parser\n"
+        "build_parser()\n"
+        "print(any(m == 'textual' or m.startswith('textual.') for m in sys.modules))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
