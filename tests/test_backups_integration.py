@@ -139,20 +139,18 @@ async def test_restic_freshness_only_does_not_restore(restic_repo):
 @needs_restic
 async def test_restic_missing_sample_fails(restic_repo):
     rt = (await _probe(restic_repo.cfg("src/nope.bin"))).restore_test
-    assert not rt.ok and rt.detail.endswith("/src/nope.bin is not in snapshot " + rt.detail.split()[-1])
-    assert "is not in snapshot" in rt.detail
+    assert not rt.ok and rt.detail.startswith("/src/nope.bin is not in snapshot ")
 
 
 @needs_restic
-@pytest.mark.parametrize("damage", ["truncate", "remove", "flip"])
+# "remove" behaves like "truncate" (a backend read error) and costs another ~45 s of
+# restic 0.14's built-in retries, so it is not repeated here; borg covers removal.
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
 async def test_restic_damaged_pack_fails_restore(restic_repo, damage):
     pack = restic_repo.largest_data_file()  # holds the 300 kB random file
     if damage == "truncate":
         os.truncate(pack, pack.stat().st_size // 2)
         expect = "unexpected EOF"
-    elif damage == "remove":
-        pack.unlink()
-        expect = "no such file or directory"
     else:
         raw = bytearray(pack.read_bytes())
         raw[len(raw) // 2] ^= 0xFF
@@ -165,8 +163,19 @@ async def test_restic_damaged_pack_fails_restore(restic_repo, damage):
     assert not rt.ok and not rt.checksum_verified
     assert rt.detail.startswith("restore of /src/data.bin from snapshot ") and expect in rt.detail
     _assert_clean(restic_repo)
+
+
+@needs_restic
+async def test_restic_check_finds_damaged_pack(restic_repo):
+    # A flipped byte: restic fails fast. (A missing pack makes restic 0.14 retry for ~30 s.)
+    pack = restic_repo.largest_data_file()
+    raw = bytearray(pack.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    pack.chmod(0o600)
+    pack.write_bytes(bytes(raw))
     check = await run_check(LocalRunner(), restic_repo.cfg("src/data.bin"), 120)
-    assert not check.ok and "repository contains errors" in check.detail
+    assert not check.ok and not check.data_verified
+    assert "repository contains errors" in check.detail
 
 
 @needs_restic
@@ -240,7 +249,8 @@ async def test_borg_damaged_segment_fails_restore(borg_repo, damage):
     assert "Data integrity error" in rt.detail or "No such file or directory" in rt.detail, rt.detail
     _assert_clean(borg_repo)
     check = await run_check(LocalRunner(), borg_repo.cfg("src/data.bin"), 120)
-    assert not check.ok and "errors found" in check.detail or "Data integrity error" in check.detail
+    assert not check.ok
+    assert "errors found" in check.detail or "Data integrity error" in check.detail, check.detail
 
 
 @needs_borg

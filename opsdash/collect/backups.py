@@ -218,12 +218,13 @@ sec ls restic --no-cache ls --json {q_id} {q_s}
 mkdir "$_t/r"
 sec restore restic --no-cache restore {q_id} --target "$_t/r" --include {q_s} --verify
 f="$_t/r"{q_s}
-if [ -f "$f" ]; then
+# After a failed restore a second read only repeats the failure (and restic's retries).
+if [ "$_rc" -eq 0 ] && [ -f "$f" ]; then
   sec restored_size fsize "$f"
   sec restored_sha hf "$f"
   dumpsha() {{ {{ restic --no-cache dump {q_id} {q_s} 2>"$_t/de"; echo $? >"$_t/drc"; }} | h; cat "$_t/de" >&2; return "$(cat "$_t/drc")"; }}
   sec dump_sha dumpsha
-elif [ -e "$f" ]; then
+elif [ "$_rc" -eq 0 ] && [ -e "$f" ]; then
   sec restored_kind echo notfile
 fi
 """
@@ -294,7 +295,7 @@ mkdir "$_t/r"
 ext() ( cd "$_t/r" && borg extract {q_a} {q_s} )
 sec extract ext
 f="$_t/r"/{q_s}
-if [ -f "$f" ]; then
+if [ "$_rc" -eq 0 ] && [ -f "$f" ]; then
   sec restored_size fsize "$f"
   sec restored_sha hf "$f"
   streamsha() {{ {{ borg extract --stdout {q_a} {q_s} 2>"$_t/de"; echo $? >"$_t/drc"; }} | h; cat "$_t/de" >&2; return "$(cat "$_t/drc")"; }}
@@ -337,7 +338,8 @@ fi
 
 
 def _utc_offset(sec: Section) -> int:
-    m = re.fullmatch(r"([+-])(\d\d)(\d\d)", sec.out.strip())
+    # Hours 00-23, minutes 00-59: datetime.timezone refuses a day or more (ValueError).
+    m = re.fullmatch(r"([+-])([01][0-9]|2[0-3])([0-5][0-9])", sec.out.strip())
     if not m:
         raise ParseError("date +%z: unexpected output", sec.out.strip())
     secs = int(m.group(2)) * 3600 + int(m.group(3)) * 60

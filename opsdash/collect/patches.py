@@ -252,7 +252,8 @@ def kernel_newer(s: dict[str, Section]) -> str | None:
 
 
 def _utc_offset(s: dict[str, Section]) -> int:
-    m = re.fullmatch(r"([+-])(\d\d)(\d\d)", s["tz"].out.strip())
+    # Hours 00-23, minutes 00-59: datetime.timezone refuses a day or more (ValueError).
+    m = re.fullmatch(r"([+-])([01][0-9]|2[0-3])([0-5][0-9])", s["tz"].out.strip())
     if not m:
         raise ParseError("date +%z: unexpected output", s["tz"].out.strip())
     secs = int(m.group(2)) * 3600 + int(m.group(3)) * 60

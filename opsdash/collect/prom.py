@@ -78,7 +78,7 @@ __all__ = [
 ]
 
 # Filesystems that are not disks (df -x in the SSH health script, plus kernel pseudo fs).
-PSEUDO_FS = "tmpfs|devtmpfs|overlay|squashfs|ramfs|nsfs|autofs|proc|sysfs|cgroup2?|fuse\\..*"
+PSEUDO_FS = r"tmpfs|devtmpfs|overlay|squashfs|ramfs|nsfs|autofs|proc|sysfs|cgroup2?|fuse\\..*"  # PromQL-escaped
 CPU_WINDOW = "1m"
 CACHE_WINDOW_S = 300
 
@@ -542,7 +542,7 @@ async def poll_prometheus(collector: Any, cfg: SourceConfig, state: Any) -> None
         latest.append(("cache", cfg.name, name, t, row, None))
     state.ok, state.error, state.last_ok = True, None, t
     latest.append(("source", cfg.name, "", t, source_row(
-        cfg, t, "ok", "; ".join(errors)[:1000] or None, hosts=sorted(state.hosts),
+        cfg, t, "degraded" if errors else "ok", "; ".join(errors)[:1000] or None, hosts=sorted(state.hosts),
         duration_s=round(time.monotonic() - t0, 3), last_ok=t), None))
     collector._emit(samples, latest)
 

@@ -43,8 +43,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--until-resolved", action="store_true", help="end the silence when the matched alerts resolve")
     p.set_defaults(func=run_silence, error_exit=3)
 
-    p = sub.add_parser("escalate", parents=[common], help="escalate an alert to the next tier; prints a Markdown summary")
+    p = sub.add_parser("escalate", parents=[common],
+                       help="escalate an alert to the next tier; prints the escalation packet")
     p.add_argument("id", metavar="ID")
+    p.add_argument("--format", choices=("md", "json"), default="md")
     p.set_defaults(func=run_escalate, error_exit=3)
 
 
@@ -155,8 +157,11 @@ def run_silence(args: argparse.Namespace) -> int:
 
 
 def run_escalate(args: argparse.Namespace) -> int:
+    """Bump the tier (queue.escalate) and print the packet the next tier needs (report/escalation.py)."""
     from ..alerts import queue
+    from ..report.escalation import packet, to_json, to_markdown
 
+    cfg = _common.load(args)
     with _common.open_store(args) as store:
         try:
             esc = queue.escalate(store, args.id)
@@ -164,5 +169,6 @@ def run_escalate(args: argparse.Namespace) -> int:
             return _fail(e)
         if not esc.changed:
             print(f"opsdash: {esc.alert.id} is already at {esc.to_tier}, the top tier", file=sys.stderr)
-        sys.stdout.write(queue.escalation_markdown(store, esc))
+        p = packet(store, esc.alert, cfg, now=esc.t, escalation=esc)
+    sys.stdout.write(to_json(p) if args.format == "json" else to_markdown(p))
     return 0

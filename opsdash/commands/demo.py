@@ -42,7 +42,12 @@ class _Stop(Exception):
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("demo", parents=[common], help="a simulated fleet on loopback, and the dashboard against it")
+    p = sub.add_parser(
+        "demo", parents=[common], help="a simulated fleet on loopback, and the dashboard against it",
+        description="Start a simulated fleet (real SSH and HTTP servers on 127.0.0.1, a separate process) and "
+                    "the TUI against it. The demo writes its own config; its history goes to --store, else "
+                    "into the demo directory (never your real store).",
+    )
     p.add_argument("--hosts", type=int, default=12, metavar="N", help="fleet size (12 tell the story; more for load tests)")
     p.add_argument("--headless", action="store_true", help="no TUI: run fleet and collector, filling the store")
     p.add_argument("--duration", type=_common.duration_arg, metavar="D", help="stop after D (e.g. 60s, 10m)")
@@ -60,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
         raise _common.bad_argument("--speed", f"expected a number > 0, got {args.speed:g}")
     if args.config:
         print("opsdash demo: --config is ignored; the demo writes its own config", file=sys.stderr)
+    if args.duration is not None and not args.headless:
+        print("opsdash demo: --duration applies to --headless; the TUI runs until you quit", file=sys.stderr)
+    if args.stats_json and not args.headless:
+        print("opsdash demo: --stats-json applies to --headless", file=sys.stderr)
     _raise_fd_limit()
     d = Path(args.dir).expanduser() if args.dir else Path(tempfile.mkdtemp(prefix="opsdash-demo-"))
     old = {s: signal.signal(s, _raise_stop) for s in (signal.SIGTERM, signal.SIGHUP)}

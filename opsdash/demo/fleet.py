@@ -405,7 +405,10 @@ async def serve(args: argparse.Namespace) -> None:
             for c in list(conns):
                 c.abort()
         await ssh.wait_closed()
-        await asyncio.wait_for(http.wait_closed(), 2)
+        try:
+            await asyncio.wait_for(http.wait_closed(), 2)
+        except asyncio.TimeoutError:
+            pass
 
 
 def main(argv: list[str] | None = None) -> int:

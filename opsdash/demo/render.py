@@ -187,7 +187,7 @@ def restic_restore(h: Host, b: Backup, st: float, t: float, wall: Wall) -> tuple
     snap = _snapshot(h, b, st, wall)
     when = _dt.datetime.fromtimestamp(wall(st), _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f000 +0000 UTC")
     target = f"/tmp/tmp.{_hex(t, n=10)}/r"
-    head = f"restoring <Snapshot {snap['short_id']} of {snap['paths']} at {when} by root@{h.name}> to {target}\n"
+    head = f"restoring <Snapshot {snap['short_id']} of [{' '.join(snap['paths'])}] at {when} by root@{h.name}> to {target}\n"
     if story.restore_ok(h, b, t):
         took = 2 + int(b.sample_size / 4e6)
         return 0, head + f"verifying files in {target}\nfinished verifying 1 files in {target} (took {took}ms)\n", ""

@@ -54,7 +54,8 @@ class AptSimulation:
 # Inst NAME [CURRENT] (CANDIDATE ORIGINS [ARCH]) [optional trailing brackets]
 _INST = re.compile(r"^Inst (\S+) (?:\[([^\]]*)\] )?\((\S+) (.*) \[([^\]]+)\]\)(?: \[.*\])?$")
 _CONF = re.compile(r"^(?:Conf|Remv|Purg) (\S+)")
-_SUMMARY = re.compile(r"^(\d+) upgraded, (\d+) newly installed, (\d+) to remove and (\d+) not upgraded\.$")
+# \d{1,9}: int() of a 4300+ digit run raises ValueError, not a ParseError.
+_SUMMARY = re.compile(r"^(\d{1,9}) upgraded, (\d{1,9}) newly installed, (\d{1,9}) to remove and (\d{1,9}) not upgraded\.$")
 _PROGRESS = (
     "Reading package lists...",
     "Building dependency tree...",
@@ -158,7 +159,7 @@ def parse_apt_list_upgradable(text: str) -> tuple[PackageUpdate, ...]:
 
 def parse_apt_check(text: str) -> tuple[int, int]:
     """Ubuntu ``/usr/lib/update-notifier/apt-check`` prints "PENDING;SECURITY" on stderr."""
-    m = re.fullmatch(r"\s*(\d+);(\d+)\s*", text)
+    m = re.fullmatch(r"\s*(\d{1,9});(\d{1,9})\s*", text)
     if not m:
         raise ParseError("apt-check: expected 'N;M'", text.strip().splitlines()[0] if text.strip() else "", 1)
     return int(m.group(1)), int(m.group(2))
@@ -166,11 +167,11 @@ def parse_apt_check(text: str) -> tuple[int, int]:
 
 _UA_PATTERNS = (
     # 22.04+: "11 updates can be applied immediately." / "8 of these updates are standard security updates."
-    (re.compile(r"^(\d+) updates? can be applied immediately\.$"), "pending"),
-    (re.compile(r"^(\d+) of these updates (?:is a|are) (?:standard )?security updates?\.$"), "security"),
+    (re.compile(r"^(\d{1,9}) updates? can be applied immediately\.$"), "pending"),
+    (re.compile(r"^(\d{1,9}) of these updates (?:is a|are) (?:standard )?security updates?\.$"), "security"),
     # 16.04-20.04: "71 packages can be updated." / "47 updates are security updates."
-    (re.compile(r"^(\d+) packages? can be updated\.$"), "pending"),
-    (re.compile(r"^(\d+) updates? (?:is a|are) security updates?\.$"), "security"),
+    (re.compile(r"^(\d{1,9}) packages? can be updated\.$"), "pending"),
+    (re.compile(r"^(\d{1,9}) updates? (?:is a|are) security updates?\.$"), "security"),
 )
 
 

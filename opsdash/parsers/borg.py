@@ -33,6 +33,8 @@ def _json(text: str, what: str) -> Any:
         lines = text.splitlines()
         line = lines[e.lineno - 1] if 0 < e.lineno <= len(lines) else text[:120]
         raise ParseError(f"{what}: not JSON ({e.msg})", line, e.lineno) from None
+    except (ValueError, RecursionError) as e:  # a 4300+ digit number, or nesting too deep
+        raise ParseError(f"{what}: not JSON we can read ({type(e).__name__})", text[:120]) from None
 
 
 def _local_time(s: str, utc_offset_s: int) -> float:
@@ -51,7 +53,7 @@ def parse_list_json(text: str, utc_offset_s: int) -> tuple[Archive, ...]:
     for i, a in enumerate(data["archives"]):
         try:
             out.append(Archive(a["name"], a["id"], _local_time(a.get("time") or a["start"], utc_offset_s)))
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as e:
             raise ParseError(f"borg list: archive #{i} lacks or has a bad {e}", json.dumps(a)[:120]) from None
     return tuple(sorted(out, key=lambda a: a.time))
 
@@ -96,7 +98,7 @@ def parse_check(text: str, rc: int) -> tuple[bool, str]:
             try:
                 obj = json.loads(line)
                 line = str(obj.get("message", ""))
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # not JSON (or not JSON we can read): keep the line
                 pass
         if line.strip():
             messages.append(line.strip())

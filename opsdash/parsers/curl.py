@@ -123,7 +123,7 @@ def _int_or_none(value: Any, key: str, line: str | None) -> int | None:
         raise ParseError(f"curl {key} is not an integer", line)
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: inf from %{json}
         raise ParseError(f"curl {key} is not an integer", line) from None
 
 
@@ -137,7 +137,7 @@ def cache_status_from_headers(headers: Mapping[str, str]) -> str | None:
         if value:
             return value.split()[0].split(",")[0].upper()[:16] or None
     age = (headers.get("age") or "").strip().split(",")[0].strip()
-    return "HIT" if age.isdigit() and int(age) > 0 else None
+    return "HIT" if re.fullmatch(r"[0-9]{1,18}", age) and int(age) > 0 else None  # not isdigit(): "²" is a digit
 
 
 def _result(
@@ -203,6 +203,8 @@ def parse_curl_json(text: str, rc: int | None = None) -> CurlResult:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise ParseError(f"curl %{{json}} output is not JSON: {e.msg}", text[:120]) from None
+    except (ValueError, RecursionError) as e:  # a 4300+ digit number, or nesting too deep
+        raise ParseError(f"curl %{{json}} output is not JSON we can read ({type(e).__name__})", text[:120]) from None
     if not isinstance(doc, dict):
         raise ParseError("curl %{json} output is not an object", text[:120])
     values = {k: doc[k] for k in _KEYS if k in doc and doc[k] is not None}

@@ -83,7 +83,7 @@ def parse_meminfo(lines: list[str]) -> tuple[float, float]:
     for line in lines:
         key, _, rest = line.partition(":")
         parts = rest.split()
-        if parts and parts[0].isdigit():
+        if parts and re.fullmatch(r"[0-9]{1,20}", parts[0]):  # not isdigit(): int("²") fails
             kv[key.strip()] = int(parts[0])
     if "MemTotal" not in kv or kv["MemTotal"] <= 0:
         raise ParseError("no MemTotal in /proc/meminfo", lines[0] if lines else "")

@@ -45,9 +45,12 @@ def _int(fields: dict[str, str], key: str) -> int:
     if key not in fields:
         raise ParseError(f"memcached stats has no {key}")
     try:
-        return int(fields[key])
+        n = int(fields[key])
     except ValueError:
         raise ParseError(f"memcached stat {key} is not an integer", f"STAT {key} {fields[key]}") from None
+    if not -(2**64) < n < 2**64:  # float() of a longer one overflows
+        raise ParseError(f"memcached stat {key} is out of range", f"STAT {key} {fields[key][:40]}")
+    return n
 
 
 def parse_memcached_stats(text: str) -> CacheCounters:

@@ -93,7 +93,7 @@ def cache_status_of_line(line: str, lineno: int | None = None) -> str:
     if text.startswith("{"):
         try:
             doc = json.loads(text)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # JSONDecodeError, a 4300+ digit number, nesting too deep
             raise ParseError("access log line is not valid JSON", line, lineno) from None
         if isinstance(doc, dict):
             for key in _JSON_KEYS:

@@ -52,6 +52,8 @@ def parse_info_json(text: str, stanza: str | None = None) -> StanzaInfo:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise ParseError(f"pgbackrest info: not JSON ({e.msg})", text[:120], e.lineno) from None
+    except (ValueError, RecursionError) as e:  # a 4300+ digit number, or nesting too deep
+        raise ParseError(f"pgbackrest info: not JSON we can read ({type(e).__name__})", text[:120]) from None
     if not isinstance(data, list):
         raise ParseError("pgbackrest info: expected a JSON list of stanzas", text[:120])
     if stanza:
@@ -80,7 +82,7 @@ def parse_info_json(text: str, stanza: str | None = None) -> StanzaInfo:
             )
         )
         return StanzaInfo(s["name"], int(s["status"]["code"]), str(s["status"].get("message", "")), backups)
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as e:
         raise ParseError(f"pgbackrest info: missing or bad field {e}", json.dumps(s)[:120]) from None
 
 

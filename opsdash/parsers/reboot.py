@@ -114,7 +114,8 @@ def parse_needs_restarting(text: str, rc: int) -> tuple[bool, tuple[str, ...]]:
 def version_key(v: str) -> tuple[tuple[int, int | str], ...]:
     """Order kernel versions like rpmvercmp: compare digit runs numerically,
     letter runs as text, and digits sort after letters ("6.1.0-40" > "6.1.0-37")."""
-    return tuple((1, int(t)) if t.isdigit() else (0, t) for t in re.findall(r"\d+|[A-Za-z]+", v))
+    # Digit runs in chunks of 18: int() of a 4300+ digit run from a hostile host raises.
+    return tuple((1, int(t)) if t.isdigit() else (0, t) for t in re.findall(r"\d{1,18}|[A-Za-z]+", v))
 
 
 def installed_kernels(boot_listing: str) -> tuple[str, ...]:

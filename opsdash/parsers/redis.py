@@ -24,7 +24,7 @@ __all__ = ["parse_redis_info", "redis_info_fields"]
 # they become a ProbeError with Redis' own words, not a ParseError.
 _ERROR_RE = re.compile(r"^-?(ERR|NOAUTH|WRONGPASS|NOPERM|LOADING|MASTERDOWN|BUSY|MISCONF|READONLY)\b.*")
 _FIELD_RE = re.compile(r"^([A-Za-z0-9_]+):(.*)$")
-_BULK_RE = re.compile(rb"\$(-?\d+)\r?\n")
+_BULK_RE = re.compile(rb"\$(-?[0-9]{1,18})\r?\n")
 _RESP_START_RE = re.compile(r"[$+]|-[A-Z]")  # redis-cli output never starts like this
 
 
@@ -93,9 +93,12 @@ def _int(fields: dict[str, str], key: str, required: bool) -> int | None:
             raise ParseError(f"redis INFO has no {key} (ask for the stats section)")
         return None
     try:
-        return int(value)
+        n = int(value)
     except ValueError:
         raise ParseError(f"redis INFO {key} is not an integer", f"{key}:{value}") from None
+    if not -(2**64) < n < 2**64:  # float() of a longer one overflows
+        raise ParseError(f"redis INFO {key} is out of range", f"{key}:{value[:40]}")
+    return n
 
 
 def parse_redis_info(text: str) -> CacheCounters:

@@ -57,6 +57,8 @@ def _json(text: str, what: str) -> Any:
         lines = text.splitlines()
         line = lines[e.lineno - 1] if 0 < e.lineno <= len(lines) else text[:120]
         raise ParseError(f"{what}: not JSON ({e.msg})", line, e.lineno) from None
+    except (ValueError, RecursionError) as e:  # a 4300+ digit number, or nesting too deep
+        raise ParseError(f"{what}: not JSON we can read ({type(e).__name__})", text[:120]) from None
 
 
 def parse_snapshots_json(text: str) -> tuple[Snapshot, ...]:
@@ -122,7 +124,7 @@ def parse_restore_verify(text: str, rc: int) -> RestoreOutcome:
     errors = tuple(
         ln.strip() for ln in text.splitlines() if ln.startswith(("ignoring error", "Fatal:", "error:"))
     )
-    m = re.search(r"^finished verifying (\d+) files", text, re.M)
+    m = re.search(r"^finished verifying (\d{1,18}) files", text, re.M)
     verified = int(m.group(1)) if m else None
     return RestoreOutcome(rc == 0 and not errors and verified is not None, verified, errors)
 

@@ -150,7 +150,7 @@ def parse_updateinfo_list(text: str) -> dict[str, str]:
     return out
 
 
-_SUMMARY_ROW = re.compile(r"^(\d+) (.+?) notice\(s\)$")
+_SUMMARY_ROW = re.compile(r"^(\d{1,9}) (.+?) notice\(s\)$")  # bounded: int() of 4300+ digits raises
 
 
 def parse_updateinfo_summary(text: str) -> dict[str, int]:

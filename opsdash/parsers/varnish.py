@@ -24,7 +24,7 @@ from ..model import CacheCounters
 
 __all__ = ["parse_varnishstat", "parse_varnishstat_json", "parse_varnishstat_text"]
 
-_LINE_RE = re.compile(r"^(\S+)\s+(\d+)(?:\s+(\S+)(?:\s+(.*))?)?$")
+_LINE_RE = re.compile(r"^(\S+)\s+(\d{1,20})(?:\s+(\S+)(?:\s+(.*))?)?$")
 
 
 def _counters(values: dict[str, int]) -> CacheCounters:
@@ -46,6 +46,8 @@ def parse_varnishstat_json(text: str) -> CacheCounters:
     except json.JSONDecodeError as e:
         line = text.splitlines()[e.lineno - 1] if 0 < e.lineno <= len(text.splitlines()) else None
         raise ParseError(f"varnishstat -j output is not JSON: {e.msg}", line, e.lineno) from None
+    except (ValueError, RecursionError) as e:  # a 4300+ digit number, or nesting too deep
+        raise ParseError(f"varnishstat -j output is not JSON we can read ({type(e).__name__})", text[:120]) from None
     if not isinstance(doc, dict):
         raise ParseError("varnishstat -j output is not a JSON object")
     # >= 6.5 nests the counters; older versions put them next to "timestamp".
@@ -57,7 +59,7 @@ def parse_varnishstat_json(text: str) -> CacheCounters:
         if not isinstance(entry, dict) or "value" not in entry:
             continue  # "timestamp", "version" and the like
         value = entry["value"]
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, int) or not -(2**64) < value < 2**64:
             raise ParseError(f"varnishstat counter {name} is not an integer", f'"{name}": {value!r}')
         values[name] = value
     return _counters(values)

@@ -27,10 +27,12 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Container
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static, Tab, Tabs
+from textual.widget import Widget
+from textual.widgets import DataTable, Footer, Input, Tab, Tabs
 
 from ..config import Config, save_config, user_themes_dir
 from ..errors import OpsdashError
@@ -58,17 +60,30 @@ def is_wide(width: int, height: int) -> bool:
     return any(width >= w and height >= h for w, h in WIDE)
 
 
-class FleetHeader(Static):
-    """One line: hosts up/total, alerts by severity, collector state, last poll age, clock."""
+class FleetHeader(Widget):
+    """One line: hosts up/total, alerts by severity, collector state, last poll age, clock.
+
+    Rendered from the last summary at the widget's current width (so a resize re-fits it)."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self._state: tuple[Summary, float, dict[str, Any], str, str | None] | None = None
 
     def show(self, s: Summary, now: float, styles: dict[str, Any], collector: str, error: str | None) -> None:
+        self._state = (s, now, styles, collector, error)
+        self.refresh()
+
+    def render(self) -> Text:
+        if self._state is None:
+            return Text(" opsdash", style="bold")
+        s, now, styles, collector, error = self._state
         clock = Text(time.strftime("%H:%M:%S", time.localtime(now)) + " ", style="bold")
         width = self.size.width or 80
         left = self._left(s, styles, collector, error, brief=False)
         if left.cell_len + clock.cell_len + 1 > width:
             left = self._left(s, styles, collector, error, brief=True)
         left.truncate(max(0, width - clock.cell_len - 1), overflow="ellipsis")
-        self.update(join(left, " " * max(1, width - left.cell_len - clock.cell_len), clock))
+        return join(left, " " * max(1, width - left.cell_len - clock.cell_len), clock)
 
     def _left(self, s: Summary, styles: dict[str, Any], collector: str, error: str | None, brief: bool) -> Text:
         sep = (" │ ", styles["muted"])
@@ -234,7 +249,7 @@ class OpsdashApp(App[None]):
         self.set_class(is_wide(width, height), "-wide")
 
     def watch_active_pane(self, pane_id: str) -> None:
-        if not self.is_mounted:
+        if not self.is_mounted or not self.query("#tabs"):
             return
         for p in self.query(Pane):
             p.set_class(p.id == pane_id, "-active")
@@ -296,7 +311,10 @@ class OpsdashApp(App[None]):
     def on_view_ready(self, _: ViewReady) -> None:
         view, self.pending_view = self.pending_view, None
         if view is not None:
-            self.apply_view(view)
+            try:
+                self.apply_view(view)
+            except NoMatches:
+                pass  # the app is starting up or shutting down: no panes to update
 
     def apply_view(self, view: View, *, force: bool = False) -> None:
         error = view.summary.error
@@ -337,7 +355,10 @@ class OpsdashApp(App[None]):
     def _on_theme_changed(self, _theme: Any) -> None:
         self._styles = level_styles(self.theme_variables)
         if self.view is not None:
-            self.apply_view(self.view, force=True)
+            try:
+                self.apply_view(self.view, force=True)
+            except NoMatches:
+                pass
 
     # --- actions -------------------------------------------------------------------
 

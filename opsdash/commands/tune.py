@@ -1,0 +1,174 @@
+"""`opsdash tune`: backtest the rules over history and propose quieter settings.
+
+    opsdash tune [--since 7d | --samples F.jsonl] [--rule R] [--incident 10m] [--max-delay 5m]
+                 [--write] [--format text|json]
+
+History is the store (``--since``, default 7d) or a recorded JSON-lines file
+(``--samples``, the replay format; needs no hosts in the config). For each
+rule: old vs proposed pages, incidents caught and detection delay. ``--write``
+puts the proposals into the config's [[rules]] (a built-in rule gets its own
+entry by name) with tomli-w, atomically, keeping ``config.toml.bak`` byte for
+byte. TOML comments are not preserved in the rewritten file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from ..config import format_duration
+from ..model import iso
+from ..textsafe import clean
+from . import _common
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "tune", parents=[common], help="backtest the rules over history; propose quieter thresholds",
+        description="Replay history against the rules and propose thresholds, `for` and hysteresis that page less "
+                    "while still catching every sustained incident in time. --write rewrites the config "
+                    "(TOML comments are not preserved; the old file is kept as .bak).",
+    )
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--since", type=_common.duration_arg, default=None, metavar="D",
+                     help='history from the store for the last D (default "7d")')
+    src.add_argument("--samples", metavar="F.jsonl", help="a recorded samples file (the replay format) instead")
+    p.add_argument("--rule", action="append", metavar="R", help="only this rule (repeatable)")
+    p.add_argument("--incident", type=_common.duration_arg, default=600.0, metavar="D",
+                   help='a sustained incident: the current condition held this long (default "10m")')
+    p.add_argument("--max-delay", type=_common.duration_arg, default=300.0, metavar="D",
+                   help='an incident must page within D of its start (default "5m")')
+    p.add_argument("--write", action="store_true", help="write the proposals into the config file")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=run, error_exit=3)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..alerts.replay import ReplayError, iter_jsonl
+    from ..alerts.rules import rules_from_config, tags_from_config
+    from ..config import load_config, save_config
+    from ..tune import apply_to_config, load_samples, load_store, rule_metrics, tune
+
+    cfg = _common.load(args, required=args.write)
+    rules = rules_from_config(cfg)
+    if args.rule:
+        unknown = sorted(set(args.rule) - {r.name for r in rules})
+        if unknown:
+            print(f"opsdash: --rule: no rule named {', '.join(unknown)} "
+                  f"(rules: {', '.join(sorted(r.name for r in rules))})", file=sys.stderr)
+            return 3
+    tags = tags_from_config(cfg)
+    wanted = rule_metrics([r for r in rules if not args.rule or r.name in args.rule or r.metric == "host.up"])
+    started = time.monotonic()
+    silences = []
+    if args.samples:
+        try:
+            if args.samples == "-":
+                series = load_samples(iter_jsonl(sys.stdin, "<stdin>"), wanted)
+            else:
+                with open(args.samples, encoding="utf-8") as f:
+                    series = load_samples(iter_jsonl(f, args.samples), wanted)
+        except ReplayError as e:
+            print(f"opsdash: {e}", file=sys.stderr)
+            return 3
+        except (OSError, UnicodeDecodeError) as e:
+            print(f"opsdash: {args.samples}: cannot read: {getattr(e, 'strerror', None) or e}", file=sys.stderr)
+            return 3
+    else:
+        since = args.since if args.since is not None else 7 * 86400.0
+        with _common.open_store(args, readonly=True) as store:
+            now = time.time()
+            series = load_store(store, now - since, None, wanted)
+            silences = store.silences(since=now - since)
+    report = tune(series, rules, tags=lambda n: tags.get(n, {}), incident_s=args.incident,
+                  max_delay_s=args.max_delay, only=args.rule, silences=silences)
+    elapsed = time.monotonic() - started
+
+    written: list[str] = []
+    if args.write:
+        path = _common.config_path(args)
+        doc, written = apply_to_config(cfg.raw, report.rules)
+        if doc != cfg.raw:
+            save_config(doc, path)
+            load_config(path)  # the result must load (check-config): raises ConfigError otherwise
+
+    if args.format == "json":
+        out = report.to_json()
+        out["elapsed_s"] = round(elapsed, 3)
+        out["written"] = written
+        json.dump(out, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    print(render_text(report, elapsed))
+    if args.write:
+        if written:
+            print(f"\nwrote {_common.config_path(args)} (old file kept as "
+                  f"{_common.config_path(args).name}.bak; TOML comments are not preserved):")
+            for line in written:
+                print(f"  {line}")
+        else:
+            print("\nnothing to write: every rule is already at its proposal")
+    return 0
+
+
+def _delay(o: object) -> str:
+    got = [d for d in getattr(o, "delays") if d is not None]
+    return format_duration(max(got)) if got else "-"
+
+
+def render_text(report: object, elapsed: float | None = None) -> str:
+    from ..tune import TuneReport
+
+    assert isinstance(report, TuneReport)
+    lines = []
+    span = ""
+    if report.first_t is not None and report.last_t is not None:
+        span = f", {iso(report.first_t)} .. {iso(report.last_t)}"
+    lines.append(f"{report.samples} samples, {report.series} series{span}; incident = condition held "
+                 f">= {format_duration(report.incident_s)}, must page within {format_duration(report.max_delay_s)}"
+                 + (f"; {elapsed:.1f}s" if elapsed is not None else ""))
+    if not report.rules:
+        lines.append("no tunable rule matched any series")
+    for rt in report.rules:
+        r = rt.rule
+        lines.append("")
+        lines.append(f"== {clean(r.name)}: {r.metric} ({rt.series} series, {len(rt.incidents)} sustained incidents)")
+        for inc in rt.incidents:
+            lab = ",".join(f"{k}={v}" for k, v in inc.labels.items())
+            lines.append(f"   incident {clean(inc.target)}{'{' + clean(lab) + '}' if lab else ''} "
+                         f"{iso(inc.start)} for {format_duration(round(inc.duration))}")
+        sj_old = rt.old.to_json(rt.series_time)
+        rows = [("", "current", "proposed"),
+                ("setting", rt.current.describe(r.op), rt.proposal.describe(r.op) if rt.proposal else "-")]
+        sj_new = rt.new.to_json(rt.series_time) if rt.new else None
+
+        def col(key: str, fmt=str) -> tuple[str, str]:
+            a = sj_old[key]
+            b = sj_new[key] if sj_new else None
+            return (fmt(a) if a is not None else "-", fmt(b) if b is not None else "-")
+
+        n_inc = len(rt.incidents)
+        rows.append(("pages", *col("pages")))
+        rows.append(("alerts fired", *col("alerts_fired")))
+        rows.append(("incidents caught", f"{rt.old.caught}/{n_inc}", f"{rt.new.caught}/{n_inc}" if rt.new else "-"))
+        rows.append(("worst detection delay", _delay(rt.old), _delay(rt.new) if rt.new else "-"))
+        rows.append(("flap episodes", *col("flap_episodes")))
+        rows.append(("time pending %", *col("pending_percent", lambda x: f"{x:.3f}")))
+        rows.append(("time firing %", *col("firing_percent", lambda x: f"{x:.3f}")))
+        rows.append(("median time to resolve", *col("median_time_to_resolve_s",
+                                                    lambda x: format_duration(round(x)))))
+        w0 = max(len(a) for a, _, _ in rows)
+        w1 = max(len(b) for _, b, _ in rows)
+        for a, b, c in rows:
+            lines.append(f"   {a:<{w0}}  {b:<{w1}}  {c}")
+        cut = rt.page_cut_percent
+        if not rt.changed:
+            lines.append("   -> keep as is" + (f" ({rt.note})" if rt.note else ""))
+        else:
+            lines.append(f"   -> proposed: {rt.proposal.describe(r.op)}"
+                         + (f" ({cut:.0f}% fewer pages)" if cut is not None else ""))
+            if rt.note:
+                lines.append(f"      note: {rt.note}")
+    return "\n".join(lines)

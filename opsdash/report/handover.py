@@ -1,0 +1,475 @@
+"""The shift handover report, and the per-rule noise table.
+
+``handover(store, cfg, since=..., now=...)`` collects, from the store, what the
+next shift needs: a one-paragraph summary; alerts still open (severity, since,
+value, ack with who and note, silence and when it ends); alerts that resolved
+during the shift with how long they fired; silences that end in the next 12
+hours; hosts with security updates or a reboot pending (latest "patches"
+rows); backups stale or with a failed restore test (latest "backup" rows);
+endpoints that breached their latency or availability SLO, with the shift's
+p95 (from samples); acks given and notes left during the shift.
+
+``to_markdown`` pastes cleanly into chat or a wiki: every string that came from
+a host, an endpoint or a person goes through ``md()`` (``clean`` for control
+characters, then Markdown escaping of \\ | * _ ` [ ] < >). ``to_json`` carries the
+same content.
+
+``noise_table(store, now, days=7)`` is the Noise screen's table: per rule,
+pages per day, flap %, time to ack, worst first.
+
+Nothing here imports Textual; time is passed in.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import time
+from typing import Any, Mapping, Sequence
+
+from ..config import Config, format_duration
+from ..model import Alert, iso
+from ..stats import percentile
+from ..store import Store
+from ..textsafe import clean
+
+__all__ = ["handover", "md", "noise_table", "to_json", "to_markdown"]
+
+SILENCE_HORIZON = 12 * 3600.0
+
+_MD = re.compile(r"([\\|*_`\[\]<>])")
+
+
+def md(value: object, limit: int | None = 300) -> str:
+    """Untrusted text made safe for one line of Markdown (and a table cell)."""
+    return _MD.sub(r"\\\1", clean(value, limit=limit))
+
+
+def _dur(s: float | None) -> str:
+    if s is None:
+        return "-"
+    return format_duration(max(0, round(s)))
+
+
+def _num(v: float | None) -> str:
+    if v is None:
+        return "-"
+    if v != v:
+        return "NaN"
+    return f"{v:.0f}" if abs(v) >= 100 or v == int(v) else f"{v:.3g}"
+
+
+# --- collecting ----------------------------------------------------------------------------
+
+
+def _fired_at(trs: Sequence[Any]) -> float | None:
+    """When the episode ending with the last transition started firing."""
+    t = None
+    for tr in trs:
+        if tr.to_state == "firing" and tr.from_state in ("ok", "pending"):
+            t = tr.t
+    return t
+
+
+def _silence_for(store: Store, a: Alert, now: float) -> Any:
+    full = {**a.labels, "target": a.target, "rule": a.rule, "alertname": a.rule, "severity": a.severity}
+    hits = [s for s in store.active_silences(now) if s.matches(full)]
+    return max(hits, key=lambda s: s.ends_at) if hits else None
+
+
+def _patches(store: Store) -> list[dict[str, Any]]:
+    out = []
+    for row in store.latest("patches"):
+        p = (row["data"] or {}).get("patches") or {}
+        sec = p.get("security") or 0
+        reboot = bool(p.get("reboot_required"))
+        if not sec and not reboot:
+            continue
+        pkgs = [x.get("name", "") for x in (p.get("packages") or []) if isinstance(x, dict) and x.get("security")]
+        out.append({"host": row["target"], "security": sec, "pending": p.get("pending") or 0,
+                    "reboot_required": reboot, "reboot_reason": p.get("reboot_reason") or "",
+                    "security_packages": pkgs[:20], "checked_at": iso(row["t"])})
+    out.sort(key=lambda r: (-r["security"], not r["reboot_required"], r["host"]))
+    return out
+
+
+def _backups(store: Store, now: float) -> list[dict[str, Any]]:
+    out = []
+    for row in store.latest("backup"):
+        d = row["data"] or {}
+        age = d.get("age_s")
+        if age is not None:
+            age = age + max(0.0, now - row["t"])
+        max_age = d.get("max_age")
+        rt = d.get("restore_test") or None
+        stale = age is not None and max_age is not None and age > max_age
+        failed = isinstance(rt, dict) and rt.get("ok") is False
+        error = d.get("error")
+        if not (stale or failed or (error and age is None)):
+            continue
+        problems = []
+        if stale:
+            problems.append("stale")
+        if failed:
+            problems.append("restore test failed")
+        if error and age is None:
+            problems.append("probe failed")
+        out.append({
+            "host": row["target"], "backup": row["name"] or d.get("name", ""), "kind": d.get("kind"),
+            "problems": problems, "age_s": age, "max_age_s": max_age, "last_backup": d.get("last_backup"),
+            "restore_test": ({"ok": rt.get("ok"), "at": rt.get("at"), "detail": rt.get("detail") or "",
+                              "duration_s": rt.get("duration_s")} if isinstance(rt, dict) else None),
+            "error": error,
+        })
+    return out
+
+
+def _slo(store: Store, cfg: Config | None, since: float, now: float) -> list[dict[str, Any]]:
+    if cfg is None:
+        return []
+    out = []
+    for e in cfg.endpoints:
+        slo = e.slo
+        if slo.availability is None and slo.ttfb_p95_ms is None:
+            continue
+        ttfb = [v for _, v in store.history(e.name, "endpoint.ttfb_ms", since, now)]
+        up = [v for _, v in store.history(e.name, "endpoint.up", since, now)]
+        if not ttfb and not up:
+            continue
+        p95 = percentile(ttfb, 95) if ttfb else None
+        avail = 100.0 * sum(up) / len(up) if up else None
+        breached = []
+        if slo.ttfb_p95_ms is not None and p95 is not None and p95 > slo.ttfb_p95_ms:
+            breached.append("latency")
+        if slo.availability is not None and avail is not None and avail < slo.availability:
+            breached.append("availability")
+        if not breached:
+            continue
+        out.append({"endpoint": e.name, "url": e.url, "breached": breached, "p95_ms": p95,
+                    "slo_p95_ms": slo.ttfb_p95_ms, "availability": avail, "slo_availability": slo.availability,
+                    "samples": len(ttfb), "polls": len(up)})
+    return out
+
+
+def handover(store: Store, cfg: Config | None = None, *, since: float = 8 * 3600.0,
+             now: float | None = None) -> dict[str, Any]:
+    """The shift report as a dict (the JSON shape); ``since`` is the shift's length in seconds."""
+    now = time.time() if now is None else now
+    start = now - since
+    alerts = store.alerts(now=now)
+    by_id = {a.id: a for a in alerts}
+
+    open_alerts = []
+    for a in sorted((a for a in alerts if a.state in ("pending", "firing")),
+                    key=lambda a: (a.state != "firing", a.severity != "critical", a.since)):
+        sil = _silence_for(store, a, now)
+        ack = store.active_ack(a.id, now)
+        open_alerts.append({
+            "id": a.id, "rule": a.rule, "target": a.target, "labels": a.labels, "severity": a.severity,
+            "state": a.state, "since": iso(a.since), "for_s": now - a.since, "value": a.value, "summary": a.summary,
+            "tier": a.tier, "flapping": a.flapping, "inhibited": a.inhibited, "runbook": a.runbook,
+            "ack": ({"who": ack.who, "note": ack.note, "at": iso(ack.t), "sticky": ack.sticky,
+                     "expires_at": iso(ack.expires_at)} if ack else None),
+            "silence": ({"id": sil.id, "who": sil.who, "note": sil.note, "ends_at": iso(sil.ends_at),
+                         "ends_in_s": sil.ends_at - now} if sil else None),
+            "notes": [{"t": iso(n.t), "who": n.who, "text": n.text} for n in store.notes(alert_id=a.id)][-5:],
+        })
+
+    trs = store.transitions(since=0.0, until=now)
+    by_alert: dict[str, list[Any]] = {}
+    for tr in trs:
+        by_alert.setdefault(tr.alert_id, []).append(tr)
+    resolved = []
+    fired_in_shift = 0
+    critical_in_shift = 0
+    for aid, lst in by_alert.items():
+        for k, tr in enumerate(lst):
+            if tr.t < start:
+                continue
+            if tr.to_state == "firing" and tr.from_state in ("ok", "pending"):
+                fired_in_shift += 1
+                critical_in_shift += tr.severity == "critical"
+            if tr.to_state == "resolved":
+                fired = _fired_at(lst[:k + 1])
+                a = by_id.get(aid)
+                resolved.append({
+                    "id": aid, "rule": tr.rule, "target": tr.target, "severity": tr.severity,
+                    "fired_at": iso(fired), "resolved_at": iso(tr.t),
+                    "duration_s": (tr.t - fired) if fired is not None else None,
+                    "reason": tr.reason, "summary": a.summary if a else "",
+                })
+    resolved.sort(key=lambda r: r["resolved_at"] or "")
+
+    expiring = []
+    for s in store.active_silences(now):
+        if s.ends_at - now <= SILENCE_HORIZON:
+            expiring.append({"id": s.id, "matchers": s.matchers, "who": s.who, "note": s.note,
+                             "ends_at": iso(s.ends_at), "ends_in_s": s.ends_at - now,
+                             "until_resolved": s.until_resolved})
+    expiring.sort(key=lambda s: s["ends_in_s"])
+
+    acks = []
+    for ak in store.acks(since=start):
+        a = by_id.get(ak.alert_id)
+        acks.append({"at": iso(ak.t), "who": ak.who, "note": ak.note, "alert_id": ak.alert_id,
+                     "rule": a.rule if a else None, "target": a.target if a else None, "sticky": ak.sticky})
+    notes = [{"t": iso(n.t), "who": n.who, "target": n.target, "text": n.text}
+             for n in store.notes(since=start) if n.alert_id is None]
+
+    patches = _patches(store)
+    backups = _backups(store, now)
+    slo = _slo(store, cfg, start, now)
+    report: dict[str, Any] = {
+        "generated_at": iso(now), "since": iso(start), "until": iso(now), "window_s": since,
+        "summary": "",
+        "counts": {"fired": fired_in_shift, "fired_critical": critical_in_shift, "resolved": len(resolved),
+                   "open": len(open_alerts), "open_acked": sum(1 for a in open_alerts if a["ack"]),
+                   "open_silenced": sum(1 for a in open_alerts if a["silence"])},
+        "open_alerts": open_alerts,
+        "resolved_alerts": resolved,
+        "silences_expiring": expiring,
+        "patches": patches,
+        "backups": backups,
+        "slo_breaches": slo,
+        "acks": acks,
+        "notes": notes,
+    }
+    report["summary"] = _summary(report)
+    return report
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
+
+
+def _summary(r: Mapping[str, Any]) -> str:
+    c = r["counts"]
+    parts = [f"Shift {r['since']} to {r['until']} ({_dur(r['window_s'])}):"]
+    fired = _plural(c["fired"], "alert") + " fired"
+    if c["fired_critical"]:
+        fired += f" ({c['fired_critical']} critical)"
+    parts.append(fired + f", {c['resolved']} resolved;")
+    crit_open = sum(1 for a in r["open_alerts"] if a["severity"] == "critical" and a["state"] == "firing")
+    still = f"{c['open']} still open"
+    if c["open"]:
+        still += f" ({crit_open} critical firing, {c['open_acked']} acked, {c['open_silenced']} silenced)"
+    parts.append(still + ".")
+    extra = []
+    if r["silences_expiring"]:
+        extra.append(_plural(len(r["silences_expiring"]), "silence") + " end within 12h")
+    if r["patches"]:
+        extra.append(_plural(len(r["patches"]), "host") + " need security updates or a reboot")
+    if r["backups"]:
+        fails = sum(1 for b in r["backups"] if "restore test failed" in b["problems"])
+        stale = sum(1 for b in r["backups"] if "stale" in b["problems"])
+        bits = []
+        if fails:
+            bits.append(_plural(fails, "failed restore test"))
+        if stale:
+            bits.append(_plural(stale, "stale backup"))
+        if not bits:
+            bits.append(_plural(len(r["backups"]), "backup problem"))
+        extra.append(" and ".join(bits))
+    if r["slo_breaches"]:
+        extra.append(_plural(len(r["slo_breaches"]), "endpoint") + " breached an SLO")
+    if r["notes"]:
+        extra.append(_plural(len(r["notes"]), "note") + " for the next shift")
+    if extra:
+        parts.append("; ".join(extra).capitalize() + ".")
+    else:
+        parts.append("Nothing else needs attention.")
+    return " ".join(parts)
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def to_json(report: Mapping[str, Any]) -> str:
+    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+
+
+def _row(*cells: object) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def to_markdown(r: Mapping[str, Any]) -> str:
+    """GitHub-flavoured Markdown; every remote or human string escaped with ``md``."""
+    L: list[str] = [f"# Shift handover {r['since']} → {r['until']}", "", md(r["summary"], None), ""]
+
+    L.append(f"## Open alerts ({len(r['open_alerts'])})")
+    if r["open_alerts"]:
+        L += ["", _row("severity", "state", "target", "rule", "since", "value", "ack", "silence"),
+              _row(*["---"] * 8)]
+        for a in r["open_alerts"]:
+            ack = a["ack"]
+            ack_s = f"{md(ack['who'])}" + (f": {md(ack['note'])}" if ack and ack["note"] else "") if ack else "-"
+            sil = a["silence"]
+            sil_s = (f"until {sil['ends_at']} ({_dur(sil['ends_in_s'])}) by {md(sil['who'])}"
+                     + (f": {md(sil['note'])}" if sil["note"] else "")) if sil else "-"
+            state = a["state"] + (" (flapping)" if a["flapping"] else "") + (" (inhibited)" if a["inhibited"] else "")
+            L.append(_row(a["severity"].upper(), state, md(a["target"]), md(a["rule"]),
+                          f"{a['since']} ({_dur(a['for_s'])})", md(_num(a["value"])), ack_s, sil_s))
+        notes = [(a, n) for a in r["open_alerts"] for n in a["notes"]]
+        if notes:
+            L += ["", "What was tried:"]
+            L += [f"- {md(a['target'])} / {md(a['rule'])}: {n['t']} {md(n['who'])}: {md(n['text'])}" for a, n in notes]
+    else:
+        L += ["", "None."]
+    L.append("")
+
+    L.append(f"## Fired and resolved during the shift ({len(r['resolved_alerts'])})")
+    if r["resolved_alerts"]:
+        L += ["", _row("target", "rule", "severity", "fired", "resolved", "duration"), _row(*["---"] * 6)]
+        for x in r["resolved_alerts"]:
+            L.append(_row(md(x["target"]), md(x["rule"]), x["severity"] or "-", x["fired_at"] or "before the window",
+                          x["resolved_at"], _dur(x["duration_s"])))
+    else:
+        L += ["", "None."]
+    L.append("")
+
+    L.append(f"## Silences ending in the next 12 hours ({len(r['silences_expiring'])})")
+    L.append("")
+    if r["silences_expiring"]:
+        for s in r["silences_expiring"]:
+            m = ", ".join(f"{md(k)}={md(v)}" for k, v in s["matchers"].items())
+            L.append(f"- #{s['id']} {m}: ends {s['ends_at']} (in {_dur(s['ends_in_s'])}), by {md(s['who'])}"
+                     + (f": {md(s['note'])}" if s["note"] else ""))
+    else:
+        L.append("None.")
+    L.append("")
+
+    L.append(f"## Patches: security updates or reboot pending ({len(r['patches'])})")
+    L.append("")
+    if r["patches"]:
+        for p in r["patches"]:
+            bits = []
+            if p["security"]:
+                bits.append(f"{p['security']} security update{'s' if p['security'] != 1 else ''}"
+                            + (f" ({', '.join(md(x) for x in p['security_packages'][:8])})" if p["security_packages"] else ""))
+            if p["reboot_required"]:
+                bits.append("reboot required" + (f": {md(p['reboot_reason'])}" if p["reboot_reason"] else ""))
+            L.append(f"- {md(p['host'])}: " + "; ".join(bits))
+    else:
+        L.append("None.")
+    L.append("")
+
+    L.append(f"## Backups: stale or restore test failed ({len(r['backups'])})")
+    L.append("")
+    if r["backups"]:
+        for b in r["backups"]:
+            bits = [", ".join(b["problems"])]
+            if b["age_s"] is not None:
+                bits.append(f"last backup {_dur(b['age_s'])} ago" + (f" (max {_dur(b['max_age_s'])})" if b["max_age_s"] else ""))
+            rt = b["restore_test"]
+            if rt and rt["ok"] is False:
+                bits.append(f"restore test at {md(rt['at'])} failed" + (f": {md(rt['detail'])}" if rt["detail"] else ""))
+            if b["error"]:
+                bits.append(f"error: {md(b['error'])}")
+            L.append(f"- {md(b['host'])} / {md(b['backup'])}: " + "; ".join(bits))
+    else:
+        L.append("None.")
+    L.append("")
+
+    L.append(f"## Endpoints that breached their SLO ({len(r['slo_breaches'])})")
+    L.append("")
+    if r["slo_breaches"]:
+        L += [_row("endpoint", "breached", "p95 (shift)", "p95 SLO", "availability", "SLO"), _row(*["---"] * 6)]
+        for e in r["slo_breaches"]:
+            L.append(_row(md(e["endpoint"]), ", ".join(e["breached"]),
+                          f"{_num(e['p95_ms'])} ms" if e["p95_ms"] is not None else "-",
+                          f"{_num(e['slo_p95_ms'])} ms" if e["slo_p95_ms"] is not None else "-",
+                          f"{e['availability']:.2f}%" if e["availability"] is not None else "-",
+                          f"{e['slo_availability']:g}%" if e["slo_availability"] is not None else "-"))
+    else:
+        L.append("None.")
+    L.append("")
+
+    L.append(f"## Acks during the shift ({len(r['acks'])})")
+    L.append("")
+    if r["acks"]:
+        for a in r["acks"]:
+            L.append(f"- {a['at']} {md(a['who'])} acked {md(a['target'] or '?')} / {md(a['rule'] or a['alert_id'])}"
+                     + (" (sticky)" if a["sticky"] else "") + (f": {md(a['note'])}" if a["note"] else ""))
+    else:
+        L.append("None.")
+    L.append("")
+
+    L.append(f"## Notes for the next shift ({len(r['notes'])})")
+    L.append("")
+    if r["notes"]:
+        for n in r["notes"]:
+            L.append(f"- {n['t']} {md(n['who'])}" + (f" on {md(n['target'])}" if n["target"] else "")
+                     + f": {md(n['text'], 2000)}")
+    else:
+        L.append("None.")
+    return "\n".join(L) + "\n"
+
+
+# --- the Noise screen's table ---------------------------------------------------------------
+
+
+def noise_table(store: Store, now: float, days: float = 7) -> list[dict[str, Any]]:
+    """Per rule over the last ``days``: pages, pages per day, flap %, time to ack; worst first.
+
+    A page is a firing transition that was not inhibited, not while the alert was
+    flapping and not silenced (plus escalations to critical and a firing alert that
+    stopped flapping). ``flap_percent``: the share of the rule's alerts that flapped.
+    ``median_ack_s``: from a page to the first ack of that alert after it (unacked
+    pages are counted in ``unacked``). Rows: rule, pages, pages_per_day, alerts,
+    flap_episodes, flap_percent, acked, unacked, median_ack_s.
+    """
+    since = now - days * 86400.0
+    trs = store.transitions(since=since, until=now)
+    silences = store.silences(since=since)
+    acks: dict[str, list[float]] = {}
+    for ak in store.acks(since=since):
+        acks.setdefault(ak.alert_id, []).append(ak.t)
+    labels = {a.id: a.labels for a in store.alerts(now=now)}
+    rows: dict[str, dict[str, Any]] = {}
+    flapping: set[str] = set()
+    flapped: dict[str, set[str]] = {}
+    seen: dict[str, set[str]] = {}
+    ack_times: dict[str, list[float]] = {}
+    for tr in trs:
+        r = rows.setdefault(tr.rule, {"rule": tr.rule, "pages": 0, "flap_episodes": 0, "acked": 0, "unacked": 0})
+        seen.setdefault(tr.rule, set()).add(tr.alert_id)
+        if tr.to_state == "flapping":
+            flapping.add(tr.alert_id)
+            flapped.setdefault(tr.rule, set()).add(tr.alert_id)
+            r["flap_episodes"] += 1
+            continue
+        settle = tr.from_state == "flapping"
+        if settle:
+            flapping.discard(tr.alert_id)
+        is_page = (
+            (tr.to_state == "firing" and tr.from_state in ("ok", "pending") and tr.alert_id not in flapping)
+            or (settle and tr.to_state == "firing")
+            or (tr.from_state == "firing" and tr.to_state == "firing" and tr.severity == "critical"
+                and "escalated" in tr.reason and tr.alert_id not in flapping)
+        )
+        if not is_page or "inhibited:" in tr.reason:
+            continue
+        full = {**labels.get(tr.alert_id, {}), "target": tr.target, "rule": tr.rule, "alertname": tr.rule,
+                "severity": tr.severity or ""}
+        if any(s.t <= tr.t < s.ends_at and (s.expired_at is None or tr.t < s.expired_at) and s.matches(full)
+               for s in silences):
+            continue
+        r["pages"] += 1
+        later = [t for t in acks.get(tr.alert_id, ()) if t >= tr.t]
+        if later:
+            r["acked"] += 1
+            ack_times.setdefault(tr.rule, []).append(min(later) - tr.t)
+        else:
+            r["unacked"] += 1
+    out = []
+    for rule, r in rows.items():
+        n_alerts = len(seen.get(rule, ()))
+        r["alerts"] = n_alerts
+        r["pages_per_day"] = round(r["pages"] / days, 2) if days else float(r["pages"])
+        r["flap_percent"] = round(100.0 * len(flapped.get(rule, ())) / n_alerts, 1) if n_alerts else 0.0
+        at = ack_times.get(rule)
+        r["median_ack_s"] = statistics.median(at) if at else None
+        out.append(r)
+    out.sort(key=lambda r: (-r["pages_per_day"], -r["flap_percent"], -(r["median_ack_s"] or 0.0), r["rule"]))
+    return out
