@@ -44,8 +44,11 @@ class ConfigProblem:
     line: int | None = None
 
     def __str__(self) -> str:
+        from .textsafe import clean  # a key or value from the file may hold escape sequences
+
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        text = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        return clean(text)
 
 
 class ConfigError(OpsdashError):

@@ -40,6 +40,18 @@ def to_str(value: object) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+# What json.dumps(..., ensure_ascii=False) leaves raw although a terminal acts on it:
+# DEL, C1 controls (0x9b is an 8-bit CSI), line separators, bidi controls, BOM.
+_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f\ufeff]")
+
+
+def json_safe(text: str) -> str:
+    """JSON text (from ``json.dumps(..., ensure_ascii=False)``) with the control
+    characters json leaves raw written as ``\\uXXXX`` escapes. Still the same JSON:
+    those characters can only occur inside strings, where the escape means the same."""
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
 def clean(value: object, *, multiline: bool = False, limit: int | None = None) -> str:
     """``value`` with every control character replaced by a visible escape.
 

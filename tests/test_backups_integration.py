@@ -277,3 +277,10 @@ async def test_borg_moved_repository_is_not_silently_accepted(borg_repo, tmp_pat
     borg_repo.path = moved
     st = await _probe(borg_repo.cfg("src/data.bin"))
     assert st.error.startswith("borg: repository moved since last access")
+
+
+@needs_restic
+async def test_restic_sample_outside_snapshot_is_a_failed_test(restic_repo):
+    st = await _probe(restic_repo.cfg("../etc/passwd"))
+    assert st.snapshots == 1  # freshness kept
+    assert not st.restore_test.ok and "must be a path inside the snapshot" in st.restore_test.detail

@@ -169,7 +169,7 @@ def test_once_cli_with_a_hostile_host_name(tmp_path: Path, capsys: pytest.Captur
     cfg = tmp_path / "c.toml"
     cfg.write_text('[[hosts]]\nname = "loc\\u001b]52;c;aGk=\\u0007\\u009b2J\\u202e[red]x[/]"\nprobes = ["local"]\n')
     for fmt in ("text", "json"):
-        rc = main(["--config", str(cfg), "--store", str(tmp_path / "s.sqlite"), "once", "--format", fmt])
+        rc = main(["once", "--config", str(cfg), "--store", str(tmp_path / "s.sqlite"), "--format", fmt])
         out = capsys.readouterr()
         assert rc in (0, 1, 2), out.err
         assert_inert(out.out)
@@ -190,13 +190,13 @@ def test_check_config_prints_names_literally(tmp_path: Path, capsys: pytest.Capt
         f'[[endpoints]]\nname = "ep{e}"\nurl = "https://x.test/{e}"\nvantage = ["h{e}"]\n\n'
         f'[[rules]]\nname = "r{e}"\nmetric = "m{e}"\nwarn = 1\n'
     )
-    rc = main(["--config", str(cfg), "check-config"])
+    rc = main(["check-config", "--config", str(cfg)])
     out = capsys.readouterr()
     assert rc == 0, out.err
     assert_inert(out.out)
     bad = tmp_path / "bad.toml"
     bad.write_text(f'[[hosts]]\nname = "h{e}"\nport = "p{e}"\nbogus{e[:0]} = 1\n')
-    rc = main(["--config", str(bad), "check-config"])
+    rc = main(["check-config", "--config", str(bad)])
     out = capsys.readouterr()
     assert rc == 3
     assert_inert(out.err)
@@ -284,7 +284,8 @@ def test_handover_markdown_and_json_are_literal(tmp_path: Path) -> None:
         s.close()
     md = handover.to_markdown(r)
     assert_inert(md)
-    assert "\\e[2J" in md and "\\u202e" in md
+    # clean's visible escape, then Markdown's escaping of its backslash: renders as \e[2J
+    assert "\\\\e\\[2J" in md and "\\\\u202e" in md
     assert "[link=http://evil]" not in md and "\\[link=http://evil\\]" in md  # Markdown link syntax escaped
     assert "<b>" not in md
     raw = handover.to_json(r)
@@ -302,7 +303,7 @@ def test_escalation_packet_markdown_and_json_are_literal(tmp_path: Path) -> None
         s.close()
     md = escalation.to_markdown(p)
     assert_inert(md)
-    assert "\\e[2J" in md
+    assert "\\\\e\\[2J" in md
     assert "<b>" not in md
     raw = escalation.to_json(p)
     json.loads(raw)

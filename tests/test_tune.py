@@ -242,3 +242,19 @@ def test_core_modules_do_not_import_textual():
     code = ("import sys, opsdash.tune, opsdash.report.handover, opsdash.report.escalation, "
             "opsdash.commands.tune, opsdash.commands.handover; assert 'textual' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_tune_from_the_store_matches_the_samples_file(files, week, tmp_path, capsys):
+    from opsdash.model import Sample
+    from opsdash.store import Store
+
+    samples, cfg = files
+    db = tmp_path / "s.sqlite"
+    with Store(db) as s:
+        s.write_samples(Sample(t, tg, m, v) for t, tg, m, v, _ in week)
+    assert main(["tune", "--config", str(cfg), "--store", str(db), "--since", "3650d", "--rule", "cpu-hot",
+                 "--format", "json"]) == 0
+    from_store = json.loads(capsys.readouterr().out)["rules"][0]
+    assert main(["tune", "--config", str(cfg), "--samples", str(samples), "--rule", "cpu-hot", "--format", "json"]) == 0
+    from_file = json.loads(capsys.readouterr().out)["rules"][0]
+    assert from_store["current"] == from_file["current"] and from_store["proposal"] == from_file["proposal"]

@@ -161,6 +161,15 @@ async def _timed_restore(runner: Runner, cfg: BackupConfig, body: str, now: floa
     return s, time.monotonic() - t0, None
 
 
+async def _guarded(cfg: BackupConfig, now: float, restore) -> RestoreTest:
+    """Unreadable output or a bad sample path is a failed restore test, never a pass,
+    and it keeps the freshness figures already gathered."""
+    try:
+        return await restore
+    except (ParseError, ValueError) as e:
+        return _restore_failed(cfg, now, f"restore test could not be evaluated: {e}")
+
+
 def _wants_restore(cfg: BackupConfig, run_restore: bool) -> bool:
     return run_restore and cfg.restore_test is not None
 
@@ -169,7 +178,7 @@ def _sample(cfg: BackupConfig) -> str:
     assert cfg.restore_test is not None
     sample = cfg.restore_test.sample.strip().lstrip("/")
     if not sample or ".." in sample.split("/"):
-        raise ProbeError(f"backup {cfg.name}: restore_test.sample must be a path inside the snapshot, got {cfg.restore_test.sample!r}")
+        raise ValueError(f"restore_test.sample must be a path inside the snapshot, got {cfg.restore_test.sample!r}")
     return sample
 
 
@@ -197,7 +206,7 @@ async def _restic(runner: Runner, cfg: BackupConfig, *, now: float, run_restore:
     last = snaps[-1] if snaps else None
     rt = None
     if _wants_restore(cfg, run_restore):
-        rt = await _restic_restore(runner, cfg, last, now) if last else _restore_failed(cfg, now, "no snapshots to restore from")
+        rt = await _guarded(cfg, now, _restic_restore(runner, cfg, last, now)) if last else _restore_failed(cfg, now, "no snapshots to restore from")
     return _status(cfg, now, last.time if last else None, len(snaps), size, rt)
 
 
@@ -282,7 +291,7 @@ async def _borg(runner: Runner, cfg: BackupConfig, *, now: float, run_restore: b
     last = archives[-1] if archives else None
     rt = None
     if _wants_restore(cfg, run_restore):
-        rt = await _borg_restore(runner, cfg, last, now) if last else _restore_failed(cfg, now, "no archives to restore from")
+        rt = await _guarded(cfg, now, _borg_restore(runner, cfg, last, now)) if last else _restore_failed(cfg, now, "no archives to restore from")
     return _status(cfg, now, last.time if last else None, len(archives), size, rt)
 
 

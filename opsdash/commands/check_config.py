@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from ..config import format_duration
 from ..textsafe import clean
@@ -24,16 +25,16 @@ def run(args: argparse.Namespace) -> int:
             extra.append(f"{len(h.caches)} caches")
         if h.backups:
             extra.append(f"{len(h.backups)} backups")
-        via = f" via {h.jump}" if h.jump else ""
+        via = f" via {clean(h.jump)}" if h.jump else ""
         print(f"    {clean(h.name)}: {','.join(h.probes)} every {format_duration(h.interval)}{via}"
               + (f" ({', '.join(extra)})" if extra else ""))
     print(f"  endpoints: {len(config.endpoints)}")
     for e in config.endpoints:
-        print(f"    {clean(e.name)}: {clean(e.url)} from {','.join(e.vantage)} every {format_duration(e.interval)}")
+        print(f"    {clean(e.name)}: {clean(_no_userinfo(e.url))} from {clean(','.join(e.vantage))} every {format_duration(e.interval)}")
     if config.sources:
         print(f"  sources: {len(config.sources)}")
         for s in config.sources:
-            print(f"    {clean(s.name)}: {s.kind} {clean(s.url)}")
+            print(f"    {clean(s.name)}: {s.kind} {clean(_no_userinfo(s.url))}")
     try:
         from ..alerts.rules import rules_from_config
     except ImportError:
@@ -49,7 +50,12 @@ def run(args: argparse.Namespace) -> int:
             levels.append(f"crit {getattr(r, 'op', '>')} {r.crit:g}")
         for_s = getattr(r, "for_s", 0)
         origin = getattr(r, "origin", "")
-        print(f"    {clean(r.name)}: {r.metric} {', '.join(levels)}"
+        print(f"    {clean(r.name)}: {clean(r.metric)} {', '.join(levels)}"
               + (f" for {format_duration(for_s)}" if for_s else "")
-              + (f" [{origin}]" if origin else ""))
+              + (f" [{clean(origin)}]" if origin else ""))
     return 0
+
+
+def _no_userinfo(url: str) -> str:
+    """``https://user:pw@host/`` -> ``https://host/``: a password in a URL is not printed."""
+    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@", r"\1", url)

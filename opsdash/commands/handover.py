@@ -52,7 +52,7 @@ def run_handover(args: argparse.Namespace) -> int:
     from ..report.handover import handover, to_json, to_markdown
 
     cfg = _common.load(args)
-    with _common.open_store(args, readonly=True) as store:
+    with _common.open_store(args) as store:
         report = handover(store, cfg, since=args.since, now=time.time())
     text = to_json(report) if args.format == "json" else to_markdown(report)
     if args.out:

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             return 3
     else:
         since = args.since if args.since is not None else 7 * 86400.0
-        with _common.open_store(args, readonly=True) as store:
+        with _common.open_store(args) as store:
             now = time.time()
             series = load_store(store, now - since, None, wanted)
             silences = store.silences(since=now - since)

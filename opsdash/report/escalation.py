@@ -21,6 +21,7 @@ from ..config import Config, format_duration
 from ..model import Alert, iso
 from ..stats import sparkline
 from ..store import Store
+from ..textsafe import json_safe
 from .handover import _num, md
 
 __all__ = ["packet", "to_json", "to_markdown"]
@@ -145,7 +146,8 @@ def packet(store: Store, alert: Alert, cfg: Config | None = None, *, now: float 
 
 
 def to_json(p: Mapping[str, Any]) -> str:
-    return json.dumps(p, indent=2, ensure_ascii=False) + "\n"
+    # json_safe: ensure_ascii=False leaves C1 controls and bidi overrides raw for the terminal.
+    return json_safe(json.dumps(p, indent=2, ensure_ascii=False)) + "\n"
 
 
 def _is_link(s: str) -> bool:

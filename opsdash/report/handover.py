@@ -32,7 +32,7 @@ from ..config import Config, format_duration
 from ..model import Alert, iso
 from ..stats import percentile
 from ..store import Store
-from ..textsafe import clean
+from ..textsafe import clean, json_safe
 
 __all__ = ["handover", "md", "noise_table", "to_json", "to_markdown"]
 
@@ -286,7 +286,8 @@ def _summary(r: Mapping[str, Any]) -> str:
 
 
 def to_json(report: Mapping[str, Any]) -> str:
-    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    # json_safe: ensure_ascii=False leaves C1 controls and bidi overrides raw for the terminal.
+    return json_safe(json.dumps(report, indent=2, ensure_ascii=False)) + "\n"
 
 
 def _row(*cells: object) -> str:
