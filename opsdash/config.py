@@ -10,6 +10,7 @@ keeping a ``.bak`` of the old file byte for byte.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import tempfile
@@ -90,7 +91,7 @@ class BackupConfig:
     check: CheckConfig | None = None
     command: str = ""  # kind = "command": exit 0 = pass, last stdout line = summary
     stanza: str = ""  # pgbackrest
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict, repr=False)  # may hold a password: kept out of repr/logs
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ class EndpointConfig:
     verify_tls: bool = True
     fresh_connection: bool = True
     method: str = "GET"
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)  # may hold Authorization: kept out of repr/logs
     tags: dict[str, str] = field(default_factory=dict)
     source: str | None = None  # a [[sources]] name: quantiles from Prometheus instead
     queries: dict[str, str] = field(default_factory=dict)  # p50/p95/p99/error_rate PromQL
@@ -271,7 +272,7 @@ def _bool(v: Any) -> bool:
 
 
 def _number(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):  # TOML has inf and nan
         raise _Invalid("a number")
     return float(v)
 
@@ -291,13 +292,16 @@ def _positive_int(v: Any) -> int:
 def _duration(v: Any) -> float:
     if isinstance(v, bool):
         raise _Invalid('a duration like "90s", "5m", "24h" or "14d"')
-    if isinstance(v, (int, float)) and v >= 0:
+    if isinstance(v, (int, float)) and 0 <= v < math.inf:  # inf and nan are not durations
         return float(v)  # plain numbers are seconds
     if isinstance(v, str):
         try:
-            return parse_duration(v)
+            d = parse_duration(v)
         except ValueError:
             pass
+        else:
+            if math.isfinite(d):  # "999...9d" overflows to inf
+                return d
     raise _Invalid('a duration like "90s", "5m", "24h" or "14d"')
 
 
@@ -571,7 +575,8 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
     )
 
     raw_hosts = ck.array(doc.get("hosts"), "hosts")
-    host_names = {h.get("name") for h in raw_hosts if isinstance(h, dict)}
+    # only strings: a name of the wrong type (a list) is reported below, and is unhashable here
+    host_names = {h.get("name") for h in raw_hosts if isinstance(h, dict) and isinstance(h.get("name"), str)}
     hosts = []
     for i, h in enumerate(raw_hosts):
         hp = f"hosts[{i}]"

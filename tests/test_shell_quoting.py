@@ -294,8 +294,9 @@ async def test_restore_sample_outside_the_snapshot_is_refused(fakes: Fakes, monk
     fakes.install("restic")
     _set_responses(monkeypatch, {"restic snapshots": _snapshots("abc")})
     cfg = _restic_cfg(fakes.root, "x", sample="../../etc/passwd")
-    with pytest.raises(ProbeError, match="inside the snapshot"):
-        await probe_backup(LocalRunner(), cfg, now=time.time(), run_restore=True, timeout=60)
+    st = await probe_backup(LocalRunner(), cfg, now=time.time(), run_restore=True, timeout=60)
+    assert st.restore_test is not None and not st.restore_test.ok
+    assert "inside the snapshot" in st.restore_test.detail
     assert [c["argv"][1] for c in fakes.calls("restic")] == ["snapshots"]  # no restore was attempted
 
 

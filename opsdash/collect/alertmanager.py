@@ -457,12 +457,19 @@ async def expire_silence(store: Any, config: Config, silence_id: int) -> dict[st
     return result
 
 
-def push_silence_sync(store: Any, config: Config, silence_id: int) -> dict[str, str]:
-    """``push_silence`` for callers without an event loop (the CLI, a TUI worker thread)."""
+def push_silence_sync(store: Any, config: Config | None, silence_id: int) -> dict[str, str]:
+    """``push_silence`` for callers without an event loop (the CLI, a TUI worker thread).
+
+    Does nothing (and returns {}) when the config has no Alertmanager source.
+    """
+    if config is None or not any(c.kind == "alertmanager" for c in config.sources):
+        return {}
     return asyncio.run(push_silence(store, config, silence_id))
 
 
-def expire_silence_sync(store: Any, config: Config, silence_id: int) -> dict[str, str]:
+def expire_silence_sync(store: Any, config: Config | None, silence_id: int) -> dict[str, str]:
+    if config is None or not any(c.kind == "alertmanager" for c in config.sources):
+        return {}
     return asyncio.run(expire_silence(store, config, silence_id))
 
 

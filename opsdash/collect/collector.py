@@ -87,7 +87,8 @@ class HostStatus:
     def to_json(self, probes: set[str] | None = None) -> dict[str, Any]:
         cfg = self.cfg
         want = (lambda p: probes is None or p in probes)
-        has_health = "health" in cfg.probes or "local" in cfg.probes
+        # "prometheus" is added at run time to hosts a Prometheus source feeds (collect/prom.py).
+        has_health = any(p in cfg.probes for p in ("health", "local", "prometheus"))
         d: dict[str, Any] = {
             "name": cfg.name,
             "tags": dict(cfg.tags),
@@ -176,6 +177,10 @@ class Collector:
         self._refresh: asyncio.Event | None = None
         self._stop: asyncio.Event | None = None
         self.extra_jobs: list[Callable[["Collector"], list[Job]]] = []  # sources (Prometheus ...) plug in here
+        if config.sources:
+            from .sources import source_jobs  # sources.py imports this module, hence here
+
+            self.extra_jobs.append(source_jobs)
         self.listeners: list[Callable[[list[Sample]], None]] = []
 
     # --- connections ----------------------------------------------------------------

@@ -138,9 +138,19 @@ def run_unack(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_or_none(args: argparse.Namespace):
+    """The config if there is one: queue commands work on a store alone."""
+    try:
+        return _common.load(args, required=True)
+    except OpsdashError:
+        return None
+
+
 def run_silence(args: argparse.Namespace) -> int:
     from ..alerts import queue
     from ..config import format_duration
+
+    from ..collect.alertmanager import push_silence_sync
 
     with _common.open_store(args) as store:
         try:
@@ -148,6 +158,9 @@ def run_silence(args: argparse.Namespace) -> int:
             sid = queue.silence(store, matchers, args.duration, note=args.note, until_resolved=args.until_resolved)
         except OpsdashError as e:
             return _fail(e)
+        # Alerts that came from Alertmanager are silenced there too, so its receivers stay quiet.
+        for source, outcome in push_silence_sync(store, _config_or_none(args), sid).items():
+            print(f"alertmanager {source}: {outcome}")
         now = time.time()
         hit = [a for a in store.alerts(states=("pending", "firing"), now=now) if a.silenced]
     m = ",".join(f"{k}={v}" for k, v in matchers.items())

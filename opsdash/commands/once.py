@@ -54,7 +54,12 @@ def run(args: argparse.Namespace) -> int:
     collector.listeners.append(samples.extend)
     asyncio.run(collector.snapshot_once(probes=probes, http_samples=args.http_samples,
                                         restore_tests=args.run_restore_tests))
-    snap = build(collector, instant_alerts(config, samples), probes)
+    alerts = instant_alerts(config, samples)
+    if config.sources:
+        from ..collect.sources import source_alerts
+
+        alerts += source_alerts(collector)
+    snap = build(collector, alerts, probes)
     if args.format == "json":
         json.dump(snap, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -46,13 +46,19 @@ def build(collector: Any, alerts: list[Alert], probes: set[str] | None, now: flo
     now = time.time() if now is None else now
     hosts = [hs.to_json(probes) for hs in collector.hosts.values()]
     endpoints = []
+    keys = ("name", "url", "vantage", "state", "status", "ttfb_ms", "phases", "samples",
+            "p50_ms", "p95_ms", "p99_ms", "error_rate", "cache", "error")
     if probes is None or "http" in probes:
         for ep in collector.config.endpoints:
+            if ep.source is not None:
+                continue  # quantiles from a Prometheus source, below
             for v in ep.vantage:
                 d = collector.endpoint_json(ep, v)
-                endpoints.append({k: d[k] for k in (
-                    "name", "url", "vantage", "state", "status", "ttfb_ms", "phases", "samples",
-                    "p50_ms", "p95_ms", "p99_ms", "error_rate", "cache", "error")})
+                endpoints.append({k: d[k] for k in keys})
+        if collector.config.sources:
+            from ..collect.sources import source_endpoints
+
+            endpoints += [{k: d.get(k) for k in keys} for d in source_endpoints(collector)]
     return {
         "generated_at": iso(now),
         "status": overall_status(hosts, endpoints, alerts),

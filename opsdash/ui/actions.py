@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Mapping
 
 from ..alerts import queue
+from ..collect.alertmanager import push_silence_sync
+from ..config import Config
 from ..alerts.rules import next_tier
 from ..store import Store, current_user
 
@@ -21,9 +23,12 @@ def ack(store_path: Path, alert_id: str, note: str, now: float, who: str | None 
 
 
 def silence(store_path: Path, matchers: Mapping[str, str], duration_s: float, note: str, now: float,
-            who: str | None = None) -> int:
+            who: str | None = None, config: Config | None = None) -> int:
+    """A silence in the store and, for alerts from Alertmanager, in Alertmanager too."""
     with Store(store_path) as store:
-        return queue.silence(store, dict(matchers), duration_s, note=note, who=who or current_user(), now=now)
+        sid = queue.silence(store, dict(matchers), duration_s, note=note, who=who or current_user(), now=now)
+        push_silence_sync(store, config, sid)
+        return sid
 
 
 def escalate(store_path: Path, alert_id: str, now: float, who: str | None = None) -> str:

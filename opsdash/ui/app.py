@@ -460,7 +460,7 @@ class OpsdashApp(App[None]):
             if req is not None:
                 label = ", ".join(f"{k}={v}" for k, v in matchers.items())
                 self._write(
-                    lambda: actions.silence(self.store_path, matchers, req.duration_s, req.note, self.now()),
+                    lambda: actions.silence(self.store_path, matchers, req.duration_s, req.note, self.now(), config=self.config),
                     f"silenced {label} for {fmt_age(req.duration_s)}",
                 )
 
