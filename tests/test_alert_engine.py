@@ -362,6 +362,24 @@ def test_dead_mans_switch_after_three_intervals():
     assert moves(ev) == [("firing", "resolved")] and "data is back after a 4m40s gap" in ev[0].reason
 
 
+def test_dead_mans_switch_is_not_fooled_by_bursts():
+    # Two probes write backup.age_s within a second of each other every 30 s (the
+    # freshness poll and the restore test): the interval is 30 s, not 0.3 s.
+    rules = [r for r in builtin_rules() if r.name == "no-data"]
+    eng = AlertEngine(rules)
+    events = []
+    for k in range(20):
+        t = T0 + 30 * k
+        events += eng.observe([Sample(t, "backup-1", "backup.age_s", 100.0, {"backup": "etc"})])
+        events += eng.observe([Sample(t + 0.3, "backup-1", "backup.age_s", 100.0, {"backup": "etc"})])
+        events += eng.tick(t + 15)
+    assert [e for e in events if e.rule == "no-data"] == []
+    # ...and when the data really stops, it still fires after three intervals.
+    assert eng.tick(T0 + 30 * 19 + 0.3 + 80) == []
+    ev = eng.tick(T0 + 30 * 19 + 0.3 + 95)
+    assert [(e.rule, e.to_state) for e in ev] == [("no-data", "firing")]
+
+
 # --- reasons, summary, config ------------------------------------------------------------------
 
 

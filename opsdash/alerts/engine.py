@@ -51,6 +51,8 @@ from .rules import NO_DATA, Rule, matches
 __all__ = ["AlertEngine", "TransitionEvent", "alert_id", "group_alerts"]
 
 OK, PENDING, FIRING = 0, 1, 2
+# Sample gaps below this are bursts, not an arrival interval (see _sample).
+MIN_INTERVAL = 1.0
 _STATE_NAME = ("ok", "pending", "firing")
 WARNING, CRITICAL = "warning", "critical"
 
@@ -363,10 +365,14 @@ class AlertEngine:
             if t > self._now:
                 self._now = t
             iv = ser.interval
+            # Learn the arrival interval, but not from bursts: two probes writing one
+            # metric in the same poll (a backup's freshness and its restore test) land
+            # a fraction of a second apart, and a 0.3 s "interval" would make the dead
+            # man's switch fire between every two polls.
             if iv is None:
-                if gap > 0:
+                if gap >= MIN_INTERVAL:
                     ser.interval = gap
-            elif gap <= 3.0 * iv:
+            elif 0.5 * iv <= gap <= 3.0 * iv:
                 ser.interval = iv + 0.2 * (gap - iv)
             nd = ser.nodata
             if nd is not None and nd.state == FIRING:
