@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+import signal
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Protocol
 
@@ -91,11 +92,29 @@ class LocalRunner:
                 proc.communicate(input.encode() if input is not None else None), timeout
             )
         except asyncio.TimeoutError:
-            try:
-                os.killpg(proc.pid, 9)
-            except ProcessLookupError:
-                pass
-            await proc.wait()
+            await _terminate(proc)
             raise ProbeError(f"command timed out after {timeout:g}s", state="timeout") from None
         truncated = len(out) > MAX_OUTPUT_BYTES
         return CommandResult(proc.returncode or 0, _decode(out[:MAX_OUTPUT_BYTES]), _decode(err[:65536]), truncated)
+
+
+TERM_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+
+
+async def _terminate(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM the command's process group, then SIGKILL after a grace period.
+
+    SIGTERM first so a script's cleanup trap runs (a restore test removes its
+    temp dir); over SSH, closing the channel sends the same hangup.
+    """
+    for sig, wait in ((signal.SIGTERM, TERM_GRACE), (signal.SIGKILL, None)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            await asyncio.wait_for(proc.wait(), wait)
+            return
+        except asyncio.TimeoutError:
+            continue
+    await proc.wait()
