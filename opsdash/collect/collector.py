@@ -310,7 +310,10 @@ class Collector:
         hs.backups[backup.name] = status
         labels = {"backup": backup.name}
         samples = []
-        if status.age_s is not None:
+        # One writer per series: backup.age_s comes from the freshness job only. Two jobs
+        # on different schedules writing one series would look like erratic arrivals to
+        # the dead man's switch.
+        if status.age_s is not None and not restore:
             samples.append(Sample(t, name, "backup.age_s", status.age_s, labels))
         rt = status.restore_test
         if rt is not None:
@@ -593,10 +596,6 @@ class Collector:
         """Run every selected probe once (HTTP ``http_samples`` times), concurrently across targets."""
         await self._open()
         self.jobs = self.build_jobs(probes=probes, restore_tests=restore_tests)
-        if restore_tests:
-            # A restore test also reports freshness: skip the plain freshness poll of those backups.
-            restoring = {(j.target, j.name) for j in self.jobs if j.kind == "restore"}
-            self.jobs = [j for j in self.jobs if not (j.kind == "backup" and (j.target, j.name) in restoring)]
 
         async def one(job: Job) -> None:
             if job.kind == "http":
