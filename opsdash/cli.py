@@ -20,9 +20,13 @@ from .errors import ConfigError, OpsdashError
 
 
 def _common_parser() -> argparse.ArgumentParser:
+    # SUPPRESS: an option not given after the subcommand must not overwrite one given
+    # before it (`opsdash --config F once` and `opsdash once --config F` both work).
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="FILE", help="config file (default: $OPSDASH_CONFIG, else the platform config dir)")
-    common.add_argument("--store", metavar="FILE", help="SQLite store (default: the platform data dir)")
+    common.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                        help="config file (default: $OPSDASH_CONFIG, else the platform config dir)")
+    common.add_argument("--store", metavar="FILE", default=argparse.SUPPRESS,
+                        help="SQLite store (default: the platform data dir)")
     return common
 
 
@@ -31,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="opsdash",
         description="A terminal operations dashboard for on-call engineers.",
-        parents=[common],
+        parents=[_common_parser()],  # its own copy: set_defaults below must not touch the subcommands'
     )
+    parser.set_defaults(config=None, store=None)
     parser.add_argument("--version", action="version", version=f"opsdash {__version__}")
     parser.add_argument("--no-mouse", action="store_true", help="run the TUI with the mouse off")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

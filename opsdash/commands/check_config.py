@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 
 from ..config import format_duration
+from ..security import warn_world_readable_secrets
 from ..textsafe import clean
 from . import _common
 
@@ -18,6 +20,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def run(args: argparse.Namespace) -> int:
     config = _common.load(args, required=True)
     print(f"{_common.config_path(args)}: valid")
+    for warning in warn_world_readable_secrets(config):
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"  hosts: {len(config.hosts)}")
     for h in config.hosts:
         extra = []

@@ -9,6 +9,7 @@ import signal
 import sys
 
 from ..collect.collector import Collector
+from ..security import warn_world_readable_secrets
 from . import _common
 
 
@@ -34,6 +35,8 @@ def make_engine(config, store):
 
 def run(args: argparse.Namespace) -> int:
     config = _common.load(args)
+    for warning in warn_world_readable_secrets(config):
+        print(f"opsdash: warning: {warning}", file=sys.stderr)
     store = _common.open_store(args)
     collector = Collector(config, store, alert_engine=make_engine(config, store),
                           run_restore_tests=not args.no_restore_tests)

@@ -372,7 +372,11 @@ def _latency_rows(snap: Snapshot, ep_tags: Mapping[str, Mapping[str, str]]) -> l
         state = d.get("state") or "error"
         if state != "ok":
             level = CRIT
-            st = state_cell(CRIT, "down" if state in ("unreachable", "timeout") else state[:6])
+            # What fits the column and reads at a glance: "down", the status code ("503"), "error".
+            status = d.get("status")
+            word = {"unreachable": "down", "timeout": "down",
+                    "bad-status": str(status) if status else "bad"}.get(state, state[:6])
+            st = state_cell(CRIT, word)
         else:
             level = max([x for x in (lv_p95, lv_av, lv_err) if x != UNKNOWN] or [OK])
             st = state_cell(level, {OK: "ok", WARN: "slow", CRIT: "SLOW"}.get(level))

@@ -1,0 +1,364 @@
+#!/usr/bin/env python3
+"""The TUI at 1000 hosts: key press -> updated screen latency, idle CPU, RSS.
+
+    python bench/tui_bench.py [--hosts 1000] [--size 80x24] [--idle 45] [--rounds 20]
+
+Setup (all on loopback, all real processes):
+  1. ``opsdash demo --hosts N --headless --dir D``: the simulated fleet (asyncssh +
+     HTTP servers, its own process) and a headless collector polling it through
+     the real SSH/HTTP probes and writing the SQLite store. Runs for the whole bench.
+  2. ``opsdash run --no-collector`` against that store, in a real pty: a detached
+     tmux session of the given size. The TUI reads the store every second
+     (live data: the collector keeps writing) and redraws.
+
+What "key press -> updated screen" means here: the time from just before
+``tmux send-keys`` is called until a ``tmux capture-pane`` of the pane shows
+the expected change, i.e. the bytes the TUI wrote after handling the key have
+reached the terminal (tmux) and been drawn there. The screen is polled with
+back-to-back capture-pane calls; each figure is taken at the END of the first
+capture that shows the change, so it includes up to one capture interval
+(reported) of polling slack: the figures are upper bounds. Keys (80x24, tabs):
+  - ``2`` / ``1``: jump to Latency / Health; the change is the table header
+    of the other pane replacing this one's.
+  - ``down``: cursor one row down (the DataTable's key; ``j`` is not bound);
+    the change is the cursor line (the one line with its own background)
+    showing the next host; it scrolls the table once it reaches the bottom.
+  - ``/``: open the filter box (the placeholder appears).
+  - typing ``node-07`` (7 keys sent in one burst) -> every table line shows a
+    node-07xx host: seven filter passes over 6 panes x ~1000 rows.
+  - ``enter`` then ``escape``: keep, then clear the filter -> the box is gone and
+    other hosts' rows are back.
+Key presses are spaced by 150-400 ms at random, so they land anywhere in the
+1 s refresh cycle, with the collector writing all the time.
+
+Idle CPU: with no key pressed for ``--idle`` seconds while live data flows, the
+TUI process's user+sys CPU seconds (from /proc/PID/stat) divided by wall time.
+RSS: VmRSS and VmHWM of the TUI process at the end.
+
+Prints a Markdown section to stdout (progress on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SESSION = f"opsdash-tui-bench-{os.getpid()}"
+TICK = os.sysconf("SC_CLK_TCK")
+BG = re.compile(r"48;(?:5;\d+|2;\d+;\d+;\d+)")
+
+
+def log(msg: str) -> None:
+    print(f"[tui_bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def tmux(*args: str, check: bool = True) -> str:
+    r = subprocess.run(["tmux", *args], capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"tmux {' '.join(args)}: {r.stderr.strip()}")
+    return r.stdout
+
+
+def capture(escapes: bool = False) -> list[str]:
+    args = ["capture-pane", "-p", "-t", SESSION]
+    if escapes:
+        args.insert(2, "-e")
+    return tmux(*args).split("\n")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime (fields 14, 15)
+
+
+def mem_kb(pid: int) -> dict[str, int]:
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        k, _, v = line.partition(":")
+        if k in ("VmRSS", "VmHWM"):
+            out[k] = int(v.split()[0])
+    return out
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def wait_screen(pred, timeout: float, escapes: bool = False) -> tuple[float, list[str]]:
+    """Poll the screen until pred(lines) holds; returns (seconds at the end of that capture, lines)."""
+    t0 = time.perf_counter()
+    while True:
+        lines = capture(escapes)
+        t = time.perf_counter()
+        if pred(lines):
+            return t, lines
+        if t - t0 > timeout:
+            raise TimeoutError("\n".join(lines))
+
+
+def press(keys: list[str], pred, *, timeout: float = 10.0, escapes: bool = False) -> float:
+    """Send keys; seconds until the screen satisfies pred (an upper bound: see the docstring)."""
+    t0 = time.perf_counter()
+    tmux("send-keys", "-t", SESSION, *keys)
+    t, _ = wait_screen(pred, timeout, escapes)
+    return t - t0
+
+
+# --- what the screen shows ------------------------------------------------------------------
+
+HEALTH_HEAD = re.compile(r"^\s*State\s+Host\s+CPU")
+LATENCY_HEAD = re.compile(r"^\s*State\s+Endpoint\s+From\s+p50")
+HOST = re.compile(r"\b((?:node-\d{4})|(?:[a-z]+-\d+))\b")
+
+
+def header_line(lines: list[str]) -> int | None:
+    for i, line in enumerate(lines[:8]):
+        if HEALTH_HEAD.search(line) or LATENCY_HEAD.search(line):
+            return i
+    return None
+
+
+def shows(head: re.Pattern) -> callable:
+    return lambda lines: any(head.search(l) for l in lines[:8])
+
+
+def data_lines(lines: list[str]) -> list[str]:
+    """The table's rows on screen (between the column header and the footer)."""
+    h = header_line([re.sub(r"\x1b\[[0-9;]*m", "", l) for l in lines])
+    if h is None:
+        return []
+    body = lines[h + 1:]
+    while body and not re.sub(r"\x1b\[[0-9;]*m", "", body[-1]).strip():
+        body.pop()
+    return body[:-1]  # the footer
+
+
+def cursor_host(esc_lines: list[str]) -> str | None:
+    """The host on the cursor line: the one table line with a background colour no other line has."""
+    rows = data_lines(esc_lines)
+    bgs = [set(BG.findall(l)) for l in rows]
+    for i, b in enumerate(bgs):
+        others = set().union(*(bgs[:i] + bgs[i + 1:])) if len(bgs) > 1 else set()
+        if b - others:
+            m = HOST.search(re.sub(r"\x1b\[[0-9;]*m", "", rows[i]))
+            return m.group(1) if m else None
+    return None
+
+
+def first_host(lines: list[str]) -> str | None:
+    rows = data_lines(lines)
+    if not rows:
+        return None
+    m = HOST.search(rows[0])
+    return m.group(1) if m else None
+
+
+def all_rows_match(text: str) -> callable:
+    def pred(lines: list[str]) -> bool:
+        rows = [r for r in data_lines(lines) if r.strip()]
+        return bool(rows) and all(text in r for r in rows) and any(text in l for l in lines[:4])
+    return pred
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def start_collector(d: Path, hosts: int) -> subprocess.Popen:
+    log(f"starting the fleet + headless collector: {hosts} hosts in {d}")
+    return subprocess.Popen(
+        [sys.executable, "-m", "opsdash", "demo", "--hosts", str(hosts), "--headless", "--dir", str(d),
+         "--duration", "2h"],
+        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=open(d / "collector.log", "wb"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float) -> None:
+    t0 = time.monotonic()
+    while not path.exists():
+        if proc.poll() is not None:
+            raise SystemExit(f"the demo exited early: {(path.parent / 'collector.log').read_text()[-2000:]}")
+        if time.monotonic() - t0 > timeout:
+            raise SystemExit(f"{path} did not appear within {timeout:g}s")
+        time.sleep(0.2)
+
+
+def pctl(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    pos = (len(xs) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hosts", type=int, default=1000)
+    ap.add_argument("--size", default="80x24")
+    ap.add_argument("--idle", type=float, default=45.0, help="seconds of idle CPU measurement")
+    ap.add_argument("--rounds", type=int, default=20, help="presses of each key (filter: rounds // 2 cycles)")
+    ap.add_argument("--warm", type=float, default=20.0, help="seconds of live data before measuring")
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    if not shutil.which("tmux"):
+        raise SystemExit("tmux is not installed: apt-get install tmux")
+    width, height = (int(x) for x in args.size.split("x"))
+    rng = random.Random(args.seed)
+    d = Path(tempfile.mkdtemp(prefix="opsdash-tui-bench-"))
+    load_start = loadavg()
+    coll = start_collector(d, args.hosts)
+    tui_pid = None
+    try:
+        wait_for(d / "config.toml", coll, 60)
+        wait_for(d / "opsdash.sqlite", coll, 60)
+        cmd = (f"cd {ROOT} && exec {sys.executable} -m opsdash run --no-collector --config {d / 'config.toml'} "
+               f"--store {d / 'opsdash.sqlite'} --theme opsdash-dark")
+        tmux("new-session", "-d", "-s", SESSION, "-x", str(width), "-y", str(height), cmd)
+        tui_pid = int(tmux("list-panes", "-t", SESSION, "-F", "#{pane_pid}").split()[0])
+        log(f"TUI pid {tui_pid} in tmux session {SESSION} ({args.size})")
+        up = re.compile(r"hosts (\d+)/(\d+) up")
+
+        def fleet_seen(lines: list[str]) -> bool:
+            m = up.search(lines[0]) if lines else None
+            return bool(m) and int(m.group(2)) >= args.hosts and bool(data_lines(lines))
+
+        t_first, lines = wait_screen(fleet_seen, 180)
+        log(f"TUI shows all {args.hosts} hosts: {lines[0].strip()}")
+        time.sleep(args.warm)
+
+        res: dict[str, list[float]] = {"2 (Latency)": [], "1 (Health)": [], "down (cursor)": [],
+                                       "/ (filter box)": [], "type node-07 (filter)": [], "enter+escape (clear)": []}
+
+        def pause() -> None:
+            time.sleep(rng.uniform(0.15, 0.4))
+
+        # panes
+        for _ in range(args.rounds):
+            res["2 (Latency)"].append(press(["2"], shows(LATENCY_HEAD)))
+            pause()
+            res["1 (Health)"].append(press(["1"], shows(HEALTH_HEAD)))
+            pause()
+        # cursor: down from the top, scrolling past the first screen
+        for _ in range(args.rounds * 2):
+            before = cursor_host(capture(True))
+            dt = press(["Down"], lambda ls, b=before: (c := cursor_host(ls)) is not None and c != b, escapes=True)
+            res["down (cursor)"].append(dt)
+            pause()
+        # filter
+        placeholder = "filter: text"
+        for _ in range(max(1, args.rounds // 2)):
+            res["/ (filter box)"].append(press(["/"], lambda ls: any(placeholder in l for l in ls[:4])))
+            pause()
+            res["type node-07 (filter)"].append(press(["-l", "node-07"], all_rows_match("node-07")))
+            pause()
+            t0 = time.perf_counter()
+            tmux("send-keys", "-t", SESSION, "Enter")
+            tmux("send-keys", "-t", SESSION, "Escape")
+            t, _ = wait_screen(lambda ls: not any("node-07" in l for l in ls[:4])
+                               and any("node-07" not in r for r in data_lines(ls)), 10)
+            res["enter+escape (clear)"].append(t - t0)
+            pause()
+
+        # capture-pane cost (the polling slack)
+        cap = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            capture(True)
+            cap.append(time.perf_counter() - t0)
+
+        log(f"idle for {args.idle:g}s")
+        c0, t0 = cpu_seconds(tui_pid), time.monotonic()
+        cc0 = sum(cpu_seconds(p) for p in _tree(coll.pid))
+        time.sleep(args.idle)
+        c1, t1 = cpu_seconds(tui_pid), time.monotonic()
+        cc1 = sum(cpu_seconds(p) for p in _tree(coll.pid))
+        idle_cpu = (c1 - c0) / (t1 - t0)
+        coll_cpu = (cc1 - cc0) / (t1 - t0)
+        mem = mem_kb(tui_pid)
+        screen = capture()
+        load_end = loadavg()
+    finally:
+        tmux("kill-session", "-t", SESSION, check=False)
+        if coll.poll() is None:
+            os.killpg(coll.pid, signal.SIGTERM)
+            try:
+                coll.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(coll.pid, signal.SIGKILL)
+                coll.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+    all_keys = [x for v in res.values() for x in v]
+    out = [
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}; load average {load_start} at start, {load_end} at the end "
+        f"(the fleet + collector run beside the TUI on the same 2 cores).",
+        "",
+        f"{args.hosts} hosts (`opsdash demo --hosts {args.hosts} --headless` writing the store), the TUI "
+        f"(`opsdash run --no-collector`) in a {args.size} tmux pane, theme opsdash-dark. Key -> screen: "
+        "`tmux send-keys` until a `tmux capture-pane` shows the change (upper bound: includes up to one "
+        f"capture of polling slack, median capture {statistics.median(cap) * 1000:.1f} ms).",
+        "",
+        "| key | what must appear | n | p50 | p95 | max |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    what = {
+        "2 (Latency)": "the Latency table replaces Health",
+        "1 (Health)": "the Health table replaces Latency",
+        "down (cursor)": "cursor line on the next host (scrolls past row 19)",
+        "/ (filter box)": "filter box with its placeholder",
+        "type node-07 (filter)": "7 keys in one burst; only node-07xx rows",
+        "enter+escape (clear)": "filter cleared, all rows back",
+    }
+    for k, v in res.items():
+        out.append(f"| `{k}` | {what[k]} | {len(v)} | {pctl(v, 50) * 1000:.0f} ms | {pctl(v, 95) * 1000:.0f} ms | "
+                   f"{max(v) * 1000:.0f} ms |")
+    p95 = pctl(all_keys, 95)
+    out += [
+        f"| all | | {len(all_keys)} | {pctl(all_keys, 50) * 1000:.0f} ms | **{p95 * 1000:.0f} ms** | "
+        f"{max(all_keys) * 1000:.0f} ms |",
+        "",
+        "| idle with live data | value |",
+        "|---|---|",
+        f"| TUI CPU (user+sys / wall over {args.idle:g} s, no keys) | **{idle_cpu:.2f} core** ({idle_cpu * 100:.0f} % of one core) |",
+        f"| collector + fleet CPU over the same window (for scale) | {coll_cpu:.2f} core |",
+        f"| TUI RSS at the end / peak | {mem.get('VmRSS', 0) / 1024:.0f} MB / {mem.get('VmHWM', 0) / 1024:.0f} MB |",
+        "",
+        f"Targets (issue 3): key -> screen p95 under 100 ms ({'met' if p95 < 0.1 else 'MISSED'}: "
+        f"{p95 * 1000:.0f} ms); idle CPU well under one core ({'met' if idle_cpu < 0.5 else 'MISSED'}: "
+        f"{idle_cpu:.2f}). No peer: no other tool shows this dashboard.",
+    ]
+    print("\n".join(out))
+    print(json.dumps({"p95_ms": p95 * 1000, "idle_cpu": idle_cpu, "screen_top": screen[0]}), file=sys.stderr)
+    return 0 if p95 < 0.1 and idle_cpu < 0.5 else 1
+
+
+def _tree(pid: int) -> list[int]:
+    """pid and its descendants (the demo's fleet process is a child)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            kids = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            kids = []
+        todo += [int(k) for k in kids]
+    return [p for p in out if Path(f"/proc/{p}").exists()]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
