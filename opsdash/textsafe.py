@@ -62,3 +62,15 @@ def clean(value: object, *, multiline: bool = False, limit: int | None = None) -
     if limit is not None and len(s) > limit:
         s = s[:limit] + "…"
     return (_CONTROL_MULTILINE if multiline else _CONTROL_ONE_LINE).sub(_visible, s)
+
+
+_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
+
+
+def without_userinfo(url: str) -> str:
+    """The URL without ``user:password@`` (``https://u:pw@host/`` -> ``https://host/``).
+
+    A URL from the config may carry a password; it is shown, stored and
+    reported only without it.
+    """
+    return _USERINFO.sub(r"\1", url)

@@ -195,3 +195,31 @@ def test_endpoint_down_is_critical(tmp_path: Path) -> None:
     snap = json.loads(r.stdout)
     assert r.returncode == 2 and snap["status"] == "critical"
     assert snap["endpoints"][0]["state"] == "unreachable"
+
+
+def test_basic_auth_in_an_endpoint_url_is_sent_but_never_shown(tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    class H(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization", ""))
+            self.send_response(200 if self.headers.get("Authorization") else 401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *a: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        path = tmp_path / "config.toml"
+        path.write_text(f'[[endpoints]]\nname = "private"\nurl = "http://ops:hunter2@127.0.0.1:{httpd.server_address[1]}/"\n')
+        r = opsdash("once", "--format", "json", "--probe", "http", "--config", str(path))
+        ep = json.loads(r.stdout)["endpoints"][0]
+        assert ep["state"] == "ok" and seen and seen[0].startswith("Basic ")
+        assert "hunter2" not in r.stdout + r.stderr
+        assert ep["url"].startswith("http://127.0.0.1:")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -40,6 +40,7 @@ from ..model import (
 )
 from ..stats import percentile
 from ..store import Store
+from ..textsafe import without_userinfo
 from .health import HealthReading, health_script, local_health, parse_health_output
 from .http import EndpointWindow, HTTPProbe
 from .ssh import SSHHost
@@ -347,11 +348,12 @@ class Collector:
             )
             c = parse_curl(res.stdout, rc=res.rc)
         except ProbeError as e:
-            return HTTPResult(ep.name, ep.url, vantage, t, False, None, None, None, f"vantage {vantage}: {e}", e.state)
+            return HTTPResult(ep.name, without_userinfo(ep.url), vantage, t, False, None, None, None,
+                              f"vantage {vantage}: {e}", e.state)
         ok = c.error is None and c.status in ep.expect_status
         state = "ok" if ok else (c.state if c.error else "bad-status")
         err = c.error or (None if ok else f"status {c.status}, expected {', '.join(map(str, ep.expect_status))}")
-        return HTTPResult(ep.name, ep.url, vantage, t, ok, c.status, c.phases, c.cache, err, state)
+        return HTTPResult(ep.name, without_userinfo(ep.url), vantage, t, ok, c.status, c.phases, c.cache, err, state)
 
     def record_http(self, ep: EndpointConfig, r: HTTPResult) -> None:
         w = self.endpoints[(ep.name, r.vantage)]
@@ -374,7 +376,7 @@ class Collector:
         s = w.summary(r.t if r else self.clock())
         return {
             "name": ep.name,
-            "url": ep.url,
+            "url": without_userinfo(ep.url),
             "vantage": vantage,
             "state": r.state if r else "unknown",
             "status": r.status if r else None,

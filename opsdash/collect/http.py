@@ -19,13 +19,14 @@ import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
 from ..config import EndpointConfig
 from ..model import HTTPResult, Phases
 from ..stats import Window, percentile
+from ..textsafe import without_userinfo
 
 # Read at most this much of a body: we time it, we do not keep it.
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -114,7 +115,9 @@ class HTTPProbe:
                     ext["sni_hostname"] = host
                 client = self._client(ep.verify_tls, ep.fresh_connection)
                 req = client.build_request(ep.method, url, headers=headers, extensions=ext)
-                resp = await client.send(req, stream=True)
+                # The address replaced the name in the URL, and with it any user:password@.
+                auth = (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
+                resp = await client.send(req, stream=True, auth=auth)
                 try:
                     marks.setdefault("head", time.perf_counter())
                     read = 0
@@ -149,7 +152,7 @@ class HTTPProbe:
         ok = resp.status_code in ep.expect_status
         return HTTPResult(
             endpoint=ep.name,
-            url=ep.url,
+            url=without_userinfo(ep.url),
             vantage="local",
             t=t_wall,
             ok=ok,
@@ -163,7 +166,7 @@ class HTTPProbe:
     @staticmethod
     def _failed(ep: EndpointConfig, t: float, state: str, error: str, marks: dict[str, float], ms: Any) -> HTTPResult:
         phases = Phases(ms("dns"), ms("connection.connect_tcp.complete"), ms("connection.start_tls.complete"), None, None)
-        return HTTPResult(ep.name, ep.url, "local", t, False, None, phases, None, error, state)
+        return HTTPResult(ep.name, without_userinfo(ep.url), "local", t, False, None, phases, None, error, state)
 
 
 @dataclass

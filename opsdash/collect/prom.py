@@ -55,6 +55,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import httpx
 
 from ..config import HostConfig, SourceConfig
+from ..textsafe import without_userinfo
 from ..errors import ParseError, ProbeError
 from ..model import HOST_ERROR, HOST_OK, HOST_UNREACHABLE, CacheStats, DiskUsage, Health, Sample
 
@@ -393,9 +394,7 @@ def worst(v: Vector) -> float | None:
 # --- HTTP ------------------------------------------------------------------------------------
 
 
-def safe_url(url: str) -> str:
-    """The URL without userinfo (``https://user:pw@host`` -> ``https://host``)."""
-    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@", r"\1", url)
+safe_url = without_userinfo  # the name the sources use
 
 
 def _read_secret(path: str, what: str) -> str:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
 from ..config import format_duration
 from ..security import warn_world_readable_secrets
-from ..textsafe import clean
+from ..textsafe import clean, without_userinfo
 from . import _common
 
 
@@ -34,11 +33,11 @@ def run(args: argparse.Namespace) -> int:
               + (f" ({', '.join(extra)})" if extra else ""))
     print(f"  endpoints: {len(config.endpoints)}")
     for e in config.endpoints:
-        print(f"    {clean(e.name)}: {clean(_no_userinfo(e.url))} from {clean(','.join(e.vantage))} every {format_duration(e.interval)}")
+        print(f"    {clean(e.name)}: {clean(without_userinfo(e.url))} from {clean(','.join(e.vantage))} every {format_duration(e.interval)}")
     if config.sources:
         print(f"  sources: {len(config.sources)}")
         for s in config.sources:
-            print(f"    {clean(s.name)}: {s.kind} {clean(_no_userinfo(s.url))}")
+            print(f"    {clean(s.name)}: {s.kind} {clean(without_userinfo(s.url))}")
     try:
         from ..alerts.rules import rules_from_config
     except ImportError:
@@ -58,8 +57,3 @@ def run(args: argparse.Namespace) -> int:
               + (f" for {format_duration(for_s)}" if for_s else "")
               + (f" [{clean(origin)}]" if origin else ""))
     return 0
-
-
-def _no_userinfo(url: str) -> str:
-    """``https://user:pw@host/`` -> ``https://host/``: a password in a URL is not printed."""
-    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@", r"\1", url)
