@@ -13,7 +13,6 @@ import difflib
 import math
 import os
 import re
-import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ import platformdirs
 import tomli_w
 
 from .errors import ConfigError, ConfigProblem
+from .fsutil import write_atomic
 
 APP = "opsdash"
 
@@ -871,30 +871,11 @@ def empty_config() -> Config:
 
 
 def save_config(doc: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    """Write ``doc`` as TOML atomically: temp file + rename, the old file kept as .bak.
+    """Write ``doc`` as TOML atomically (temp file + rename), the old file kept as .bak.
 
     TOML comments are not preserved (tomllib drops them on read).
     """
-    p = Path(path)
-    data = tomli_w.dumps(doc).encode("utf-8")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if p.exists():
-            bak = p.with_name(p.name + ".bak")
-            bak.write_bytes(p.read_bytes())
-            os.chmod(tmp, p.stat().st_mode & 0o777)
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_atomic(path, tomli_w.dumps(doc), backup=True)
 
 
 STARTER_CONFIG = """\

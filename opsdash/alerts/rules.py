@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..config import Config, RuleConfig
+from ..errors import ConfigError, ConfigProblem
 
-__all__ = ["NO_DATA", "Rule", "builtin_rules", "rules_from_config", "tags_from_config"]
+__all__ = ["NO_DATA", "Rule", "builtin_rules", "check_rule_names", "rules_from_config", "tags_from_config"]
 
 NO_DATA = "no-data"
 DAY = 86400.0
@@ -288,3 +289,12 @@ def next_tier(tier: str) -> str:
     except ValueError:
         return "L2"
     return _TIERS[min(i + 1, len(_TIERS) - 1)]
+
+
+def check_rule_names(rules: Sequence[Rule], names: Sequence[str] | None) -> None:
+    """Raise a one-line ConfigError when ``--rule`` names a rule that does not exist."""
+    unknown = sorted(set(names or ()) - {r.name for r in rules})
+    if unknown:
+        raise ConfigError([ConfigProblem(
+            "command line", "--rule",
+            f"no rule named {', '.join(unknown)} (rules: {', '.join(sorted(r.name for r in rules))})")])

@@ -10,12 +10,10 @@ holds); Markdown pastes cleanly into chat or a wiki, JSON has the same content.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 
+from ..fsutil import write_atomic
 from . import _common
 
 
@@ -31,21 +29,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("text", metavar="TEXT")
     p.add_argument("--target", metavar="T", help="the host or endpoint the note is about")
     p.set_defaults(func=run_note, error_exit=1)
-
-
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    p = Path(path).expanduser()
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent if str(p.parent) else ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def run_handover(args: argparse.Namespace) -> int:

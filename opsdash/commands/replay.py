@@ -29,16 +29,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def run(args: argparse.Namespace) -> int:
     from ..alerts.replay import ReplayError, replay_file
-    from ..alerts.rules import rules_from_config, tags_from_config
+    from ..alerts.rules import check_rule_names, rules_from_config, tags_from_config
 
     cfg = _common.load(args)
     rules = rules_from_config(cfg)
+    check_rule_names(rules, args.rule)
     if args.rule:
-        unknown = sorted(set(args.rule) - {r.name for r in rules})
-        if unknown:
-            print(f"opsdash: --rule: no rule named {', '.join(unknown)} "
-                  f"(rules: {', '.join(sorted(r.name for r in rules))})", file=sys.stderr)
-            return 3
         rules = [r for r in rules if r.name in args.rule]
     tags = tags_from_config(cfg)
     try:

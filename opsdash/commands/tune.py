@@ -47,18 +47,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def run(args: argparse.Namespace) -> int:
     from ..alerts.replay import ReplayError, iter_jsonl
-    from ..alerts.rules import rules_from_config, tags_from_config
+    from ..alerts.rules import check_rule_names, rules_from_config, tags_from_config
     from ..config import load_config, save_config
     from ..tune import apply_to_config, load_samples, load_store, rule_metrics, tune
 
     cfg = _common.load(args, required=args.write)
     rules = rules_from_config(cfg)
-    if args.rule:
-        unknown = sorted(set(args.rule) - {r.name for r in rules})
-        if unknown:
-            print(f"opsdash: --rule: no rule named {', '.join(unknown)} "
-                  f"(rules: {', '.join(sorted(r.name for r in rules))})", file=sys.stderr)
-            return 3
+    check_rule_names(rules, args.rule)
     tags = tags_from_config(cfg)
     wanted = rule_metrics([r for r in rules if not args.rule or r.name in args.rule or r.metric == "host.up"])
     started = time.monotonic()
