@@ -37,3 +37,13 @@ async def test_exit_status_and_streams_are_kept_apart() -> None:
 async def test_environment_is_c_locale() -> None:
     r = await LocalRunner().run('printf %s "$LC_ALL"', timeout=5)
     assert r.stdout == "C"
+
+
+async def test_with_env_wraps_a_whole_script() -> None:
+    # A compound command must run whole with the variables set; `env X=1 a; b`
+    # would run `env` alone (printing the environment) and then b without X.
+    from opsdash.collect.runner import with_env
+
+    cmd = with_env('printf "%s," "$X"; printf "%s" "$X" | tr a-z A-Z', {"X": "it's $(x)"})
+    r = await LocalRunner().run(cmd, timeout=5)
+    assert r.stdout == "it's $(x),IT'S $(X)"

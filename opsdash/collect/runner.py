@@ -52,11 +52,15 @@ def sh_join(args: Iterable[str]) -> str:
 
 
 def with_env(command: str, env: Mapping[str, str] | None) -> str:
-    """Prefix ``command`` with quoted VAR=value assignments (sshd often refuses SendEnv)."""
-    if not env:
+    """``command`` run by ``sh`` with VAR=value set (sshd usually refuses SendEnv).
+
+    ``env VARS sh -c 'COMMAND'`` rather than a prefix: COMMAND may be a whole
+    script (``a; b | c``), and the user's login shell may not be POSIX.
+    """
+    assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items() if k.isidentifier())
+    if not assigns:
         return command
-    assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k.isidentifier())
-    return f"env {assigns} {command}" if assigns else command
+    return f"env {assigns} sh -c {shlex.quote(command)}"
 
 
 def _decode(b: bytes) -> str:

@@ -180,6 +180,7 @@ class OpsdashApp(App[None]):
         self._last_error: str | None = None
         self._reader: Store | None = None
         self._sparks = SparkCache()
+        self._behind: dict[str, bool] = {}  # hidden panes the last view skipped -> force
         self._match = compile_filter("")
         self._styles: dict[str, Any] = {}
         self._endpoint_tags = {e.name: dict(e.tags) for e in config.endpoints} if config else {}
@@ -247,6 +248,7 @@ class OpsdashApp(App[None]):
 
     def _layout(self, width: int, height: int) -> None:
         self.set_class(is_wide(width, height), "-wide")
+        self._catch_up()
 
     def watch_active_pane(self, pane_id: str) -> None:
         if not self.is_mounted or not self.query("#tabs"):
@@ -256,6 +258,7 @@ class OpsdashApp(App[None]):
         tabs = self.query_one("#tabs", Tabs)
         if tabs.active != f"tab-{pane_id}":
             tabs.active = f"tab-{pane_id}"
+        self._catch_up()
 
     @on(Tabs.TabActivated, "#tabs")
     def _tab_clicked(self, event: Tabs.TabActivated) -> None:
@@ -324,9 +327,28 @@ class OpsdashApp(App[None]):
         self.view = view
         with self.batch_update():
             for p in self.panes:
-                p.apply(view.rows.get(p.pane_id, []), self._styles, self._match, force=force)
+                if self._visible(p.pane_id):
+                    p.apply(view.rows.get(p.pane_id, []), self._styles, self._match, force=force)
+                    self._behind.pop(p.pane_id, None)
+                else:  # tabs layout: a hidden pane catches up when it is shown (dolphie does the same)
+                    self._behind[p.pane_id] = self._behind.get(p.pane_id, False) or force
             self._update_tabs(view)
             self._update_header()
+
+    def _visible(self, pane_id: str) -> bool:
+        return self.has_class("-wide") or pane_id == self.active_pane
+
+    def _catch_up(self) -> None:
+        """Apply the current view to panes that became visible while behind."""
+        if self.view is None or not self._behind:
+            return
+        for pane_id, force in list(self._behind.items()):
+            if self._visible(pane_id):
+                del self._behind[pane_id]
+                try:
+                    self.pane(pane_id).apply(self.view.rows.get(pane_id, []), self._styles, self._match, force=force)
+                except NoMatches:
+                    pass
 
     def _collector_state(self) -> str:
         if self.collector is not None and getattr(self.collector, "running", False):

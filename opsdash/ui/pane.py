@@ -8,7 +8,7 @@ stays under the cursor, and the scroll position is left alone.
 
 from __future__ import annotations
 
-from typing import Callable, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Iterable, Mapping
 
 from rich.style import Style
 from rich.text import Text
@@ -21,6 +21,10 @@ from .data import COLUMNS, PANE_TITLES, PANES, Cell, Row
 from .safetext import clean
 
 
+# Removing more rows than this in one update rebuilds the table instead (see Pane.apply).
+BULK_REMOVE = 64
+
+
 class RankedText(Text):
     """The first cell of a row: carries the row's sort rank for ``DataTable.sort``."""
 
@@ -31,6 +35,13 @@ class PaneTable(DataTable):
     """A pane's table. Enter opens the drill-down (DataTable.RowSelected)."""
 
     BINDINGS = [Binding("enter", "select_cursor", "Detail", key_display="⏎")]
+
+    def _update_dimensions(self, new_rows: Iterable[Any]) -> None:
+        # DataTable measures every cell of every new row here (~10 us a cell: 200 ms when a
+        # cleared filter brings back 1000 rows). That only feeds auto-width columns and
+        # auto-height rows; ours are all fixed (Pane.on_mount, height 1), so skip it.
+        fixed = all(not c.auto_width for c in self.columns.values())
+        super()._update_dimensions(() if fixed else new_rows)  # type: ignore[misc]
 
 
 class Pane(Vertical):
@@ -45,6 +56,7 @@ class Pane(Vertical):
         self._columns = COLUMNS[self.pane_id]
         self.total = 0
         self.shown = 0
+        self.cells_written = 0  # cells changed in place by apply() (tests check diffs stay small)
 
     @property
     def title(self) -> str:
@@ -101,23 +113,53 @@ class Pane(Vertical):
         sel = self.selected()
         if sel is not None:
             cursor_key = sel.key
-        for key in [k for k in self._rows if k not in keys]:
-            table.remove_row(key)
-            del self._rows[key]
+        gone = [k for k in self._rows if k not in keys]
+        rebuilt = len(gone) > BULK_REMOVE
+        if rebuilt:
+            # DataTable.remove_row is O(rows) (it renumbers every row), so a filter that hides
+            # 990 of 1000 rows took seconds. Past a few dozen removals, start from empty.
+            table.clear()
+            self._rows.clear()
+        else:
+            for key in gone:
+                table.remove_row(key)
+                del self._rows[key]
         col_keys = [c[0] for c in self._columns]
+        # update_cell refreshes the widget once per cell (~50 us each; the Age column alone
+        # changes on every row every second). Write the changed cells where update_cell
+        # does, then count one update and refresh once.
+        cells = getattr(table, "_data", None)
+        batch = isinstance(cells, dict) and hasattr(table, "_update_count")
+        changed = False
         for r in wanted:
             old = self._rows.get(r.key)
             if old is None:
                 table.add_row(self._first(r, styles), *(self._cell(c, styles) for c in r.cells[1:]), key=r.key)
             else:
+                row_cells = cells.get(r.key) if batch else None
                 if force or old.cells[0] != r.cells[0] or old.rank != r.rank:
-                    table.update_cell(r.key, col_keys[0], self._first(r, styles))
+                    self.cells_written += 1
+                    if row_cells is not None:
+                        row_cells[col_keys[0]] = self._first(r, styles)
+                        changed = True
+                    else:
+                        table.update_cell(r.key, col_keys[0], self._first(r, styles))
                 for i in range(1, len(col_keys)):
                     if force or old.cells[i] != r.cells[i]:
-                        table.update_cell(r.key, col_keys[i], self._cell(r.cells[i], styles))
+                        self.cells_written += 1
+                        if row_cells is not None:
+                            row_cells[col_keys[i]] = self._cell(r.cells[i], styles)
+                            changed = True
+                        else:
+                            table.update_cell(r.key, col_keys[i], self._cell(r.cells[i], styles))
             self._rows[r.key] = r
+        if changed:
+            table._update_count += 1
+            table.refresh()
         order = [r.key for r in wanted]
-        if [row.key.value for row in table.ordered_rows] != order:
+        if rebuilt and cursor_key is not None and cursor_key in self._rows:
+            table.move_cursor(row=table.get_row_index(cursor_key), animate=False)
+        elif [row.key.value for row in table.ordered_rows] != order:
             table.sort(key=lambda cells: cells[0].rank)
             if cursor_key is not None and cursor_key in self._rows:
                 index = table.get_row_index(cursor_key)
