@@ -223,3 +223,33 @@ def test_basic_auth_in_an_endpoint_url_is_sent_but_never_shown(tmp_path: Path) -
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+async def test_jump_chains_through_another_hosts_connection(sshd: Sshd) -> None:
+    from opsdash.collect.health import health_script
+    from opsdash.collect.ssh import SSHHost
+
+    cfg = parse_config(sshd.host_toml("bastion") + sshd.host_toml("inner", jump="bastion"))
+    bastion = SSHHost(cfg.host("bastion"))
+    inner = SSHHost(cfg.host("inner"), jump_host=lambda name: bastion if name == "bastion" else None)
+    try:
+        out, rc = await inner.shell_request(health_script(), 10)
+        assert rc == 0 and "=== meminfo ===" in out
+        # Nothing polled the bastion: its connection exists because inner tunnelled through it.
+        assert bastion.connects == 1 and inner.connects == 1
+    finally:
+        await inner.close()
+        await bastion.close()
+
+
+def test_ssh_config_alias_user_port_and_identity_are_honoured(sshd: Sshd, tmp_path: Path) -> None:
+    ssh_config = tmp_path / "ssh_config"
+    ssh_config.write_text(
+        f"Host webalias\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User {sshd.user}\n  IdentityFile {sshd.client_key}\n"
+    )
+    path = tmp_path / "config.toml"
+    # No port, user or key in opsdash's config: all of it comes from the OpenSSH config.
+    path.write_text(f'[[hosts]]\nname = "web"\naddress = "webalias"\nknown_hosts = "{sshd.known_hosts}"\n'
+                    f'ssh_config = "{ssh_config}"\n')
+    snap = json.loads(opsdash("once", "--format", "json", "--probe", "health", "--config", str(path)).stdout)
+    assert snap["hosts"][0]["state"] == "ok", snap["hosts"][0]["error"]
