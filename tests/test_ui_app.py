@@ -238,10 +238,29 @@ async def test_ack_from_another_pane_acks_the_worst_alert_of_that_target(store_p
         await until(pilot, lambda: isinstance(app.screen, AckDialog), "the ack dialog")
         await pilot.press("enter")
         await until(pilot, lambda: _ack(store_path, "a-web3-down") is not None, "the ack")
-        # escape in a dialog cancels without writing
+        assert _acked(store_path) == {"a-db1-disk", "a-web3-down"}  # the fixture's ack, and this one only
         await pilot.press("escape")  # clears the filter
-        await pilot.press("1", "home", "a")
-        await until(pilot, lambda: isinstance(app.screen, AckDialog) or app.screen is app.screen_stack[0], "a")
+        # db-1 has two open critical alerts: the a key acks the worst open one that is not yet acked
+        await pilot.press("1", "slash", *"db-1", "enter", "a")
+        await until(pilot, lambda: isinstance(app.screen, AckDialog), "the ack dialog")
+        assert "db-1/pg restore test failed" in screen_text(app)
+        await pilot.press("escape")  # escape in a dialog cancels without writing
+        await until(pilot, lambda: not isinstance(app.screen, AckDialog), "the dialog to close")
+        await pilot.pause(0.1)
+        assert _acked(store_path) == {"a-db1-disk", "a-web3-down"}
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, AckDialog), "the ack dialog")
+        await pilot.press(*"restore rerun", "enter")
+        await until(pilot, lambda: _ack(store_path, "a-restore") is not None, "the ack")
+        assert _ack(store_path, "a-restore").note == "restore rerun"
+        disk = _ack(store_path, "a-db1-disk")
+        assert (disk.who, disk.note) == ("alice", "cleaning WAL archive")  # the other db-1 alert is untouched
+        assert _acked(store_path) == {"a-db1-disk", "a-web3-down", "a-restore"}
+
+
+def _acked(path: Path) -> set[str]:
+    with Store(path, readonly=True) as s:
+        return {k.alert_id for k in s.acks()}
 
 
 async def test_silence_with_duration_and_note(store_path: Path):

@@ -67,12 +67,12 @@ def test_rows_sort_worst_first_and_say_it_in_words(snap: data.Snapshot):
 def test_stale_after_three_intervals(snap: data.Snapshot):
     view = data.build_view(snap)
     old = next(r for r in view.rows["health"] if r.ref.target == "old-1")
-    assert old.cells[0] == data.STALE_CELL
+    assert old.cells[0] == ("◌ up", "stale")  # stale, with the last known state (dimmed)
     assert all(level == "stale" for _, level in old.cells)
     assert data.is_stale(NOW - 46, 15, NOW) and not data.is_stale(NOW - 44, 15, NOW)
     later = data.Snapshot(**{**snap.__dict__, "now": NOW + 3600})
     view = data.build_view(later)
-    assert all(r.cells[0] == data.STALE_CELL for r in view.rows["health"])
+    assert all(r.cells[0][0].startswith("◌ ") and r.cells[0][1] == "stale" for r in view.rows["health"])
     assert view.summary.hosts_up == 0
 
 

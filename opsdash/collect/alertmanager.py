@@ -280,11 +280,11 @@ class AMState:
 async def poll_alertmanager(collector: Any, cfg: SourceConfig, state: AMState) -> None:
     t = collector.clock()
     try:
-        async with http_client(cfg) as client:
-            alerts_doc, silences_doc = await asyncio.wait_for(
-                asyncio.gather(_get_json(client, cfg, "/api/v2/alerts"), _get_json(client, cfg, "/api/v2/silences")),
-                cfg.timeout + 1,
-            )
+        # Two small GETs in turn under one deadline: a gather cancelled at shutdown
+        # leaves an orphaned child whose CancelledError asyncio reports as a traceback.
+        async with http_client(cfg) as client, asyncio.timeout(cfg.timeout + 1):
+            alerts_doc = await _get_json(client, cfg, "/api/v2/alerts")
+            silences_doc = await _get_json(client, cfg, "/api/v2/silences")
         am_alerts, am_silences = parse_alerts(alerts_doc), parse_silences(silences_doc)
     except (asyncio.TimeoutError, ProbeError) as e:
         err = e if isinstance(e, ProbeError) else SourceDown(

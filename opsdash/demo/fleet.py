@@ -65,8 +65,24 @@ class Clock:
 _SHELL_END = re.compile(r"printf '=== end (\w+) rc=%d ===\\n' \$\?\n")
 _NONCE = re.compile(r"=== (\w+) %s rc=%d ===")
 _SEC = re.compile(r"(?:^|[;\s])sec ([A-Za-z_][\w.]*)([^\n;]*)", re.M)
-_ENV = re.compile(r"^env (?:\w+=\S* )*")
 _REPO = re.compile(r"RESTIC_REPOSITORY=(\S+); export")
+
+
+def unwrap_env(cmd: str) -> str:
+    """The command inside ``env VAR=v ... sh -c 'COMMAND'`` (how runner.with_env sends it)."""
+    if not cmd.startswith("env "):
+        return cmd
+    try:
+        words = shlex.split(cmd)
+    except ValueError:
+        return cmd
+    i = 1
+    while i < len(words) and words[i].partition("=")[0].isidentifier() and "=" in words[i]:
+        i += 1
+    rest = words[i:]
+    if rest[:2] == ["sh", "-c"] and len(rest) == 3:
+        return rest[2]
+    return shlex.join(rest)
 
 
 class _Server(asyncssh.SSHServer):
@@ -116,7 +132,7 @@ class Fleet:
             elif re.search(r"\bexec sh\s*$", cmd):
                 await self._shell(process, h)
             else:
-                rc, out, err = await self._exec(process, h, _ENV.sub("", cmd.strip()))
+                rc, out, err = await self._exec(process, h, unwrap_env(cmd.strip()))
                 process.stdout.write(out)
                 if err:
                     process.stderr.write(err)

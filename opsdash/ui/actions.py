@@ -1,4 +1,4 @@
-"""Queue actions from the UI: ack, silence, escalate. No Textual here.
+"""Queue actions from the UI: ack, silence, escalate, a note for the next shift. No Textual here.
 
 Thin wrappers over ``opsdash.alerts.queue`` (the same actions as
 ``opsdash ack/silence/escalate`` in the shell). Each opens its own read-write
@@ -36,6 +36,12 @@ def escalate(store_path: Path, alert_id: str, now: float, who: str | None = None
         return queue.escalate(store, alert_id, who=who or current_user(), now=now).to_tier
 
 
+def note(store_path: Path, text: str, target: str | None, now: float, who: str | None = None) -> int:
+    """A note for the next shift (``opsdash note``); it shows in the handover."""
+    with Store(store_path) as store:
+        return store.add_note(text, who=who or current_user(), target=target or None, t=now)
+
+
 def escalation_packet(store: Store, alert_id: str, now: float, who: str | None = None) -> tuple[str, str]:
     """(Markdown packet, tier it would go to) for an escalation not yet recorded."""
     a = queue.find_alert(store, alert_id, now=now)
@@ -49,4 +55,4 @@ def escalation_packet(store: Store, alert_id: str, now: float, who: str | None =
     return md, esc.to_tier
 
 
-__all__ = ["ack", "escalate", "escalation_packet", "next_tier", "silence"]
+__all__ = ["ack", "escalate", "escalation_packet", "next_tier", "note", "silence"]

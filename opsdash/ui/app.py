@@ -50,10 +50,12 @@ from .latency import LatencyPane
 from .pane import Pane
 from .patches import PatchesPane
 from .safetext import join, safe
+from .shift import HandoverScreen, NoiseScreen, NoteDialog, NoteRequest
 from .styles import level_styles
 from .themes import DEFAULT_THEME, NO_COLOR_THEME, load_themes, theme_cycle
 
 WIDE = ((160, 48), (140, 40))
+SHIFT_KEYS = Binding.Group("noise handover note")
 
 
 def is_wide(width: int, height: int) -> bool:
@@ -145,6 +147,11 @@ class OpsdashApp(App[None]):
         Binding("t", "next_theme", "Theme"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
+        # The shift keys: one footer group ("n h N noise handover note"), shown on wide terminals only
+        # (app.tcss); at 80 columns the keys above fill the footer. Help (?) and Ctrl+P always list them.
+        Binding("n", "noise", "Noise", group=SHIFT_KEYS),
+        Binding("h", "handover", "Handover", group=SHIFT_KEYS),
+        Binding("N", "note", "Note for the next shift", key_display="N", group=SHIFT_KEYS),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
@@ -513,7 +520,7 @@ class OpsdashApp(App[None]):
         self.call_from_thread(self.push_screen, PacketScreen(safe(target), md, to), done)
 
     @work(thread=True, exit_on_error=False, group="write")
-    def _write(self, fn: Callable[[], Any], message: str) -> None:
+    def _write(self, fn: Callable[[], Any], message: str, then: Callable[[], Any] | None = None) -> None:
         try:
             fn()
         except Exception as e:  # noqa: BLE001 - a failed write is shown, not a crash
@@ -521,6 +528,41 @@ class OpsdashApp(App[None]):
             return
         self.call_from_thread(self.notify, safe(message), timeout=3)
         self.call_from_thread(self.poll)
+        if then is not None:
+            self.call_from_thread(then)
+
+    # --- shift: noise, handover, notes ------------------------------------------------
+
+    def action_noise(self) -> None:
+        if isinstance(self.screen, NoiseScreen):
+            self.screen.load()
+            return
+        self.push_screen(NoiseScreen(self.store_path, self.now, self._styles))
+
+    def action_handover(self) -> None:
+        if isinstance(self.screen, HandoverScreen):
+            self.screen.load()
+            return
+        self.push_screen(HandoverScreen(self.store_path, self.config, self.now))
+
+    def action_note(self) -> None:
+        row = self._context_row() if not isinstance(self.screen, (NoiseScreen, HandoverScreen)) else None
+        target = row.ref.target if row is not None else None
+
+        def done(req: NoteRequest | None) -> None:
+            if req is None:
+                return
+            on_screen = self.screen  # a handover on screen reloads to show the new note
+
+            def reload() -> None:
+                if isinstance(on_screen, HandoverScreen) and on_screen.is_attached:
+                    on_screen.load()
+
+            self._write(lambda: actions.note(self.store_path, req.text, req.target, self.now()),
+                        "note saved" + (f" on {req.target}" if req.target else "") + "; it shows in the handover (h)",
+                        reload)
+
+        self.push_screen(NoteDialog(target), done)
 
     def action_refresh(self) -> None:
         if self.collector is not None and getattr(self.collector, "running", False):
@@ -567,5 +609,9 @@ class OpsdashApp(App[None]):
         yield SystemCommand("Escalation packet", "Show the escalation packet (key e)", self.action_escalate)
         yield SystemCommand("Refresh now", "Poll now and reload (key r)", self.action_refresh)
         yield SystemCommand("Next theme", "Switch to the next theme and remember it (key t)", self.action_next_theme)
+        yield SystemCommand("Noise", "Per-rule pages, flap % and time to ack, last 7 days (key n)", self.action_noise)
+        yield SystemCommand("Shift handover", "The shift report; w writes it to a file (key h)", self.action_handover)
+        yield SystemCommand("Note for the next shift", "Leave a note; it shows in the handover (key N)",
+                            self.action_note)
         yield SystemCommand("Help", "Every key (key ?)", self.action_help)
         yield from super().get_system_commands(screen)

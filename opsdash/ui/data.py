@@ -8,7 +8,8 @@ literal by the pane that renders it, and ``level`` names a style
 (``ok``, ``warn``, ``crit``, ``stale``, ``muted`` or ``""``).
 
 A reading older than three poll intervals is *stale*: its values are shown
-dimmed and its state says ``stale``, never as if current.
+dimmed and its state is marked ``◌`` (a Health row keeps its last known state
+word, ``◌ down``), never as if current.
 """
 
 from __future__ import annotations
@@ -205,6 +206,13 @@ def state_cell(level: int, word: str | None = None) -> Cell:
 STALE_CELL: Cell = ("◌ stale", "stale")
 
 
+def stale_cell(cell: Cell) -> Cell:
+    """A stale state cell keeps the last known state word, dimmed, behind the stale mark: ``◌ down``."""
+    text = cell[0]
+    word = text.split(" ", 1)[1] if " " in text else text
+    return (f"◌ {word}" if word else STALE_CELL[0], "stale")
+
+
 def is_stale(t: Any, interval: Any, now: float) -> bool:
     if not isinstance(t, (int, float)):
         return True
@@ -324,7 +332,7 @@ def _health_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> 
             st = state_cell(level, {OK: "up", WARN: "warn", CRIT: "CRIT", UNKNOWN: "up?"}[level])
         age = now - d.get("t", r["t"])
         if stale:
-            st = STALE_CELL
+            st = stale_cell(st)  # "◌ down": stale, but a host that was down must not look like any other
         disk_txt = f"{worst.get('percent', 0):.0f}% {worst.get('mount', '')}" if worst else "—"
         up = d.get("state") == "ok" and h
         cells = (
@@ -340,7 +348,7 @@ def _health_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> 
         rank_level = WARN if stale and level < WARN else level
         rows.append(
             Row(
-                key=f"host:{host}", rank=(-rank_level, -(1 if stale else 0), host), cells=_fade(cells, stale),
+                key=f"host:{host}", rank=(-rank_level, -(1 if stale else 0), -level, host), cells=_fade(cells, stale),
                 ref=Ref("host", host), level=rank_level,
                 search=_search(host, state, "stale" if stale else "", d.get("error"), tags=tags), tags=tags,
             )

@@ -17,13 +17,16 @@ PANE_KEYS = [
     ("Tab / Shift+Tab", "next / previous pane"),
     ("Ctrl+P", "command palette: every action by name"),
     ("Esc", "clear the filter, close a screen"),
+    ("w", "in the handover (h): write it to a file"),
+    ("r", "in a detail, noise or handover screen: reload it"),
 ]
 FILTER_HELP = (
     "Filter: words match anywhere in a row (web-1, stale, restore); "
     "key=value matches a tag (role=db, region=eu-west) or host=, state=. "
     "All terms must match."
 )
-LEGEND = "✖ critical/down   ▲ warning   ● ok   ? unknown   ◌ stale (no fresh poll for 3 intervals)"
+LEGEND = ("✖ critical/down   ▲ warning   ● ok   ? unknown   "
+          "◌ stale: no fresh poll for 3 intervals; Health keeps the last known state, dimmed (◌ down)")
 
 
 def key_name(b: Binding) -> str:

@@ -1,0 +1,333 @@
+"""Shift tools: the Noise screen (``n``), the Handover screen (``h``; ``w`` writes
+it to a file) and the note editor (``N``: a note for the next shift).
+
+The report layer (``opsdash.report.handover``) does the work; these screens load
+it in a thread worker (a read-only Store, ``exit_on_error=False``: a failure is
+shown, never a crash) and show it. Remote text stays literal: noise-table cells
+are ``safe()`` Text, and the handover is the report's Markdown (every remote
+string already Markdown-escaped by the report) shown as literal text, exactly
+the bytes ``w`` writes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, DataTable, Footer, Input, Label, Static
+
+from ..config import Config
+from ..fsutil import write_atomic
+from ..report.handover import handover, noise_table, to_markdown
+from ..store import Store
+from .data import fmt_age
+from .safetext import clean, join, safe
+
+NOISE_DAYS = 7
+HANDOVER_S = 8 * 3600.0
+
+# (key, label, width) after the rule column; numbers are right-aligned.
+NOISE_COLUMNS = (
+    ("pages", "Pages", 5), ("pages_per_day", "/day", 5), ("alerts", "Alerts", 6), ("flap_episodes", "Flaps", 5),
+    ("flap_percent", "Flap%", 5), ("acked", "Acked", 5), ("unacked", "Unack", 5), ("median_ack_s", "Ack p50", 7),
+)
+NOISE_LEGEND = (
+    "Page: a firing transition not inhibited, silenced or flapping.  Flap%: share of the "
+    "rule's alerts that flapped.  Ack p50: median time from page to ack.  r reload, esc back."
+)
+
+
+def _num(v: Any) -> str:
+    if not isinstance(v, (int, float)):
+        return "—"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+class NoiseScreen(Screen[None]):
+    """Per rule over the last 7 days: pages, pages per day, flap %, time to ack; worst first."""
+
+    BINDINGS = [
+        Binding("escape,q", "close", "Back"),
+        Binding("r", "reload", "Reload"),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, rows: list[dict[str, Any]], error: str | None) -> None:
+            super().__init__()
+            self.rows = rows
+            self.error = error
+
+    def __init__(self, store_path: Path, now: Callable[[], float], styles: dict[str, Any],
+                 days: float = NOISE_DAYS) -> None:
+        super().__init__(classes="shift-screen")
+        self.store_path = store_path
+        self.now = now
+        self.palette = styles
+        self.days = days
+        self.rows: list[dict[str, Any]] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(join((f"Noise, last {self.days:g} days", "bold"), "  per rule, worst first"), classes="shift-title")
+        yield Static(Text("loading…", style="italic"), id="noise-summary", classes="shift-note")
+        yield DataTable(id="noise-table", cursor_type="row", zebra_stripes=False)
+        yield Static(Text(NOISE_LEGEND), classes="shift-note")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#noise-table", DataTable).focus()
+        self.load()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def load(self) -> None:
+        try:
+            with Store(self.store_path, readonly=True) as store:
+                rows = noise_table(store, self.now(), days=self.days)
+        except Exception as e:  # noqa: BLE001 - shown, never a crash
+            self.post_message(self.Loaded([], str(e)))
+            return
+        self.post_message(self.Loaded(rows, None))
+
+    def on_noise_screen_loaded(self, msg: "NoiseScreen.Loaded") -> None:
+        summary = self.query_one("#noise-summary", Static)
+        if msg.error is not None:
+            summary.update(join(("cannot read the store: ", "bold"), (msg.error, "")))
+            return
+        self.rows = msg.rows
+        pages = sum(r["pages"] for r in msg.rows)
+        if msg.rows:
+            summary.update(Text(f"{len(msg.rows)} rules, {pages} pages ({pages / self.days:.1f} a day)"))
+        else:
+            summary.update(Text(f"no alert transitions in the last {self.days:g} days"))
+        self._fill()
+
+    def on_resize(self) -> None:
+        if self.rows is not None:
+            self._fill()
+
+    def _fill(self) -> None:
+        """(Re)build the table: a few dozen rules, and the rule column fits the width."""
+        table = self.query_one("#noise-table", DataTable)
+        rows = self.rows or []
+        fixed = sum(w + 2 for _, _, w in NOISE_COLUMNS) + 2 + 1  # cell padding, rule padding, scrollbar
+        longest = max((len(clean(r["rule"])) for r in rows), default=4)
+        rule_w = max(12, min(longest, (self.size.width or 80) - fixed))
+        cursor = table.cursor_row
+        table.clear(columns=True)
+        table.add_column(Text("Rule"), width=rule_w, key="rule")
+        for key, label, width in NOISE_COLUMNS:
+            table.add_column(Text(label, justify="right"), width=width, key=key)
+        muted = self.palette.get("muted", "")
+        warn = self.palette.get("warn", "")
+        for r in rows:
+            cells = [safe(r["rule"])]
+            for key, _, width in NOISE_COLUMNS:
+                v = r.get(key)
+                text = fmt_age(v) if key == "median_ack_s" and v is not None else _num(v)
+                if key == "flap_percent" and isinstance(v, (int, float)):
+                    text = f"{v:.0f}%"
+                style = muted if not v else warn if key == "unacked" else ""
+                cells.append(Text(text, style=style, justify="right", no_wrap=True))
+            table.add_row(*cells, key=str(r["rule"]))
+        if rows:
+            table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
+
+
+class HandoverScreen(Screen[None]):
+    """The shift report (last 8 hours) as Markdown text; ``w`` writes exactly that to a file."""
+
+    BINDINGS = [
+        Binding("w", "write", "Write to file"),
+        Binding("r", "reload", "Reload"),
+        Binding("escape,q", "close", "Back"),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, markdown: str | None, at: float, error: str | None) -> None:
+            super().__init__()
+            self.markdown = markdown
+            self.at = at
+            self.error = error
+
+    def __init__(self, store_path: Path, config: Config | None, now: Callable[[], float],
+                 since: float = HANDOVER_S) -> None:
+        super().__init__(classes="shift-screen")
+        self.store_path = store_path
+        self.config = config
+        self.now = now
+        self.since = since
+        self.markdown: str | None = None
+        self.generated_at: float | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(join(("Shift handover", "bold"), f"  last {fmt_age(self.since)}  ", ("w", "bold"),
+                          " writes it to a file"), classes="shift-title")
+        with VerticalScroll(id="handover-body"):
+            yield Static(Text("loading…", style="italic"), id="handover-text")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#handover-body").focus()
+        self.load()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def load(self) -> None:
+        now = self.now()
+        try:
+            with Store(self.store_path, readonly=True) as store:
+                text = to_markdown(handover(store, self.config, since=self.since, now=now))
+        except Exception as e:  # noqa: BLE001 - shown, never a crash
+            self.post_message(self.Loaded(None, now, str(e)))
+            return
+        self.post_message(self.Loaded(text, now, None))
+
+    def on_handover_screen_loaded(self, msg: "HandoverScreen.Loaded") -> None:
+        body = self.query_one("#handover-text", Static)
+        if msg.markdown is None:
+            body.update(join(("cannot build the handover: ", "bold"), (msg.error, "")))
+            return
+        self.markdown, self.generated_at = msg.markdown, msg.at
+        body.update(safe(msg.markdown, multiline=True))
+
+    def default_path(self) -> str:
+        at = self.generated_at if self.generated_at is not None else self.now()
+        return f"./handover-{time.strftime('%Y%m%d-%H%M', time.localtime(at))}.md"
+
+    def action_write(self) -> None:
+        if self.markdown is None:
+            self.app.notify("the handover is still loading", severity="warning", timeout=3)
+            return
+        text = self.markdown
+
+        def done(path: str | None) -> None:
+            if path:
+                self._save(path, text)
+
+        self.app.push_screen(SavePathDialog("Write the handover to", self.default_path()), done)
+
+    @work(thread=True, exit_on_error=False, group="handover-write")
+    def _save(self, path: str, text: str) -> None:
+        p = Path(path).expanduser()
+        try:
+            write_atomic(p, text)
+        except OSError as e:
+            self.app.call_from_thread(self.app.notify, join(("cannot write ", "bold"), (str(p), "bold"), ": ",
+                                                            (e.strerror or str(e), "")), severity="error", timeout=8)
+            return
+        self.app.call_from_thread(self.app.notify, join("handover written to ", (str(p.resolve()), "bold")), timeout=6)
+
+
+class SavePathDialog(ModalScreen[str | None]):
+    """A file name, prefilled. Enter writes (an existing file: Enter twice), Esc cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, default: str) -> None:
+        super().__init__(classes="dialog-screen")
+        self.title_text = title
+        self.default = default
+        self._confirmed: str | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text(self.title_text, style="bold"), classes="dialog-title")
+            yield Label("File (~ and relative paths allowed):")
+            yield Input(value=self.default, id="path")
+            yield Static("", id="error", classes="dialog-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Write  ⏎", variant="primary", id="ok")
+                yield Button("Cancel  esc", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#path", Input).focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def submit(self) -> None:
+        value = self.query_one("#path", Input).value.strip()
+        err = self.query_one("#error", Static)
+        if not value:
+            err.update(Text("a file name is needed"))
+            return
+        p = Path(value).expanduser()
+        if p.is_dir():
+            err.update(join((value, "bold"), " is a directory"))
+            return
+        if p.exists() and self._confirmed != value:
+            self._confirmed = value
+            err.update(join((value, "bold"), " exists: Enter again to replace it"))
+            return
+        self.dismiss(value)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+@dataclass(frozen=True)
+class NoteRequest:
+    text: str
+    target: str | None
+
+
+class NoteDialog(ModalScreen[NoteRequest | None]):
+    """A note for the next shift, optionally about a host or endpoint. Enter saves, Esc cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, target: str | None = None) -> None:
+        super().__init__(classes="dialog-screen")
+        self.target = clean(target) if target else ""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text("Note for the next shift", style="bold"), classes="dialog-title")
+            yield Label("Note (shows in the handover, h):")
+            yield Input(placeholder="e.g. WAL cleanup on db-1 half done, check again at 06:00", id="note")
+            yield Label("About (host or endpoint; empty for none; Tab to edit):")
+            yield Input(value=self.target, id="target")
+            yield Static("", id="error", classes="dialog-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Save  ⏎", variant="primary", id="ok")
+                yield Button("Cancel  esc", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#note", Input).focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def submit(self) -> None:
+        text = self.query_one("#note", Input).value.strip()
+        if not text:
+            self.query_one("#error", Static).update(Text("a note needs some text"))
+            self.query_one("#note", Input).focus()
+            return
+        target = self.query_one("#target", Input).value.strip()
+        self.dismiss(NoteRequest(text, target or None))
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+__all__ = ["HandoverScreen", "NoiseScreen", "NoteDialog", "NoteRequest", "SavePathDialog"]

@@ -1,0 +1,287 @@
+"""Issue 6 in the TUI: the Noise screen (n), the Handover screen (h, w writes it),
+the note editor (N), and stale Health rows that keep their last known state."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input
+
+from opsdash.report.handover import handover, noise_table, to_markdown
+from opsdash.store import Store, current_user
+from opsdash.ui import data
+from opsdash.ui.shift import HandoverScreen, NoiseScreen, NoteDialog, SavePathDialog
+from tests.test_ui_app import LARGE, SMALL, make_app, ready, screen_text, until
+from tests.ui_fixtures import HOSTILE, NOW, build_store
+
+SIZES = pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
+FIXTURE_RULES = {"host-down", "disk-full", "ttfb-p95", "cache-hit-rate", "restore-test", "cpu-high", HOSTILE[0]}
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    """The UI fixture store plus a noisy week: host-down paged 6 more times, ttfb-p95 flapped."""
+    path = build_store(tmp_path / "store.sqlite", NOW, hostile=True)
+    with Store(path) as s:
+        for day in range(1, 7):
+            t = NOW - day * 86400
+            s.add_transition(t, "a-web3-down", "host-down", "web-3", "pending", "firing", "critical", 0.0, "down 2m")
+            s.add_transition(t + 300, "a-web3-down", "host-down", "web-3", "firing", "resolved", "critical", 1.0, "up")
+        s.add_transition(NOW - 2 * 86400, "a-api-p95", "ttfb-p95", "api-login", "firing", "flapping", "warning",
+                         640.0, "flapping: 6 changes in 10m")
+        s.add_transition(NOW - 2 * 86400 + 900, "a-api-p95", "ttfb-p95", "api-login", "flapping", "resolved",
+                         "warning", 200.0, "settled")
+    return path
+
+
+def _report_md(path: Path) -> str:
+    with Store(path, readonly=True) as s:
+        return to_markdown(handover(s, None, since=8 * 3600.0, now=NOW))
+
+
+def _notes(path: Path):
+    with Store(path, readonly=True) as s:
+        return s.notes()
+
+
+# --- Noise -------------------------------------------------------------------------------------
+
+
+@SIZES
+async def test_n_shows_the_noise_table_worst_first(store_path: Path, size):
+    with Store(store_path, readonly=True) as s:
+        expected = noise_table(s, NOW, days=7)
+    assert {r["rule"] for r in expected} == FIXTURE_RULES and expected[0]["rule"] == "host-down"
+    app = make_app(store_path)
+    async with app.run_test(size=size) as pilot:
+        await ready(pilot)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, NoiseScreen) and app.screen.rows is not None, "the noise")
+        await pilot.pause(0.05)
+        table = app.screen.query_one("#noise-table", DataTable)
+        rules = [table.get_row_at(i)[0].plain for i in range(table.row_count)]
+        assert rules == [r["rule"] for r in expected]  # worst first, as the report orders them
+        first = [c.plain for c in table.get_row_at(0)]
+        assert first == ["host-down", "7", "1", "1", "0", "0%", "0", "7", "—"]
+        ttfb = [c.plain for c in table.get_row("ttfb-p95")]
+        assert ttfb[4:6] == ["1", "100%"]  # one flap episode; its only alert flapped
+        disk = [c.plain for c in table.get_row("disk-full")]
+        assert disk[6:] == ["1", "0", "30m"]  # acked by alice 30 minutes after the page
+        text = screen_text(app)
+        for rule in FIXTURE_RULES:
+            assert rule in text, rule  # every rule readable, the hostile one literally
+        assert "Pages" in text and "Flap%" in text and "Ack p50" in text
+        assert "\x1b" not in text
+        assert max(len(line.rstrip()) for line in text.splitlines()) <= size[0]
+        await pilot.press("escape")
+        assert not isinstance(app.screen, NoiseScreen)
+
+
+async def test_noise_on_an_empty_store_says_so(tmp_path: Path):
+    path = tmp_path / "empty.sqlite"
+    Store(path).close()
+    app = make_app(path)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, NoiseScreen) and app.screen.rows is not None, "the noise")
+        await pilot.pause(0.05)
+        assert "no alert transitions in the last 7 days" in screen_text(app)
+
+
+# --- Handover ----------------------------------------------------------------------------------
+
+
+@SIZES
+async def test_h_shows_the_handover_and_w_writes_it(store_path: Path, tmp_path: Path, size):
+    app = make_app(store_path)
+    async with app.run_test(size=size) as pilot:
+        await ready(pilot)
+        await pilot.press("h")
+        await until(pilot, lambda: isinstance(app.screen, HandoverScreen) and app.screen.markdown, "the handover")
+        await pilot.pause(0.05)
+        screen = app.screen
+        expected = _report_md(store_path)
+        assert screen.markdown == expected
+        text = screen_text(app)
+        assert "# Shift handover" in text and "## Open alerts" in text
+        assert "\x1b" not in text and "\x07" not in text
+        await pilot.press("w")
+        await until(pilot, lambda: isinstance(app.screen, SavePathDialog), "the file dialog")
+        box = app.screen.query_one("#path", Input)
+        assert re.fullmatch(r"\./handover-20260921-1413\.md", box.value), box.value  # NOW, local (UTC) time
+        out = tmp_path / "reports" / "shift.md"
+        box.value = str(out)
+        await pilot.press("enter")
+        await until(pilot, out.exists, "the file")
+        assert out.read_text(encoding="utf-8") == expected
+        await until(pilot, lambda: any("handover written to" in str(n.message) and str(out) in str(n.message)
+                                       for n in app._notifications), "the toast")
+        # an existing file is replaced only after a second Enter
+        out.write_text("old")
+        await pilot.press("w")
+        await until(pilot, lambda: isinstance(app.screen, SavePathDialog), "the file dialog")
+        app.screen.query_one("#path", Input).value = str(out)
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, SavePathDialog) and "exists" in screen_text(app)
+        assert out.read_text() == "old"
+        await pilot.press("enter")
+        await until(pilot, lambda: out.read_text(encoding="utf-8") == expected, "the replaced file")
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HandoverScreen)
+
+
+async def test_handover_write_failure_is_a_toast_not_a_crash(store_path: Path, tmp_path: Path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    app = make_app(store_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        await pilot.press("h")
+        await until(pilot, lambda: isinstance(app.screen, HandoverScreen) and app.screen.markdown, "the handover")
+        await pilot.press("w")
+        await until(pilot, lambda: isinstance(app.screen, SavePathDialog), "the file dialog")
+        app.screen.query_one("#path", Input).value = str(blocker / "h.md")
+        await pilot.press("enter")
+        await until(pilot, lambda: any("cannot write" in str(n.message) for n in app._notifications), "the error")
+        assert app.is_running and isinstance(app.screen, HandoverScreen)
+
+
+# --- Notes -------------------------------------------------------------------------------------
+
+
+@SIZES
+async def test_note_dialog_saves_a_note_for_the_selected_target(store_path: Path, size):
+    app = make_app(store_path)
+    async with app.run_test(size=size) as pilot:
+        await ready(pilot)
+        await pilot.press("slash", *"db-1", "enter", "N")
+        await until(pilot, lambda: isinstance(app.screen, NoteDialog), "the note dialog")
+        dlg = app.screen
+        assert dlg.query_one("#target", Input).value == "db-1"  # prefilled from the selected row
+        assert app.focused is dlg.query_one("#note", Input)
+        await pilot.press("enter")  # no text: not saved, the dialog says why
+        await pilot.pause(0.05)
+        assert isinstance(app.screen, NoteDialog) and "needs some text" in screen_text(app)
+        await pilot.press(*"WAL cleanup half done", "enter")
+        await until(pilot, lambda: _notes(store_path), "the note")
+        (note,) = _notes(store_path)
+        assert (note.text, note.target, note.who, note.t) == ("WAL cleanup half done", "db-1", current_user(), NOW)
+        assert not isinstance(app.screen, NoteDialog)
+        # the note shows in the handover
+        await pilot.press("h")
+        await until(pilot, lambda: isinstance(app.screen, HandoverScreen) and app.screen.markdown, "the handover")
+        assert "on db-1: WAL cleanup half done" in app.screen.markdown
+
+
+async def test_note_without_target_and_from_the_latency_pane(store_path: Path):
+    app = make_app(store_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        await pilot.press("2", "N")  # an endpoint row: its endpoint is the target
+        await until(pilot, lambda: isinstance(app.screen, NoteDialog), "the note dialog")
+        row = app.pane("latency").selected()
+        assert app.screen.query_one("#target", Input).value == row.ref.target
+        await pilot.press("escape")  # cancels: nothing saved
+        await pilot.pause(0.05)
+        assert not _notes(store_path)
+        await pilot.press("N")
+        await until(pilot, lambda: isinstance(app.screen, NoteDialog), "the note dialog")
+        app.screen.query_one("#target", Input).value = ""
+        await pilot.press(*"quiet shift", "enter")
+        await until(pilot, lambda: _notes(store_path), "the note")
+        (note,) = _notes(store_path)
+        assert (note.text, note.target) == ("quiet shift", None)
+
+
+async def test_note_from_the_handover_screen_reloads_it(store_path: Path):
+    app = make_app(store_path)
+    async with app.run_test(size=LARGE) as pilot:
+        await ready(pilot)
+        await pilot.press("h")
+        await until(pilot, lambda: isinstance(app.screen, HandoverScreen) and app.screen.markdown, "the handover")
+        screen = app.screen
+        assert "## Notes for the next shift (0)" in screen.markdown
+        await pilot.press("N")
+        await until(pilot, lambda: isinstance(app.screen, NoteDialog), "the note dialog")
+        await pilot.press(*"[red]literal[/red]", "enter")
+        await until(pilot, lambda: "## Notes for the next shift (1)" in (screen.markdown or ""), "the reload")
+        await pilot.pause(0.05)
+        assert r"\[red\]literal\[/red\]" in screen_text(app)  # escaped by the report, shown literally
+
+
+async def test_palette_and_help_offer_the_new_keys(store_path: Path):
+    app = make_app(store_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for t in ("Noise", "Shift handover", "Note for the next shift"):
+            assert t in titles, t
+        footer = screen_text(app).splitlines()[-1]
+        assert "q Quit" in footer and "noise" not in footer  # 80 columns: the shift group does not fit
+        await pilot.press("question_mark")
+        await pilot.pause(0.1)
+        text = screen_text(app)
+        for s in ("n", "Noise", "Handover", "Note for the next shift", "write it to a file"):
+            assert s in text, s
+        await pilot.press("escape")
+        await pilot.resize_terminal(*LARGE)
+        await pilot.pause(0.1)
+        assert "n h N noise handover note" in screen_text(app).splitlines()[-1]
+
+
+# --- Stale rows keep their last known state ---------------------------------------------------------
+
+
+def _snapshot(path: Path, now: float) -> data.Snapshot:
+    with Store(path, readonly=True) as s:
+        return data.load_snapshot(s, now, data.SparkCache())
+
+
+def test_stale_health_rows_keep_the_last_known_state_and_its_order(tmp_path: Path):
+    path = build_store(tmp_path / "s.sqlite", NOW)
+    view = data.build_view(_snapshot(path, NOW + 3600))  # every reading is an hour old
+    health = view.rows["health"]
+    first = {r.ref.target: r.cells[0] for r in health}
+    assert first["web-3"] == ("◌ down", "stale")
+    assert first["cache-2"] == ("◌ auth", "stale")
+    assert first["db-1"] == ("◌ CRIT", "stale")
+    assert first["mon-1"] == ("◌ warn", "stale")
+    assert first["web-1"] == ("◌ up", "stale")
+    assert all(lvl == "stale" for r in health for _, lvl in r.cells)
+    order = [r.ref.target for r in health]
+    # by last known severity: the four that were critical, then the warning, then the rest
+    assert set(order[:4]) == {"batch-1", "cache-2", "db-1", "web-3"}
+    assert order[4] == "mon-1"
+    assert data.compile_filter("state=down")(next(r for r in health if r.ref.target == "web-3"))
+    assert data.compile_filter("stale")(health[0])
+
+
+async def test_a_stale_down_host_stays_down_and_on_top(tmp_path: Path):
+    path = build_store(tmp_path / "s.sqlite", NOW)
+    with Store(path) as s:
+        d = s.latest("host", "web-3")[0]["data"]
+        s.put_latest("host", "web-3", "", NOW - 600, {**d, "t": NOW - 600})  # down, and no poll for 10 minutes
+    app = make_app(path)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        pane = app.pane("health")
+        keys = [r.key.value for r in pane.table.ordered_rows]
+        assert keys[0] == "host:web-3"
+        cell = pane.table.get_row("host:web-3")[0]
+        assert cell.plain.strip() == "◌ down" and cell.style == app._styles["stale"]
+        old = pane.table.get_row("host:old-1")[0]
+        assert old.plain.strip() == "◌ up"
+        text = screen_text(app)
+        assert "◌ down" in text and "◌ stale" not in text
