@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import json
 import os
+from array import array
+from itertools import chain
 import sqlite3
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from .errors import StoreError
 from .model import Alert, Sample
@@ -130,6 +132,12 @@ _MIGRATIONS: list[str] = [
         heartbeat REAL NOT NULL,
         stats TEXT
     );
+    """,
+    # 2: series reads (history, tune) straight from the index: it carries the value too,
+    # so SQLite never visits the table; it replaces the (series_id, t) index.
+    """
+    CREATE INDEX samples_series_t_value ON samples (series_id, t, value);
+    DROP INDEX samples_series_t;
     """,
 ]
 
@@ -358,6 +366,23 @@ class Store:
                 target, metric, labels = names[sid]
                 yield Sample(t, target, metric, v, labels)
             last_rowid, _, last_t, _ = rows[-1]
+
+    def series_arrays(
+        self, since: float, until: float | None = None, metrics: Callable[[str], bool] | None = None
+    ) -> Iterator[tuple[str, str, dict[str, str], array, array]]:
+        """Each series from ``since`` as (target, metric, labels, times, values), the two
+        as ``array("d")``: one indexed query per series, no per-sample objects (tune
+        reads a week of a thousand series this way)."""
+        until = float("inf") if until is None else until
+        for sid, target, metric, labels in self._query("SELECT id, target, metric, labels FROM series ORDER BY id"):
+            if metrics is not None and not metrics(metric):
+                continue
+            rows = self._query(
+                "SELECT t, value FROM samples WHERE series_id = ? AND t >= ? AND t <= ? ORDER BY t", (sid, since, until)
+            )
+            if rows:
+                flat = array("d", chain.from_iterable(rows))  # t0, v0, t1, v1 ... built in C
+                yield target, metric, json.loads(labels), flat[0::2], flat[1::2]
 
     def prune(self, now: float, retention: float) -> int:
         with self._tx() as db:

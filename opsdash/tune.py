@@ -120,23 +120,9 @@ def load_samples(samples: Iterable[tuple[float, str, str, float, Mapping[str, st
 
 def load_store(store: Any, since: float, until: float | None = None,
                metrics: Callable[[str], bool] | None = None) -> list[SeriesData]:
-    """Every series of the store (optionally only some metrics) from ``since``: one indexed
-    query per series straight into arrays (no per-row objects kept)."""
-    import json
-
-    out = []
-    until = math.inf if until is None else until
-    for sid, target, metric, labels in store._query("SELECT id, target, metric, labels FROM series ORDER BY id"):
-        if metrics is not None and not metrics(metric):
-            continue
-        rows = store._query("SELECT t, value FROM samples WHERE series_id = ? AND t >= ? AND t <= ? ORDER BY t",
-                            (sid, since, until))
-        if not rows:
-            continue
-        ts = array("d", [r[0] for r in rows])
-        vs = array("d", [r[1] for r in rows])
-        out.append(SeriesData(target, metric, json.loads(labels), ts, vs))
-    return out
+    """Every series of the store (optionally only some metrics) from ``since``, as arrays."""
+    return [SeriesData(target, metric, labels, ts, vs)
+            for target, metric, labels, ts, vs in store.series_arrays(since, until, metrics)]
 
 
 # --- candidates and results --------------------------------------------------------------

@@ -1,0 +1,66 @@
+"""The store: migrations, retention, series reads, concurrency of one writer and readers."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from opsdash.errors import StoreError
+from opsdash.model import Sample
+from opsdash.store import SCHEMA_VERSION, Store
+
+
+def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
+    from opsdash import store as store_mod
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(store_mod._MIGRATIONS[0])
+    db.execute("PRAGMA user_version = 1")
+    db.execute("INSERT INTO series (id, target, metric, labels) VALUES (1, 'h', 'host.up', '{}')")
+    db.execute("INSERT INTO samples VALUES (1, 10.0, 1.0)")
+    db.commit()
+    db.close()
+    with Store(path) as s:
+        assert s.history("h", "host.up", 0) == [(10.0, 1.0)]
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    plan = db.execute("EXPLAIN QUERY PLAN SELECT t, value FROM samples WHERE series_id = 1 AND t >= 0 ORDER BY t").fetchall()
+    assert "COVERING INDEX" in str(plan)
+    db.close()
+
+
+def test_a_newer_store_is_refused_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite"
+    Store(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="newer opsdash"):
+        Store(path)
+
+
+def test_series_arrays_and_retention(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as s:
+        s.write_samples([Sample(float(t), "web", "host.cpu_percent", t / 10) for t in range(100)])
+        s.write_samples([Sample(float(t), "web", "host.disk_percent", 50.0, {"mount": "/"}) for t in range(100)])
+        got = {(m, tuple(sorted(lab.items()))): (list(ts), list(vs)) for _, m, lab, ts, vs in s.series_arrays(90)}
+        assert got[("host.cpu_percent", ())] == ([float(t) for t in range(90, 100)], [t / 10 for t in range(90, 100)])
+        assert list(s.series_arrays(0, metrics=lambda m: m == "host.disk_percent"))[0][2] == {"mount": "/"}
+        assert s.prune(now=100.0, retention=50.0) == 100  # t < 50 in both series
+        assert len(s.history("web", "host.cpu_percent", 0)) == 50
+
+
+def test_readers_see_a_writers_commits(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    writer = Store(path)
+    reader = Store(path, readonly=True)
+    writer.write_samples([Sample(1.0, "h", "host.up", 1.0)])
+    assert reader.history("h", "host.up", 0) == [(1.0, 1.0)]
+    with pytest.raises(StoreError):
+        reader.add_note("readers cannot write", who="me")
+    reader.close()
+    writer.close()
