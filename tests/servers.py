@@ -7,10 +7,15 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from tests.sshd import keygen
+
+HERE = Path(__file__).parent
 
 
 def free_port() -> int:
@@ -106,3 +111,24 @@ def start_memcached(cwd: Path) -> tuple[int, subprocess.Popen]:
     proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_listening(port, proc)
     return port, proc
+
+
+class FaultServer:
+    def __init__(self, mode: str, tmp: Path):
+        key = tmp / f"fault-{mode}-key"
+        if not key.exists():
+            keygen(key)
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "fault_sshd.py"), mode, str(self.port), str(key)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )
+        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
+        pub = (tmp / f"fault-{mode}-key.pub").read_text().split()
+        self.known_line = f"[127.0.0.1]:{self.port} {pub[0]} {pub[1]}\n"
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait(5)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()

@@ -24,31 +24,10 @@ from opsdash.config import parse_config
 from opsdash.errors import StoreError
 from opsdash.model import Sample
 from opsdash.store import Store
-from tests.sshd import Sshd, free_port, keygen, start_sshd, wait_port
+from tests.servers import FaultServer
+from tests.sshd import Sshd, free_port, start_sshd, wait_port
 
 pytestmark = pytest.mark.integration
-HERE = Path(__file__).parent
-
-
-class FaultServer:
-    def __init__(self, mode: str, tmp: Path):
-        key = tmp / f"fault-{mode}-key"
-        if not key.exists():
-            keygen(key)
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "fault_sshd.py"), mode, str(self.port), str(key)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        )
-        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
-        pub = (tmp / f"fault-{mode}-key.pub").read_text().split()
-        self.known_line = f"[127.0.0.1]:{self.port} {pub[0]} {pub[1]}\n"
-
-    def stop(self) -> None:
-        self.proc.kill()
-        self.proc.wait(5)
-        assert self.proc.stdout is not None
-        self.proc.stdout.close()
 
 
 @pytest.fixture

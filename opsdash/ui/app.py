@@ -56,6 +56,7 @@ from .themes import DEFAULT_THEME, NO_COLOR_THEME, load_themes, theme_cycle
 
 WIDE = ((160, 48), (140, 40))
 SHIFT_KEYS = Binding.Group("noise handover note")
+PANE_ACTIONS = frozenset({"pane", "filter", "clear_filter", "drill", "ack", "silence", "escalate"})
 
 
 def is_wide(width: int, height: int) -> bool:
@@ -391,6 +392,13 @@ class OpsdashApp(App[None]):
 
     # --- actions -------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The noise and handover screens hide the panes: keys that act on a pane's selected row
+        # would act on a row nobody can see, so they are off there (and out of that footer).
+        if action in PANE_ACTIONS and any(isinstance(s, (NoiseScreen, HandoverScreen)) for s in self.screen_stack):
+            return False
+        return True
+
     def action_pane(self, pane_id: str) -> None:
         self.active_pane = pane_id
         self.pane(pane_id).table.focus()
@@ -599,14 +607,8 @@ class OpsdashApp(App[None]):
     # --- command palette -------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        for i, p in enumerate(PANES):
-            yield SystemCommand(f"Jump to {PANE_TITLES[p]}", f"Show the {PANE_TITLES[p]} pane (key {i + 1})",
-                                lambda p=p: self.action_pane(p))
-        yield SystemCommand("Filter rows", "Filter by text or tag=value (key /)", self.action_filter)
-        yield SystemCommand("Drill down", "Open the selected row's detail (key Enter)", self.action_drill)
-        yield SystemCommand("Ack alert", "Acknowledge the selected alert with a note (key a)", self.action_ack)
-        yield SystemCommand("Silence", "Silence the selected target or alert (key s)", self.action_silence)
-        yield SystemCommand("Escalation packet", "Show the escalation packet (key e)", self.action_escalate)
+        if not isinstance(screen, (NoiseScreen, HandoverScreen)):  # see check_action
+            yield from self._pane_commands()
         yield SystemCommand("Refresh now", "Poll now and reload (key r)", self.action_refresh)
         yield SystemCommand("Next theme", "Switch to the next theme and remember it (key t)", self.action_next_theme)
         yield SystemCommand("Noise", "Per-rule pages, flap % and time to ack, last 7 days (key n)", self.action_noise)
@@ -615,3 +617,13 @@ class OpsdashApp(App[None]):
                             self.action_note)
         yield SystemCommand("Help", "Every key (key ?)", self.action_help)
         yield from super().get_system_commands(screen)
+
+    def _pane_commands(self) -> Iterable[SystemCommand]:
+        for i, p in enumerate(PANES):
+            yield SystemCommand(f"Jump to {PANE_TITLES[p]}", f"Show the {PANE_TITLES[p]} pane (key {i + 1})",
+                                lambda p=p: self.action_pane(p))
+        yield SystemCommand("Filter rows", "Filter by text or tag=value (key /)", self.action_filter)
+        yield SystemCommand("Drill down", "Open the selected row's detail (key Enter)", self.action_drill)
+        yield SystemCommand("Ack alert", "Acknowledge the selected alert with a note (key a)", self.action_ack)
+        yield SystemCommand("Silence", "Silence the selected target or alert (key s)", self.action_silence)
+        yield SystemCommand("Escalation packet", "Show the escalation packet (key e)", self.action_escalate)

@@ -42,7 +42,7 @@ NOISE_COLUMNS = (
 )
 NOISE_LEGEND = (
     "Page: a firing transition not inhibited, silenced or flapping.  Flap%: share of the "
-    "rule's alerts that flapped.  Ack p50: median time from page to ack.  r reload, esc back."
+    "rule's alerts that flapped.  Ack p50: median time from page to ack."
 )
 
 
