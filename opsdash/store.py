@@ -149,7 +149,13 @@ def _labels_json(labels: Mapping[str, str] | None) -> str:
 
 
 def current_user() -> str:
-    return os.environ.get("USER") or os.environ.get("LOGNAME") or "unknown"
+    """Who acks: $USER, else $LOGNAME, else the login of this process (cron, sudo -i, containers)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no environment variable and no passwd entry
+        return "unknown"
 
 
 @dataclass(frozen=True)

@@ -549,3 +549,19 @@ def test_instant_rules_for_a_snapshot():
     eng.observe([Sample(T0, "web-1", "host.cpu_percent", 99.0), Sample(T0, "web-1", "host.up", 0.0)])
     assert sorted((a.rule, a.state, a.severity) for a in eng.active()) == [
         ("cpu", "firing", "critical"), ("host-down", "firing", "critical")]
+
+
+def test_no_data_is_not_raised_for_the_series_of_a_down_host():
+    rules = [r for r in builtin_rules() if r.name in ("no-data", "host-down")]
+    eng = AlertEngine(rules)
+    for k in range(5):
+        t = T0 + 10 * k
+        eng.observe([Sample(t, "web-1", "host.up", 1.0), Sample(t, "web-1", "host.mem_percent", 40.0)])
+    events = []
+    for k in range(5, 40):  # the host goes down: only host.up (0) keeps arriving
+        t = T0 + 10 * k
+        events += eng.observe([Sample(t, "web-1", "host.up", 0.0)])
+        events += eng.tick(t + 5)
+    fired = {(e.rule, e.to_state) for e in events}
+    assert ("host-down", "firing") in fired
+    assert not [e for e in events if e.rule == "no-data"], "host-down already explains the silence"

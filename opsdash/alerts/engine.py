@@ -325,6 +325,8 @@ class AlertEngine:
                 iv = ser.interval
                 if st is None or st.state == FIRING or iv is None or ser.last_t is None:
                     continue
+                if ser.target in self._down and ser.metric != "host.up":
+                    continue  # a down host explains its silence: host-down already says so
                 gap = now - ser.last_t
                 if gap > mult * iv:
                     self._fire_nodata(st, ser, now, gap)

@@ -311,9 +311,9 @@ class Collector:
         hs.backups[backup.name] = status
         labels = {"backup": backup.name}
         samples = []
-        # One writer per series: backup.age_s comes from the freshness job only. Two jobs
-        # on different schedules writing one series would look like erratic arrivals to
-        # the dead man's switch.
+        # One writer per series: the freshness job writes the ages, the restore job its
+        # result. Two jobs on different schedules writing one series would look like
+        # erratic arrivals to the dead man's switch.
         if status.age_s is not None and not restore:
             samples.append(Sample(t, name, "backup.age_s", status.age_s, labels))
         rt = status.restore_test
@@ -321,7 +321,8 @@ class Collector:
             if restore:
                 samples.append(Sample(t, name, "backup.restore_ok", 1.0 if rt.ok else 0.0, labels))
                 samples.append(Sample(t, name, "backup.restore_duration_s", rt.duration_s, labels))
-            samples.append(Sample(t, name, "backup.restore_age_s", max(0.0, t - rt.at), labels))
+            else:  # the age grows between tests: the regular freshness poll is its one writer
+                samples.append(Sample(t, name, "backup.restore_age_s", max(0.0, t - rt.at), labels))
         row = {**status.to_json(), "t": t, "interval": backup.interval, "max_age": backup.max_age}
         self._emit(samples, [("backup", name, backup.name, t, row, None)])
         if status.error and not rt:

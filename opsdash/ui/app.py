@@ -27,6 +27,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Container
+from textual.content import Content
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
@@ -597,6 +598,14 @@ class OpsdashApp(App[None]):
         section["theme"] = name
         path = Path(cfg.path)
         self._write(lambda: save_config(doc, path), f"theme {name} (saved to {path})")
+
+    def notify(self, message: str | Text, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """A toast. Remote text comes as a Rich ``Text`` (safetext.safe/join): Textual 8's toast
+        takes str markup or ``Content`` and crashes rendering a ``Text``, so convert it (literally)."""
+        if isinstance(message, Text):
+            message = Content.from_rich_text(message)  # type: ignore[assignment]
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)  # type: ignore[arg-type]
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.BINDINGS))
