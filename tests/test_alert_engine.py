@@ -565,3 +565,23 @@ def test_no_data_is_not_raised_for_the_series_of_a_down_host():
     fired = {(e.rule, e.to_state) for e in events}
     assert ("host-down", "firing") in fired
     assert not [e for e in events if e.rule == "no-data"], "host-down already explains the silence"
+
+
+def test_a_host_that_comes_back_gets_a_fresh_start_from_the_dead_mans_switch():
+    rules = [r for r in builtin_rules() if r.name in ("no-data", "host-down")]
+    eng = AlertEngine(rules)
+    t = T0
+    for k in range(5):
+        t = T0 + 10 * k
+        eng.observe([Sample(t, "web-1", "host.up", 1.0), Sample(t, "web-1", "host.cpu_percent", 5.0)])
+    events = []
+    for gap in (10, 20, 40, 80):  # down, polled with backoff
+        t += gap
+        events += eng.observe([Sample(t, "web-1", "host.up", 0.0)])
+        events += eng.tick(t + 1)
+    t += 10
+    events += eng.observe([Sample(t, "web-1", "host.up", 1.0)])  # back; cpu arrives at the next poll
+    events += eng.tick(t + 5)
+    events += eng.observe([Sample(t + 10, "web-1", "host.up", 1.0), Sample(t + 10, "web-1", "host.cpu_percent", 7.0)])
+    assert not [e for e in events if e.rule == "no-data"]
+    assert [(e.rule, e.to_state) for e in events if e.rule == "host-down"][-1] == ("host-down", "resolved")

@@ -325,8 +325,8 @@ class AlertEngine:
                 iv = ser.interval
                 if st is None or st.state == FIRING or iv is None or ser.last_t is None:
                     continue
-                if ser.target in self._down and ser.metric != "host.up":
-                    continue  # a down host explains its silence: host-down already says so
+                if ser.target in self._down:
+                    continue  # a down host explains its silence (and its backoff): host-down says so
                 gap = now - ser.last_t
                 if gap > mult * iv:
                     self._fire_nodata(st, ser, now, gap)
@@ -609,6 +609,11 @@ class AlertEngine:
             self._down.add(target)
         else:
             self._down.discard(target)
+            # Back up: its other series resume at their next poll, so their silence is
+            # counted from now, not from before the outage.
+            for ser in self._nodata_series:
+                if ser.target == target and ser.last_t is not None and ser.last_t < t:
+                    ser.last_t = t
         for st in self._by_target.get(target, ()):
             if st.rule.name in self._inhibitors or st.inhibited == on:
                 continue

@@ -67,6 +67,8 @@ def parse_health_output(text: str, previous_cpu: CpuTimes | None, df_rc: int) ->
         df_error = f"df failed (exit {df_rc})"
     base = previous_cpu if previous_cpu is not None else CpuTimes(0, 0)
     cpu_pct = cpu.percent_since(base)
+    if cpu_pct is None and base.total:
+        cpu_pct = cpu.percent_since(CpuTimes(0, 0))  # counters went back: a reboot; average since boot
     health = Health(
         cpu_percent=round(cpu_pct, 2) if cpu_pct is not None else None,
         mem_percent=mem,
