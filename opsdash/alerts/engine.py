@@ -756,3 +756,15 @@ def group_alerts(alerts: Iterable[Alert], by: str = "rule") -> dict[str, list[Al
             key = a.labels.get(by, "-")
         out.setdefault(key, []).append(a)
     return dict(sorted(out.items()))
+
+
+def engine_for(config: Any, store: Any = None) -> "AlertEngine":
+    """The alert engine for a config: built-in and configured rules, host tags.
+
+    The collector takes it from its caller (collect, run, demo): collect/ sits
+    below alerts/ and never imports it.
+    """
+    from .rules import rules_from_config, tags_from_config
+
+    tags = tags_from_config(config)
+    return AlertEngine(rules_from_config(config), store=store, tags=lambda target: tags.get(target, {}))

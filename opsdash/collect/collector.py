@@ -20,10 +20,11 @@ import random
 import resource
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable
 
+from ..cache_rate import HitRateTracker
 from ..config import BackupConfig, CacheConfig, Config, EndpointConfig, HostConfig
 from ..errors import OpsdashError, ProbeError
 from ..model import (
@@ -41,8 +42,13 @@ from ..model import (
 from ..stats import percentile
 from ..store import Store
 from ..textsafe import without_userinfo
+from ..parsers.curl import curl_command, parse_curl
+from .backups import probe_backup
+from .caches import read_counters
 from .health import HealthReading, health_script, local_health, parse_health_output
 from .http import EndpointWindow, HTTPProbe
+from .patches import probe_patches
+from .runner import LocalRunner
 from .ssh import SSHHost
 
 MAX_BACKOFF = 300.0
@@ -198,8 +204,6 @@ class Collector:
         return self.ssh(name) if name in self.hosts else None
 
     def runner(self, host: str) -> Any:
-        from .runner import LocalRunner
-
         return LocalRunner() if self.hosts[host].cfg.is_local else self.ssh(host)
 
     async def _open(self) -> None:
@@ -251,8 +255,6 @@ class Collector:
         }
 
     async def poll_patches(self, name: str) -> None:
-        from .patches import probe_patches
-
         hs = self.hosts[name]
         t = self.clock()
         row = {"t": t, "interval": hs.cfg.patches_interval}
@@ -266,9 +268,6 @@ class Collector:
         self._emit(status.samples(t, name), [("patches", name, "", t, {**row, "patches": status.to_json(), "error": None}, None)])
 
     async def poll_cache(self, name: str, cache: CacheConfig) -> None:
-        from ..cache_rate import HitRateTracker
-        from .caches import read_counters
-
         hs = self.hosts[name]
         key = (name, cache.name)
         t = self.clock()
@@ -298,8 +297,6 @@ class Collector:
         self._emit(samples, [("cache", name, cache.name, t, {**stats.to_json(), "error": None, "t": t, "interval": interval}, None)])
 
     async def poll_backup(self, name: str, backup: BackupConfig, *, restore: bool) -> None:
-        from .backups import probe_backup
-
         hs = self.hosts[name]
         t = self.clock()
         timeout = backup.restore_test.timeout if restore and backup.restore_test else max(hs.cfg.timeout, 120.0)
@@ -307,7 +304,7 @@ class Collector:
         prev = hs.backups.get(backup.name)
         if status.restore_test is None and prev is not None and prev.restore_test is not None:
             # A freshness poll does not forget the last restore test's result.
-            status = BackupStatus(**{**_fields(status), "restore_test": prev.restore_test})
+            status = replace(status, restore_test=prev.restore_test)
         hs.backups[backup.name] = status
         labels = {"backup": backup.name}
         samples = []
@@ -339,8 +336,6 @@ class Collector:
             raise ProbeError(r.error or r.state, state=r.state)
 
     async def _remote_http(self, ep: EndpointConfig, vantage: str) -> HTTPResult:
-        from ..parsers.curl import curl_command, parse_curl
-
         t = self.clock()
         try:
             res = await self.ssh(vantage).run(
@@ -623,16 +618,19 @@ def _bind(fn: Callable[..., Awaitable[None]], *args: Any, **kwargs: Any) -> Call
     return lambda: fn(*args, **kwargs)
 
 
-def _fields(obj: Any) -> dict[str, Any]:
-    return {f: getattr(obj, f) for f in obj.__dataclass_fields__}
-
-
 class CollectorThread:
     """The TUI's embedded collector: its own event loop in a thread, so polling never
     competes with the UI's loop, and the UI reads the same store any collector writes."""
 
-    def __init__(self, config: Config, store_path: str | os.PathLike[str], **kwargs: Any):
+    def __init__(
+        self,
+        config: Config,
+        store_path: str | os.PathLike[str],
+        engine_factory: Callable[[Store], Any] | None = None,
+        **kwargs: Any,
+    ):
         self.config = config
+        self.engine_factory = engine_factory  # the alert engine, from the caller (collect/ never imports alerts/)
         self.store_path = Path(store_path)
         self.kwargs = kwargs
         self.collector: Collector | None = None
@@ -659,13 +657,7 @@ class CollectorThread:
             self.error = str(e)
             self._ready.set()
             return
-        try:
-            from ..alerts.engine import AlertEngine
-            from ..alerts.rules import rules_from_config
-
-            engine = AlertEngine(rules_from_config(self.config), store=store, tags=_tags_of(self.config))
-        except ImportError:
-            engine = None
+        engine = self.engine_factory(store) if self.engine_factory is not None else None
         self.collector = Collector(self.config, store, alert_engine=engine, **self.kwargs)
         self._ready.set()
         try:
@@ -688,9 +680,3 @@ class CollectorThread:
                 pass
         if self._thread is not None:
             self._thread.join(timeout)
-
-
-def _tags_of(config: Config) -> Callable[[str], dict[str, str]]:
-    tags = {h.name: dict(h.tags) for h in config.hosts}
-    tags.update({e.name: dict(e.tags) for e in config.endpoints})
-    return lambda target: tags.get(target, {})

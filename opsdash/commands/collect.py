@@ -8,6 +8,7 @@ import json
 import signal
 import sys
 
+from ..alerts.engine import engine_for
 from ..collect.collector import Collector
 from ..security import warn_world_readable_secrets
 from . import _common
@@ -22,23 +23,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=run)
 
 
-def make_engine(config, store):
-    try:
-        from ..alerts.engine import AlertEngine
-        from ..alerts.rules import rules_from_config
-    except ImportError:
-        return None
-    from ..collect.collector import _tags_of
-
-    return AlertEngine(rules_from_config(config), store=store, tags=_tags_of(config))
-
-
 def run(args: argparse.Namespace) -> int:
     config = _common.load(args)
     for warning in warn_world_readable_secrets(config):
         print(f"opsdash: warning: {warning}", file=sys.stderr)
     store = _common.open_store(args)
-    collector = Collector(config, store, alert_engine=make_engine(config, store),
+    collector = Collector(config, store, alert_engine=engine_for(config, store),
                           run_restore_tests=not args.no_restore_tests)
     stats = asyncio.run(_main(collector, args))
     store.close()

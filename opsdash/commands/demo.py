@@ -173,12 +173,12 @@ def _tui_runner() -> Callable[[argparse.Namespace], int] | None:
 
 
 def headless(args: argparse.Namespace) -> int:
-    from .collect import make_engine
+    from ..alerts.engine import engine_for
 
     config = load_config(args.config)
     store = Store(args.store)
     try:
-        collector = Collector(config, store, alert_engine=make_engine(config, store))
+        collector = Collector(config, store, alert_engine=engine_for(config, store))
         stats = asyncio.run(_collect(collector, args.duration))
         alerts = store.alerts()
     finally:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import sys
 
+from ..alerts.engine import AlertEngine
+from ..alerts.rules import rules_from_config, tags_from_config
 from ..collect.collector import Collector
 from ..errors import ConfigError
 from ..model import Alert
@@ -28,13 +29,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def instant_alerts(config, samples) -> list[Alert]:
     """The rules evaluated on this one snapshot: thresholds only (no `for`, no attempts)."""
-    try:
-        from ..alerts.engine import AlertEngine
-        from ..alerts.rules import rules_from_config
-    except ImportError:  # the alert engine is optional for a snapshot
-        return []
-    rules = [r.instant() if hasattr(r, "instant") else r for r in rules_from_config(config)]
-    engine = AlertEngine(rules, store=None, tags=lambda t: {**(config.host(t).tags if config.host(t) else {})})
+    rules = [r.instant() for r in rules_from_config(config)]
+    tags = tags_from_config(config)
+    engine = AlertEngine(rules, store=None, tags=lambda target: tags.get(target, {}))
     engine.observe(samples)
     return [a for a in engine.active() if a.state == "firing"]
 

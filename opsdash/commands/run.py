@@ -32,11 +32,10 @@ def _collector_running(args: argparse.Namespace) -> bool:
 
 
 def _embedded_collector(config: object, args: argparse.Namespace) -> object | None:
-    try:
-        from ..collect.collector import CollectorThread
-    except ImportError:
-        return None
-    collector = CollectorThread(config, store_path(args))
+    from ..alerts.engine import engine_for
+    from ..collect.collector import CollectorThread
+
+    collector = CollectorThread(config, store_path(args), engine_factory=lambda store: engine_for(config, store))
     collector.start()
     if getattr(collector, "error", None):
         print(f"opsdash: embedded collector: {collector.error}", file=sys.stderr)
