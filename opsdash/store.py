@@ -218,6 +218,10 @@ class Store:
         self.readonly = readonly
         self._lock = threading.RLock()
         self._series: dict[tuple[str, str, str], int] = {}
+        # latest(raw=False): rows parsed so far, the newest t seen, and the sorted list, per kind
+        self._latest_cache: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        self._latest_mark: dict[str, float] = {}
+        self._latest_sorted: dict[str, list[dict[str, Any]]] = {}
         try:
             if not readonly:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -407,15 +411,54 @@ class Store:
                 (kind, target, name, t, json.dumps(data), raw),
             )
 
-    def latest(self, kind: str, target: str | None = None) -> list[dict[str, Any]]:
-        sql, args = "SELECT target, name, t, data, raw FROM latest WHERE kind = ?", [kind]
-        if target is not None:
-            sql += " AND target = ?"
-            args.append(target)
-        return [
-            {"target": tg, "name": n, "t": t, "data": json.loads(d), "raw": raw}
-            for tg, n, t, d, raw in self._query(sql + " ORDER BY target, name", args)
-        ]
+    def latest(self, kind: str, target: str | None = None, *, raw: bool = True) -> list[dict[str, Any]]:
+        """The latest reading of each thing of ``kind`` (optionally of one target).
+
+        ``raw=False`` (what a viewer polling every second wants) leaves out the raw
+        probe output and parses only rows written since the last call: a thousand
+        hosts cost a cheap query, not a thousand JSON documents, per refresh. The
+        dicts returned then are shared between calls: treat them as read-only.
+        """
+        if raw or target is not None:
+            sql, args = "SELECT target, name, t, data, raw FROM latest WHERE kind = ?", [kind]
+            if target is not None:
+                sql += " AND target = ?"
+                args.append(target)
+            return [
+                {"target": tg, "name": n, "t": t, "data": json.loads(d), "raw": r}
+                for tg, n, t, d, r in self._query(sql + " ORDER BY target, name", args)
+            ]
+        cache = self._latest_cache.setdefault(kind, {})
+        mark = self._latest_mark.get(kind, float("-inf"))
+        changed = False
+        for tg, n, t, d in self._query("SELECT target, name, t, data FROM latest WHERE kind = ? AND t >= ?", (kind, mark)):
+            prev = cache.get((tg, n))
+            if prev is None or prev["t"] != t:
+                cache[(tg, n)] = {"target": tg, "name": n, "t": t, "data": json.loads(d), "raw": None}
+                changed = True
+            mark = max(mark, t)
+        self._latest_mark[kind] = mark
+        (count,) = self._query("SELECT COUNT(*) FROM latest WHERE kind = ?", (kind,))[0]
+        if count != len(cache):  # rows were deleted (a host left the config): drop them too
+            keep = set(self._query("SELECT target, name FROM latest WHERE kind = ?", (kind,)))
+            for key in [k for k in cache if k not in keep]:
+                del cache[key]
+            changed = True
+        rows = self._latest_sorted.get(kind)
+        if changed or rows is None:
+            rows = self._latest_sorted[kind] = [cache[k] for k in sorted(cache)]
+        return list(rows)
+
+    def retain_latest(self, targets: Mapping[str, set[str]]) -> int:
+        """Delete the latest rows of ``kind`` whose target is not in ``targets[kind]``."""
+        n = 0
+        with self._tx() as db:
+            for kind, keep in targets.items():
+                gone = [(kind, t) for (t,) in db.execute("SELECT DISTINCT target FROM latest WHERE kind = ?", (kind,))
+                        if t not in keep]
+                db.executemany("DELETE FROM latest WHERE kind = ? AND target = ?", gone)
+                n += len(gone)
+        return n
 
     # --- alerts -----------------------------------------------------------------------
 

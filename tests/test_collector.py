@@ -117,3 +117,14 @@ async def test_refresh_now_runs_every_job_at_once(sshd: Sshd) -> None:
     await task
     assert c.jobs[0].polls == first + 1
     assert c.jobs[0].polls_late == 0
+
+
+async def test_hosts_removed_from_the_config_leave_the_store_latest_rows(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    store.put_latest("host", "retired-1", "", 1.0, {"state": "ok"})
+    store.put_latest("endpoint", "old-site", "local", 1.0, {"state": "ok"})
+    c = Collector(parse_config('[[hosts]]\nname = "self"\nprobes = ["local"]\ninterval = "1s"\n'), store)
+    await c.run(duration=1.5)
+    assert [r["target"] for r in store.latest("host")] == ["self"]
+    assert store.latest("endpoint") == []
+    store.close()

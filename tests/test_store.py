@@ -64,3 +64,32 @@ def test_readers_see_a_writers_commits(tmp_path: Path) -> None:
         reader.add_note("readers cannot write", who="me")
     reader.close()
     writer.close()
+
+
+def test_latest_without_raw_parses_only_what_changed(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    writer = Store(path)
+    reader = Store(path, readonly=True)
+    for i in range(3):
+        writer.put_latest("host", f"h{i}", "", 10.0, {"state": "ok", "i": i}, raw="=== loadavg ===")
+    first = reader.latest("host", raw=False)
+    assert [r["target"] for r in first] == ["h0", "h1", "h2"] and all(r["raw"] is None for r in first)
+    writer.put_latest("host", "h1", "", 11.0, {"state": "down"}, raw=None)
+    writer.put_latest("host", "h3", "", 11.0, {"state": "ok"}, raw=None)
+    second = reader.latest("host", raw=False)
+    assert [(r["target"], r["data"]["state"]) for r in second] == [("h0", "ok"), ("h1", "down"), ("h2", "ok"), ("h3", "ok")]
+    assert second[0] is first[0]  # unchanged rows are not parsed again
+    assert reader.latest("host", "h0")[0]["raw"] == "=== loadavg ==="  # the drill-down still gets raw
+    reader.close()
+    writer.close()
+
+
+def test_latest_without_raw_notices_deleted_rows(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with Store(path) as writer, Store(path, readonly=True) as reader:
+        writer.put_latest("host", "a", "", 1.0, {})
+        writer.put_latest("host", "b", "", 1.0, {})
+        assert len(reader.latest("host", raw=False)) == 2
+        with writer._tx() as db:
+            db.execute("DELETE FROM latest WHERE target = 'a'")
+        assert [r["target"] for r in reader.latest("host", raw=False)] == ["b"]

@@ -565,6 +565,14 @@ class Collector:
         """Poll until ``stop()`` (or ``duration`` seconds); finish the current write; return poll stats."""
         await self._open()
         assert self._stop is not None
+        if self.store is not None:
+            # Things no longer in the config leave the panes (sources re-add what they find).
+            hosts = set(self.hosts)
+            await asyncio.to_thread(self.store.retain_latest, {
+                "host": hosts, "patches": hosts, "cache": hosts, "backup": hosts,
+                "endpoint": {e.name for e in self.config.endpoints},
+                "source": {s.name for s in self.config.sources},
+            })
         self.jobs = self.build_jobs()
         self.stats = PollStats()
         tasks = [asyncio.create_task(self._job_loop(j), name=f"{j.kind}:{j.target}:{j.name}") for j in self.jobs]

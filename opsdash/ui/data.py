@@ -278,11 +278,11 @@ def spark_keys(endpoints: Sequence[Mapping[str, Any]], caches: Sequence[Mapping[
 def load_snapshot(store: Any, now: float, sparks: SparkCache | None = None) -> Snapshot:
     """Everything one redraw needs, read from the store (call from a worker thread)."""
     snap = Snapshot(now=now)
-    snap.hosts = store.latest("host")
-    snap.patches = store.latest("patches")
-    snap.caches = store.latest("cache")
-    snap.backups = store.latest("backup")
-    snap.endpoints = store.latest("endpoint")
+    snap.hosts = store.latest("host", raw=False)
+    snap.patches = store.latest("patches", raw=False)
+    snap.caches = store.latest("cache", raw=False)
+    snap.backups = store.latest("backup", raw=False)
+    snap.endpoints = store.latest("endpoint", raw=False)
     snap.alerts = store.alerts(now=now)
     snap.collector = store.collector_status()
     snap.collector_running = bool(snap.collector) and now - snap.collector["heartbeat"] <= 30.0
