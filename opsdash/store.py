@@ -218,9 +218,8 @@ class Store:
         self.readonly = readonly
         self._lock = threading.RLock()
         self._series: dict[tuple[str, str, str], int] = {}
-        # latest(raw=False): rows parsed so far, the newest t seen, and the sorted list, per kind
+        # latest(raw=False): rows parsed so far and the sorted list, per kind
         self._latest_cache: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
-        self._latest_mark: dict[str, float] = {}
         self._latest_sorted: dict[str, list[dict[str, Any]]] = {}
         try:
             if not readonly:
@@ -428,22 +427,21 @@ class Store:
                 {"target": tg, "name": n, "t": t, "data": json.loads(d), "raw": r}
                 for tg, n, t, d, r in self._query(sql + " ORDER BY target, name", args)
             ]
+        # Which rows changed: compare each row's t with what we parsed last time. (Not a
+        # watermark on t: t is when a poll started, so a slow poll writes an older t.)
         cache = self._latest_cache.setdefault(kind, {})
-        mark = self._latest_mark.get(kind, float("-inf"))
-        changed = False
-        for tg, n, t, d in self._query("SELECT target, name, t, data FROM latest WHERE kind = ? AND t >= ?", (kind, mark)):
-            prev = cache.get((tg, n))
-            if prev is None or prev["t"] != t:
+        stamps = {(tg, n): t for tg, n, t in self._query("SELECT target, name, t FROM latest WHERE kind = ?", (kind,))}
+        stale = [k for k in cache if k not in stamps]
+        for k in stale:
+            del cache[k]
+        todo = [k for k, t in stamps.items() if k not in cache or cache[k]["t"] != t]
+        for i in range(0, len(todo), 400):
+            chunk = todo[i : i + 400]
+            where = " OR ".join(["(target = ? AND name = ?)"] * len(chunk))
+            args: list[Any] = [kind] + [x for k in chunk for x in k]
+            for tg, n, t, d in self._query(f"SELECT target, name, t, data FROM latest WHERE kind = ? AND ({where})", args):
                 cache[(tg, n)] = {"target": tg, "name": n, "t": t, "data": json.loads(d), "raw": None}
-                changed = True
-            mark = max(mark, t)
-        self._latest_mark[kind] = mark
-        (count,) = self._query("SELECT COUNT(*) FROM latest WHERE kind = ?", (kind,))[0]
-        if count != len(cache):  # rows were deleted (a host left the config): drop them too
-            keep = set(self._query("SELECT target, name FROM latest WHERE kind = ?", (kind,)))
-            for key in [k for k in cache if k not in keep]:
-                del cache[key]
-            changed = True
+        changed = bool(stale or todo)
         rows = self._latest_sorted.get(kind)
         if changed or rows is None:
             rows = self._latest_sorted[kind] = [cache[k] for k in sorted(cache)]

@@ -93,3 +93,14 @@ def test_latest_without_raw_notices_deleted_rows(tmp_path: Path) -> None:
         with writer._tx() as db:
             db.execute("DELETE FROM latest WHERE target = 'a'")
         assert [r["target"] for r in reader.latest("host", raw=False)] == ["b"]
+
+
+def test_latest_without_raw_sees_a_slow_poll_that_writes_an_older_time(tmp_path: Path) -> None:
+    # t is when a poll started: a host that timed out writes t=10 after others wrote t=12.
+    path = tmp_path / "s.sqlite"
+    with Store(path) as writer, Store(path, readonly=True) as reader:
+        writer.put_latest("host", "fast", "", 12.0, {"state": "ok"})
+        assert [r["target"] for r in reader.latest("host", raw=False)] == ["fast"]
+        writer.put_latest("host", "slow", "", 10.0, {"state": "timeout"})
+        assert {r["target"]: r["data"]["state"] for r in reader.latest("host", raw=False)} == {
+            "fast": "ok", "slow": "timeout"}

@@ -49,16 +49,28 @@ async def test_keys_answer_at_once_while_the_fleet_misbehaves(sshd: Sshd, tmp_pa
         app = OpsdashApp(store_path=store, config=cfg, collector=collector, poll_interval=0.5)
         try:
             async with app.run_test(size=(80, 24)) as pilot:
-                deadline = time.monotonic() + 20
+                # Setup: wait until every host has a first reading in the store (the
+                # ground truth; generous, as a loaded CI machine is slow to start).
+                from opsdash.store import Store
+
+                names = {h.name for h in cfg.hosts}
+                deadline = time.monotonic() + 60
                 while time.monotonic() < deadline:
                     await pilot.pause(0.5)
-                    text = screen_text(app)
-                    if "good-4" in text and "bad-mute" in text and "timeout" in text:
-                        break
+                    if store.exists():
+                        with Store(store, readonly=True) as reader:
+                            seen = {r["target"]: r["data"]["state"] for r in reader.latest("host")}
+                        if set(seen) == names:
+                            break
+                assert set(seen) == names, seen
+                assert {seen[f"good-{i}"] for i in range(5)} == {"ok"}
+                assert seen["bad-mute"] == "timeout" and seen["bad-stall"] == "timeout", seen
+                assert seen["bad-flood"] == "error" and seen["bad-drop"] == "error", seen
+                await pilot.pause(1.5)  # the UI's next refresh
                 text = screen_text(app)
                 for i in range(5):
                     assert f"good-{i}" in text
-                assert "timeout" in text and "error" in text  # stalled/mute hosts, flood/drop hosts
+                assert "timeout" in text and "error" in text
                 # Key to screen: post the key, then watch the screen for the pane's header.
                 marks = {"1": "Ld/c", "2": "p95", "3": "Hit", "4": "Pend", "5": "Restore", "6": "Summary"}
                 latencies = []
