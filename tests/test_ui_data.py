@@ -135,3 +135,17 @@ def test_hostile_values_stay_in_their_cell(tmp_path: Path):
     assert any("[red]x[/red]" in t for t in texts)
     assert not any("\x1b" in t or "\x07" in t or "\x9b" in t for t in texts)
     assert HOSTILE
+
+
+def test_pending_alerts_sort_by_time_to_fire() -> None:
+    from opsdash.model import Alert
+
+    now = NOW
+    snap = data.Snapshot(now=now)
+    snap.alerts = [
+        Alert("a1", "security-updates", "web-1", "warning", "pending", now - 3600, 4.0),  # for 7d: days to go
+        Alert("a2", "ttfb-p95", "checkout", "warning", "pending", now - 90, 517.0),  # for 2m: 30 s to go
+        Alert("a3", "disk", "db-2", "critical", "firing", now - 60, 97.0),
+    ]
+    view = data.build_view(snap, rule_for={"security-updates": 7 * 86400, "ttfb-p95": 120})
+    assert [r.ref.name for r in view.rows["alerts"]] == ["a3", "a2", "a1"]

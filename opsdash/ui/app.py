@@ -35,6 +35,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Tab, Tabs
 
+from ..alerts.rules import rules_from_config
 from ..config import Config, save_config, user_themes_dir
 from ..errors import OpsdashError
 from ..store import Store
@@ -193,6 +194,7 @@ class OpsdashApp(App[None]):
         self._match = compile_filter("")
         self._styles: dict[str, Any] = {}
         self._endpoint_tags = {e.name: dict(e.tags) for e in config.endpoints} if config else {}
+        self._rule_for = {r.name: r.for_s for r in rules_from_config(config)} if config else {}
         themes, self.theme_problems = load_themes(user_themes if user_themes is not None else user_themes_dir())
         for t in themes.values():
             self.register_theme(t)
@@ -304,7 +306,7 @@ class OpsdashApp(App[None]):
                         raise OpsdashError("no store yet: waiting for a collector to write it")
                     self._reader = Store(self.store_path, readonly=True)
                 snap = load_snapshot(self._reader, now, self._sparks)
-                view = build_view(snap, self._endpoint_tags)
+                view = build_view(snap, self._endpoint_tags, self._rule_for)
             except Exception as e:  # noqa: BLE001 - reported as data, never a crash
                 if self._reader is not None and not isinstance(e, OpsdashError):
                     self._reader.close()

@@ -573,9 +573,11 @@ def alert_level(a: Alert) -> int:
     return CRIT if a.severity == "critical" else WARN
 
 
-def _alert_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> list[Row]:
+def _alert_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]],
+                rule_for: Mapping[str, float] | None = None) -> list[Row]:
     rows = []
     now = snap.now
+    rule_for = rule_for or {}
     for a in snap.alerts:
         level = alert_level(a)
         quiet = a.acked or a.silenced or a.inhibited
@@ -594,10 +596,13 @@ def _alert_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> l
             (ack, "ok" if ack else ""),
         )
         state_order = {"firing": 0, "pending": 1, "resolved": 2}.get(a.state, 3)
+        # Firing: worst and longest first. Pending: soonest to fire first, so a latency
+        # alert two minutes from paging is not buried under week-long `for` rules.
+        order = a.since + rule_for.get(a.rule, 0.0) - now if a.state == "pending" else -(now - a.since)
         rows.append(
             Row(
                 key=f"alert:{a.id}",
-                rank=(state_order, 1 if quiet else 0, -level, -(now - a.since), a.target, a.id),
+                rank=(state_order, 1 if quiet else 0, -level if a.state != "pending" else 0, order, a.target, a.id),
                 cells=cells, ref=Ref("alert", a.target, a.id), level=level if not quiet else min(level, UNKNOWN),
                 search=_search(a.id, a.rule, a.target, a.severity, a.state, a.summary, ack,
                                "flapping" if a.flapping else "", tags=tags),
@@ -607,7 +612,9 @@ def _alert_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> l
     return rows
 
 
-def build_view(snap: Snapshot, endpoint_tags: Mapping[str, Mapping[str, str]] | None = None) -> View:
+def build_view(snap: Snapshot, endpoint_tags: Mapping[str, Mapping[str, str]] | None = None,
+               rule_for: Mapping[str, float] | None = None) -> View:
+    """Rows for every pane. ``rule_for``: each rule's `for` in seconds (pending alerts sort by time to fire)."""
     host_tags: dict[str, Mapping[str, str]] = {}
     for r in snap.hosts:
         tags = (r["data"] or {}).get("tags") or {}
@@ -619,7 +626,7 @@ def build_view(snap: Snapshot, endpoint_tags: Mapping[str, Mapping[str, str]] | 
         "cache": _cache_rows(snap, host_tags),
         "patches": _patch_rows(snap, host_tags),
         "backups": _backup_rows(snap, host_tags),
-        "alerts": _alert_rows(snap, host_tags),
+        "alerts": _alert_rows(snap, host_tags, rule_for),
     }
     for pane in rows.values():
         pane.sort(key=lambda r: r.rank)
