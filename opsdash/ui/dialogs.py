@@ -16,6 +16,15 @@ from ..config import format_duration, parse_duration
 from .safetext import join, safe
 
 
+def dialog_buttons(ok: str) -> Horizontal:
+    """The OK / Cancel row every dialog ends with (Enter submits, Esc cancels)."""
+    return Horizontal(
+        Button(f"{ok}  ⏎", variant="primary", id="ok"),
+        Button("Cancel  esc", id="cancel"),
+        classes="dialog-buttons",
+    )
+
+
 class AckDialog(ModalScreen[str | None]):
     """Ack an alert with a note. Enter acks, Esc cancels. Returns the note or None."""
 
@@ -34,9 +43,7 @@ class AckDialog(ModalScreen[str | None]):
                 yield Static(self.already, classes="dialog-note")
             yield Label("Note (what you are doing about it):")
             yield Input(placeholder="e.g. looking at it, disk cleanup running", id="note")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Ack  ⏎", variant="primary", id="ok")
-                yield Button("Cancel  esc", id="cancel")
+            yield dialog_buttons("Ack")
 
     def on_mount(self) -> None:
         self.query_one("#note", Input).focus()
@@ -79,9 +86,7 @@ class SilenceDialog(ModalScreen[SilenceRequest | None]):
             yield Label("Note:")
             yield Input(placeholder="why it is safe to silence", id="note")
             yield Static("", id="error", classes="dialog-error")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Silence  ⏎", variant="primary", id="ok")
-                yield Button("Cancel  esc", id="cancel")
+            yield dialog_buttons("Silence")
 
     def on_mount(self) -> None:
         self.query_one("#duration", Input).focus()

@@ -20,7 +20,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, Static
@@ -30,6 +30,7 @@ from ..fsutil import write_atomic
 from ..report.handover import handover, noise_table, to_markdown
 from ..store import Store
 from .data import fmt_age
+from .dialogs import dialog_buttons
 from .safetext import clean, join, safe
 
 NOISE_DAYS = 7
@@ -254,9 +255,7 @@ class SavePathDialog(ModalScreen[str | None]):
             yield Label("File (~ and relative paths allowed):")
             yield Input(value=self.default, id="path")
             yield Static("", id="error", classes="dialog-error")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Write  ⏎", variant="primary", id="ok")
-                yield Button("Cancel  esc", id="cancel")
+            yield dialog_buttons("Write")
 
     def on_mount(self) -> None:
         self.query_one("#path", Input).focus()
@@ -307,9 +306,7 @@ class NoteDialog(ModalScreen[NoteRequest | None]):
             yield Label("About (host or endpoint; empty for none; Tab to edit):")
             yield Input(value=self.target, id="target")
             yield Static("", id="error", classes="dialog-error")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Save  ⏎", variant="primary", id="ok")
-                yield Button("Cancel  esc", id="cancel")
+            yield dialog_buttons("Save")
 
     def on_mount(self) -> None:
         self.query_one("#note", Input).focus()
