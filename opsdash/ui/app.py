@@ -49,6 +49,7 @@ from .health import HealthPane
 from .help import HelpScreen
 from .latency import LatencyPane
 from .pane import Pane
+from .table import RowTable
 from .patches import PatchesPane
 from .safetext import join, safe
 from .shift import HandoverScreen, NoiseScreen, NoteDialog, NoteRequest
@@ -280,7 +281,7 @@ class OpsdashApp(App[None]):
     def on_descendant_focus(self, event: Any) -> None:
         # Tab / Shift+Tab or a click moved focus to another pane's table (grid layout).
         widget = event.widget
-        if isinstance(widget, DataTable) and isinstance(widget.parent, Pane) and widget.parent.id != self.active_pane:
+        if isinstance(widget, RowTable) and isinstance(widget.parent, Pane) and widget.parent.id != self.active_pane:
             self.active_pane = widget.parent.id or self.active_pane
 
     def current_pane(self) -> Pane:
@@ -438,7 +439,8 @@ class OpsdashApp(App[None]):
         return self.current_pane().selected()
 
     @on(DataTable.RowSelected)
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
+    @on(RowTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected | RowTable.RowSelected) -> None:
         event.stop()
         self.action_drill()
 
