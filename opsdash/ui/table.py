@@ -15,7 +15,8 @@ parsed as markup. Colours come only from the widget's CSS (component classes
 ``rowtable--header`` and ``rowtable--cursor``) and the cells' own styles.
 
 The cursor is kept by row key: when the rows change, it stays on the same row
-(wherever that row moved); if that row is gone it stays at the same index.
+(wherever that row moved); if that row is gone it stays at the same index. New
+rows never scroll the view (the scroll position is the user's).
 Keys: up/down/pgup/pgdn/home/end move it, Enter posts :class:`RowTable.RowSelected`,
 a click moves it and posts ``RowSelected`` (as DataTable does).
 """
@@ -182,13 +183,16 @@ class RowTable(ScrollView, can_focus=True):
         old_cursor, old_key = self._cursor, self.cursor_key
         self._rows = rows
         self._index = {r.key: i for i, r in enumerate(rows)}
-        if old_key is not None and old_key in self._index:
+        kept = old_key is not None and old_key in self._index
+        if kept:
             self._cursor = self._index[old_key]
         else:
             self._cursor = max(0, min(self._cursor, len(rows) - 1))
         self._cursor_key = self.cursor_key
         self.virtual_size = Size(self._total_width, len(rows) + 1)
-        if was_visible and not top <= self._cursor < top + height:
+        # The scroll position is left alone (a row moving under the cursor does not scroll the
+        # view), unless the cursor's row went away (e.g. filtered out) and its stand-in is off screen.
+        if not kept and was_visible and not top <= self._cursor < top + height:
             self._scroll_cursor_into_view()
             top = int(self.scroll_y)
         new_view = [(r.key, r.version) for r in rows[top:top + height]]
