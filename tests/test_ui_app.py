@@ -446,3 +446,26 @@ async def test_worker_errors_do_not_crash(tmp_path: Path):
 
 def test_alert_fixture_sanity():
     assert Alert("x", "r", "t", "warning", "firing", 0.0, None).to_json()["state"] == "firing"
+
+
+async def test_table_keys_scroll_and_click(store_path: Path):
+    """The pane table: pgdn/end/home move the cursor and keep it in view; a click selects and drills down."""
+    app = make_app(store_path)
+    async with app.run_test(size=(80, 12)) as pilot:
+        await ready(pilot)
+        table = app.pane("health").table
+        assert table.cursor_row == 0 and table.row_count == 13
+        await pilot.press("end")
+        assert table.cursor_row == 12 and table.scroll_y > 0
+        assert table.scroll_y <= 12 < table.scroll_y + table.scrollable_content_region.height - 1
+        await pilot.press("home")
+        assert table.cursor_row == 0 and table.scroll_y == 0
+        await pilot.press("pagedown")
+        assert table.cursor_row > 0
+        await pilot.press("home")
+        await pilot.pause(0.05)
+        target = table.row_keys[2]
+        await pilot.click(type(table), offset=(5, 3))  # line 0 is the header: line 3 is the third row
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen), "the detail screen")
+        assert table.cursor_key == target
+        assert app.screen.ref == app.pane("health")._rows[target].ref
