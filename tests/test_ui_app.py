@@ -125,12 +125,12 @@ async def test_number_keys_jump_to_each_pane(store_path: Path, size):
 
 
 async def test_keyed_diffs_keep_cursor_and_never_clear(store_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from textual.widgets import DataTable
+    from opsdash.ui.table import RowTable
 
     def no_clear(self, *a, **k):
-        raise AssertionError("DataTable.clear() called: the cursor would be lost")
+        raise AssertionError("RowTable.clear() called: the cursor would be lost")
 
-    monkeypatch.setattr(DataTable, "clear", no_clear)
+    monkeypatch.setattr(RowTable, "clear", no_clear)
     clock = [NOW]
     app = make_app(store_path, now=lambda: clock[0])
     async with app.run_test(size=SMALL) as pilot:
@@ -140,7 +140,7 @@ async def test_keyed_diffs_keep_cursor_and_never_clear(store_path: Path, monkeyp
         await pilot.press("up")
         selected = app.pane("health").selected()
         assert selected is not None
-        calls = {"update_cell": 0, "add_row": 0, "remove_row": 0}
+        calls = {"set_rows": 0}
         for name in calls:
             orig = getattr(table, name)
 
@@ -150,6 +150,7 @@ async def test_keyed_diffs_keep_cursor_and_never_clear(store_path: Path, monkeyp
 
             monkeypatch.setattr(table, name, wrap)
         written = app.pane("health").cells_written
+        rendered = table.lines_rendered
         # a host goes down (moves to the top), another host disappears, one appears
         with Store(store_path) as store:
             d = store.latest("host", "bastion")[0]["data"]
@@ -162,14 +163,24 @@ async def test_keyed_diffs_keep_cursor_and_never_clear(store_path: Path, monkeyp
         app.poll()
         await until(pilot, lambda: "host:new-1" in app.pane("health")._rows, "the new row")
         await pilot.pause(0.05)
-        keys = [r.key.value for r in table.ordered_rows]
+        keys = table.row_keys
         assert "host:edge-1" not in keys and "host:new-1" in keys
         assert app.pane("health")._rows["host:bastion"].cells[0][0] == "✖ timeout"
         assert keys.index("host:bastion") < keys.index("host:web-1")
+        # the cursor stayed on its row (by key), wherever that row moved
         assert app.pane("health").selected() == app.pane("health")._rows[selected.key]
-        assert calls["add_row"] == 1 and calls["remove_row"] == 1
-        # only the cells that changed (written in one batch, not one update_cell each)
+        assert table.cursor_key == selected.key
+        # one list swap per view, no row-by-row bookkeeping
+        assert calls["set_rows"] == 1
+        # only the cells that changed
         assert 0 < app.pane("health").cells_written - written < 20
+        # only the rows whose lines changed are rendered again (not every visible row)
+        assert table.lines_rendered - rendered < table.row_count
+        # a view with nothing new renders nothing
+        rendered = table.lines_rendered
+        app.apply_view(app.view)
+        await pilot.pause(0.05)
+        assert table.lines_rendered == rendered
 
 
 async def test_filter_by_text_and_tag(store_path: Path):
@@ -435,3 +446,26 @@ async def test_worker_errors_do_not_crash(tmp_path: Path):
 
 def test_alert_fixture_sanity():
     assert Alert("x", "r", "t", "warning", "firing", 0.0, None).to_json()["state"] == "firing"
+
+
+async def test_table_keys_scroll_and_click(store_path: Path):
+    """The pane table: pgdn/end/home move the cursor and keep it in view; a click selects and drills down."""
+    app = make_app(store_path)
+    async with app.run_test(size=(80, 12)) as pilot:
+        await ready(pilot)
+        table = app.pane("health").table
+        assert table.cursor_row == 0 and table.row_count == 13
+        await pilot.press("end")
+        assert table.cursor_row == 12 and table.scroll_y > 0
+        assert table.scroll_y <= 12 < table.scroll_y + table.scrollable_content_region.height - 1
+        await pilot.press("home")
+        assert table.cursor_row == 0 and table.scroll_y == 0
+        await pilot.press("pagedown")
+        assert table.cursor_row > 0
+        await pilot.press("home")
+        await pilot.pause(0.05)
+        target = table.row_keys[2]
+        await pilot.click(type(table), offset=(5, 3))  # line 0 is the header: line 3 is the third row
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen), "the detail screen")
+        assert table.cursor_key == target
+        assert app.screen.ref == app.pane("health")._rows[target].ref

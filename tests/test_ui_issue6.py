@@ -278,7 +278,7 @@ async def test_a_stale_down_host_stays_down_and_on_top(tmp_path: Path):
     async with app.run_test(size=SMALL, notifications=True) as pilot:
         await ready(pilot)
         pane = app.pane("health")
-        keys = [r.key.value for r in pane.table.ordered_rows]
+        keys = pane.table.row_keys
         assert keys[0] == "host:web-3"
         cell = pane.table.get_row("host:web-3")[0]
         assert cell.plain.strip() == "◌ down" and cell.style == app._styles["stale"]

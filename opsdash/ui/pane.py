@@ -1,47 +1,32 @@
-"""The base pane: a DataTable fed with keyed diffs.
+"""The base pane: a virtual table (``table.RowTable``) fed with the whole row list.
 
-``Pane.apply(rows)`` never clears the table. Rows are keyed; a changed cell is
-updated with ``update_cell``, a new row is added, a gone row removed; the table
-is re-sorted only when the worst-first order changed. The row under the cursor
-stays under the cursor, and the scroll position is left alone.
+``Pane.apply(rows)`` hands the table the filtered rows (already sorted worst
+first by ``data.py``); nothing is added or removed row by row and the table is
+never cleared. The table renders only the lines in view and re-renders a line
+only when its row changed, so the row under the cursor stays under the cursor,
+the scroll position is left alone and a filter is one list swap.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Iterable, Mapping
+from typing import Callable, ClassVar, Mapping, Sequence
 
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from .data import COLUMNS, PANE_TITLES, PANES, Cell, Row
 from .safetext import clean
+from .table import RowTable, TableRow
 
 
-# Removing more rows than this in one update rebuilds the table instead (see Pane.apply).
-BULK_REMOVE = 64
-
-
-class RankedText(Text):
-    """The first cell of a row: carries the row's sort rank for ``DataTable.sort``."""
-
-    rank: tuple = ()
-
-
-class PaneTable(DataTable):
-    """A pane's table. Enter opens the drill-down (DataTable.RowSelected)."""
+class PaneTable(RowTable):
+    """A pane's table. Enter opens the drill-down (RowTable.RowSelected)."""
 
     BINDINGS = [Binding("enter", "select_cursor", "Detail", key_display="⏎")]
-
-    def _update_dimensions(self, new_rows: Iterable[Any]) -> None:
-        # DataTable measures every cell of every new row here (~10 us a cell: 200 ms when a
-        # cleared filter brings back 1000 rows). That only feeds auto-width columns and
-        # auto-height rows; ours are all fixed (Pane.on_mount, height 1), so skip it.
-        fixed = all(not c.auto_width for c in self.columns.values())
-        super()._update_dimensions(() if fixed else new_rows)  # type: ignore[misc]
 
 
 class Pane(Vertical):
@@ -54,9 +39,10 @@ class Pane(Vertical):
         super().__init__(id=self.pane_id, classes="pane")
         self._rows: dict[str, Row] = {}
         self._columns = COLUMNS[self.pane_id]
+        self._styles: Mapping[str, Style] = {}
         self.total = 0
         self.shown = 0
-        self.cells_written = 0  # cells changed in place by apply() (tests check diffs stay small)
+        self.cells_written = 0  # cells that changed since the last apply() (tests check diffs stay small)
 
     @property
     def title(self) -> str:
@@ -67,7 +53,9 @@ class Pane(Vertical):
         return PANES.index(self.pane_id) + 1
 
     def compose(self) -> ComposeResult:
-        yield PaneTable(id=f"{self.pane_id}-table", cursor_type="row", zebra_stripes=False, cell_padding=0)
+        # A leading space per cell: one column of air between columns.
+        columns = [(key, Text(" " + label, end="", no_wrap=True), width + 1) for key, label, width in self._columns]
+        yield PaneTable(columns, self._render_row, id=f"{self.pane_id}-table")
         yield Static(Text(self.empty_text), classes="empty")
 
     @property
@@ -75,9 +63,6 @@ class Pane(Vertical):
         return self.query_one(PaneTable)
 
     def on_mount(self) -> None:
-        for key, label, width in self._columns:
-            # cell_padding=0 and a leading space per cell: one column of air instead of two.
-            self.table.add_column(Text(" " + label), width=width + 1, key=key)
         self.border_title = f"{self.number} {self.title}"
 
     # --- rendering ------------------------------------------------------------------
@@ -87,84 +72,31 @@ class Pane(Vertical):
         text, level = cell
         return Text(" " + clean(text), style=styles.get(level, ""), end="", no_wrap=True, overflow="ellipsis")
 
-    def _first(self, row: Row, styles: Mapping[str, Style]) -> RankedText:
-        text, level = row.cells[0]
-        t = RankedText(" " + clean(text), style=styles.get(level, ""), end="", no_wrap=True, overflow="ellipsis")
-        t.rank = row.rank
-        return t
+    def _render_row(self, row: Row) -> Sequence[Text]:
+        styles = self._styles
+        return [self._cell(c, styles) for c in row.cells]
 
     def selected(self) -> Row | None:
-        table = self.table
-        if not table.row_count:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        except Exception:  # noqa: BLE001 - cursor outside the table while it shrinks
-            return None
-        return self._rows.get(str(key.value))
+        key = self.table.cursor_key
+        return self._rows.get(key) if key is not None else None
 
     def apply(self, rows: list[Row], styles: Mapping[str, Style], match: Callable[[Row], bool], *, force: bool = False) -> None:
-        """Bring the table to ``rows`` (already sorted worst first) with the fewest changes."""
+        """Show ``rows`` (already sorted worst first) that pass ``match``."""
         table = self.table
         wanted = [r for r in rows if match(r)]
         self.total, self.shown = len(rows), len(wanted)
-        keys = {r.key for r in wanted}
-        cursor_key = None
-        sel = self.selected()
-        if sel is not None:
-            cursor_key = sel.key
-        gone = [k for k in self._rows if k not in keys]
-        rebuilt = len(gone) > BULK_REMOVE
-        if rebuilt:
-            # DataTable.remove_row is O(rows) (it renumbers every row), so a filter that hides
-            # 990 of 1000 rows took seconds. Past a few dozen removals, start from empty.
-            table.clear()
-            self._rows.clear()
-        else:
-            for key in gone:
-                table.remove_row(key)
-                del self._rows[key]
-        col_keys = [c[0] for c in self._columns]
-        # update_cell refreshes the widget once per cell (~50 us each; the Age column alone
-        # changes on every row every second). Write the changed cells where update_cell
-        # does, then count one update and refresh once.
-        cells = getattr(table, "_data", None)
-        batch = isinstance(cells, dict) and hasattr(table, "_update_count")
-        changed = False
+        old = self._rows
+        written = 0
         for r in wanted:
-            old = self._rows.get(r.key)
-            if old is None:
-                table.add_row(self._first(r, styles), *(self._cell(c, styles) for c in r.cells[1:]), key=r.key)
-            else:
-                row_cells = cells.get(r.key) if batch else None
-                if force or old.cells[0] != r.cells[0] or old.rank != r.rank:
-                    self.cells_written += 1
-                    if row_cells is not None:
-                        row_cells[col_keys[0]] = self._first(r, styles)
-                        changed = True
-                    else:
-                        table.update_cell(r.key, col_keys[0], self._first(r, styles))
-                for i in range(1, len(col_keys)):
-                    if force or old.cells[i] != r.cells[i]:
-                        self.cells_written += 1
-                        if row_cells is not None:
-                            row_cells[col_keys[i]] = self._cell(r.cells[i], styles)
-                            changed = True
-                        else:
-                            table.update_cell(r.key, col_keys[i], self._cell(r.cells[i], styles))
-            self._rows[r.key] = r
-        if changed:
-            table._update_count += 1
-            table.refresh()
-        order = [r.key for r in wanted]
-        if rebuilt and cursor_key is not None and cursor_key in self._rows:
-            table.move_cursor(row=table.get_row_index(cursor_key), animate=False)
-        elif [row.key.value for row in table.ordered_rows] != order:
-            table.sort(key=lambda cells: cells[0].rank)
-            if cursor_key is not None and cursor_key in self._rows:
-                index = table.get_row_index(cursor_key)
-                if index != table.cursor_row:
-                    table.move_cursor(row=index, animate=False, scroll=False)
+            o = old.get(r.key)
+            if o is not None and (force or o.cells != r.cells):
+                written += sum(1 for a, b in zip(o.cells, r.cells) if force or a != b)
+        self.cells_written += written
+        self._rows = {r.key: r for r in wanted}
+        if force or styles is not self._styles:
+            self._styles = styles
+            table.restyle()
+        table.set_rows([TableRow(r.key, r.cells, r) for r in wanted])
         empty = self.query_one(".empty", Static)
         if not wanted:
             empty.update(Text(self.empty_text if not rows else "no rows match the filter (/ to change, esc clears)"))

@@ -1,0 +1,331 @@
+"""A small virtual table on Textual's Line API: renders only the lines in view.
+
+Why not ``DataTable``: it keys its render caches on one update counter, so any
+changed cell re-renders every visible cell; it keeps per-row bookkeeping
+(``add_row``/``remove_row``/``sort``), so a filter that brings back 1000 rows
+pays for each. Here the owner hands over the whole row list (already sorted and
+filtered) with :meth:`RowTable.set_rows`; the table keeps it as is and renders a
+line only when it is on screen, caching each rendered line per
+(row key, row version, width, cursor, style state): a row that did not change is
+never rendered twice.
+
+Cells are Rich ``Text`` made by the owner's ``render_cells`` callback (remote text
+already made literal by ``safetext``): they are rendered to segments, never
+parsed as markup. Colours come only from the widget's CSS (component classes
+``rowtable--header`` and ``rowtable--cursor``) and the cells' own styles.
+
+The cursor is kept by row key: when the rows change, it stays on the same row
+(wherever that row moved); if that row is gone it stays at the same index. New
+rows never scroll the view (the scroll position is the user's).
+Keys: up/down/pgup/pgdn/home/end move it, Enter posts :class:`RowTable.RowSelected`,
+a click moves it and posts ``RowSelected`` (as DataTable does).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar, Hashable, Sequence
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+
+class TableRow:
+    """What the table needs of a row: a key and a hashable version (equal versions render equal)."""
+
+    __slots__ = ("key", "version", "data")
+
+    def __init__(self, key: str, version: Hashable, data: Any = None) -> None:
+        self.key = key
+        self.version = version
+        self.data = data
+
+
+class RowTable(ScrollView, can_focus=True):
+    """A virtual, row-cursor table fed with whole row lists."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Select", show=False),
+        Binding("up", "cursor_up", "Cursor up", show=False),
+        Binding("down", "cursor_down", "Cursor down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "cursor_home", "Top", show=False),
+        Binding("end", "cursor_end", "Bottom", show=False),
+    ]
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"rowtable--header", "rowtable--cursor"}
+
+    DEFAULT_CSS = """
+    RowTable {
+        background: $surface;
+        color: $foreground;
+        height: auto;
+        max-height: 100%;
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .rowtable--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+            & > .rowtable--header {
+                background-tint: $foreground 5%;
+            }
+        }
+        & > .rowtable--header {
+            text-style: bold;
+            background: $panel;
+            color: $foreground;
+        }
+        & > .rowtable--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+    }
+    """
+
+    class RowHighlighted(Message):
+        """The cursor moved to another row (or the row under it changed index)."""
+
+        def __init__(self, table: "RowTable", row_key: str, cursor_row: int) -> None:
+            super().__init__()
+            self.table = table
+            self.row_key = row_key
+            self.cursor_row = cursor_row
+
+        @property
+        def control(self) -> "RowTable":
+            return self.table
+
+    class RowSelected(Message):
+        """Enter, or a click, on a row."""
+
+        def __init__(self, table: "RowTable", row_key: str, cursor_row: int) -> None:
+            super().__init__()
+            self.table = table
+            self.row_key = row_key
+            self.cursor_row = cursor_row
+
+        @property
+        def control(self) -> "RowTable":
+            return self.table
+
+    def __init__(
+        self,
+        columns: Sequence[tuple[str, Text, int]],
+        render_cells: Callable[[Any], Sequence[Text]],
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._columns = list(columns)  # (key, label, width)
+        self._render_cells = render_cells
+        self._rows: list[TableRow] = []
+        self._index: dict[str, int] = {}
+        self._cursor = 0
+        self._cursor_key: str | None = None
+        self._cache: LRUCache[tuple, Strip] = LRUCache(1024)
+        self._cache_state: tuple | None = None
+        self.style_generation = 0  # bump to re-render every row (e.g. the theme changed)
+        self.lines_rendered = 0  # rows rendered (not served from the cache), for tests and profiling
+        self._total_width = sum(w for _, _, w in self._columns)
+        self.virtual_size = Size(self._total_width, 1)
+
+    # --- data -----------------------------------------------------------------------------
+
+    @property
+    def row_count(self) -> int:
+        return len(self._rows)
+
+    @property
+    def row_keys(self) -> list[str]:
+        return [r.key for r in self._rows]
+
+    @property
+    def cursor_row(self) -> int:
+        return self._cursor
+
+    @property
+    def cursor_key(self) -> str | None:
+        return self._rows[self._cursor].key if self._rows else None
+
+    def get_row(self, key: str) -> list[Text]:
+        """The rendered cells of a row (as shown)."""
+        return list(self._render_cells(self._rows[self._index[key]].data))
+
+    def get_row_index(self, key: str) -> int:
+        return self._index[key]
+
+    def clear(self) -> None:
+        """Drop every row (the cursor goes back to the top)."""
+        self.set_rows([])
+        self._cursor = 0
+        self._cursor_key = None
+
+    def set_rows(self, rows: list[TableRow]) -> None:
+        """Show ``rows`` (in this order). The cursor stays on its row if that row is still there."""
+        old_rows = self._rows
+        height = self._body_height()
+        top = int(self.scroll_y)
+        was_visible = bool(old_rows) and top <= self._cursor < top + height
+        old_view = [(r.key, r.version) for r in old_rows[top:top + height]]
+        old_cursor, old_key = self._cursor, self.cursor_key
+        self._rows = rows
+        self._index = {r.key: i for i, r in enumerate(rows)}
+        kept = old_key is not None and old_key in self._index
+        if kept:
+            self._cursor = self._index[old_key]
+        else:
+            self._cursor = max(0, min(self._cursor, len(rows) - 1))
+        self._cursor_key = self.cursor_key
+        self.virtual_size = Size(self._total_width, len(rows) + 1)
+        # The scroll position is left alone (a row moving under the cursor does not scroll the
+        # view), unless the cursor's row went away (e.g. filtered out) and its stand-in is off screen.
+        if not kept and was_visible and not top <= self._cursor < top + height:
+            self._scroll_cursor_into_view()
+            top = int(self.scroll_y)
+        new_view = [(r.key, r.version) for r in rows[top:top + height]]
+        if new_view != old_view or self._cursor != old_cursor or len(old_rows) != len(rows):
+            self.refresh()
+        if self._cursor_key is not None and (self._cursor_key != old_key or self._cursor != old_cursor):
+            self.post_message(self.RowHighlighted(self, self._cursor_key, self._cursor))
+
+    def restyle(self) -> None:
+        """Re-render every row on the next paint (their styles changed)."""
+        self.style_generation += 1
+        self.refresh()
+
+    # --- cursor ---------------------------------------------------------------------------
+
+    def _body_height(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)
+
+    def move_cursor(self, row: int, *, scroll: bool = True) -> None:
+        if not self._rows:
+            return
+        row = max(0, min(row, len(self._rows) - 1))
+        if row != self._cursor:
+            self._cursor = row
+            self._cursor_key = self._rows[row].key
+            self.refresh()
+            self.post_message(self.RowHighlighted(self, self._cursor_key, row))
+        if scroll:
+            self._scroll_cursor_into_view()
+
+    def _scroll_cursor_into_view(self) -> None:
+        height = self._body_height()
+        top = int(self.scroll_y)
+        if self._cursor < top:
+            self.scroll_to(y=self._cursor, animate=False, immediate=True)
+        elif self._cursor >= top + height:
+            self.scroll_to(y=self._cursor - height + 1, animate=False, immediate=True)
+
+    def action_cursor_up(self) -> None:
+        self.move_cursor(self._cursor - 1)
+
+    def action_cursor_down(self) -> None:
+        self.move_cursor(self._cursor + 1)
+
+    def action_page_up(self) -> None:
+        height = self._body_height()
+        self.scroll_to(y=max(0, int(self.scroll_y) - height), animate=False, immediate=True)
+        self.move_cursor(self._cursor - height)
+
+    def action_page_down(self) -> None:
+        height = self._body_height()
+        self.scroll_to(y=int(self.scroll_y) + height, animate=False, immediate=True)
+        self.move_cursor(self._cursor + height)
+
+    def action_cursor_home(self) -> None:
+        self.move_cursor(0)
+
+    def action_cursor_end(self) -> None:
+        self.move_cursor(len(self._rows) - 1)
+
+    def action_select_cursor(self) -> None:
+        if self._rows:
+            self.post_message(self.RowSelected(self, self._rows[self._cursor].key, self._cursor))
+
+    async def _on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y < 1 or not self._rows:
+            return
+        row = int(self.scroll_y) + offset.y - 1
+        if 0 <= row < len(self._rows):
+            self.move_cursor(row)
+            self.post_message(self.RowSelected(self, self._rows[row].key, row))
+
+    def on_resize(self) -> None:
+        self._scroll_cursor_into_view()
+
+    # --- rendering ------------------------------------------------------------------------
+
+    def _state(self) -> tuple:
+        base = self.rich_style
+        header = self.get_component_rich_style("rowtable--header")
+        cursor = self.get_component_rich_style("rowtable--cursor")
+        return (base, header, cursor, self.style_generation)
+
+    def render_lines(self, crop: Any) -> list[Strip]:
+        state = self._state()
+        if state != self._cache_state:
+            self._cache.clear()
+            self._cache_state = state
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        base, header_style, cursor_style, _ = self._cache_state or self._state()
+        if y == 0:
+            # the header and the cursor line fill the widget's width in their own style (as DataTable's)
+            fill = header_style
+            strip = self._cache.get(("\0header",))
+            if strip is None:
+                strip = self._render_cells_line([label for _, label, _ in self._columns], header_style, None)
+                self._cache[("\0header",)] = strip
+        else:
+            index = scroll_y + y - 1
+            if index >= len(self._rows):
+                return Strip.blank(width, base)
+            row = self._rows[index]
+            is_cursor = index == self._cursor
+            fill = base + cursor_style if is_cursor else base
+            key = (row.key, row.version, is_cursor)
+            strip = self._cache.get(key)
+            if strip is None:
+                self.lines_rendered += 1
+                cells = self._render_cells(row.data)
+                if is_cursor:
+                    strip = self._render_cells_line(cells, fill, Style.from_color(cursor_style.color))
+                else:
+                    strip = self._render_cells_line(cells, base, None)
+                self._cache[key] = strip
+        return strip.crop_extend(scroll_x, scroll_x + width, fill)
+
+    def _render_cells_line(self, cells: Sequence[Text], pre: Style, post: Style | None) -> Strip:
+        console = self.app.console
+        segments: list[Segment] = []
+        pad = pre + post if post else pre
+        for (_, _, width), cell in zip(self._columns, cells):
+            text = cell.copy()
+            text.end = ""
+            text.truncate(width, overflow="ellipsis")
+            # Text.render leaves the Text's own (base) style out; Text.__rich_console__ adds it
+            style = pre + console.get_style(text.style, default=Style.null()) if text.style else pre
+            segments.extend(Segment.apply_style(text.render(console, ""), style, post))
+            gap = width - text.cell_len
+            if gap > 0:  # the padding in the line's style, not the text's (as DataTable pads)
+                segments.append(Segment(" " * gap, pad))
+        return Strip(segments, self._total_width).simplify()
