@@ -7,6 +7,7 @@ another process, seen through its heartbeat), so `opsdash` alone just works.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -47,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
     collector = None
     if not getattr(args, "no_collector", False) and not _collector_running(args):
         collector = _embedded_collector(config, args)
+    # A lone Esc (close a dialog, clear the filter) waits ESCDELAY to be told from an
+    # escape sequence; Textual's 100 ms default is felt on every Esc. 50 ms is what
+    # neovim's ttimeoutlen uses; a terminal writes a sequence in one burst, so it is
+    # not split even over a slow SSH link. The user's own ESCDELAY still wins.
+    os.environ.setdefault("ESCDELAY", "50")
     from ..ui.app import OpsdashApp
 
     app = OpsdashApp(
