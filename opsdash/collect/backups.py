@@ -24,6 +24,7 @@ verify``, which checks every file's checksum in the repository, and says so.
 from __future__ import annotations
 
 import re
+from typing import Callable
 import shlex
 import time
 from dataclasses import dataclass
@@ -256,25 +257,38 @@ fi
     if "restored_kind" in s or node.get("type") != "file":
         # A directory sample: restic --verify covered every file; no single checksum to compare.
         return RestoreTest(True, now, dur, f"restored {where} (directory), restic --verify passed ({outcome.verified_files} files)")
-    if "restored_sha" not in s:
-        return fail(f"{where}: restore reported success but the file is missing")
-    got_size = int(s["restored_size"].out.strip())
-    if node.get("size") is not None and got_size != node["size"]:
-        return fail(f"{where}: restored {got_size} bytes, snapshot records {node['size']}")
-    dump = s["dump_sha"]
-    if dump.rc != 0:
-        return fail(f"restic dump {where} failed: {_last_line(dump.err)}")
-    sha_file, sha_dump = s["restored_sha"].out.strip(), dump.out.strip()
-    if not re.fullmatch(r"[0-9a-f]{64}", sha_file) or sha_file != sha_dump:
-        return fail(f"{where}: sha256 of restored file {sha_file[:16]} != restic dump {sha_dump[:16]}")
-    return RestoreTest(
-        True, now, dur,
-        f"restored {where}: {got_size} bytes, restic --verify passed, sha256 {sha_file[:16]} matches restic dump",
-        bytes=got_size, checksum_verified=True,
+    dump = s.get("dump_sha")
+    return _check_restored_file(
+        s, where, node.get("size"), dump, fail, now, dur,
+        verb="restored", done="restore", records="snapshot", second_read="restic dump",
+        second_failed=f"restic dump {where} failed: {_last_line(dump.err)}" if dump and dump.rc else None,
+        passed=lambda size, sha: f"restored {where}: {size} bytes, restic --verify passed, sha256 {sha} matches restic dump",
     )
 
 
 # --- borg ------------------------------------------------------------------------
+
+
+def _check_restored_file(
+    s: dict[str, Section], where: str, recorded_size: int | None, second: Section | None,
+    fail: Callable[[str], RestoreTest], now: float, dur: float, *,
+    verb: str, done: str, records: str, second_read: str, second_failed: str | None,
+    passed: Callable[[int, str], str],
+) -> RestoreTest:
+    """The end of a restic or borg restore test: the restored file exists, has the size
+    the backup recorded, and its sha256 equals that of a second, streamed read."""
+    if "restored_sha" not in s:
+        return fail(f"{where}: {done} reported success but the file is missing")
+    got_size = int(s["restored_size"].out.strip())
+    if recorded_size is not None and got_size != recorded_size:
+        return fail(f"{where}: restored {got_size} bytes, {records} records {recorded_size}")
+    if second_failed is not None or second is None:
+        return fail(second_failed or f"{where}: no {second_read} output")
+    sha_file, sha_second = s["restored_sha"].out.strip(), second.out.strip()
+    if not re.fullmatch(r"[0-9a-f]{64}", sha_file) or sha_file != sha_second:
+        return fail(f"{where}: sha256 of {verb} file {sha_file[:16]} != {second_read} {sha_second[:16]}")
+    return RestoreTest(True, now, dur, passed(got_size, sha_file[:16]),
+                       bytes=got_size, checksum_verified=True)
 
 
 async def _borg(runner: Runner, cfg: BackupConfig, *, now: float, run_restore: bool, timeout: float) -> BackupStatus:
@@ -328,21 +342,14 @@ fi
         return fail(f"extract of {where} failed: {borg.classify_error(_fail_text(ex)) or _last_line(_fail_text(ex))}")
     if items[0].get("type") == "d":
         return RestoreTest(True, now, dur, f"extracted {where} (directory); borg verified every chunk while reading")
-    if "restored_sha" not in s:
-        return fail(f"{where}: extract reported success but the file is missing")
-    got_size = int(s["restored_size"].out.strip())
-    if items[0].get("size") is not None and got_size != items[0]["size"]:
-        return fail(f"{where}: restored {got_size} bytes, archive records {items[0]['size']}")
-    st = s["stream_sha"]
-    if st.rc != 0:
-        return fail(f"borg extract --stdout {where} failed: {borg.classify_error(st.err) or _last_line(st.err)}")
-    sha_file, sha_stream = s["restored_sha"].out.strip(), st.out.strip()
-    if not re.fullmatch(r"[0-9a-f]{64}", sha_file) or sha_file != sha_stream:
-        return fail(f"{where}: sha256 of extracted file {sha_file[:16]} != borg extract --stdout {sha_stream[:16]}")
-    return RestoreTest(
-        True, now, dur,
-        f"extracted {where}: {got_size} bytes, chunks verified by borg, sha256 {sha_file[:16]} matches a second read",
-        bytes=got_size, checksum_verified=True,
+    st = s.get("stream_sha")
+    return _check_restored_file(
+        s, where, items[0].get("size"), st, fail, now, dur,
+        verb="extracted", done="extract", records="archive", second_read="borg extract --stdout",
+        second_failed=(f"borg extract --stdout {where} failed: {borg.classify_error(st.err) or _last_line(st.err)}"
+                       if st and st.rc else None),
+        passed=lambda size, sha: (f"extracted {where}: {size} bytes, chunks verified by borg, "
+                                  f"sha256 {sha} matches a second read"),
     )
 
 
