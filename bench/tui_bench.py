@@ -26,8 +26,10 @@ capture that shows the change, so it includes up to one capture interval
   - ``/``: open the filter box (the placeholder appears).
   - typing ``node-07`` (7 keys sent in one burst) -> every table line shows a
     node-07xx host: seven filter passes over 6 panes x ~1000 rows.
-  - ``enter`` then ``escape``: keep, then clear the filter -> the box is gone and
-    other hosts' rows are back.
+  - ``enter``: keep the filter -> the box loses focus (its colours change).
+  - ``escape``: clear the filter -> the box is gone and other hosts' rows are
+    back. A lone Esc is reported only after ESCDELAY (50 ms by default in
+    ``opsdash run``), so this figure includes that wait.
 Key presses are spaced by 150-400 ms at random, so they land anywhere in the
 1 s refresh cycle, with the collector writing all the time.
 
@@ -158,6 +160,16 @@ def cursor_host(esc_lines: list[str]) -> str | None:
     return None
 
 
+def bottom(lines: list[str]) -> list[str]:
+    """The last two lines: where the filter bar is drawn (over the footer)."""
+    return lines[-2:]
+
+
+def filter_line(esc_lines: list[str]) -> str | None:
+    """The filter box's line, escapes and all: its colours show whether it has focus."""
+    return next((l for l in esc_lines[-2:] if "filter:" in re.sub(r"\x1b\[[0-9;]*m", "", l)), None)
+
+
 def first_host(lines: list[str]) -> str | None:
     rows = data_lines(lines)
     if not rows:
@@ -169,7 +181,7 @@ def first_host(lines: list[str]) -> str | None:
 def all_rows_match(text: str) -> callable:
     def pred(lines: list[str]) -> bool:
         rows = [r for r in data_lines(lines) if r.strip()]
-        return bool(rows) and all(text in r for r in rows) and any(text in l for l in lines[:4])
+        return bool(rows) and all(text in r for r in rows) and any(text in l for l in bottom(lines))
     return pred
 
 
@@ -244,7 +256,8 @@ def main() -> int:
         time.sleep(args.warm)
 
         res: dict[str, list[float]] = {"2 (Latency)": [], "1 (Health)": [], "down (cursor)": [],
-                                       "/ (filter box)": [], "type node-07 (filter)": [], "enter+escape (clear)": []}
+                                       "/ (filter box)": [], "type node-07 (filter)": [], "enter (keep filter)": [],
+                                       "escape (clear filter)": []}
 
         def pause() -> None:
             time.sleep(rng.uniform(0.15, 0.4))
@@ -262,18 +275,18 @@ def main() -> int:
             res["down (cursor)"].append(dt)
             pause()
         # filter
-        placeholder = "filter: text"
+        placeholder = "filter: text, or tag=value"
         for _ in range(max(1, args.rounds // 2)):
-            res["/ (filter box)"].append(press(["/"], lambda ls: any(placeholder in l for l in ls[:4])))
+            res["/ (filter box)"].append(press(["/"], lambda ls: any(placeholder in l for l in bottom(ls))))
             pause()
             res["type node-07 (filter)"].append(press(["-l", "node-07"], all_rows_match("node-07")))
             pause()
-            t0 = time.perf_counter()
-            tmux("send-keys", "-t", SESSION, "Enter")
-            tmux("send-keys", "-t", SESSION, "Escape")
-            t, _ = wait_screen(lambda ls: not any("node-07" in l for l in ls[:4])
-                               and any("node-07" not in r for r in data_lines(ls)), 10)
-            res["enter+escape (clear)"].append(t - t0)
+            box = filter_line(capture(True))
+            res["enter (keep filter)"].append(press(["Enter"], lambda ls, b=box: filter_line(ls) not in (b, None),
+                                                    escapes=True))
+            pause()
+            res["escape (clear filter)"].append(press(["Escape"], lambda ls: not any("filter:" in l for l in bottom(ls))
+                                                      and any("node-07" not in r for r in data_lines(ls))))
             pause()
 
         # capture-pane cost (the polling slack)
@@ -327,7 +340,8 @@ def main() -> int:
         "down (cursor)": "cursor line on the next host (scrolls past row 19)",
         "/ (filter box)": "filter box with its placeholder",
         "type node-07 (filter)": "7 keys in one burst; only node-07xx rows",
-        "enter+escape (clear)": "filter cleared, all rows back",
+        "enter (keep filter)": "the filter box loses focus (its colours change), the filter stays",
+        "escape (clear filter)": "filter cleared, all rows back (includes the 50 ms ESCDELAY wait)",
     }
     for k, v in res.items():
         out.append(f"| `{k}` | {what[k]} | {len(v)} | {pctl(v, 50) * 1000:.0f} ms | {pctl(v, 95) * 1000:.0f} ms | "

@@ -195,11 +195,11 @@ async def test_filter_by_text_and_tag(store_path: Path):
         health = app.pane("health")
         assert sorted(r.ref.target for r in health._rows.values()) == ["db-1", "db-2"]
         assert app.focused is health.table
-        assert app.query_one("#filter").display  # a filter in force stays visible
+        assert app.query_one("#filterbar").display  # a filter in force stays visible
         await pilot.press("escape")
         await pilot.pause(0.05)
         assert health.table.row_count == 13
-        assert not app.query_one("#filter").display
+        assert not app.query_one("#filterbar").display
         # a hidden filter box never swallows keys
         await pilot.press("2")
         assert app.active_pane == "latency"

@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     # A lone Esc (close a dialog, clear the filter) waits ESCDELAY to be told from an
     # escape sequence; Textual's 100 ms default is felt on every Esc. 50 ms is what
     # neovim's ttimeoutlen uses; a terminal writes a sequence in one burst, so it is
-    # not split even over a slow SSH link. The user's own ESCDELAY still wins.
+    # not split even over a slow SSH link. The user's own ESCDELAY still wins. (The
+    # app's input driver, ui/driver.py, is what makes a wait under 100 ms real.)
     os.environ.setdefault("ESCDELAY", "50")
     from ..ui.app import OpsdashApp
 

@@ -27,14 +27,15 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Container
+from textual.containers import Container, Horizontal
 from textual.content import Content
 from textual.css.query import NoMatches
+from textual.driver import Driver
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Input, Tab, Tabs
+from textual.widgets import DataTable, Footer, Input, Static, Tab, Tabs
 
 from ..alerts.rules import rules_from_config
 from ..config import Config, save_config, user_themes_dir
@@ -209,11 +210,18 @@ class OpsdashApp(App[None]):
 
     # --- layout -------------------------------------------------------------------
 
+    def get_driver_class(self) -> type[Driver]:
+        driver = super().get_driver_class()
+        # Swap only the stock Linux driver (a TEXTUAL_DRIVER from the environment wins),
+        # and import ours only then: it needs termios, which Windows lacks.
+        if (driver.__module__, driver.__name__) == ("textual.drivers.linux_driver", "LinuxDriver"):
+            from .driver import PromptEscDriver
+
+            return PromptEscDriver
+        return driver
+
     def compose(self) -> ComposeResult:
         yield FleetHeader(id="fleet")
-        box = Input(placeholder="filter: text, or tag=value (Enter keeps it, Esc clears)", id="filter")
-        box.can_focus = False  # only while shown: a hidden box must never swallow keys
-        yield box
         tabs = Tabs(*[Tab(f"{i + 1} {PANE_TITLES[p]}", id=f"tab-{p}") for i, p in enumerate(PANES)], id="tabs")
         tabs.can_focus = False
         yield tabs
@@ -225,6 +233,14 @@ class OpsdashApp(App[None]):
             yield BackupsPane()
             yield AlertsPane()
         yield Footer(compact=True, show_command_palette=False)  # ^p is in the help; 80 columns are precious
+        # The filter box covers the footer's line while shown (as htop's and less's prompts
+        # do): the fleet header stays in view and the tables keep their size, so opening
+        # or clearing a filter moves nothing. Composed after the Footer to be drawn over it.
+        with Horizontal(id="filterbar"):
+            yield Static("filter:", id="filter-label")
+            box = Input(placeholder="text, or tag=value (Enter keeps it, Esc clears)", id="filter")
+            box.can_focus = False  # only while shown: a hidden box must never swallow keys
+            yield box
 
     @property
     def panes(self) -> list[Pane]:
@@ -423,7 +439,7 @@ class OpsdashApp(App[None]):
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
-        box.add_class("-on")
+        self.query_one("#filterbar").add_class("-on")
         box.can_focus = True
         box.focus()
 
@@ -435,7 +451,7 @@ class OpsdashApp(App[None]):
     def _filter_done(self) -> None:
         box = self.query_one("#filter", Input)
         if not box.value:
-            box.remove_class("-on")
+            self.query_one("#filterbar").remove_class("-on")
         box.can_focus = False
         self.current_pane().table.focus()
 
@@ -447,7 +463,7 @@ class OpsdashApp(App[None]):
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.value = ""
-        box.remove_class("-on")
+        self.query_one("#filterbar").remove_class("-on")
         box.can_focus = False
         self.current_pane().table.focus()
 
