@@ -12,7 +12,7 @@ Measured per round, after a warm-up round (opsdash connects then):
   - client CPU (user+sys) of the poller: this process for opsdash,
     the children (pssh and its ssh processes) for parallel-ssh.
 
-    python bench/poll_cost.py --hosts 50 200 --rounds 5
+    python bench/poll_cost.py --hosts 50 200 500 --rounds 5
 
 Writes a Markdown table to stdout (and --out FILE).
 """
@@ -98,7 +98,7 @@ def bench_pssh(sshd, n: int, rounds: int, tmp: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--hosts", type=int, nargs="+", default=[50, 200])
+    ap.add_argument("--hosts", type=int, nargs="+", default=[50, 200, 500])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()

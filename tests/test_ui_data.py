@@ -76,6 +76,21 @@ def test_stale_after_three_intervals(snap: data.Snapshot):
     assert view.summary.hosts_up == 0
 
 
+def test_every_pane_keeps_the_last_known_state_word_when_stale(snap: data.Snapshot):
+    fresh = data.build_view(snap)
+    later = data.build_view(data.Snapshot(**{**snap.__dict__, "now": NOW + 30 * 86400}))
+    for pane in ("health", "latency", "cache", "patches"):  # states that do not depend on age
+        was = {r.key: r.cells[0][0] for r in fresh.rows[pane]}
+        assert later.rows[pane], pane
+        for r in later.rows[pane]:
+            word = was[r.key].split(" ", 1)[1]
+            assert r.cells[0] == (f"◌ {word}", "stale"), (pane, r.key)
+    assert all(r.cells[0][0].startswith("◌ ") for r in later.rows["backups"])
+    # a failed restore test is still visible as such while stale
+    db1 = next(r for r in later.rows["backups"] if r.ref.target == "db-1")
+    assert db1.cells[0][0] == "◌ RESTORE" and "FAILED" in db1.cells[2][0]
+
+
 def test_latency_and_cache_have_sparklines(snap: data.Snapshot):
     view = data.build_view(snap)
     lat = next(r for r in view.rows["latency"] if r.ref.target == "shop-home" and r.ref.name == "local")

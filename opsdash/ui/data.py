@@ -389,7 +389,7 @@ def _latency_rows(snap: Snapshot, ep_tags: Mapping[str, Mapping[str, str]]) -> l
             level = max([x for x in (lv_p95, lv_av, lv_err) if x != UNKNOWN] or [OK])
             st = state_cell(level, {OK: "ok", WARN: "slow", CRIT: "SLOW"}.get(level))
         if stale:
-            st = STALE_CELL
+            st = stale_cell(st)
         spark = snap.sparks.get((name, "endpoint.ttfb_ms", (("vantage", vantage),)), [])
         cells = (
             st,
@@ -433,7 +433,7 @@ def _cache_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> l
             level = CRIT if hr < 0.5 else WARN if hr < 0.8 else OK
             st = state_cell(level, {OK: "ok", WARN: "low", CRIT: "LOW"}[level])
         if stale:
-            st = STALE_CELL
+            st = stale_cell(st)
         spark = snap.sparks.get((host, "cache.hit_rate", (("cache", name),)), [])
         cells = (
             st,
@@ -488,7 +488,7 @@ def _patch_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> l
             )
             pend_rank = -(sec * 1000 + pend)
         if stale:
-            cells = (STALE_CELL,) + cells[1:]
+            cells = (stale_cell(cells[0]),) + cells[1:]
         cells = cells + ((fmt_age(now - d.get("t", r["t"])), "stale" if stale else "muted"),)
         rank_level = WARN if stale and level < WARN else level
         rows.append(
@@ -542,7 +542,7 @@ def _backup_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> 
                 word = "OLD"
             st = state_cell(level, word)
         if stale:
-            st = STALE_CELL
+            st = stale_cell(st)
         cells = (
             st,
             (f"{host}/{name}", ""),
