@@ -188,6 +188,12 @@ url = "{stack.am}"
 interval = "2s"
 timeout = "10s"
 
+[[rules]]                       # matches a Prometheus target label, not a config tag
+name = "rack-r1-mem"
+metric = "host.mem_percent"
+match = {{ rack = "r1" }}
+warn = 0
+
 [[sources]]
 kind = "prometheus"
 name = "gone"
@@ -281,6 +287,10 @@ def _check_store_and_silence(stack, store, config, silence, unsilence, push, exp
     assert row["state"] == "ok" and row["health"]["cpus"] == os.cpu_count()
     assert "prometheus" in row["probes"] and row["tags"]["job"] == "node"
     assert not [r for r in store.latest("host") if r["target"] in ("127.0.0.1", stack.node_instance)]
+    # A rule's `match` sees the Prometheus target's labels (rack = "r1" from the scrape config).
+    rack = wait_for("the rack-r1 rule firing for node1", lambda: [
+        a for a in store.alerts() if a.rule == "rack-r1-mem" and a.state == "firing"])
+    assert [a.target for a in rack] == ["node1"] and rack[0].labels.get("rack") == "r1"
     # A source that is down is a visible state, not a frozen pane.
     gone = wait_for("the down source's row", lambda: [r["data"] for r in store.latest("source") if r["target"] == "gone"])
     assert gone[0]["state"] == "unreachable" and gone[0]["error"], gone

@@ -299,6 +299,11 @@ class AlertEngine:
         if store is not None:
             self._restore()
 
+    def use_tags(self, tags: Callable[[str], Mapping[str, str]]) -> None:
+        """Look up target tags here from now on: the collector's live view, which adds
+        a Prometheus target's labels to the config's tags. Read when a series is new."""
+        self._tags = tags
+
     # --- public API ---------------------------------------------------------------------
 
     def observe(self, samples: Iterable[Sample]) -> list[TransitionEvent]:
