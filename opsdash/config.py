@@ -327,6 +327,19 @@ def _str_table(v: Any) -> dict[str, str]:
     return dict(v)
 
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token (RFC 9110)
+
+
+def _headers(v: Any) -> dict[str, str]:
+    table = _str_table(v)
+    for name, value in table.items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise _Invalid(f"an HTTP header name (letters, digits, !#$%&'*+.^_`|~-), got {name!r:.60}")
+        if any(c in value for c in "\r\n\0"):
+            raise _Invalid(f"one line per header, but {name!r:.60} holds a line break or NUL")
+    return table
+
+
 def _str_list(v: Any) -> tuple[str, ...]:
     if isinstance(v, str):
         return (v,)
@@ -641,7 +654,7 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
                 "verify_tls": (_bool, True),
                 "fresh_connection": (_bool, True),
                 "method": (_one_of("GET", "HEAD", "POST"), "GET"),
-                "headers": (_str_table, {}),
+                "headers": (_headers, {}),
                 "tags": (_str_table, {}),
                 "source": (_nonempty, None),
                 "queries": (_str_table, {}),

@@ -91,6 +91,11 @@ BROKEN = [
     ("retention not a duration", '[opsdash]\nretention = true\n', "opsdash.retention: expected a duration"),
     ("jump loop", '[[hosts]]\nname = "a"\njump = "b"\n[[hosts]]\nname = "b"\njump = "a"\n', "jump chain loops back"),
     ("wrong type for tags", '[[hosts]]\nname = "a"\ntags = "web"\n', "hosts[0].tags: expected a table of strings"),
+    ("header name with a space", '[[endpoints]]\nname = "e"\nurl = "http://x/"\nheaders = { "X Bad" = "1" }\n',
+     "endpoints[0].headers: expected an HTTP header name"),
+    ("header value with a line break", '[[endpoints]]\nname = "e"\nurl = "http://x/"\n'
+     'headers = { Authorization = "Bearer s3cret\\nX-Injected: 1" }\n',
+     "endpoints[0].headers: expected one line per header, but 'Authorization' holds a line break"),
 ]
 
 

@@ -1,4 +1,4 @@
-"""curl -w timing parser (fixtures) and the remote curl command line."""
+"""curl -w timing parser (fixtures) and the remote curl command line with its stdin config."""
 
 from __future__ import annotations
 
@@ -163,25 +163,57 @@ def test_write_out_format_covers_what_the_parser_reads():
     assert "hdr_x_cache=%header{x-cache}\\n" in CURL_WRITE_OUT
 
 
-def test_curl_command_quotes_everything():
+def test_curl_command_keeps_url_and_headers_off_the_command_line():
     url = "https://shop.example.com/a b?q='x'&r=$(touch /tmp/pwned)"
     cmd = curl_command(url, timeout=7.5, verify_tls=False, method="post", headers={"X-Token": "a'b $HOME"})
-    argv = shlex.split(cmd)
+    argv = shlex.split(cmd.command)
     assert argv[0] == "LC_ALL=C" and argv[1] == "curl"
-    assert argv[argv.index("--url") + 1] == url
-    assert argv[argv.index("-H") + 1] == "X-Token: a'b $HOME"
+    assert argv[-2:] == ["-K", "-"]  # the config comes on stdin
+    assert "--url" not in argv and "-H" not in argv and "-u" not in argv
+    assert "shop.example.com" not in cmd.command and "a'b" not in cmd.command
     assert argv[argv.index("-X") + 1] == "POST"
     assert argv[argv.index("--max-time") + 1] == "7.5"
     assert argv[argv.index("-w") + 1] == CURL_WRITE_OUT
-    assert "-k" in argv
+    assert "-k" in argv and "--globoff" in argv
+    assert cmd.stdin == (
+        "url = \"https://shop.example.com/a b?q='x'&r=$(touch /tmp/pwned)\"\n"
+        "header = \"X-Token: a'b $HOME\"\n"
+    )
+
+
+def test_curl_command_pair_unpacks():
+    command, stdin = curl_command("http://x/", timeout=3)
+    assert command.startswith("LC_ALL=C curl ") and stdin == 'url = "http://x/"\n'
+
+
+@pytest.mark.parametrize(
+    ("url", "bare", "user"),
+    [
+        ("https://ops:hunter2@example.com/x", "https://example.com/x", "ops:hunter2"),
+        ("https://ops:p%40ss%3Aw%22d%5C@example.com:8443/", "https://example.com:8443/", 'ops:p@ss:w\\"d\\\\'),
+        ("http://us%20er@example.com", "http://example.com", "us er:"),  # no password: empty, never a prompt
+        ("http://a@b:c@example.com/?x=@y", "http://example.com/?x=@y", "a@b:c"),  # the last @ of the authority
+        ("http://example.com/p@th?u=v@w", "http://example.com/p@th?u=v@w", None),  # @ after the authority
+    ],
+)
+def test_curl_command_moves_userinfo_into_a_user_line(url, bare, user):
+    cmd = curl_command(url, timeout=3)
+    expected = f'url = "{bare}"\n' + (f'user = "{user}"\n' if user is not None else "")
+    assert cmd.stdin == expected
+    assert "@" not in cmd.command and "example.com" not in cmd.command
+
+
+def test_curl_config_escapes_quotes_backslashes_and_controls():
+    cmd = curl_command("http://x/", timeout=3, headers={"X-A": 'q"b\\s\tt\vv'})
+    assert cmd.stdin.splitlines()[1] == 'header = "X-A: q\\"b\\\\s\\tt\\vv"'
 
 
 def test_curl_command_head_and_verify():
-    argv = shlex.split(curl_command("http://x/", timeout=3, verify_tls=True, method="HEAD", headers={}))
+    argv = shlex.split(curl_command("http://x/", timeout=3, verify_tls=True, method="HEAD", headers={}).command)
     assert "--head" in argv and "-X" not in argv and "-k" not in argv
 
 
-@pytest.mark.parametrize("headers", [{"X-A": "b\r\nInjected: 1"}, {"Bad Name": "v"}])
+@pytest.mark.parametrize("headers", [{"X-A": "b\r\nInjected: 1"}, {"Bad Name": "v"}, {"X-A": "nul\0byte"}])
 def test_curl_command_rejects_header_injection(headers):
     with pytest.raises(ValueError):
         curl_command("http://x/", timeout=3, verify_tls=True, method="GET", headers=headers)
@@ -209,9 +241,8 @@ async def test_curl_command_runs_against_a_real_server():
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/x"
-        res = await LocalRunner().run(
-            curl_command(url, timeout=5, verify_tls=True, method="GET", headers={"X-Probe": "opsdash"}), timeout=10
-        )
+        cmd = curl_command(url, timeout=5, verify_tls=True, method="GET", headers={"X-Probe": "opsdash"})
+        res = await LocalRunner().run(cmd.command, timeout=10, input=cmd.stdin)
         r = parse_curl(res.stdout, res.rc)
         assert (r.status, r.exit_code, r.remote_ip, r.size_download) == (200, 0, "127.0.0.1", 5)
         assert r.cache == "HIT"
@@ -224,7 +255,8 @@ async def test_curl_command_runs_against_a_real_server():
         thread.join()
 
     # Now nothing listens there: refused, rc 7, no phases past DNS.
-    res = await LocalRunner().run(curl_command(url, timeout=5, verify_tls=True, method="GET", headers={}), timeout=10)
+    cmd = curl_command(url, timeout=5, verify_tls=True, method="GET", headers={})
+    res = await LocalRunner().run(cmd.command, timeout=10, input=cmd.stdin)
     r = parse_curl(res.stdout, res.rc)
     assert (r.exit_code, r.status, r.state) == (7, None, "unreachable")
     assert r.phases.connect_ms is None and r.phases.total_ms is not None

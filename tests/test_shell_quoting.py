@@ -1,28 +1,38 @@
 """Nothing from the config or from remote output reaches a shell unquoted.
 
 Every command builder that puts a config value (backup repository, password
-file, restore sample, env values, cache address/path/password file, curl URL
-and headers) or remote text (a snapshot id, an archive name) into a shell
-command is run for real through LocalRunner's ``sh -c`` in a temp dir, with
-values full of spaces, quotes, ``;``, ``$(touch PWNED)``, backticks, newlines
-and leading dashes. Two things must hold:
+file, restore sample, env values, cache address/path/password file) or remote
+text (a snapshot id, an archive name) into a shell command is run for real
+through LocalRunner's ``sh -c`` in a temp dir, with values full of spaces,
+quotes, ``;``, ``$(touch PWNED)``, backticks, newlines and leading dashes. Two
+things must hold:
 
 1. no injection: the marker file PWNED never appears;
 2. the value arrives intact: the tools are fakes early in PATH that log their
    argv and environment, so each value must arrive as one argv element (or
    one environment value), byte for byte.
+
+curl's URL, credentials and headers are secrets kept off the command line:
+they go to curl as a config on stdin, so the fake checks that its argv holds
+none of them, and the real curl against a loopback server that they arrive
+byte for byte.
 """
 
 from __future__ import annotations
 
+import base64
+import http.server
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -373,19 +383,61 @@ async def test_nginx_log_path_is_read_intact(fakes: Fakes, value: str) -> None:
 
 
 @pytest.mark.parametrize("value", NASTY, ids=IDS)
-async def test_curl_url_and_headers_arrive_as_single_arguments(fakes: Fakes, value: str) -> None:
+async def test_curl_command_line_holds_no_url_or_header(fakes: Fakes, value: str) -> None:
+    """What ``ps`` on the vantage shows: fixed options only; the URL and headers go to ``-K -`` on stdin."""
     fakes.install("curl")
     url = f"https://example.test/p?q={value}"
     headers = {"X-Odd": value.replace("\n", " "), "Authorization": "Bearer $(touch PWNED)"}
-    res = await LocalRunner().run(curl_command(url, timeout=5, headers=headers, method="POST"), timeout=30)
+    cmd = curl_command(url, timeout=5, headers=headers, method="POST")
+    res = await LocalRunner().run(cmd.command, timeout=30, input=cmd.stdin)
     assert res.rc == 0, res.stderr
     (call,) = fakes.calls("curl")
-    argv = call["argv"]
-    assert argv[argv.index("--url") + 1] == url and argv[-1] == url
-    hs = [argv[i + 1] for i, a in enumerate(argv) if a == "-H"]
-    assert hs == [f"X-Odd: {headers['X-Odd']}", "Authorization: Bearer $(touch PWNED)"]
-    assert argv[argv.index("-w") + 1] == CURL_WRITE_OUT
-    assert argv[argv.index("-X") + 1] == "POST"
+    assert call["argv"] == ["-sS", "-o", "/dev/null", "--max-time", "5", "--proto", "=http,https",
+                            "-X", "POST", "--globoff", "-w", CURL_WRITE_OUT, "-K", "-"]
+
+
+@pytest.fixture
+def recorder() -> Any:
+    """A loopback HTTP server that keeps each request's target and headers as the bytes sent."""
+    seen: list[tuple[bytes, dict[str, bytes]]] = []
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            # http.server decodes the head as latin-1: encoding back gives the bytes sent.
+            seen.append((self.path.encode("latin-1"), {k.lower(): v.encode("latin-1") for k, v in self.headers.items()}))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *a: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd.server_address[1], seen
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+@pytest.mark.parametrize("value", NASTY, ids=IDS)
+async def test_curl_url_credentials_and_headers_arrive_intact(fakes: Fakes, recorder: Any, value: str) -> None:
+    """The real curl reads the stdin config: every value reaches the server byte for byte."""
+    port, seen = recorder
+    one_line = value.replace("\n", " ")
+    target = f"/p?q={quote(value, safe='')}&raw=$(touch${{IFS}}PWNED)`x`"  # curl refuses raw spaces and newlines
+    userinfo = f"{quote(value, safe='')}:{quote(value + ':pw', safe='')}"
+    cmd = curl_command(f"http://{userinfo}@127.0.0.1:{port}{target}", timeout=10, method="POST",
+                       headers={"X-Odd": one_line, "X-Sub": "$(touch PWNED)"})
+    res = await LocalRunner().run(cmd.command, timeout=30, input=cmd.stdin)
+    assert res.rc == 0 and "http_code=200" in res.stdout, res.stderr
+    ((got, headers),) = seen
+    assert got == target.encode()
+    assert headers["x-odd"] == one_line.encode() and headers["x-sub"] == b"$(touch PWNED)"
+    scheme, _, b64 = headers["authorization"].partition(b" ")
+    assert scheme == b"Basic" and base64.b64decode(b64) == f"{value}:{value}:pw".encode()
 
 
 @pytest.mark.parametrize("bad", [{"X-A": "a\r\nInjected: 1"}, {"X-A": "a\nb"}, {"Bad Name": "x"}, {"X;touch PWNED": "x"}])
@@ -395,5 +447,7 @@ def test_curl_header_injection_is_refused(bad: dict[str, str]) -> None:
 
 
 def test_curl_url_with_leading_dash_stays_a_url() -> None:
-    argv = shlex.split(curl_command("-K/etc/passwd", timeout=5).removeprefix("LC_ALL=C "))
-    assert argv[-2:] == ["--url", "-K/etc/passwd"]
+    cmd = curl_command("-K/etc/passwd", timeout=5)
+    argv = shlex.split(cmd.command.removeprefix("LC_ALL=C "))
+    assert argv[-2:] == ["-K", "-"] and "/etc/passwd" not in argv
+    assert cmd.stdin == 'url = "-K/etc/passwd"\n'

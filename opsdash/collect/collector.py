@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable, Mapping
 
 from ..cache_rate import HitRateTracker
 from ..config import BackupConfig, CacheConfig, Config, EndpointConfig, HostConfig
@@ -169,7 +169,10 @@ class Collector:
         self.clock = clock
         self.run_restore_tests = run_restore_tests
         self.engine = alert_engine
+        if alert_engine is not None and hasattr(alert_engine, "use_tags"):
+            alert_engine.use_tags(self.target_tags)  # rule `match` sees Prometheus labels too
         self.hosts: dict[str, HostStatus] = {h.name: HostStatus(h) for h in config.hosts}
+        self._endpoint_tags = {e.name: e.tags for e in config.endpoints}
         self.endpoints: dict[tuple[str, str], EndpointWindow] = {
             (e.name, v): EndpointWindow(e.window) for e in config.endpoints for v in e.vantage
         }
@@ -241,6 +244,15 @@ class Collector:
         hs.state, hs.t, hs.cpu, hs.health, hs.raw = HOST_OK, t, reading.cpu, reading.health, raw
         hs.error = reading.df_error
         self._emit(reading.health.samples(t, name), [("host", name, "", t, self._host_row(hs), raw)])
+
+    def target_tags(self, target: str) -> Mapping[str, str]:
+        """A target's tags as polled now: a host's config tags (with a Prometheus target's
+        labels under them), then an endpoint's of the same name, as tags_from_config merges."""
+        hs = self.hosts.get(target)
+        ep = self._endpoint_tags.get(target)
+        if ep is None:
+            return hs.cfg.tags if hs is not None else {}
+        return {**(hs.cfg.tags if hs is not None else {}), **ep}
 
     def _host_row(self, hs: HostStatus) -> dict[str, Any]:
         return {
@@ -338,10 +350,9 @@ class Collector:
     async def _remote_http(self, ep: EndpointConfig, vantage: str) -> HTTPResult:
         t = self.clock()
         try:
-            res = await self.ssh(vantage).run(
-                curl_command(ep.url, timeout=ep.timeout, verify_tls=ep.verify_tls, method=ep.method, headers=ep.headers),
-                timeout=ep.timeout + 5,
-            )
+            # The URL, its credentials and the headers go on stdin, never on the vantage's command line (ps).
+            curl = curl_command(ep.url, timeout=ep.timeout, verify_tls=ep.verify_tls, method=ep.method, headers=ep.headers)
+            res = await self.ssh(vantage).run(curl.command, timeout=ep.timeout + 5, input=curl.stdin)
             c = parse_curl(res.stdout, rc=res.rc)
         except ProbeError as e:
             return HTTPResult(ep.name, without_userinfo(ep.url), vantage, t, False, None, None, None,

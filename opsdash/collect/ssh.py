@@ -311,8 +311,11 @@ class SSHHost:
             raise SSHError(f"connection lost: {e}", state=HOST_ERROR) from None
         try:
             if input is not None:
-                proc.stdin.write(input.encode())
-                proc.stdin.write_eof()
+                try:
+                    proc.stdin.write(input.encode())
+                    proc.stdin.write_eof()
+                except (asyncssh.Error, OSError):
+                    pass  # it exited before reading its input (curl not installed): its status and stderr say why
             out, err, truncated = await asyncio.wait_for(_read_capped(proc), timeout)
             await asyncio.wait_for(proc.wait_closed(), 5)
         except asyncio.TimeoutError:

@@ -63,6 +63,9 @@ class Clock:
 # --- SSH -----------------------------------------------------------------------------
 
 _SHELL_END = re.compile(r"printf '=== end (\w+) rc=%d ===\\n' \$\?\n")
+_CURL_CONFIG_LINE = re.compile(r'^([a-z-]+) = "((?:[^"\\]|\\.)*)"$')
+_CURL_ESCAPE = re.compile(r"\\(.)", re.S)
+_CURL_UNESCAPE = {"t": "\t", "n": "\n", "r": "\r", "v": "\v"}
 _NONCE = re.compile(r"=== (\w+) %s rc=%d ===")
 _SEC = re.compile(r"(?:^|[;\s])sec ([A-Za-z_][\w.]*)([^\n;]*)", re.M)
 _REPO = re.compile(r"RESTIC_REPOSITORY=(\S+); export")
@@ -163,7 +166,8 @@ class Fleet:
         if cmd.startswith("sh -s"):
             return await self._script(h, await process.stdin.read(), t)
         if re.match(r"^(LC_ALL=C )?curl ", cmd):
-            return await self._curl(cmd)
+            # The URL and headers come as a curl config on stdin (-K -), never on the command line.
+            return await self._curl(cmd, await process.stdin.read() if re.search(r" -K -$", cmd) else "")
         if "redis-cli" in cmd:
             c = next((c for c in h.caches if c.kind == "redis"), None)
             return (0, render.redis_info(h, c, t), "") if c else (1, "", "Could not connect to Redis: Connection refused\n")
@@ -251,13 +255,16 @@ class Fleet:
 
     # --- curl from a remote vantage: a real request, timed like curl -w ---
 
-    async def _curl(self, cmd: str) -> tuple[int, str, str]:
+    async def _curl(self, cmd: str, config: str = "") -> tuple[int, str, str]:
         argv = shlex.split(cmd)
         argv = argv[argv.index("curl") + 1:]
         opts: dict[str, str] = {}
         for i, a in enumerate(argv):
             if a in ("--max-time", "-w", "--url", "-X") and i + 1 < len(argv):
                 opts[a] = argv[i + 1]
+        for line in config.split("\n"):  # parsers/curl.py's config: option = "value", backslash-escaped
+            if m := _CURL_CONFIG_LINE.match(line):
+                opts["--" + m.group(1)] = _CURL_ESCAPE.sub(lambda e: _CURL_UNESCAPE.get(e.group(1), e.group(1)), m.group(2))
         method = "HEAD" if "--head" in argv else opts.get("-X", "GET")
         url = urlsplit(opts.get("--url", ""))
         values = {k: "0.000000" for k in ("time_namelookup", "time_connect", "time_appconnect", "time_pretransfer",

@@ -10,8 +10,14 @@ no TLS at all for time_appconnect), so it becomes ``None``, never 0 ms.
 Numbers may come as ``0,000021`` (a locale with decimal commas) or
 ``3.1e-05`` (``%{json}``).
 
-``curl_command`` builds the command line; every value in it passes through
-shlex.quote.
+``curl_command`` builds the command line and a curl config for its stdin
+(``-K -``). The command line holds only options that are no secret; the URL
+(without ``user:password@``), the credentials (``user = "u:p"``, percent-decoded,
+as the local probe sends them) and the headers go in the config, so nobody
+on the vantage host reads them with ``ps``. Every value on the command line
+passes through shlex.quote; every value in the config is double-quoted, with
+backslash, double quote, tab, newline, CR and VT backslash-escaped as curl's
+config syntax asks.
 """
 
 from __future__ import annotations
@@ -20,13 +26,15 @@ import json
 import re
 import shlex
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
+from urllib.parse import unquote
 
 from ..errors import ParseError
 from ..model import Phases
 
 __all__ = [
     "CURL_WRITE_OUT",
+    "CurlCommand",
     "CurlResult",
     "cache_status_from_headers",
     "curl_command",
@@ -220,6 +228,47 @@ def parse_curl(text: str, rc: int | None = None) -> CurlResult:
 
 
 
+class CurlCommand(NamedTuple):
+    """What runs on the vantage: ``command`` for the shell, ``stdin`` for curl's ``-K -``."""
+
+    command: str
+    stdin: str
+
+
+# The URL's authority: everything between "scheme://" and the first / ? or #.
+_AUTHORITY = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_CONFIG_ESCAPES = {"\\": "\\\\", '"': '\\"', "\t": "\\t", "\n": "\\n", "\r": "\\r", "\v": "\\v"}
+
+
+def _config_line(option: str, value: str) -> str:
+    """``option = "value"`` for a curl config file (man curl, -K, --config).
+
+    Inside double quotes curl knows ``\\\\ \\" \\t \\n \\r \\v`` and drops a
+    backslash before anything else, so escaping those six keeps every value
+    on its own line and byte for byte. curl reads C strings: a NUL would cut
+    the value short, so it is refused.
+    """
+    if "\0" in value:
+        raise ValueError(f"a NUL byte cannot be passed to curl ({option})")
+    return f'{option} = "' + "".join(_CONFIG_ESCAPES.get(c, c) for c in value) + '"\n'
+
+
+def _split_userinfo(url: str) -> tuple[str, str | None]:
+    """(the URL without ``user:password@``, ``"user:password"`` percent-decoded or None).
+
+    The last ``@`` of the authority ends the userinfo, as urlsplit and the
+    local probe (collect/http.py) read it. A user without a password gets an
+    empty one: a bare ``user`` would make curl prompt for it.
+    """
+    m = _AUTHORITY.match(url)
+    if not m or "@" not in m.group(2):
+        return url, None
+    userinfo, _, hostport = m.group(2).rpartition("@")
+    user, _, password = userinfo.partition(":")
+    return m.group(1) + hostport + url[m.end():], f"{unquote(user)}:{unquote(password)}"
+
+
 def curl_command(
     url: str,
     *,
@@ -227,12 +276,13 @@ def curl_command(
     verify_tls: bool = True,
     method: str = "GET",
     headers: Mapping[str, str] | None = None,
-) -> str:
-    """A shell command that times one request to ``url`` and prints CURL_WRITE_OUT.
+) -> CurlCommand:
+    """A shell command that times one request to ``url`` and prints CURL_WRITE_OUT,
+    and the curl config it reads from stdin (pass it as the run's ``input``).
 
     The body goes to /dev/null; errors go to stderr (``-sS``), never mixed
     into the write-out. LC_ALL=C keeps decimals as dots where curl follows
-    the locale.
+    the locale. The URL, credentials and headers are only in the config.
     """
     method = method.upper()
     if not re.fullmatch(r"[A-Z]+", method):
@@ -244,9 +294,14 @@ def curl_command(
         args.append("--head")  # -X HEAD would wait for a body that never comes
     elif method != "GET":
         args += ["-X", method]
+    # --globoff: [ ] { } in a URL are the URL's, as for the local probe, not curl's ranges.
+    args += ["--globoff", "-w", CURL_WRITE_OUT, "-K", "-"]
+    bare_url, user = _split_userinfo(url)
+    config = [_config_line("url", bare_url)]
+    if user is not None:
+        config.append(_config_line("user", user))
     for name, value in (headers or {}).items():
-        if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name) or "\r" in value or "\n" in value:
+        if not _HEADER_NAME.fullmatch(name) or "\r" in value or "\n" in value:
             raise ValueError(f"not a valid HTTP header: {name!r}")
-        args += ["-H", f"{name}: {value}"]
-    args += ["-w", CURL_WRITE_OUT, "--url", url]
-    return "LC_ALL=C " + " ".join(shlex.quote(a) for a in args)
+        config.append(_config_line("header", f"{name}: {value}"))
+    return CurlCommand("LC_ALL=C " + " ".join(shlex.quote(a) for a in args), "".join(config))
