@@ -294,117 +294,104 @@ def _row(*cells: object) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
+def _section(title: str, items: Sequence[Any], lines: Callable[[Sequence[Any]], list[str]]) -> list[str]:
+    """``## title (n)``, then the items' lines or ``None.``, each block followed by a blank line."""
+    return [f"## {title} ({len(items)})", "", *(lines(items) if items else ["None."]), ""]
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    return [_row(*header), _row(*["---"] * len(header)), *(_row(*cells) for cells in rows)]
+
+
+def _open_alert_lines(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
+    def row(a: Mapping[str, Any]) -> tuple[object, ...]:
+        ack, sil = a["ack"], a["silence"]
+        ack_s = md(ack["who"]) + (f": {md(ack['note'])}" if ack["note"] else "") if ack else "-"
+        sil_s = (f"until {sil['ends_at']} ({_dur(sil['ends_in_s'])}) by {md(sil['who'])}"
+                 + (f": {md(sil['note'])}" if sil["note"] else "")) if sil else "-"
+        state = a["state"] + (" (flapping)" if a["flapping"] else "") + (" (inhibited)" if a["inhibited"] else "")
+        return (a["severity"].upper(), state, md(a["target"]), md(a["rule"]),
+                f"{a['since']} ({_dur(a['for_s'])})", md(_num(a["value"])), ack_s, sil_s)
+
+    out = _table(("severity", "state", "target", "rule", "since", "value", "ack", "silence"), map(row, alerts))
+    notes = [(a, n) for a in alerts for n in a["notes"]]
+    if notes:
+        out += ["", "What was tried:"]
+        out += [f"- {md(a['target'])} / {md(a['rule'])}: {n['t']} {md(n['who'])}: {md(n['text'])}" for a, n in notes]
+    return out
+
+
+def _resolved_lines(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
+    return _table(("target", "rule", "severity", "fired", "resolved", "duration"), (
+        (md(x["target"]), md(x["rule"]), x["severity"] or "-", x["fired_at"] or "before the window",
+         x["resolved_at"], _dur(x["duration_s"])) for x in alerts))
+
+
+def _silence_lines(silences: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [f"- #{s['id']} " + ", ".join(f"{md(k)}={md(v)}" for k, v in s["matchers"].items())
+            + f": ends {s['ends_at']} (in {_dur(s['ends_in_s'])}), by {md(s['who'])}"
+            + (f": {md(s['note'])}" if s["note"] else "") for s in silences]
+
+
+def _patch_lines(patches: Sequence[Mapping[str, Any]]) -> list[str]:
+    out = []
+    for p in patches:
+        bits = []
+        if p["security"]:
+            bits.append(f"{p['security']} security update{'s' if p['security'] != 1 else ''}"
+                        + (f" ({', '.join(md(x) for x in p['security_packages'][:8])})" if p["security_packages"] else ""))
+        if p["reboot_required"]:
+            bits.append("reboot required" + (f": {md(p['reboot_reason'])}" if p["reboot_reason"] else ""))
+        out.append(f"- {md(p['host'])}: " + "; ".join(bits))
+    return out
+
+
+def _backup_lines(backups: Sequence[Mapping[str, Any]]) -> list[str]:
+    out = []
+    for b in backups:
+        bits = [", ".join(b["problems"])]
+        if b["age_s"] is not None:
+            bits.append(f"last backup {_dur(b['age_s'])} ago" + (f" (max {_dur(b['max_age_s'])})" if b["max_age_s"] else ""))
+        rt = b["restore_test"]
+        if rt and rt["ok"] is False:
+            bits.append(f"restore test at {md(rt['at'])} failed" + (f": {md(rt['detail'])}" if rt["detail"] else ""))
+        if b["error"]:
+            bits.append(f"error: {md(b['error'])}")
+        out.append(f"- {md(b['host'])} / {md(b['backup'])}: " + "; ".join(bits))
+    return out
+
+
+def _slo_lines(breaches: Sequence[Mapping[str, Any]]) -> list[str]:
+    return _table(("endpoint", "breached", "p95 (shift)", "p95 SLO", "availability", "SLO"), (
+        (md(e["endpoint"]), ", ".join(e["breached"]),
+         f"{_num(e['p95_ms'])} ms" if e["p95_ms"] is not None else "-",
+         f"{_num(e['slo_p95_ms'])} ms" if e["slo_p95_ms"] is not None else "-",
+         f"{e['availability']:.2f}%" if e["availability"] is not None else "-",
+         f"{e['slo_availability']:g}%" if e["slo_availability"] is not None else "-") for e in breaches))
+
+
+def _ack_lines(acks: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [f"- {a['at']} {md(a['who'])} acked {md(a['target'] or '?')} / {md(a['rule'] or a['alert_id'])}"
+            + (" (sticky)" if a["sticky"] else "") + (f": {md(a['note'])}" if a["note"] else "") for a in acks]
+
+
+def _note_lines(notes: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [f"- {n['t']} {md(n['who'])}" + (f" on {md(n['target'])}" if n["target"] else "")
+            + f": {md(n['text'], 2000)}" for n in notes]
+
+
 def to_markdown(r: Mapping[str, Any]) -> str:
     """GitHub-flavoured Markdown; every remote or human string escaped with ``md``."""
     L: list[str] = [f"# Shift handover {r['since']} → {r['until']}", "", md(r["summary"], None), ""]
-
-    L.append(f"## Open alerts ({len(r['open_alerts'])})")
-    if r["open_alerts"]:
-        L += ["", _row("severity", "state", "target", "rule", "since", "value", "ack", "silence"),
-              _row(*["---"] * 8)]
-        for a in r["open_alerts"]:
-            ack = a["ack"]
-            ack_s = f"{md(ack['who'])}" + (f": {md(ack['note'])}" if ack and ack["note"] else "") if ack else "-"
-            sil = a["silence"]
-            sil_s = (f"until {sil['ends_at']} ({_dur(sil['ends_in_s'])}) by {md(sil['who'])}"
-                     + (f": {md(sil['note'])}" if sil["note"] else "")) if sil else "-"
-            state = a["state"] + (" (flapping)" if a["flapping"] else "") + (" (inhibited)" if a["inhibited"] else "")
-            L.append(_row(a["severity"].upper(), state, md(a["target"]), md(a["rule"]),
-                          f"{a['since']} ({_dur(a['for_s'])})", md(_num(a["value"])), ack_s, sil_s))
-        notes = [(a, n) for a in r["open_alerts"] for n in a["notes"]]
-        if notes:
-            L += ["", "What was tried:"]
-            L += [f"- {md(a['target'])} / {md(a['rule'])}: {n['t']} {md(n['who'])}: {md(n['text'])}" for a, n in notes]
-    else:
-        L += ["", "None."]
-    L.append("")
-
-    L.append(f"## Fired and resolved during the shift ({len(r['resolved_alerts'])})")
-    if r["resolved_alerts"]:
-        L += ["", _row("target", "rule", "severity", "fired", "resolved", "duration"), _row(*["---"] * 6)]
-        for x in r["resolved_alerts"]:
-            L.append(_row(md(x["target"]), md(x["rule"]), x["severity"] or "-", x["fired_at"] or "before the window",
-                          x["resolved_at"], _dur(x["duration_s"])))
-    else:
-        L += ["", "None."]
-    L.append("")
-
-    L.append(f"## Silences ending in the next 12 hours ({len(r['silences_expiring'])})")
-    L.append("")
-    if r["silences_expiring"]:
-        for s in r["silences_expiring"]:
-            m = ", ".join(f"{md(k)}={md(v)}" for k, v in s["matchers"].items())
-            L.append(f"- #{s['id']} {m}: ends {s['ends_at']} (in {_dur(s['ends_in_s'])}), by {md(s['who'])}"
-                     + (f": {md(s['note'])}" if s["note"] else ""))
-    else:
-        L.append("None.")
-    L.append("")
-
-    L.append(f"## Patches: security updates or reboot pending ({len(r['patches'])})")
-    L.append("")
-    if r["patches"]:
-        for p in r["patches"]:
-            bits = []
-            if p["security"]:
-                bits.append(f"{p['security']} security update{'s' if p['security'] != 1 else ''}"
-                            + (f" ({', '.join(md(x) for x in p['security_packages'][:8])})" if p["security_packages"] else ""))
-            if p["reboot_required"]:
-                bits.append("reboot required" + (f": {md(p['reboot_reason'])}" if p["reboot_reason"] else ""))
-            L.append(f"- {md(p['host'])}: " + "; ".join(bits))
-    else:
-        L.append("None.")
-    L.append("")
-
-    L.append(f"## Backups: stale or restore test failed ({len(r['backups'])})")
-    L.append("")
-    if r["backups"]:
-        for b in r["backups"]:
-            bits = [", ".join(b["problems"])]
-            if b["age_s"] is not None:
-                bits.append(f"last backup {_dur(b['age_s'])} ago" + (f" (max {_dur(b['max_age_s'])})" if b["max_age_s"] else ""))
-            rt = b["restore_test"]
-            if rt and rt["ok"] is False:
-                bits.append(f"restore test at {md(rt['at'])} failed" + (f": {md(rt['detail'])}" if rt["detail"] else ""))
-            if b["error"]:
-                bits.append(f"error: {md(b['error'])}")
-            L.append(f"- {md(b['host'])} / {md(b['backup'])}: " + "; ".join(bits))
-    else:
-        L.append("None.")
-    L.append("")
-
-    L.append(f"## Endpoints that breached their SLO ({len(r['slo_breaches'])})")
-    L.append("")
-    if r["slo_breaches"]:
-        L += [_row("endpoint", "breached", "p95 (shift)", "p95 SLO", "availability", "SLO"), _row(*["---"] * 6)]
-        for e in r["slo_breaches"]:
-            L.append(_row(md(e["endpoint"]), ", ".join(e["breached"]),
-                          f"{_num(e['p95_ms'])} ms" if e["p95_ms"] is not None else "-",
-                          f"{_num(e['slo_p95_ms'])} ms" if e["slo_p95_ms"] is not None else "-",
-                          f"{e['availability']:.2f}%" if e["availability"] is not None else "-",
-                          f"{e['slo_availability']:g}%" if e["slo_availability"] is not None else "-"))
-    else:
-        L.append("None.")
-    L.append("")
-
-    L.append(f"## Acks during the shift ({len(r['acks'])})")
-    L.append("")
-    if r["acks"]:
-        for a in r["acks"]:
-            L.append(f"- {a['at']} {md(a['who'])} acked {md(a['target'] or '?')} / {md(a['rule'] or a['alert_id'])}"
-                     + (" (sticky)" if a["sticky"] else "") + (f": {md(a['note'])}" if a["note"] else ""))
-    else:
-        L.append("None.")
-    L.append("")
-
-    L.append(f"## Notes for the next shift ({len(r['notes'])})")
-    L.append("")
-    if r["notes"]:
-        for n in r["notes"]:
-            L.append(f"- {n['t']} {md(n['who'])}" + (f" on {md(n['target'])}" if n["target"] else "")
-                     + f": {md(n['text'], 2000)}")
-    else:
-        L.append("None.")
-    return "\n".join(L) + "\n"
+    L += _section("Open alerts", r["open_alerts"], _open_alert_lines)
+    L += _section("Fired and resolved during the shift", r["resolved_alerts"], _resolved_lines)
+    L += _section("Silences ending in the next 12 hours", r["silences_expiring"], _silence_lines)
+    L += _section("Patches: security updates or reboot pending", r["patches"], _patch_lines)
+    L += _section("Backups: stale or restore test failed", r["backups"], _backup_lines)
+    L += _section("Endpoints that breached their SLO", r["slo_breaches"], _slo_lines)
+    L += _section("Acks during the shift", r["acks"], _ack_lines)
+    L += _section("Notes for the next shift", r["notes"], _note_lines)
+    return "\n".join(L).rstrip("\n") + "\n"
 
 
 # --- the Noise screen's table ---------------------------------------------------------------
