@@ -26,7 +26,7 @@ import json
 import re
 import statistics
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..config import Config, format_duration
 from ..model import Alert, iso
