@@ -164,3 +164,6 @@ def test_pending_alerts_sort_by_time_to_fire() -> None:
     ]
     view = data.build_view(snap, rule_for={"security-updates": 7 * 86400, "ttfb-p95": 120})
     assert [r.ref.name for r in view.rows["alerts"]] == ["a3", "a2", "a1"]
+    # the Since column of a pending alert says when it fires; a firing one, how long it has
+    since = {r.ref.name: r.cells[4][0] for r in view.rows["alerts"]}
+    assert since == {"a3": data.fmt_age(60), "a2": "in " + data.fmt_age(30), "a1": "in " + data.fmt_age(7 * 86400 - 3600)}

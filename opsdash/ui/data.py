@@ -66,8 +66,8 @@ COLUMNS: dict[str, tuple[tuple[str, str, int], ...]] = {
         ("last", "Last", 5), ("snaps", "Snaps", 5), ("kind", "Kind", 7), ("age", "Age", 4),
     ),
     "alerts": (
-        ("sev", "Sev", 6), ("state", "State", 8), ("target", "Target", 12), ("summary", "Summary", 31),
-        ("since", "Since", 5), ("ack", "Ack", 6),
+        ("sev", "Sev", 6), ("state", "State", 8), ("target", "Target", 12), ("summary", "Summary", 30),
+        ("since", "Since", 6), ("ack", "Ack", 6),
     ),
 }
 
@@ -587,18 +587,21 @@ def _alert_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]],
         state = "flapping" if a.flapping else a.state
         ack = "acked" if a.acked else "muted" if a.silenced else "inhib" if a.inhibited else ""
         tags = {**host_tags.get(a.target, {}), **a.labels, "rule": a.rule, "severity": a.severity}
+        # A pending alert says when it fires ("in 6d"), not how long it has waited: a
+        # week-long `for` then reads as not urgent at a glance.
+        fires_in = a.since + rule_for[a.rule] - now if a.state == "pending" and a.rule in rule_for else None
         cells = (
             sev,
             (state, _lvl(level) if not quiet else "muted"),
             (a.target, ""),
             (a.summary or a.rule, ""),
-            (fmt_age(now - a.since), ""),
+            (f"in {fmt_age(max(fires_in, 0.0))}", "muted") if fires_in is not None else (fmt_age(now - a.since), ""),
             (ack, "ok" if ack else ""),
         )
         state_order = {"firing": 0, "pending": 1, "resolved": 2}.get(a.state, 3)
         # Firing: worst and longest first. Pending: soonest to fire first, so a latency
         # alert two minutes from paging is not buried under week-long `for` rules.
-        order = a.since + rule_for.get(a.rule, 0.0) - now if a.state == "pending" else -(now - a.since)
+        order = (fires_in if fires_in is not None else 0.0) if a.state == "pending" else -(now - a.since)
         rows.append(
             Row(
                 key=f"alert:{a.id}",
