@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import io
+import re
 import time
 from pathlib import Path
 
 import pytest
-from rich.console import Console
+from rich.console import Console, Group
 
 from opsdash.config import load_config
 from opsdash.model import Alert
 from opsdash.store import Store
 from opsdash.ui.app import OpsdashApp
-from opsdash.ui.data import PANES
-from opsdash.ui.detail import DetailScreen
+from opsdash.ui.data import PANES, Ref
+from opsdash.ui.detail import DetailScreen, fmt_duration, fmt_field
 from opsdash.ui.dialogs import AckDialog, PacketScreen, SilenceDialog
 from opsdash.ui.help import HelpScreen
-from tests.ui_fixtures import NOW, build_store
+from tests.ui_fixtures import HOSTILE, NOW, build_store
 
 SMALL, LARGE = (80, 24), (160, 48)
 
@@ -217,8 +218,99 @@ async def test_enter_drills_down_with_history_alerts_and_raw(store_path: Path):
         assert "▁" in text or "█" in text
         assert "db-1/pg restore test failed" in text  # related alert
         assert "Raw last probe output" in text
+        assert re.search(r"read\s+2026-09-21 14:13:15 \(5s ago\)", text)  # local time (UTC here) and age
+        assert "1789999995" not in text  # not the epoch
         await pilot.press("escape")
         assert not isinstance(app.screen, DetailScreen)
+
+
+def _detail_text(store_path: Path, ref: Ref, width: int = 120) -> str:
+    """What a DetailScreen shows for ``ref``, as plain text (built as its worker builds it)."""
+    with Store(store_path, readonly=True) as s:
+        parts = DetailScreen(ref, store_path, lambda: NOW, {}).build(s, NOW)
+    console = Console(width=width, file=io.StringIO(), color_system=None, record=True)
+    console.print(Group(*parts))
+    return console.export_text(styles=False)
+
+
+# Every kind of drill-down, and what its fields must look like (NOW is 2026-09-21T14:13:20Z; local
+# time in the test is UTC+5:30, so a UTC clock would be visibly wrong).
+DETAIL_FIELDS = [
+    (Ref("host", "db-1"), {
+        "read": "2026-09-21 19:43:15 (5s ago)", "health.cpu_percent": "71%", "health.swap_percent": "0%",
+        "health.uptime_s": "12d", "health.disks[0].percent": "93%", "health.disks[0].free_bytes": "9.3 GiB",
+        "health.load1": "2.9", "health.cpus": "4", "interval": "15s", "probes": "health, patches", "error": "—",
+    }),
+    (Ref("host", "web-3"), {"state": "unreachable", "health": "—", "error": "connection refused"}),
+    (Ref("patches", "db-1"), {
+        "patches.reboot_required": "yes", "patches.packages[0].security": "yes", "patches.services_restart": "(none)",
+        "patches.reboot_reason": "—", "patches.last_update": "2026-09-18 09:30:00 (3d ago)", "interval": "1h",
+    }),
+    (Ref("cache", "cache-1", "sessions"), {
+        "hit_rate": "97%", "hits": "1000", "window_s": "5m", "ops_per_s": "5300/s", "interval": "15s",
+    }),
+    (Ref("backup", "db-1", "pg"), {
+        "read": "2026-09-21 19:42:20 (60s ago)", "last_backup": "2026-09-21 13:30:00 (6h ago)", "age_s": "5h",
+        "size_bytes": "953.7 MiB", "restore_test.ok": "no", "restore_test.at": "2026-09-21 15:30:00 (4h ago)",
+        "restore_test.duration_s": "41s", "restore_test.bytes": "976.6 KiB", "restore_test.checksum_verified": "no",
+        "restore_test.detail": "checksum mismatch in base/16384/2619", "max_age": "1d2h", "interval": "10m",
+    }),
+    (Ref("endpoint", "api-login", "local"), {
+        "status": "200", "ttfb_ms": "300ms", "p95_ms": "640ms", "error_rate": "1%", "phases": "—",
+        "slo.availability": "99.9%", "slo.ttfb_p95_ms": "400ms", "interval": "15s",
+    }),
+    (Ref("alert", "db-1", "a-db1-disk"), {"since": "2026-09-21 18:53:20 (50m ago)", "value": "93"}),
+]
+
+
+@pytest.mark.parametrize("ref,fields", DETAIL_FIELDS, ids=[r.kind + ":" + r.target for r, _ in DETAIL_FIELDS])
+def test_detail_fields_are_formatted_for_people(store_path: Path, monkeypatch: pytest.MonkeyPatch, ref, fields):
+    monkeypatch.setenv("TZ", "IST-5:30")  # POSIX spelling of UTC+5:30: no tzdata needed
+    time.tzset()
+    try:
+        text = _detail_text(store_path, ref)
+    finally:
+        monkeypatch.setenv("TZ", "UTC")
+        time.tzset()
+    for key, shown in fields.items():
+        assert re.search(rf"^\s*{re.escape(key)}\s+{re.escape(shown)}\s*$", text, re.M), (key, shown, text)
+    assert not re.search(r"\b17\d{8}\b", text), text  # no epoch seconds
+    assert not re.search(r"\b(null|true|false|True|False|None)\b", text), text  # no JSON or Python literals
+    assert not re.search(r"^\s*t\s", text, re.M)  # the reading's own t is the "read" line
+    if ref.kind == "alert":
+        assert "2026-09-21 18:53:20" in text.split("Transitions")[1]  # event lists in local time too
+
+
+def test_detail_long_values_wrap_and_hostile_values_stay_literal(store_path: Path):
+    text = _detail_text(store_path, Ref("backup", "evil-1", HOSTILE[3]), width=60)
+    assert "\\e]52;c;aGk=\\a" in text and "\x1b" not in text and "\x07" not in text
+    with Store(store_path) as s:
+        s.put_latest("backup", "db-9", "x", NOW - 5, {"restore_test": {"detail": "word " * 40 + "END"}, "t": NOW - 5})
+    text = _detail_text(store_path, Ref("backup", "db-9", "x"), width=60)
+    assert "END" in text and "…" not in text  # wrapped in its column, never cut
+
+
+@pytest.mark.parametrize("key,value,shown", [
+    ("t", NOW - 180, "2026-09-21 14:10:20 (3m ago)"), ("ends_at", NOW + 3600, "2026-09-21 15:13:20 (in 60m)"),
+    ("x.started_t", NOW - 7200, "2026-09-21 12:13:20 (2h ago)"),
+    ("at", "2026-09-21T14:13:00Z", "2026-09-21 14:13:00 (20s ago)"),
+    ("age_s", 0.25, "250ms"), ("age_s", 3.21, "3.2s"), ("uptime_s", 90061.0, "1d1h"), ("window_s", 174.99, "2m55s"),
+    ("timeout", 10, "10s"), ("ops_per_s", 95.0, "95/s"), ("p99_ms", 12345.0, "12s"), ("dns_ms", 0.021, "0.021ms"),
+    ("free_bytes", 1536, "1.5 KiB"), ("bytes", 6, "6 B"), ("hit_rate", 0.9347, "93.5%"),
+    ("error_rate", 0.0001, "0.01%"), ("availability", 99.995, "99.995%"), ("cpu_percent", 12.0, "12%"),
+    ("ok", True, "yes"), ("ok", False, "no"), ("error", None, "—"), ("reason", "", "—"), ("probes", [], "(none)"),
+    ("tags", {"a": 1, "b": True}, "a: 1, b: yes"), ("lat_ms", [1.5, 20.0], "1.5ms, 20ms"),
+    ("age_s", "soon", "soon"), ("age_s", float("nan"), "nan"), ("t", 10**30, str(10**30)),
+    ("name", "[red]x[/red]", "[red]x[/red]"), ("when", "2026-13-45T99:00:00Z", "2026-13-45T99:00:00Z"),
+])
+def test_fmt_field(key, value, shown):
+    assert fmt_field(key, value, NOW) == shown
+
+
+def test_fmt_duration():
+    seconds = (0, 0.0004, 0.5, 0.9996, 1, 9.94, 9.97, 41, 60, 3600, 3661, 93600, 1036800, -90)
+    assert [fmt_duration(s) for s in seconds] == [
+        "0ms", "0.4ms", "500ms", "1s", "1s", "9.9s", "10s", "41s", "1m", "1h", "1h1m", "1d2h", "12d", "-1m30s"]
 
 
 async def test_ack_with_note_writes_the_store(store_path: Path):

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input
 
-from opsdash.report.handover import handover, noise_table, to_markdown
+from opsdash.report.handover import handover, md, noise_table, to_markdown
 from opsdash.store import Store, current_user
 from opsdash.ui import data
 from opsdash.ui.dialogs import AckDialog
 from opsdash.ui.safetext import safe
-from opsdash.ui.shift import HandoverScreen, NoiseScreen, NoteDialog, SavePathDialog
+from opsdash.ui.shift import HandoverScreen, HandoverTable, NoiseScreen, NoteDialog, SavePathDialog, handover_blocks
 from tests.test_ui_app import LARGE, SMALL, make_app, ready, screen_text, until
 from tests.ui_fixtures import HOSTILE, NOW, build_store
 
@@ -141,6 +141,80 @@ async def test_h_shows_the_handover_and_w_writes_it(store_path: Path, tmp_path: 
         await until(pilot, lambda: out.read_text(encoding="utf-8") == expected, "the replaced file")
         await pilot.press("escape")
         assert not isinstance(app.screen, HandoverScreen)
+
+
+def _open_alert_cells(path: Path) -> list[list[str]]:
+    """The cells of the open-alerts table, as the Markdown file has them."""
+    md_text = _report_md(path)
+    table = md_text.split("## Open alerts")[1].split("\n\n")[1].splitlines()
+    return [[c.strip() for c in line.strip("|").split(" | ")] for line in table[2:]]
+
+
+@pytest.mark.parametrize("size", [(80, 48), (160, 48)], ids=["80", "160"])
+async def test_handover_tables_are_columns_not_wrapped_pipes(store_path: Path, size):
+    """At 160 columns each open alert is one aligned line; at 80 the leading columns stay aligned and
+    the rest of the row follows on one indented line of "header value" pairs. No pipe rows, no cell
+    cut or split across lines, nothing wider than the terminal; the Markdown itself is unchanged."""
+    rows = _open_alert_cells(store_path)
+    assert len(rows) == 6 and all(len(r) == 8 for r in rows)
+    app = make_app(store_path)
+    async with app.run_test(size=size, notifications=True) as pilot:
+        await ready(pilot)
+        await pilot.press("h")
+        await until(pilot, lambda: isinstance(app.screen, HandoverScreen) and app.screen.markdown, "the handover")
+        await pilot.pause(0.05)
+        assert app.screen.markdown == _report_md(store_path)  # what w writes: still the pipe table
+        lines = screen_text(app).splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= size[0]
+    assert not [line for line in lines if line.lstrip().startswith("| ")]  # no raw pipe rows
+    header = next(i for i, line in enumerate(lines) if re.match(r"\s*severity\s+state\s+target\s+rule", line))
+    names = ["severity", "state", "target", "rule", "since", "value", "ack", "silence"]
+    k = len(lines[header].split())  # the columns laid out side by side
+    assert lines[header].split() == names[:k]
+    assert k == 8 if size[0] >= 160 else 4 <= k < 8
+    per_row = 1 if k == 8 else 2
+    head_x = []
+    for n, cells in enumerate(rows):
+        line = lines[header + 1 + n * per_row]
+        assert all(cell in line for cell in cells[:k]), (cells, line)
+        head_x.append([line.index(cell) for cell in cells[:4]])
+        if k < 8:
+            rest = lines[header + 2 + n * 2]
+            assert rest.startswith("     ") and rest.strip(), rest  # indented: part of the row above
+            for name, cell in zip(names[k:], cells[k:]):
+                assert f"{name} {cell}" in rest, (name, cell, rest)
+    assert all(x == head_x[0] for x in head_x)  # the columns line up
+    if k < 8:
+        assert "ack alice: cleaning WAL archive" in "\n".join(lines)  # a long cell, whole, labelled
+
+
+async def test_handover_at_80x24_starts_with_readable_rows(store_path: Path):
+    app = make_app(store_path)
+    async with app.run_test(size=SMALL, notifications=True) as pilot:
+        await ready(pilot)
+        await pilot.press("h")
+        await until(pilot, lambda: isinstance(app.screen, HandoverScreen) and app.screen.markdown, "the handover")
+        await pilot.pause(0.05)
+        text = screen_text(app)
+    assert re.search(r"severity\s+state\s+target\s+rule", text)
+    assert re.search(r"CRITICAL\s+firing\s+db-1\s+restore-test", text)
+    assert "| CRITICAL |" not in text
+
+
+def test_handover_blocks_keep_everything_literal():
+    """Cells keep the file's text (escapes included); a malformed table stays literal text."""
+    text = "\n".join([
+        "# T", "", "| a | b |", "| --- | --- |", f"| {md('x|y')} | {md('[red]z[/red]')} |", "",
+        "| bad | table |", "| --- | --- |", "| one cell |", "", "- done",
+    ])
+    blocks = handover_blocks(text)
+    assert [type(b).__name__ for b in blocks] == ["Text", "HandoverTable", "Text"]
+    table = blocks[1]
+    assert isinstance(table, HandoverTable)
+    assert [c.plain for c in table.rows[0]] == [r"x\|y", r"\[red\]z\[/red\]"]
+    assert "| one cell |" in blocks[2].plain and "- done" in blocks[2].plain
+    assert table.columns_that_fit(200) == 2 and table.columns_that_fit(3) == 1
+    assert [b.plain for b in handover_blocks("\x1b[2J | x")] == ["\\e[2J | x"]
 
 
 async def test_handover_write_failure_is_a_toast_not_a_crash(store_path: Path, tmp_path: Path):

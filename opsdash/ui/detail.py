@@ -3,7 +3,9 @@ its raw last probe output (escaped) and its alerts. Loaded in a worker thread.""
 
 from __future__ import annotations
 
-import json
+import math
+import re
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,10 +20,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from ..model import Alert, iso
+from ..model import Alert
 from ..stats import sparkline
 from ..store import Store
-from .data import Ref, alert_level, fmt_age, LEVEL_NAME
+from .data import LEVEL_NAME, Ref, alert_level, fmt_age, fmt_bytes, parse_iso
 from .safetext import join, safe
 
 HISTORY_S = 6 * 3600.0
@@ -55,18 +57,21 @@ def _fmt_value(v: float) -> str:
 def _kv_table(items: list[tuple[str, Any]]) -> Table:
     t = Table.grid(padding=(0, 2))
     t.add_column(style="bold", no_wrap=True)
-    t.add_column()
+    t.add_column(overflow="fold")
     for k, v in items:
-        t.add_row(safe(k), v if isinstance(v, Text) else safe("—" if v is None else v))
+        cell = v if isinstance(v, Text) else safe("—" if v is None else v)
+        cell.no_wrap = False  # a long value (a restore test's detail) wraps in its column, never cut
+        t.add_row(safe(k), cell)
     return t
 
 
 def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested dicts as dotted keys, lists of dicts as ``key[i]``; values as they are (``fmt_field`` shows them)."""
     out: list[tuple[str, Any]] = []
     if isinstance(data, dict):
         for k, v in data.items():
             key = f"{prefix}.{k}" if prefix else str(k)
-            if isinstance(v, dict):
+            if isinstance(v, dict) and v:
                 out += _flatten(v, key)
             elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
                 for i, x in enumerate(v[:20]):
@@ -74,8 +79,111 @@ def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
                 if len(v) > 20:
                     out.append((f"{key}", f"… {len(v) - 20} more"))
             else:
-                out.append((key, json.dumps(v) if isinstance(v, (list, bool)) or v is None else v))
+                out.append((key, v))
     return out
+
+
+# --- field values for people ------------------------------------------------------------------
+# A reading's JSON is shown by field name: the leaf of the dotted key ("restore_test.duration_s"
+# -> "duration_s") picks the unit. Anything not known, or not of the expected type, is shown as
+# it is. The result is plain text: the caller shows it with safe() like any remote string.
+
+_TIME_KEYS = {"t", "since", "until", "ends_at"}  # plus *_t: Unix time
+_SECONDS_KEYS = {"interval", "max_age", "timeout", "every"}  # plus *_s: seconds
+_PERCENT_KEYS = {"percent", "availability"}  # plus *_percent: already 0..100
+_RATIO_KEYS = {"hit_rate", "miss_rate", "error_rate"}  # plus *_ratio: 0..1, shown as percent
+_BYTES_KEYS = {"bytes"}  # plus *_bytes
+_ISO_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)")
+
+
+def _trim(s: str) -> str:
+    return s.rstrip("0").rstrip(".") if "." in s else s
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def fmt_time(t: float, now: float) -> str:
+    """Local time and how long ago: ``2026-09-21 14:13:15 (5s ago)``."""
+    try:
+        clock = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+    except (OverflowError, OSError, ValueError):
+        return str(t)
+    d = now - t
+    return f"{clock} ({fmt_age(d)} ago)" if d >= -1 else f"{clock} (in {fmt_age(-d)})"
+
+
+def fmt_clock(t: float | None) -> str:
+    """Local time alone (lists of events, where every line has one)."""
+    if t is None:
+        return "—"
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+    except (OverflowError, OSError, ValueError):
+        return str(t)
+
+
+def fmt_duration(s: float) -> str:
+    """Seconds for people: ``420ms``, ``2.4s``, ``41s``, ``2m55s``, ``5h``, ``1d2h`` (the two largest units)."""
+    if s < 0:
+        return "-" + fmt_duration(-s)
+    if s * 1000 < 999.5:
+        return f"{_trim(f'{s * 1000:.3g}')}ms"
+    if s < 9.95:
+        return f"{_trim(f'{s:.1f}')}s"
+    n = round(s)
+    units = [(n // 86400, "d"), (n % 86400 // 3600, "h"), (n % 3600 // 60, "m"), (n % 60, "s")]
+    first = next(i for i, (q, _) in enumerate(units) if q)
+    return "".join(f"{q}{u}" for q, u in units[first:first + 2] if q)
+
+
+def _ms(v: float) -> str:
+    if abs(v) >= 1000:
+        return fmt_duration(v / 1000)
+    return f"{_trim(f'{v:.3g}')}ms" if abs(v) < 10 else f"{v:.0f}ms"
+
+
+def _pct(v: float) -> str:
+    """93.5%, but 99.995% and 0.012%: the decimals that matter near 100 and near 0 are kept."""
+    return _trim(f"{v:.{1 if 1 <= abs(v) < 99 else 3}f}") + "%"
+
+
+def fmt_field(key: str, value: Any, now: float) -> str:
+    """One field of a reading as a person reads it, by its name (see the tables above) and type."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    leaf = re.sub(r"\[\d+\]", "", key).rsplit(".", 1)[-1]
+    if isinstance(value, list):
+        return ", ".join(fmt_field(leaf, x, now) for x in value) if value else "(none)"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {fmt_field(str(k), v, now)}" for k, v in value.items()) if value else "(none)"
+    if isinstance(value, str):
+        if value == "":
+            return "—"
+        if _ISO_RE.fullmatch(value):
+            at = parse_iso(value)
+            return fmt_time(at, now) if at is not None else value
+        return value
+    if not _number(value):
+        return str(value)
+    if leaf.endswith("_per_s"):
+        return f"{_trim(_fmt_value(value))}/s"
+    if leaf in _TIME_KEYS or leaf.endswith("_t"):
+        return fmt_time(value, now)
+    if leaf.endswith("_ms"):
+        return _ms(value)
+    if leaf in _SECONDS_KEYS or leaf.endswith("_s"):
+        return fmt_duration(value)
+    if leaf in _BYTES_KEYS or leaf.endswith("_bytes"):
+        return fmt_bytes(value)
+    if leaf in _PERCENT_KEYS or leaf.endswith("_percent"):
+        return _pct(value)
+    if leaf in _RATIO_KEYS or leaf.endswith("_ratio"):
+        return _pct(100 * value)
+    return str(value) if isinstance(value, int) else _trim(_fmt_value(value))
 
 
 class DetailScreen(Screen[None]):
@@ -152,8 +260,10 @@ class DetailScreen(Screen[None]):
             parts.append(Text("no reading in the store"))
         else:
             data = dict(row["data"] or {})
-            items = [("read", Text(f"{iso(row['t'])}  ({fmt_age(now - row['t'])} ago)"))]
-            items += _flatten(data)
+            if data.get("t") == row["t"]:
+                del data["t"]  # the same time as "read"
+            items: list[tuple[str, Any]] = [("read", Text(fmt_time(row["t"], now)))]
+            items += [(k, fmt_field(k, v, now)) for k, v in _flatten(data)]
             parts.append(_kv_table(items))
         parts.append(self._section(f"History, last {int(HISTORY_S // 3600)}h"))
         hist = self._history(store, now)
@@ -211,8 +321,8 @@ class DetailScreen(Screen[None]):
             ("state", "flapping" if a.flapping else a.state),
             ("rule", a.rule),
             ("target", a.target),
-            ("since", f"{iso(a.since)}  ({fmt_age(now - a.since)} ago)"),
-            ("value", a.value),
+            ("since", fmt_time(a.since, now)),
+            ("value", fmt_field("value", a.value, now)),
             ("summary", a.summary),
             ("runbook", a.runbook or "(none)"),
             ("tier", a.tier),
@@ -228,7 +338,7 @@ class DetailScreen(Screen[None]):
         if trs:
             t = Table.grid(padding=(0, 1))
             for tr in trs[-30:]:
-                t.add_row(Text(iso(tr.t) or ""), safe(f"{tr.from_state} → {tr.to_state}"), safe(tr.reason))
+                t.add_row(Text(fmt_clock(tr.t)), safe(f"{tr.from_state} → {tr.to_state}"), safe(tr.reason))
             parts.append(t)
         else:
             parts.append(Text("none recorded"))
@@ -238,9 +348,9 @@ class DetailScreen(Screen[None]):
         if acks or notes:
             t = Table.grid(padding=(0, 1))
             for k in acks:
-                t.add_row(Text(iso(k.t) or ""), safe(k.who), safe(f"ack: {k.note}" + (" (cleared)" if k.cleared_at else "")))
+                t.add_row(Text(fmt_clock(k.t)), safe(k.who), safe(f"ack: {k.note}" + (" (cleared)" if k.cleared_at else "")))
             for n in notes:
-                t.add_row(Text(iso(n.t) or ""), safe(n.who), safe(n.text))
+                t.add_row(Text(fmt_clock(n.t)), safe(n.who), safe(n.text))
             parts.append(t)
         else:
             parts.append(Text("none"))

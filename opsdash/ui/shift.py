@@ -5,8 +5,10 @@ The report layer (``opsdash.report.handover``) does the work; these screens load
 it in a thread worker (a read-only Store, ``exit_on_error=False``: a failure is
 shown, never a crash) and show it. Remote text stays literal: noise-table cells
 are ``safe()`` Text, and the handover is the report's Markdown (every remote
-string already Markdown-escaped by the report) shown as literal text, exactly
-the bytes ``w`` writes.
+string already Markdown-escaped by the report) shown as literal text, the bytes
+``w`` writes, with one difference: its tables are laid out in aligned columns
+(``HandoverTable``; each cell's text exactly as in the file), because a pipe
+table wider than the terminal wraps into an unreadable tangle.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
+from rich.padding import Padding
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -148,6 +153,125 @@ class NoiseScreen(Screen[None]):
             table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
 
 
+def _cells(line: str) -> list[str] | None:
+    """The cells of one row of a pipe table (``| a | b\\|c |``), or None if it is not one.
+    A backslash escapes the next character (the report writes a literal pipe as ``\\|``)."""
+    line = line.strip()
+    if len(line) < 2 or not line.startswith("|"):
+        return None
+    cells, cur, esc = [], "", False
+    for ch in line:
+        if esc:
+            cur, esc = cur + ch, False
+        elif ch == "\\":
+            cur, esc = cur + ch, True
+        elif ch == "|":
+            cells.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    if esc or cur.strip():
+        return None  # no closing pipe
+    return [c.strip() for c in cells[1:]]
+
+
+def _is_rule(cells: list[str]) -> bool:
+    """The delimiter row under a header: ``| --- | :-: |``."""
+    return all(c and set(c) <= set("-: ") and "-" in c for c in cells)
+
+
+def handover_blocks(markdown: str) -> list[RenderableType]:
+    """The report as renderables: text runs literally (``safe``), pipe tables as ``HandoverTable``.
+    A table whose rows do not all have the header's number of cells stays literal text."""
+    lines = markdown.split("\n")
+    out: list[RenderableType] = []
+    text: list[str] = []
+    i = 0
+    while i < len(lines):
+        header = _cells(lines[i])
+        rule = _cells(lines[i + 1]) if header and i + 1 < len(lines) else None
+        if header and rule and _is_rule(rule) and len(rule) == len(header):
+            j, rows = i + 2, []
+            while j < len(lines) and (row := _cells(lines[j])) is not None:
+                rows.append(row)
+                j += 1
+            if all(len(r) == len(header) for r in rows):
+                if text:
+                    out.append(_literal(text))
+                    text = []
+                out.append(HandoverTable(header, rows))
+                i = j
+                continue
+        text.append(lines[i])
+        i += 1
+    if text:
+        out.append(_literal(text))
+    return out
+
+
+def _literal(lines: list[str]) -> Text:
+    text = safe("\n".join(lines), multiline=True)
+    text.end = "\n"
+    return text
+
+
+class HandoverTable:
+    """A pipe table of the handover laid out for the width it is given.
+
+    When every column fits at its natural width: aligned columns, one line per row.
+    When not (the open alerts at 80 columns): the leading columns that fit stay
+    aligned columns, and the rest of each row follows on an indented line as
+    ``header value`` pairs that wrap. Nothing is cut: every cell is shown whole.
+    Each cell is ``safe()`` text, exactly as in the Markdown file.
+    """
+
+    GAP = 2
+    INDENT = 4
+
+    def __init__(self, header: list[str], rows: list[list[str]]) -> None:
+        self.header = [safe(h, "bold") for h in header]
+        self.rows = [[safe(c) for c in row] for row in rows]
+        cols = [self.header, *self.rows]
+        self.widths = [max(r[i].cell_len for r in cols) for i in range(len(header))]
+
+    def columns_that_fit(self, width: int) -> int:
+        """How many leading columns fit side by side in ``width`` cells (at least one)."""
+        used, k = -self.GAP, 0
+        for w in self.widths:
+            if used + self.GAP + w > width:
+                break
+            used += self.GAP + w
+            k += 1
+        return max(1, k)
+
+    def _line(self, cells: list[Text], k: int) -> Text:
+        line = Text(no_wrap=False, overflow="fold")
+        for i, cell in enumerate(cells[:k]):
+            line.append_text(cell)
+            if i < k - 1:
+                line.append(" " * (self.widths[i] - cell.cell_len + self.GAP))
+        return line
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        total = sum(self.widths) + self.GAP * (len(self.widths) - 1)
+        return Measurement(min(self.widths[0], options.max_width), min(total, options.max_width))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        k = self.columns_that_fit(options.max_width)
+        yield self._line(self.header, k)
+        for row in self.rows:
+            yield self._line(row, k)
+            if k < len(row):
+                rest = Text(no_wrap=False)
+                for i in range(k, len(row)):
+                    if i > k:
+                        rest.append("  ·  ")
+                    rest.append_text(Text(self.header[i].plain, style="dim"))
+                    rest.append(" ")
+                    rest.append_text(row[i])
+                yield Padding(rest, (0, 0, 0, self.INDENT))
+
+
 class HandoverScreen(Screen[None]):
     """The shift report (last 8 hours) as Markdown text; ``w`` writes exactly that to a file."""
 
@@ -208,7 +332,7 @@ class HandoverScreen(Screen[None]):
             body.update(join(("cannot build the handover: ", "bold"), (msg.error, "")))
             return
         self.markdown, self.generated_at = msg.markdown, msg.at
-        body.update(safe(msg.markdown, multiline=True))
+        body.update(Group(*handover_blocks(msg.markdown)))
 
     def default_path(self) -> str:
         at = self.generated_at if self.generated_at is not None else self.now()
@@ -327,4 +451,4 @@ class NoteDialog(ModalScreen[NoteRequest | None]):
         self.dismiss(None)
 
 
-__all__ = ["HandoverScreen", "NoiseScreen", "NoteDialog", "NoteRequest", "SavePathDialog"]
+__all__ = ["HandoverScreen", "HandoverTable", "NoiseScreen", "NoteDialog", "NoteRequest", "SavePathDialog"]
