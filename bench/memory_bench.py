@@ -67,7 +67,7 @@ def config_text(hosts, n_endpoints: int) -> str:
 
 
 async def simulate(minutes: float, hosts_n: int, endpoints_n: int, store_path: Path) -> dict:
-    from opsdash.commands.collect import make_engine
+    from opsdash.alerts.engine import engine_for
     from opsdash.collect.health import parse_health_output
     from opsdash.cache_rate import HitRateTracker
     from opsdash.collect.collector import Collector
@@ -82,7 +82,7 @@ async def simulate(minutes: float, hosts_n: int, endpoints_n: int, store_path: P
     store = Store(store_path)
     now = [1_795_860_000.0]
     clock = lambda: now[0]  # noqa: E731
-    c = Collector(config, store, clock=clock, alert_engine=make_engine(config, store))
+    c = Collector(config, store, clock=clock, alert_engine=engine_for(config, store))
     m_built = mem_mb()
     rng = random.Random(1)
     t0 = now[0]
