@@ -365,7 +365,8 @@ def main() -> int:
         f"{idle_cpu:.2f}). No peer: no other tool shows this dashboard.",
     ]
     print("\n".join(out))
-    print(json.dumps({"p95_ms": p95 * 1000, "idle_cpu": idle_cpu, "screen_top": screen[0]}), file=sys.stderr)
+    print(json.dumps({"p95_ms": p95 * 1000, "idle_cpu": idle_cpu, "screen_top": screen[0],
+                      "ms": {k: [round(x * 1000) for x in v] for k, v in res.items()}}), file=sys.stderr)
     return 0 if p95 < 0.1 and idle_cpu < 0.5 else 1
 
 

@@ -493,6 +493,7 @@ class Store:
             args.extend(states)
         rows = self._query(sql + " ORDER BY since", args)
         silences = self.active_silences(now)
+        acks = self.active_acks(now)  # one query, not one per alert (1000 alerts, every second)
         out = []
         for r in rows:
             labels = json.loads(r[3])
@@ -501,7 +502,7 @@ class Store:
                 value=r[7], summary=r[8], runbook=r[9], tier=r[10], flapping=bool(r[11]),
                 inhibited=bool(r[12]), source=r[13],
             )
-            ack = self.active_ack(a.id, now)
+            ack = acks.get(a.id)
             if ack:
                 a.acked, a.ack_note, a.ack_by = True, ack.note, ack.who
             full = {**labels, "target": a.target, "rule": a.rule, "alertname": a.rule, "severity": a.severity}
@@ -566,6 +567,15 @@ class Store:
             (alert_id, now),
         )
         return Ack(*rows[0][:5], bool(rows[0][5]), rows[0][6], rows[0][7]) if rows else None
+
+    def active_acks(self, now: float) -> dict[str, Ack]:
+        """The ack in force per alert id (the latest, as ``active_ack`` picks)."""
+        rows = self._query(
+            "SELECT id, alert_id, t, who, note, sticky, expires_at, cleared_at FROM acks"
+            " WHERE cleared_at IS NULL AND (expires_at IS NULL OR expires_at > ?) ORDER BY t, id",
+            (now,),
+        )
+        return {r[1]: Ack(*r[:5], bool(r[5]), r[6], r[7]) for r in rows}  # later rows win
 
     def acks(self, since: float = 0.0) -> list[Ack]:
         rows = self._query(

@@ -104,3 +104,27 @@ def test_latest_without_raw_sees_a_slow_poll_that_writes_an_older_time(tmp_path:
         writer.put_latest("host", "slow", "", 10.0, {"state": "timeout"})
         assert {r["target"]: r["data"]["state"] for r in reader.latest("host", raw=False)} == {
             "fast": "ok", "slow": "timeout"}
+
+
+def test_alerts_resolve_acks_in_one_query_as_active_ack_does(tmp_path: Path) -> None:
+    from opsdash.model import Alert
+
+    store = Store(tmp_path / "s.sqlite")
+    now = 1_800_000_000.0
+    for i in range(6):
+        store.upsert_alert(Alert(f"a{i}", "r", f"h{i}", "warning", "firing", now - 100, 1.0), now)
+    store.add_ack("a0", who="ann", note="first", t=now - 50)
+    store.add_ack("a0", who="bob", note="second", t=now - 40)  # replaces ann's
+    store.add_ack("a1", who="cy", note="expired", expires_at=now - 1, t=now - 30)
+    store.add_ack("a2", who="di", note="cleared", t=now - 30)
+    store.clear_acks("a2", reason="resolved", t=now - 20)
+    store.add_ack("a3", who="ed", note="until later", expires_at=now + 600, t=now - 10)
+    got = {a.id: (a.acked, a.ack_by, a.ack_note) for a in store.alerts(now=now)}
+    assert got == {
+        "a0": (True, "bob", "second"), "a1": (False, None, None), "a2": (False, None, None),
+        "a3": (True, "ed", "until later"), "a4": (False, None, None), "a5": (False, None, None),
+    }
+    for i in range(6):  # the same answer as the one-alert lookup
+        one = store.active_ack(f"a{i}", now)
+        assert (one.who if one else None) == got[f"a{i}"][1]
+    store.close()

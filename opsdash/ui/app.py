@@ -35,7 +35,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Input, Static, Tab, Tabs
+from textual.widgets import DataTable, Input, Static, Tab, Tabs
 
 from ..alerts.rules import rules_from_config
 from ..config import Config, save_config, user_themes_dir
@@ -50,6 +50,7 @@ from .detail import DetailScreen
 from .dialogs import AckDialog, PacketScreen, SilenceDialog, SilenceRequest
 from .health import HealthPane
 from .help import HelpScreen
+from .keybar import KeyBar
 from .latency import LatencyPane
 from .pane import Pane
 from .table import RowTable
@@ -153,8 +154,8 @@ class OpsdashApp(App[None]):
         Binding("t", "next_theme", "Theme"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
-        # The shift keys: one footer group ("n h N noise handover note"), shown on wide terminals only
-        # (app.tcss); at 80 columns the keys above fill the footer. Help (?) and Ctrl+P always list them.
+        # The shift keys: one footer group ("n h N noise handover note"), shown when it fits
+        # (the KeyBar drops it at 80 columns). Help (?) and Ctrl+P always list them.
         Binding("n", "noise", "Noise", group=SHIFT_KEYS),
         Binding("h", "handover", "Handover", group=SHIFT_KEYS),
         Binding("N", "note", "Note for the next shift", key_display="N", group=SHIFT_KEYS),
@@ -232,10 +233,10 @@ class OpsdashApp(App[None]):
             yield PatchesPane()
             yield BackupsPane()
             yield AlertsPane()
-        yield Footer(compact=True, show_command_palette=False)  # ^p is in the help; 80 columns are precious
+        yield KeyBar()  # Textual's Footer without its per-focus widget churn; ^p is in the help
         # The filter box covers the footer's line while shown (as htop's and less's prompts
         # do): the fleet header stays in view and the tables keep their size, so opening
-        # or clearing a filter moves nothing. Composed after the Footer to be drawn over it.
+        # or clearing a filter moves nothing. Composed after the KeyBar to be drawn over it.
         with Horizontal(id="filterbar"):
             yield Static("filter:", id="filter-label")
             box = Input(placeholder="text, or tag=value (Enter keeps it, Esc clears)", id="filter")
