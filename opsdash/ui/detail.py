@@ -18,13 +18,14 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from ..model import Alert
 from ..stats import sparkline
 from ..store import Store
 from .data import LEVEL_NAME, Ref, alert_level, fmt_age, fmt_bytes, parse_iso
 from .safetext import join, safe
+from .keybar import KeyBar
 
 HISTORY_S = 6 * 3600.0
 SPARK_W = 48
@@ -214,7 +215,7 @@ class DetailScreen(Screen[None]):
         yield Static(title, id="detail-title")
         with VerticalScroll(id="detail-body"):
             yield Static(Text("loading…", style="italic"), id="detail-content")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.load()

@@ -30,9 +30,9 @@ class KeyHint(NamedTuple):
 class KeyBar(Widget, can_focus=False):
     """One line of ``key description`` hints, in binding order, one per action.
 
-    Ungrouped hints come first; a binding group (``n h N noise handover note``)
-    follows only when it fits the width. A disabled binding is dimmed; a click
-    on a hint presses its key.
+    Ungrouped hints come first, as many as fit whole; a binding group (``n h N
+    noise handover note``) follows only when it fits too. A disabled binding is
+    dimmed; a click on a hint presses its key.
     """
 
     ALLOW_SELECT = False
@@ -88,17 +88,21 @@ class KeyBar(Widget, can_focus=False):
         line = Text(no_wrap=True, overflow="crop", end="")
         hits: list[tuple[int, int, KeyHint]] = []
 
-        def add(h: KeyHint, description: str) -> None:
+        def add(h: KeyHint, description: str) -> bool:
+            """Append one hint if it fits whole; a cut-off hint ("t The") reads as mush."""
             start = line.cell_len
+            if start + 1 + len(h.display) + (1 + len(description) if description else 0) > width:
+                return False
             extra = dim if not h.enabled else Style()
             line.append(" " + h.display, key_style + extra)
             if description:
                 line.append(" " + description, desc_style + extra)
             hits.append((start, line.cell_len, h))
+            return True
 
         for h in hints:
-            if h.group is None:
-                add(h, h.description)
+            if h.group is None and not add(h, h.description):
+                break  # the rest are listed by ? and Ctrl+P
         groups: dict[str, list[KeyHint]] = {}
         for h in hints:
             if h.group is not None:

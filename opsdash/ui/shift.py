@@ -28,7 +28,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Input, Label, Static
+from textual.widgets import Button, DataTable, Input, Label, Static
 
 from ..config import Config
 from ..fsutil import write_atomic
@@ -37,6 +37,7 @@ from ..store import Store
 from .data import fmt_age
 from .dialogs import dialog_buttons
 from .safetext import clean, join, safe
+from .keybar import KeyBar
 
 NOISE_DAYS = 7
 HANDOVER_S = 8 * 3600.0
@@ -86,7 +87,7 @@ class NoiseScreen(Screen[None]):
         yield Static(Text("loading…", style="italic"), id="noise-summary", classes="shift-note")
         yield DataTable(id="noise-table", cursor_type="row", zebra_stripes=False)
         yield Static(Text(NOISE_LEGEND), classes="shift-note")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#noise-table", DataTable).focus()
@@ -303,7 +304,7 @@ class HandoverScreen(Screen[None]):
                           " writes it to a file"), classes="shift-title")
         with VerticalScroll(id="handover-body"):
             yield Static(Text("loading…", style="italic"), id="handover-text")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#handover-body").focus()
