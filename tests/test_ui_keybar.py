@@ -77,3 +77,20 @@ async def test_moving_focus_leaves_no_widgets_behind(store_path: Path):
             gc.set_debug(0)
             gc.garbage.clear()
         assert dead == []
+
+
+async def test_a_hint_that_does_not_fit_is_left_out_not_cut(store_path: Path):
+    app = make_app(store_path)
+    narrow = (60, 24)
+    async with app.run_test(size=narrow) as pilot:
+        await ready(pilot)
+        await pilot.press("enter")  # the drill-down: more keys than 60 columns hold
+        for _ in range(50):
+            await pilot.pause(0.02)
+            if app.screen.query(KeyBar):
+                break
+        bar = app.screen.query_one(KeyBar)
+        text = bar.render().plain
+        whole = "".join(f" {h.display} {h.description}" for h in bar.hints() if h.group is None)
+        assert len(whole) > narrow[0]  # the case under test: they do not all fit
+        assert len(text) <= narrow[0] and whole.startswith(text) and whole[len(text)] == " "
