@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 from urllib.parse import unquote
 
+from ..config import HTTP_HEADER_NAME
 from ..errors import ParseError
 from ..model import Phases
 
@@ -237,7 +238,6 @@ class CurlCommand(NamedTuple):
 
 # The URL's authority: everything between "scheme://" and the first / ? or #.
 _AUTHORITY = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)")
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _CONFIG_ESCAPES = {"\\": "\\\\", '"': '\\"', "\t": "\\t", "\n": "\\n", "\r": "\\r", "\v": "\\v"}
 
 
@@ -301,7 +301,7 @@ def curl_command(
     if user is not None:
         config.append(_config_line("user", user))
     for name, value in (headers or {}).items():
-        if not _HEADER_NAME.fullmatch(name) or "\r" in value or "\n" in value:
+        if not HTTP_HEADER_NAME.fullmatch(name) or "\r" in value or "\n" in value:
             raise ValueError(f"not a valid HTTP header: {name!r}")
         config.append(_config_line("header", f"{name}: {value}"))
     return CurlCommand("LC_ALL=C " + " ".join(shlex.quote(a) for a in args), "".join(config))

@@ -72,9 +72,9 @@ def _fired_at(trs: Sequence[Any]) -> float | None:
     return t
 
 
-def _silence_for(store: Store, a: Alert, now: float) -> Any:
+def _silence_for(silences: Sequence[Any], a: Alert) -> Any:
     full = {**a.labels, "target": a.target, "rule": a.rule, "alertname": a.rule, "severity": a.severity}
-    hits = [s for s in store.active_silences(now) if s.matches(full)]
+    hits = [s for s in silences if s.matches(full)]
     return max(hits, key=lambda s: s.ends_at) if hits else None
 
 
@@ -161,10 +161,11 @@ def handover(store: Store, cfg: Config | None = None, *, since: float = 8 * 3600
     by_id = {a.id: a for a in alerts}
 
     open_alerts = []
+    silences, acks = store.active_silences(now), store.active_acks(now)  # read once, not per alert
     for a in sorted((a for a in alerts if a.state in ("pending", "firing")),
                     key=lambda a: (a.state != "firing", a.severity != "critical", a.since)):
-        sil = _silence_for(store, a, now)
-        ack = store.active_ack(a.id, now)
+        sil = _silence_for(silences, a)
+        ack = acks.get(a.id)
         open_alerts.append({
             "id": a.id, "rule": a.rule, "target": a.target, "labels": a.labels, "severity": a.severity,
             "state": a.state, "since": iso(a.since), "for_s": now - a.since, "value": a.value, "summary": a.summary,
