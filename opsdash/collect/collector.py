@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Mapping
 
+from .. import gcpolicy
 from ..cache_rate import HitRateTracker
 from ..config import BackupConfig, CacheConfig, Config, EndpointConfig, HostConfig
 from ..errors import OpsdashError, ProbeError
@@ -464,7 +465,10 @@ class Collector:
     async def _run_job(self, job: Job) -> bool:
         job.polls += 1
         try:
-            await asyncio.wait_for(job.fn(), job.timeout)
+            # In this task, not wait_for's inner one: a probe that fails just as the
+            # collector stops then has nobody to report to ("exception never retrieved").
+            async with asyncio.timeout(job.timeout):
+                await job.fn()
             return True
         except asyncio.TimeoutError:
             job.polls_failed += 1
@@ -586,25 +590,27 @@ class Collector:
             })
         self.jobs = self.build_jobs()
         self.stats = PollStats()
-        tasks = [asyncio.create_task(self._job_loop(j), name=f"{j.kind}:{j.target}:{j.name}") for j in self.jobs]
-        tasks.append(asyncio.create_task(self._lag_monitor()))
-        writer = asyncio.create_task(self._writer())
-        try:
-            if duration is not None:
-                try:
-                    await asyncio.wait_for(self._stop.wait(), duration)
-                except asyncio.TimeoutError:
-                    pass
-            else:
-                await self._stop.wait()
-        finally:
-            self._stop.set()
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await writer  # the last write completes: nothing polled is lost
-            stats = self.stats.to_json(self.jobs, len(self.hosts))
-            await self.close()
+        # A full GC pass over a large heap would stall every poll at once (see gcpolicy).
+        with gcpolicy.held():
+            tasks = [asyncio.create_task(self._job_loop(j), name=f"{j.kind}:{j.target}:{j.name}") for j in self.jobs]
+            tasks.append(asyncio.create_task(self._lag_monitor()))
+            writer = asyncio.create_task(self._writer())
+            try:
+                if duration is not None:
+                    try:
+                        await asyncio.wait_for(self._stop.wait(), duration)
+                    except asyncio.TimeoutError:
+                        pass
+                else:
+                    await self._stop.wait()
+            finally:
+                self._stop.set()
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await writer  # the last write completes: nothing polled is lost
+                stats = self.stats.to_json(self.jobs, len(self.hosts))
+                await self.close()
         return stats
 
     async def snapshot_once(

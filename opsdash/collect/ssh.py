@@ -62,30 +62,31 @@ class RemoteShell:
         marker = f"=== end {token} rc=".encode()
         self._proc.stdin.write(script.encode() + f"\nprintf '=== end {token} rc=%d ===\\n' $?\n".encode())
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        buf = self._buf
+        buf = bytearray(self._buf)
+        scan = 0  # where the marker may start: each byte is searched once, not once per chunk
         try:
-            while True:
-                i = buf.find(marker)
-                if i >= 0:
-                    j = buf.find(b"\n", i)
-                    if j >= 0:
-                        break
-                if len(buf) > MAX_OUTPUT_BYTES:
-                    self.broken = True
-                    raise SSHError(f"health output larger than {MAX_OUTPUT_BYTES} bytes; dropped", state=HOST_ERROR)
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise asyncio.TimeoutError
-                chunk = await asyncio.wait_for(self._proc.stdout.read(READ_CHUNK), remaining)
-                if not chunk:
-                    self.broken = True
-                    raise SSHError("remote shell closed mid-reply", state=HOST_ERROR)
-                buf += chunk
-        except asyncio.TimeoutError:
+            async with asyncio.timeout_at(loop.time() + timeout):
+                while True:
+                    i = buf.find(marker, scan)
+                    if i >= 0:
+                        j = buf.find(b"\n", i)
+                        if j >= 0:
+                            break
+                        scan = i
+                    else:
+                        scan = max(0, len(buf) - len(marker) + 1)
+                    if len(buf) > MAX_OUTPUT_BYTES:
+                        self.broken = True
+                        raise SSHError(f"health output larger than {MAX_OUTPUT_BYTES} bytes; dropped", state=HOST_ERROR)
+                    chunk = await self._proc.stdout.read(READ_CHUNK)
+                    if not chunk:
+                        self.broken = True
+                        raise SSHError("remote shell closed mid-reply", state=HOST_ERROR)
+                    buf += chunk
+        except TimeoutError:
             self.broken = True
             raise SSHError(f"no reply within {timeout:g}s", state=HOST_TIMEOUT) from None
-        self._buf = buf[j + 1 :]
+        self._buf = bytes(buf[j + 1 :])
         body = buf[:i].decode("utf-8", errors="replace")
         tail = buf[i + len(marker) : j].decode(errors="replace")
         try:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import gc
 import os
 import signal
 import time
@@ -37,6 +36,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static, Tab, Tabs
 
+from .. import gcpolicy
 from ..alerts.rules import rules_from_config
 from ..config import Config, save_config, user_themes_dir
 from ..errors import OpsdashError
@@ -265,23 +265,18 @@ class OpsdashApp(App[None]):
                     loop.add_signal_handler(sig, self.exit)
                 except (NotImplementedError, RuntimeError, ValueError):
                     pass
-        # Everything built so far (modules, widgets, styles) lives as long as the app: move it out of
-        # the cyclic GC's reach. Otherwise every full collection walks it again, and the view churn
-        # (thousands of rows a second) triggers one every 2-3 s: a 100+ ms stall of the UI each time.
-        # And make full collections rarer (a young collection every 700 allocations as before; an
-        # older one every 50 of those, a full one every 100 older ones): a view of 1000 hosts
-        # allocates tens of thousands of objects a second, which made a full collection due every 2-3 s.
-        gc.collect()
-        gc.freeze()
-        self._gc_threshold = gc.get_threshold()
-        gc.set_threshold(700, 50, 100)
+        # Everything built so far (modules, widgets, styles) lives as long as the app: out of the
+        # cyclic GC's reach, and full collections rarer. Otherwise the view churn (thousands of rows
+        # a second) made a full collection due every 2-3 s, each a 100+ ms stall of the UI.
+        gcpolicy.hold()
+        self._gc_held = True
         self.set_interval(self.poll_interval, self.poll)
         self.poll()
 
     def on_unmount(self) -> None:
-        gc.unfreeze()
-        if getattr(self, "_gc_threshold", None):
-            gc.set_threshold(*self._gc_threshold)
+        if getattr(self, "_gc_held", False):
+            self._gc_held = False
+            gcpolicy.release()
         if self._reader is not None:
             self._reader.close()
             self._reader = None
