@@ -3,8 +3,9 @@
 ``load_config(path)`` reads with tomllib into frozen dataclasses and reports
 *every* problem at once as ``FILE:LINE: key.path: expected ..., got ...``
 (ConfigError). Unknown keys are errors with a "did you mean". ``[defaults]``
-are inherited by each host. ``save_config`` writes with tomli-w atomically,
-keeping a ``.bak`` of the old file byte for byte.
+are inherited by each host. ``update_config`` edits the file with tomlkit (so
+the user's comments and layout survive) and writes it atomically, keeping a
+``.bak`` of the old file byte for byte.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, MutableMapping, TypeVar
 
 import platformdirs
-import tomli_w
+import tomlkit
+import tomlkit.exceptions
 
 from .errors import ConfigError, ConfigProblem
 from .fsutil import write_atomic
@@ -883,12 +885,50 @@ def empty_config() -> Config:
 # --- saving ------------------------------------------------------------------------------
 
 
-def save_config(doc: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    """Write ``doc`` as TOML atomically (temp file + rename), the old file kept as .bak.
+_T = TypeVar("_T")
 
-    TOML comments are not preserved (tomllib drops them on read).
+
+def update_config(path: str | os.PathLike[str], edit: Callable[[MutableMapping[str, Any]], _T]) -> _T:
+    """Apply ``edit`` to the TOML document in ``path`` and write it back atomically (temp file +
+    rename), the old file kept as .bak. Returns what ``edit`` returns.
+
+    The file is read again here, not taken from the loaded Config: an edit made since
+    opsdash started is kept. tomlkit's document is a dict (tables) and list (arrays of
+    tables) that remembers comments and layout, so only what ``edit`` changes changes.
+    The result must load like any config, or the file is left as it was (ConfigError).
     """
-    write_atomic(path, tomli_w.dumps(doc), backup=True)
+    name = str(path)
+    try:
+        text = Path(path).read_bytes().decode("utf-8")  # bytes: CRLF line ends stay CRLF
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError([ConfigProblem(name, "", f"cannot read: {getattr(e, 'strerror', None) or e}")]) from None
+    try:
+        doc = tomlkit.parse(text)
+    except tomlkit.exceptions.TOMLKitError as e:
+        raise ConfigError([ConfigProblem(name, "", f"not changed: no longer valid TOML: {e}", getattr(e, "line", None))]) from None
+    try:
+        result = edit(doc)
+    except (TypeError, KeyError, AttributeError, ValueError, tomlkit.exceptions.TOMLKitError) as e:
+        # the file has a shape the edit did not expect (changed since it was loaded)
+        raise ConfigError([ConfigProblem(name, "", f"not changed: cannot edit this file: {type(e).__name__}: {e}")]) from None
+    new = tomlkit.dumps(doc)
+    if new != text:
+        parse_config(new, name, Path(path))  # raises ConfigError, and nothing is written
+        write_atomic(path, new, backup=True)
+    return result
+
+
+def set_theme(doc: MutableMapping[str, Any], name: str) -> None:
+    """``[opsdash] theme = name``, for update_config."""
+    doc.setdefault("opsdash", {})["theme"] = name
+
+
+def new_table(values: dict[str, Any]) -> Any:
+    """A table for an array of tables (``[[rules]]``), followed by a blank line like a hand-written one."""
+    t = tomlkit.table()
+    t.update(values)
+    t.add(tomlkit.nl())
+    return t
 
 
 STARTER_CONFIG = """\

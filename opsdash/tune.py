@@ -43,7 +43,6 @@ Nagios flap detection with the engine's weights.
 
 from __future__ import annotations
 
-import copy
 from array import array
 import math
 import statistics
@@ -51,11 +50,14 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from itertools import compress, count
 from operator import ne, sub
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, MutableMapping, Sequence
+
+import tomlkit
+import tomlkit.items
 
 from .alerts.engine import _METRICS
 from .alerts.rules import NO_DATA, Rule, matches
-from .config import format_duration
+from .config import format_duration, new_table
 
 __all__ = [
     "Candidate",
@@ -945,22 +947,23 @@ def _distance(c: Candidate, cur: Candidate, step: float | None) -> float:
 # --- writing proposals into the config ---------------------------------------------------
 
 
-def apply_to_config(raw: Mapping[str, Any], tunings: Sequence[RuleTuning]) -> tuple[dict[str, Any], list[str]]:
-    """A copy of the TOML document with each changed proposal written into its [[rules]] entry
-    (a new entry named like the built-in when there is none, with the built-in's metric and
-    thresholds, which check-config requires). Every other key and table is kept. A built-in
-    with per-target thresholds (overrides) is not written: an entry would replace them.
-    Returns (document, one line per rule)."""
-    doc = copy.deepcopy(dict(raw))
+def apply_to_config(doc: MutableMapping[str, Any], tunings: Sequence[RuleTuning]) -> list[str]:
+    """Write each changed proposal into its [[rules]] entry of the TOML document ``doc``, in
+    place (a new entry named like the built-in when there is none, with the built-in's metric
+    and thresholds, which check-config requires). Every other key and table is untouched. A
+    built-in with per-target thresholds (overrides) is not written: an entry would replace
+    them. Returns one line per rule. ``doc`` is a tomlkit document (config.update_config),
+    so comments stay; a plain dict works too."""
     rules = doc.get("rules")
     if rules is None:
-        rules = doc["rules"] = []
+        rules = tomlkit.aot() if isinstance(doc, tomlkit.TOMLDocument) else []
     changes: list[str] = []
     for rt in tunings:
         if not rt.changed or rt.proposal is None:
             continue
         p, cur, rule = rt.proposal, rt.current, rt.rule
         entry = next((e for e in rules if isinstance(e, dict) and e.get("name") == rule.name), None)
+        is_new = entry is None
         if entry is None:
             if rule.overrides:
                 # a [[rules]] entry must carry warn or crit, and those replace the per-target thresholds
@@ -976,7 +979,6 @@ def apply_to_config(raw: Mapping[str, Any], tunings: Sequence[RuleTuning]) -> tu
                     entry[key] = val
             if cur.clear is not None:
                 entry["clear"] = cur.clear
-            rules.append(entry)
         done = []
         for key, new, old in (("warn", p.warn, cur.warn), ("crit", p.crit, cur.crit), ("clear", p.clear, cur.clear)):
             if new != old:
@@ -992,9 +994,11 @@ def apply_to_config(raw: Mapping[str, Any], tunings: Sequence[RuleTuning]) -> tu
             entry["attempts"] = p.attempts
             done.append(f"attempts {cur.attempts} -> {p.attempts}")
         changes.append(f"{rule.name}: " + ", ".join(done))
-    if not rules:
-        del doc["rules"]
-    return doc, changes
+        if is_new:  # whole, so a [[rules]] table is written with its keys together
+            rules.append(new_table(entry) if isinstance(rules, tomlkit.items.AoT) else entry)
+    if rules and "rules" not in doc:
+        doc["rules"] = rules
+    return changes
 
 
 def rule_metrics(rules: Sequence[Rule]) -> Callable[[str], bool]:

@@ -14,7 +14,8 @@ from opsdash.config import (
     load_config,
     parse_config,
     parse_duration,
-    save_config,
+    set_theme,
+    update_config,
 )
 from opsdash.errors import ConfigError
 
@@ -170,14 +171,50 @@ def test_bad_durations(bad: str) -> None:
         parse_duration(bad)
 
 
-def test_save_is_atomic_and_keeps_a_byte_exact_backup(tmp_path: Path) -> None:
+def test_update_is_atomic_and_keeps_a_byte_exact_backup(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text(GOOD)
-    cfg = load_config(path)
-    doc = dict(cfg.raw)
-    doc["rules"][0]["warn"] = 450
-    save_config(doc, path)
+
+    def edit(doc):
+        doc["rules"][0]["warn"] = 450
+
+    update_config(path, edit)
     assert (tmp_path / "config.toml.bak").read_text() == GOOD
     again = load_config(path)
     assert again.rules[0].warn == 450 and again.host("web-1").caches[0].name == "sessions"
+    assert path.read_text() == GOOD.replace("warn = 400", "warn = 450")  # nothing else moved
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_update_keeps_comments_line_ends_and_edits_made_since_load(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    text = '# the fleet we page for\r\n[opsdash]  # global\r\ntheme = "opsdash-dark"  # at night\r\n\r\n[[hosts]]\r\nname = "web-1"\r\n'
+    path.write_bytes(text.encode())
+    load_config(path)
+    path.write_bytes(path.read_bytes() + b'# added by a colleague meanwhile\r\n[[hosts]]\r\nname = "web-2"\r\n')
+    update_config(path, lambda doc: set_theme(doc, "monochrome"))
+    assert path.read_bytes().decode() == (
+        '# the fleet we page for\r\n[opsdash]  # global\r\ntheme = "monochrome"  # at night\r\n\r\n[[hosts]]\r\n'
+        'name = "web-1"\r\n# added by a colleague meanwhile\r\n[[hosts]]\r\nname = "web-2"\r\n'
+    )
+    bare = tmp_path / "bare.toml"
+    bare.write_text('[[hosts]]\nname = "web-1"\n')
+    update_config(bare, lambda doc: set_theme(doc, "high-contrast"))
+    assert load_config(bare).settings.theme == "high-contrast"
+
+
+def test_an_update_that_would_not_load_or_a_file_broken_since_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(GOOD)
+
+    def bad(doc):
+        doc["rules"][0]["warn"] = "loud"
+
+    with pytest.raises(ConfigError, match=r"rules\[0\]\.warn"):
+        update_config(path, bad)
+    assert path.read_text() == GOOD and not (tmp_path / "config.toml.bak").exists()
+    path.write_text(GOOD + "[oops\n")
+    with pytest.raises(ConfigError) as e:
+        update_config(path, lambda doc: set_theme(doc, "monochrome"))
+    assert "no longer valid TOML" in str(e.value) and "\n" not in str(e.value)
+    assert path.read_text() == GOOD + "[oops\n"

@@ -146,6 +146,28 @@ def test_raw_text(text: str) -> None:
     _load(text)
 
 
+@FUZZ
+@given(doc=DOC, raw=st.text(max_size=200), theme=st.sampled_from(["monochrome", "x\"y", "\x1b]52;c;AA==\x07", ""]))
+def test_update_config_writes_a_loadable_file_or_changes_nothing(
+    doc: dict[str, Any], raw: str, theme: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from opsdash.config import load_config, set_theme, update_config
+
+    for text in (_toml(doc), raw):
+        if text is None:
+            continue
+        path = tmp_path_factory.mktemp("up") / "config.toml"
+        path.write_bytes(text.encode("utf-8", "surrogatepass"))
+        before = path.read_bytes()
+        try:
+            update_config(path, lambda d: set_theme(d, theme))
+        except ConfigError:
+            assert path.read_bytes() == before
+            continue
+        if path.read_bytes() != before:
+            assert load_config(path).settings.theme == theme
+
+
 @pytest.mark.parametrize("snippet", [
     '[[hosts]]\nname = "a"\ninterval = inf\n',
     '[[hosts]]\nname = "a"\ninterval = nan\n',

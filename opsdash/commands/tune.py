@@ -7,8 +7,8 @@ History is the store (``--since``, default 7d) or a recorded JSON-lines file
 (``--samples``, the replay format; needs no hosts in the config). For each
 rule: old vs proposed pages, incidents caught and detection delay. ``--write``
 puts the proposals into the config's [[rules]] (a built-in rule gets its own
-entry by name) with tomli-w, atomically, keeping ``config.toml.bak`` byte for
-byte. TOML comments are not preserved in the rewritten file.
+entry by name) with tomlkit, atomically, keeping ``config.toml.bak`` byte for
+byte. Comments and every key it does not change stay as they were.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = sub.add_parser(
         "tune", parents=[common], help="backtest the rules over history; propose quieter thresholds",
         description="Replay history against the rules and propose thresholds, `for` and hysteresis that page less "
-                    "while still catching every sustained incident in time. --write rewrites the config "
-                    "(TOML comments are not preserved; the old file is kept as .bak).",
+                    "while still catching every sustained incident in time. --write updates those keys in "
+                    "the config (comments and the rest stay; the old file is kept as .bak).",
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--since", type=_common.duration_arg, default=None, metavar="D",
@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def run(args: argparse.Namespace) -> int:
     from ..alerts.replay import ReplayError, iter_jsonl
     from ..alerts.rules import check_rule_names, rules_from_config, tags_from_config
-    from ..config import load_config, save_config
+    from ..config import load_config, update_config
     from ..tune import apply_to_config, load_samples, load_store, rule_metrics, tune
 
     cfg = _common.load(args, required=args.write)
@@ -84,10 +84,8 @@ def run(args: argparse.Namespace) -> int:
     written: list[str] = []
     if args.write:
         path = _common.config_path(args)
-        doc, written = apply_to_config(cfg.raw, report.rules)
-        if doc != cfg.raw:
-            save_config(doc, path)
-            load_config(path)  # the result must load (check-config): raises ConfigError otherwise
+        written = update_config(path, lambda doc: apply_to_config(doc, report.rules))
+        load_config(path)  # the result must load (check-config): raises ConfigError otherwise
 
     if args.format == "json":
         out = report.to_json()
@@ -100,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     if args.write:
         if written:
             print(f"\nwrote {_common.config_path(args)} (old file kept as "
-                  f"{_common.config_path(args).name}.bak; TOML comments are not preserved):")
+                  f"{_common.config_path(args).name}.bak):")
             for line in written:
                 print(f"  {line}")
         else:

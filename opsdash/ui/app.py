@@ -38,7 +38,7 @@ from textual.widgets import DataTable, Input, Static, Tab, Tabs
 
 from .. import gcpolicy
 from ..alerts.rules import rules_from_config
-from ..config import Config, save_config, user_themes_dir
+from ..config import Config, set_theme, update_config, user_themes_dir
 from ..errors import OpsdashError
 from ..store import Store
 from . import actions
@@ -623,11 +623,8 @@ class OpsdashApp(App[None]):
         if not self.save_theme or cfg is None or cfg.path is None or not Path(cfg.path).exists():
             self.notify(Text(f"theme {name}"), timeout=2)
             return
-        doc = copy.deepcopy(cfg.raw)
-        section = doc.setdefault("opsdash", {})
-        section["theme"] = name
         path = Path(cfg.path)
-        self._write(lambda: save_config(doc, path), f"theme {name} (saved to {path})")
+        self._write(lambda: update_config(path, lambda doc: set_theme(doc, name)), f"theme {name} (saved to {path})")
 
     def notify(self, message: str | Text, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = True) -> None:
