@@ -16,6 +16,7 @@ from opsdash.store import Store
 from opsdash.ui.app import OpsdashApp
 from opsdash.ui.data import PANES, Ref
 from opsdash.ui.detail import DetailScreen, fmt_duration, fmt_field
+from opsdash.ui.keybar import KeyBar
 from opsdash.ui.dialogs import AckDialog, PacketScreen, SilenceDialog
 from opsdash.ui.help import HelpScreen
 from tests.ui_fixtures import HOSTILE, NOW, build_store
@@ -222,6 +223,25 @@ async def test_enter_drills_down_with_history_alerts_and_raw(store_path: Path):
         assert "1789999995" not in text  # not the epoch
         await pilot.press("escape")
         assert not isinstance(app.screen, DetailScreen)
+
+
+async def test_keys_for_the_hidden_panes_are_off_on_the_drill_down(store_path: Path):
+    app = make_app(store_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen), "the detail screen")
+        pane, stack = app.active_pane, list(app.screen_stack)
+        await pilot.press("3", "slash", "x", "enter")
+        await pilot.pause(0.1)
+        assert app.active_pane == pane and list(app.screen_stack) == stack  # no pane switch, no second drill-down
+        assert app.filter_text == "" and not app.query_one("#filterbar").has_class("-on")
+        shown = {h.description for h in app.screen.query_one(KeyBar).hints()}
+        assert {"Back", "Ack", "Silence", "Escalate"} <= shown
+        assert not shown & {"Filter", "Detail"}
+        await pilot.press("escape")
+        await pilot.press("slash")
+        assert app.query_one("#filterbar").has_class("-on")  # back on the panes, the keys work again
 
 
 def _detail_text(store_path: Path, ref: Ref, width: int = 120) -> str:

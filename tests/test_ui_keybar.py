@@ -81,10 +81,10 @@ async def test_moving_focus_leaves_no_widgets_behind(store_path: Path):
 
 async def test_a_hint_that_does_not_fit_is_left_out_not_cut(store_path: Path):
     app = make_app(store_path)
-    narrow = (60, 24)
+    narrow = (44, 24)
     async with app.run_test(size=narrow) as pilot:
         await ready(pilot)
-        await pilot.press("enter")  # the drill-down: more keys than 60 columns hold
+        await pilot.press("enter")  # the drill-down: more keys than 44 columns hold
         for _ in range(50):
             await pilot.pause(0.02)
             if app.screen.query(KeyBar):

@@ -63,6 +63,9 @@ from .themes import DEFAULT_THEME, NO_COLOR_THEME, load_themes, theme_cycle
 WIDE = ((160, 48), (140, 40))
 SHIFT_KEYS = Binding.Group("noise handover note")
 PANE_ACTIONS = frozenset({"pane", "filter", "clear_filter", "drill", "ack", "silence", "escalate"})
+# Keys that change what the panes show: off whenever another screen covers them (a drill-down,
+# help), or they would move an invisible cursor or open a filter bar nobody sees.
+VIEW_ACTIONS = frozenset({"pane", "filter", "clear_filter", "drill"})
 
 
 def is_wide(width: int, height: int) -> bool:
@@ -426,6 +429,8 @@ class OpsdashApp(App[None]):
         # The noise and handover screens hide the panes: keys that act on a pane's selected row
         # would act on a row nobody can see, so they are off there (and out of that footer).
         if action in PANE_ACTIONS and any(isinstance(s, (NoiseScreen, HandoverScreen)) for s in self.screen_stack):
+            return False
+        if action in VIEW_ACTIONS and len(self.screen_stack) > 1:
             return False
         return True
 
