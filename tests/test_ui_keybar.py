@@ -30,7 +30,7 @@ async def test_hints_follow_focus_and_the_group_shows_only_when_it_fits(store_pa
         assert not app.query(Footer)  # the main screen draws its keys with one widget
         text = bar_text(app)
         assert "⏎ Detail" in text and "/ Filter" in text and "q Quit" in text
-        assert "noise handover note" not in text  # 80 columns: the group does not fit
+        assert "noise handover note" not in text and "palette" not in text  # 80 columns: they do not fit
         assert len(text) <= SMALL[0]
         await pilot.press("slash")  # the filter box has focus: no row to open
         assert "⏎ Detail" not in bar_text(app) and "/ Filter" in bar_text(app)
@@ -38,7 +38,12 @@ async def test_hints_follow_focus_and_the_group_shows_only_when_it_fits(store_pa
         assert "⏎ Detail" in bar_text(app)
     async with make_app(store_path).run_test(size=LARGE) as pilot:
         await ready(pilot)
-        assert bar_text(pilot.app).endswith("n h N noise handover note")
+        text = bar_text(pilot.app)
+        assert "q Quit  n h N noise handover note " in text
+        assert text.endswith(" ^p palette ") and len(text) == LARGE[0]  # at the right edge
+        await pilot.click(KeyBar, offset=(LARGE[0] - 5, 0))
+        await pilot.pause()
+        assert type(pilot.app.screen).__name__ == "CommandPalette"
 
 
 async def test_a_click_on_a_hint_presses_its_key(store_path: Path):

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
 
@@ -31,8 +32,9 @@ class KeyBar(Widget, can_focus=False):
     """One line of ``key description`` hints, in binding order, one per action.
 
     Ungrouped hints come first, as many as fit whole; a binding group (``n h N
-    noise handover note``) follows only when it fits too. A disabled binding is
-    dimmed; a click on a hint presses its key.
+    noise handover note``) follows only when it fits too, then ``^p palette`` at
+    the right edge when there is room. A disabled binding is dimmed; a click on a
+    hint presses its key.
     """
 
     ALLOW_SELECT = False
@@ -115,8 +117,22 @@ class KeyBar(Widget, can_focus=False):
             for h in members:
                 add(h, "")
             line.append(" " + label, desc_style)
+        palette = self._palette_hint()
+        if palette is not None:  # right-aligned, as Textual's Footer has it, when there is room
+            need = 1 + len(palette.display) + 1 + len(palette.description) + 1
+            if line.cell_len + 1 + need <= width:
+                line.append(" " * (width - line.cell_len - need))
+                add(palette, palette.description)
+                line.append(" ")
         self._hits = hits
         return line
+
+    def _palette_hint(self) -> KeyHint | None:
+        app = self.app
+        if not app.ENABLE_COMMAND_PALETTE or not getattr(self.screen, "ENABLE_COMMAND_PALETTE", True):
+            return None
+        key = app.COMMAND_PALETTE_BINDING
+        return KeyHint(key, app.COMMAND_PALETTE_DISPLAY or app.get_key_display(Binding(key, "")), "palette", True, None)
 
     def on_click(self, event: events.Click) -> None:
         for start, end, h in self._hits:
