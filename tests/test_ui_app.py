@@ -126,6 +126,35 @@ async def test_number_keys_jump_to_each_pane(store_path: Path, size):
                 assert [p.pane_id for p in app.panes if p.display] == [pane]
 
 
+async def test_an_untouched_cursor_stays_on_the_worst_row(store_path: Path):
+    # Until the user moves it, the cursor is on the top row whatever re-sorts under it: when
+    # the worst host recovers and sinks, the cursor stays on top, on the new worst one.
+    app = make_app(store_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        table = app.pane("health").table
+        top, second = table.row_keys[:2]
+        assert table.cursor_row == 0 and table.cursor_key == top
+        host = top.removeprefix("host:")
+        with Store(store_path) as store:
+            healthy = store.latest("host", "web-1")[0]["data"]
+            store.put_latest("host", host, "", NOW, {**healthy, "name": host, "t": NOW})
+        app.poll()
+        await until(pilot, lambda: table.row_keys[0] == second, f"{host} recovered and sank")
+        assert table.cursor_row == 0 and table.cursor_key == second
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen), "the detail screen")
+        assert app.screen.ref.target == second.removeprefix("host:")
+        await pilot.press("escape", "down")  # now the user has chosen a row: it is followed by key
+        chosen = table.cursor_key
+        with Store(store_path) as store:
+            # a new t: the TUI re-reads only rows whose t changed
+            store.put_latest("host", host, "", NOW - 1, {**healthy, "name": host, "state": "timeout", "health": None, "t": NOW - 1})
+        app.poll()
+        await until(pilot, lambda: table.row_keys[0] == top, f"{host} down again, on top")
+        assert table.cursor_key == chosen and table.cursor_row == 2
+
+
 async def test_keyed_diffs_keep_cursor_and_never_clear(store_path: Path, monkeypatch: pytest.MonkeyPatch):
     from opsdash.ui.table import RowTable
 
@@ -390,7 +419,9 @@ async def test_silence_with_duration_and_note(store_path: Path):
     app = make_app(store_path)
     async with app.run_test(size=SMALL) as pilot:
         await ready(pilot)
-        await pilot.press("6", "s")
+        await pilot.press("6")
+        row = app.pane("alerts").selected()
+        await pilot.press("s")
         await until(pilot, lambda: isinstance(app.screen, SilenceDialog), "the silence dialog")
         dlg = app.screen
         dlg.query_one("#duration").value = "soon"
@@ -400,7 +431,6 @@ async def test_silence_with_duration_and_note(store_path: Path):
         await pilot.press("enter", *"planned maintenance", "enter")
         await until(pilot, lambda: _silences(store_path), "the silence")
         (sil,) = _silences(store_path)
-        row = app.pane("alerts").selected()
         assert sil.matchers["target"] == row.ref.target and "rule" in sil.matchers
         assert sil.ends_at == NOW + 7200 and sil.note == "planned maintenance"
 

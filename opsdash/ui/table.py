@@ -14,8 +14,11 @@ already made literal by ``safetext``): they are rendered to segments, never
 parsed as markup. Colours come only from the widget's CSS (component classes
 ``rowtable--header`` and ``rowtable--cursor``) and the cells' own styles.
 
-The cursor is kept by row key: when the rows change, it stays on the same row
-(wherever that row moved); if that row is gone it stays at the same index. New
+Once the user has moved the cursor, it is kept by row key: when the rows
+change, it stays on the same row (wherever that row moved); if that row is gone
+it stays at the same index. Until then it stays on the top row, the worst one:
+an engineer who just opened the app and presses Enter means the row on top, not
+whichever row happened to be first while the first polls were coming in. New
 rows never scroll the view (the scroll position is the user's).
 Keys: up/down/pgup/pgdn/home/end move it, Enter posts :class:`RowTable.RowSelected`,
 a click moves it and posts ``RowSelected`` (as DataTable does).
@@ -135,6 +138,7 @@ class RowTable(ScrollView, can_focus=True):
         self._index: dict[str, int] = {}
         self._cursor = 0
         self._cursor_key: str | None = None
+        self._chosen = False  # the user moved the cursor: it follows its row from now on
         self._cache: LRUCache[tuple, Strip] = LRUCache(1024)
         self._cache_state: tuple | None = None
         self.style_generation = 0  # bump to re-render every row (e.g. the theme changed)
@@ -172,6 +176,7 @@ class RowTable(ScrollView, can_focus=True):
         self.set_rows([])
         self._cursor = 0
         self._cursor_key = None
+        self._chosen = False
 
     def set_rows(self, rows: list[TableRow]) -> None:
         """Show ``rows`` (in this order). The cursor stays on its row if that row is still there."""
@@ -183,7 +188,7 @@ class RowTable(ScrollView, can_focus=True):
         old_cursor, old_key = self._cursor, self.cursor_key
         self._rows = rows
         self._index = {r.key: i for i, r in enumerate(rows)}
-        kept = old_key is not None and old_key in self._index
+        kept = self._chosen and old_key is not None and old_key in self._index
         if kept:
             self._cursor = self._index[old_key]
         else:
@@ -215,6 +220,7 @@ class RowTable(ScrollView, can_focus=True):
         if not self._rows:
             return
         row = max(0, min(row, len(self._rows) - 1))
+        self._chosen = True
         if row != self._cursor:
             self._cursor = row
             self._cursor_key = self._rows[row].key
