@@ -392,6 +392,23 @@ def test_summary_template_and_fallback():
     assert by["bad"].summary == "shop: p95 417 ms > 400 ms"
 
 
+def test_summary_names_the_threshold_the_value_is_over_now():
+    c = Clock(AlertEngine([rule(warn=400, crit=800, clear=300, for_s=600)]))
+    c.feed(417)
+    (a,) = c.engine.active()
+    assert a.state == "pending" and a.summary == "shop: p95 417 ms > 400 ms"
+    c.feed(350)  # under the threshold, over `clear`: hysteresis holds the alert, and says so
+    (a,) = c.engine.active()
+    assert a.summary == "shop: p95 350 ms, clears <= 300 ms"
+    c.feed(900)
+    (a,) = c.engine.active()
+    assert a.severity == "critical" and a.summary == "shop: p95 900 ms > 800 ms"
+    low = Clock(AlertEngine([rule(name="hit", metric="cache.hit_rate", op="<", warn=0.8, clear=0.85)]))
+    low.feed(0.7, 0.82, target="sessions", metric="cache.hit_rate")
+    (a,) = low.engine.active()
+    assert a.summary == "sessions: hit rate 82%, clears >= 85%"
+
+
 def test_builtin_rules_and_overrides_from_config():
     cfg = parse_config(
         """

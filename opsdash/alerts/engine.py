@@ -216,17 +216,24 @@ class _State:
         return (v or 0.0) * self.sign
 
     def condition(self, v: float | None, level: int) -> str:
-        """'p95 417 ms > 400 ms' (breach) or 'p95 290 ms <= 300 ms' (cleared)."""
+        """'p95 417 ms > 400 ms' (breach), 'p95 350 ms, clears <= 300 ms' (held by hysteresis)
+        or 'p95 290 ms <= 300 ms (clear)' (cleared)."""
         if v is None:
             return self.name
         if self.kind == "bool":
             return f"{self.name}: {'yes' if v else 'no'}"
         op = self.rule.op
-        if level == 2 and self.crit is not None:
-            return f"{self.name} {_fmt(self.kind, v)} {op} {_fmt(self.kind, self.threshold('crit'))}"
-        if level >= 1:
-            return f"{self.name} {_fmt(self.kind, v)} {op} {_fmt(self.kind, self.threshold('lo'))}"
         back = "<=" if op == ">" else ">="
+        if level >= 1:
+            # Name the threshold the value is over now. An alert that hysteresis holds on (the
+            # value fell back under the threshold, not yet to `clear`) says so: "error rate
+            # 16.7% > 25%" read as nonsense at 3 AM.
+            signed = v * self.sign
+            if level == 2 and self.crit is not None and signed > self.crit:
+                return f"{self.name} {_fmt(self.kind, v)} {op} {_fmt(self.kind, self.threshold('crit'))}"
+            if signed <= self.lo and self.clr != self.lo:
+                return f"{self.name} {_fmt(self.kind, v)}, clears {back} {_fmt(self.kind, self.threshold('clr'))}"
+            return f"{self.name} {_fmt(self.kind, v)} {op} {_fmt(self.kind, self.threshold('lo'))}"
         which = "clr" if self.clr != self.lo else "lo"
         suffix = " (clear)" if which == "clr" else ""
         return f"{self.name} {_fmt(self.kind, v)} {back} {_fmt(self.kind, self.threshold(which))}{suffix}"
