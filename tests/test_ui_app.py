@@ -155,6 +155,26 @@ async def test_an_untouched_cursor_stays_on_the_worst_row(store_path: Path):
         assert table.cursor_key == chosen and table.cursor_row == 2
 
 
+async def test_spare_width_goes_to_names_and_summaries_not_blank_space(store_path: Path):
+    app = make_app(store_path)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await ready(pilot)
+        await pilot.pause(0.1)
+        for pane in app.panes:
+            t = pane.table
+            assert sum(t._widths) == t.scrollable_content_region.width, pane.pane_id  # no blank right edge
+        alerts = app.pane("alerts").table
+        keys = [k for k, _, _ in alerts._columns]
+        base = {k: w for k, _, w in alerts._columns}
+        got = dict(zip(keys, alerts._widths))
+        assert got["summary"] - base["summary"] >= 3 * (got["target"] - base["target"]) > 0  # 3:1 shares
+        assert got["sev"] == base["sev"] and got["since"] == base["since"]
+        await pilot.resize_terminal(*SMALL)  # and back when the room goes
+        await pilot.press("6")
+        await pilot.pause(0.1)
+        assert sum(alerts._widths) == max(sum(base.values()), alerts.scrollable_content_region.width)
+
+
 async def test_keyed_diffs_keep_cursor_and_never_clear(store_path: Path, monkeypatch: pytest.MonkeyPatch):
     from opsdash.ui.table import RowTable
 

@@ -167,3 +167,24 @@ def test_pending_alerts_sort_by_time_to_fire() -> None:
     # the Since column of a pending alert says when it fires; a firing one, how long it has
     since = {r.ref.name: r.cells[4][0] for r in view.rows["alerts"]}
     assert since == {"a3": data.fmt_age(60), "a2": "in " + data.fmt_age(30), "a1": "in " + data.fmt_age(7 * 86400 - 3600)}
+
+
+def test_latency_state_names_the_cause(snap: data.Snapshot):
+    # Failing requests and a slow p95 are different pages to look at: the word says which.
+    view = data.build_view(snap)
+    api = next(r for r in view.rows["latency"] if r.ref.target == "api-login")
+    assert api.cells[0][0] == "✖ ERRORS"  # availability 99.5% under its 99.9% SLO (p95 is only a warning)
+
+    def state_of(p95: float, err: float, avail: float) -> str:
+        d = {"state": "ok", "p50_ms": 10, "p95_ms": p95, "p99_ms": p95, "error_rate": err, "availability": avail,
+             "t": NOW, "interval": 15, "vantage": "local", "slo": {"availability": 99.0, "ttfb_p95_ms": 400}}
+        s = data.Snapshot(now=NOW, endpoints=[{"target": "e", "name": "local", "t": NOW, "data": d}])
+        (row,) = data.build_view(s).rows["latency"]
+        return row.cells[0][0]
+
+    assert state_of(20, 0.0, 1.0) == "● ok"
+    assert state_of(500, 0.0, 1.0) == "▲ slow"
+    assert state_of(900, 0.0, 1.0) == "✖ SLOW"
+    assert state_of(20, 0.02, 1.0) == "▲ errors"
+    assert state_of(20, 0.12, 0.875) == "✖ ERRORS"  # the demo's flapping status page
+    assert state_of(900, 0.02, 1.0) == "✖ SLOW"  # the worse of the two names it

@@ -70,6 +70,16 @@ COLUMNS: dict[str, tuple[tuple[str, str, int], ...]] = {
         ("since", "Since", 6), ("ack", "Ack", 6),
     ),
 }
+# Which columns take the room beyond those widths, and in what share: names and text that
+# get cut ("/var/l…", "db-1: reboot requi…") rather than blank space at the right.
+GROW: dict[str, dict[str, int]] = {
+    "health": {"host": 1, "disk": 1},
+    "latency": {"endpoint": 1},
+    "cache": {"cache": 1},
+    "patches": {"host": 1},
+    "backups": {"backup": 1},
+    "alerts": {"target": 1, "summary": 3},
+}
 
 
 @dataclass(frozen=True)
@@ -387,7 +397,11 @@ def _latency_rows(snap: Snapshot, ep_tags: Mapping[str, Mapping[str, str]]) -> l
             st = state_cell(CRIT, word)
         else:
             level = max([x for x in (lv_p95, lv_av, lv_err) if x != UNKNOWN] or [OK])
-            st = state_cell(level, {OK: "ok", WARN: "slow", CRIT: "SLOW"}.get(level))
+            # Say which: failing requests (availability, error rate) outrank a slow p95 at the
+            # same level; "SLOW" over a 20 ms p95 sent people looking at the wrong graph.
+            failing = level in (lv_av, lv_err)
+            word = "ok" if level == OK else ("errors" if failing else "slow")
+            st = state_cell(level, word.upper() if level == CRIT else word)
         if stale:
             st = stale_cell(st)
         spark = snap.sparks.get((name, "endpoint.ttfb_ms", (("vantage", vantage),)), [])

@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from .data import COLUMNS, PANE_TITLES, PANES, Cell, Row
+from .data import COLUMNS, GROW, PANE_TITLES, PANES, Cell, Row
 from .safetext import clean
 from .table import RowTable, TableRow
 
@@ -55,7 +55,7 @@ class Pane(Vertical):
     def compose(self) -> ComposeResult:
         # A leading space per cell: one column of air between columns.
         columns = [(key, Text(" " + label, end="", no_wrap=True), width + 1) for key, label, width in self._columns]
-        yield PaneTable(columns, self._render_row, id=f"{self.pane_id}-table")
+        yield PaneTable(columns, self._render_row, grow=GROW[self.pane_id], id=f"{self.pane_id}-table")
         yield Static(Text(self.empty_text), classes="empty")
 
     @property

@@ -9,6 +9,10 @@ line only when it is on screen, caching each rendered line per
 (row key, row version, width, cursor, style state): a row that did not change is
 never rendered twice.
 
+Columns have a minimum width; room beyond the sum goes to the columns the owner
+marks as growing (``grow``, by weight), so names and summaries are not cut while
+blank space sits at the right. Below the minimum the table scrolls sideways.
+
 Cells are Rich ``Text`` made by the owner's ``render_cells`` callback (remote text
 already made literal by ``safetext``): they are rendered to segments, never
 parsed as markup. Colours come only from the widget's CSS (component classes
@@ -26,7 +30,7 @@ a click moves it and posts ``RowSelected`` (as DataTable does).
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Hashable, Sequence
+from typing import Any, Callable, ClassVar, Hashable, Mapping, Sequence
 
 from rich.segment import Segment
 from rich.style import Style
@@ -127,12 +131,15 @@ class RowTable(ScrollView, can_focus=True):
         columns: Sequence[tuple[str, Text, int]],
         render_cells: Callable[[Any], Sequence[Text]],
         *,
+        grow: Mapping[str, int] | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self._columns = list(columns)  # (key, label, width)
+        self._columns = list(columns)  # (key, label, minimum width)
+        self._grow = [(grow or {}).get(key, 0) for key, _, _ in self._columns]
+        self._widths = [w for _, _, w in self._columns]  # as drawn: the minimum plus a share of spare room
         self._render_cells = render_cells
         self._rows: list[TableRow] = []
         self._index: dict[str, int] = {}
@@ -143,7 +150,7 @@ class RowTable(ScrollView, can_focus=True):
         self._cache_state: tuple | None = None
         self.style_generation = 0  # bump to re-render every row (e.g. the theme changed)
         self.lines_rendered = 0  # rows rendered (not served from the cache), for tests and profiling
-        self._total_width = sum(w for _, _, w in self._columns)
+        self._total_width = sum(self._widths)
         self.virtual_size = Size(self._total_width, 1)
 
     # --- data -----------------------------------------------------------------------------
@@ -281,19 +288,38 @@ class RowTable(ScrollView, can_focus=True):
         base = self.rich_style
         header = self.get_component_rich_style("rowtable--header")
         cursor = self.get_component_rich_style("rowtable--cursor")
-        return (base, header, cursor, self.style_generation)
+        return (base, header, cursor, self.style_generation, self.scrollable_content_region.width)
+
+    def _fit(self, width: int) -> None:
+        """Share the room beyond the minimum widths among the growing columns (by weight), so
+        a long host name or alert summary is not cut while blank columns sit at the right."""
+        widths = [w for _, _, w in self._columns]
+        spare = width - sum(widths)
+        weight = sum(self._grow)
+        if spare > 0 and weight:
+            given = 0
+            last = max(i for i, g in enumerate(self._grow) if g)
+            for i, g in enumerate(self._grow):
+                share = spare - given if i == last else spare * g // weight
+                widths[i] += share
+                given += share
+        if widths != self._widths:
+            self._widths = widths
+            self._total_width = sum(widths)
+            self.virtual_size = Size(self._total_width, len(self._rows) + 1)
 
     def render_lines(self, crop: Any) -> list[Strip]:
         state = self._state()
         if state != self._cache_state:
             self._cache.clear()
             self._cache_state = state
+            self._fit(state[-1])
         return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
-        base, header_style, cursor_style, _ = self._cache_state or self._state()
+        base, header_style, cursor_style = (self._cache_state or self._state())[:3]
         if y == 0:
             # the header and the cursor line fill the widget's width in their own style (as DataTable's)
             fill = header_style
@@ -324,7 +350,7 @@ class RowTable(ScrollView, can_focus=True):
         console = self.app.console
         segments: list[Segment] = []
         pad = pre + post if post else pre
-        for (_, _, width), cell in zip(self._columns, cells):
+        for width, cell in zip(self._widths, cells):
             text = cell.copy()
             text.end = ""
             text.truncate(width, overflow="ellipsis")
