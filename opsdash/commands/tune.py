@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def run(args: argparse.Namespace) -> int:
     from ..alerts.replay import ReplayError, iter_jsonl
     from ..alerts.rules import check_rule_names, rules_from_config, tags_from_config
-    from ..config import load_config, update_config
+    from ..config import update_config
     from ..tune import apply_to_config, load_samples, load_store, rule_metrics, tune
 
     cfg = _common.load(args, required=args.write)
@@ -84,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
     written: list[str] = []
     if args.write:
         path = _common.config_path(args)
+        # the result must load (as check-config) or nothing is written: ConfigError
         written = update_config(path, lambda doc: apply_to_config(doc, report.rules))
-        load_config(path)  # the result must load (check-config): raises ConfigError otherwise
 
     if args.format == "json":
         out = report.to_json()
