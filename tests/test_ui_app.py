@@ -175,6 +175,41 @@ async def test_spare_width_goes_to_names_and_summaries_not_blank_space(store_pat
         assert sum(alerts._widths) == max(sum(base.values()), alerts.scrollable_content_region.width)
 
 
+async def test_typing_a_filter_repaints_what_changed_not_the_screen(store_path: Path, monkeypatch):
+    # At 160x48 all six panes re-filter on every key. A full-screen repaint per key (an App
+    # reactive) or a layout per pane whose row count changed (virtual size, an empty-message
+    # widget shown and hidden) made typing there cost 100+ ms a key at 1000 hosts.
+    app = make_app(store_path)
+    async with app.run_test(size=LARGE) as pilot:
+        await ready(pilot)
+        await pilot.press("slash")
+        await pilot.pause(0.1)
+        compositor = app.screen._compositor
+        counts = {"full": 0, "layout": 0}
+        full, layout = compositor.render_full_update, app.screen._refresh_layout
+
+        def count_full(*a, **k):
+            counts["full"] += 1
+            return full(*a, **k)
+
+        def count_layout(*a, **k):
+            counts["layout"] += 1
+            return layout(*a, **k)
+
+        monkeypatch.setattr(compositor, "render_full_update", count_full)
+        monkeypatch.setattr(app.screen, "_refresh_layout", count_layout)
+        keys = "zzz-no-such-host"
+        for k in keys:
+            await pilot.press(k)
+            await pilot.pause(0.02)
+        await until(pilot, lambda: all(p.shown == 0 for p in app.panes), "every pane filtered empty")
+        await pilot.pause(0.1)
+        assert counts["full"] == 0
+        assert counts["layout"] <= len(keys) + 2  # the filter box's own, at most one a key
+        text = screen_text(app)
+        assert text.count("no rows match the filter") == 6  # drawn by each table, no extra widget
+
+
 async def test_keyed_diffs_keep_cursor_and_never_clear(store_path: Path, monkeypatch: pytest.MonkeyPatch):
     from opsdash.ui.table import RowTable
 

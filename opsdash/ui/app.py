@@ -31,7 +31,7 @@ from textual.content import Content
 from textual.css.query import NoMatches
 from textual.driver import Driver
 from textual.message import Message
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static, Tab, Tabs
@@ -166,8 +166,10 @@ class OpsdashApp(App[None]):
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
-    active_pane: reactive[str] = reactive("health")
-    filter_text: reactive[str] = reactive("")
+    # var, not reactive: a reactive on the App repaints the whole screen when it changes (every
+    # key typed into the filter, every pane switch); the watchers refresh what actually changed.
+    active_pane: var[str] = var("health")
+    filter_text: var[str] = var("")
 
     def __init__(
         self,

@@ -16,7 +16,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Static
 
 from .data import COLUMNS, GROW, PANE_TITLES, PANES, Cell, Row
 from .safetext import clean
@@ -55,8 +54,9 @@ class Pane(Vertical):
     def compose(self) -> ComposeResult:
         # A leading space per cell: one column of air between columns.
         columns = [(key, Text(" " + label, end="", no_wrap=True), width + 1) for key, label, width in self._columns]
-        yield PaneTable(columns, self._render_row, grow=GROW[self.pane_id], id=f"{self.pane_id}-table")
-        yield Static(Text(self.empty_text), classes="empty")
+        table = PaneTable(columns, self._render_row, grow=GROW[self.pane_id], id=f"{self.pane_id}-table")
+        table.empty_text = Text(self.empty_text)
+        yield table
 
     @property
     def table(self) -> PaneTable:
@@ -97,8 +97,6 @@ class Pane(Vertical):
             self._styles = styles
             table.restyle()
         table.set_rows([TableRow(r.key, r.cells, r) for r in wanted])
-        empty = self.query_one(".empty", Static)
         if not wanted:
-            empty.update(Text(self.empty_text if not rows else "no rows match the filter (/ to change, esc clears)"))
-        empty.display = not wanted
+            table.empty_text = Text(self.empty_text if not rows else "no rows match the filter (/ to change, esc clears)")
         self.border_subtitle = f"{self.shown}/{self.total}" if self.shown != self.total else (str(self.total) if self.total else "")

@@ -68,7 +68,7 @@ class RowTable(ScrollView, can_focus=True):
         Binding("end", "cursor_end", "Bottom", show=False),
     ]
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"rowtable--header", "rowtable--cursor"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"rowtable--header", "rowtable--cursor", "rowtable--empty"}
 
     DEFAULT_CSS = """
     RowTable {
@@ -96,6 +96,9 @@ class RowTable(ScrollView, can_focus=True):
             background: $block-cursor-blurred-background;
             color: $block-cursor-blurred-foreground;
             text-style: $block-cursor-blurred-text-style;
+        }
+        & > .rowtable--empty {
+            color: $text-muted;
         }
     }
     """
@@ -146,6 +149,7 @@ class RowTable(ScrollView, can_focus=True):
         self._cursor = 0
         self._cursor_key: str | None = None
         self._chosen = False  # the user moved the cursor: it follows its row from now on
+        self._empty = Text("")  # drawn under the header when there are no rows
         self._cache: LRUCache[tuple, Strip] = LRUCache(1024)
         self._cache_state: tuple | None = None
         self.style_generation = 0  # bump to re-render every row (e.g. the theme changed)
@@ -201,7 +205,7 @@ class RowTable(ScrollView, can_focus=True):
         else:
             self._cursor = max(0, min(self._cursor, len(rows) - 1))
         self._cursor_key = self.cursor_key
-        self.virtual_size = Size(self._total_width, len(rows) + 1)
+        self._set_virtual_size(Size(self._total_width, len(rows) + 1))
         # The scroll position is left alone (a row moving under the cursor does not scroll the
         # view), unless the cursor's row went away (e.g. filtered out) and its stand-in is off screen.
         if not kept and was_visible and not top <= self._cursor < top + height:
@@ -212,6 +216,35 @@ class RowTable(ScrollView, can_focus=True):
             self.refresh()
         if self._cursor_key is not None and (self._cursor_key != old_key or self._cursor != old_cursor):
             self.post_message(self.RowHighlighted(self, self._cursor_key, self._cursor))
+
+    @property
+    def empty_text(self) -> Text:
+        return self._empty
+
+    @empty_text.setter
+    def empty_text(self, text: Text) -> None:
+        """What the body says when there are no rows. Drawn by the table itself: a separate widget
+        shown and hidden would cost a layout of the whole screen each time a filter empties a pane."""
+        if text != self._empty:
+            self._empty = text
+            self._cache.discard(("\0empty",))
+            if not self._rows:
+                self.refresh()
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """Textual lays the whole screen out again when a virtual size changes (a scrollbar may
+        come or go). With six panes re-filtered on every key that was most of a key's cost, so
+        when the scrollbars stay as they are, only this table's scroll range and thumb change."""
+        old = self.virtual_size
+        if size == old:
+            return
+        width, height = self.container_size
+        if not width or (old.width > width, old.height > height) != (size.width > width, size.height > height):
+            self.virtual_size = size  # a scrollbar comes or goes: that is a layout
+            return
+        self.set_reactive(RowTable.virtual_size, size)
+        self._scroll_update(size)
+        self.refresh()
 
     def restyle(self) -> None:
         """Re-render every row on the next paint (their styles changed)."""
@@ -306,7 +339,7 @@ class RowTable(ScrollView, can_focus=True):
         if widths != self._widths:
             self._widths = widths
             self._total_width = sum(widths)
-            self.virtual_size = Size(self._total_width, len(self._rows) + 1)
+            self._set_virtual_size(Size(self._total_width, len(self._rows) + 1))
 
     def render_lines(self, crop: Any) -> list[Strip]:
         state = self._state()
@@ -330,6 +363,12 @@ class RowTable(ScrollView, can_focus=True):
         else:
             index = scroll_y + y - 1
             if index >= len(self._rows):
+                if index == 1 and not self._rows and self._empty:  # a blank line, then the message
+                    strip = self._cache.get(("\0empty",))
+                    if strip is None:
+                        strip = self._render_empty(base)
+                        self._cache[("\0empty",)] = strip
+                    return strip.crop_extend(scroll_x, scroll_x + width, base)
                 return Strip.blank(width, base)
             row = self._rows[index]
             is_cursor = index == self._cursor
@@ -345,6 +384,13 @@ class RowTable(ScrollView, can_focus=True):
                     strip = self._render_cells_line(cells, base, None)
                 self._cache[key] = strip
         return strip.crop_extend(scroll_x, scroll_x + width, fill)
+
+    def _render_empty(self, base: Style) -> Strip:
+        console = self.app.console
+        text = Text("  ", end="") + self._empty
+        text.truncate(max(1, self.scrollable_content_region.width), overflow="ellipsis")
+        muted = self.get_component_rich_style("rowtable--empty", partial=True)
+        return Strip(Segment.apply_style(text.render(console, ""), base + muted), text.cell_len).simplify()
 
     def _render_cells_line(self, cells: Sequence[Text], pre: Style, post: Style | None) -> Strip:
         console = self.app.console
