@@ -17,7 +17,14 @@ the expected change, i.e. the bytes the TUI wrote after handling the key have
 reached the terminal (tmux) and been drawn there. The screen is polled with
 back-to-back capture-pane calls; each figure is taken at the END of the first
 capture that shows the change, so it includes up to one capture interval
-(reported) of polling slack: the figures are upper bounds. Keys (80x24, tabs):
+(reported) of polling slack: the figures are upper bounds.
+
+At 160x48 all six panes show at once. The bench then reads the Health pane
+only (the left half of the pane area, its box border cut off), and ``2`` /
+``1`` move the focus: the change is the Health cursor line's colours going
+from focused to blurred and back. The other keys read as below.
+
+Keys (80x24, tabs):
   - ``2`` / ``1``: jump to Latency / Health; the change is the table header
     of the other pane replacing this one's.
   - ``down``: cursor one row down (the DataTable's key; ``j`` is not bound);
@@ -74,11 +81,38 @@ def tmux(*args: str, check: bool = True) -> str:
     return r.stdout
 
 
+# At 160x48 the panes sit in a grid: predicates read the Health pane (the first
+# CROP visible columns of the pane area, without its box border). None: tabs.
+CROP: int | None = None
+SGR = re.compile(r"\x1b\[[0-9;:]*m")
+
+
 def capture(escapes: bool = False) -> list[str]:
     args = ["capture-pane", "-p", "-t", SESSION]
     if escapes:
         args.insert(2, "-e")
-    return tmux(*args).split("\n")
+    lines = tmux(*args).split("\n")
+    while lines and not lines[-1]:
+        lines.pop()  # capture-pane ends with a newline
+    if CROP is None or len(lines) < 3:
+        return lines
+    return [lines[0], *(inside_box(l, CROP) for l in lines[1:-2]), *lines[-2:]]
+
+
+def inside_box(line: str, width: int) -> str:
+    """Visible columns 1..width-2 of ``line`` (a box's inside), keeping the escapes that style them."""
+    out, col, i = [], 0, 0
+    while i < len(line) and col < width - 1:
+        m = SGR.match(line, i)
+        if m:
+            out.append(m.group())
+            i = m.end()
+            continue
+        if col >= 1:
+            out.append(line[i])
+        col += 1
+        i += 1
+    return "".join(out)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -138,26 +172,36 @@ def shows(head: re.Pattern) -> callable:
 
 
 def data_lines(lines: list[str]) -> list[str]:
-    """The table's rows on screen (between the column header and the footer)."""
-    h = header_line([re.sub(r"\x1b\[[0-9;]*m", "", l) for l in lines])
+    """The table's rows on screen (between the column header and the footer, or the bottom of
+    the pane's box in the grid)."""
+    plain = [SGR.sub("", l) for l in lines]
+    h = header_line(plain)
     if h is None:
         return []
+    box_end = next((i for i in range(h + 1, len(plain)) if plain[i].startswith("─")), None)
+    if box_end is not None:
+        return lines[h + 1:box_end]
     body = lines[h + 1:]
-    while body and not re.sub(r"\x1b\[[0-9;]*m", "", body[-1]).strip():
+    while body and not SGR.sub("", body[-1]).strip():
         body.pop()
     return body[:-1]  # the footer
 
 
-def cursor_host(esc_lines: list[str]) -> str | None:
-    """The host on the cursor line: the one table line with a background colour no other line has."""
+def cursor_line(esc_lines: list[str]) -> tuple[str | None, frozenset[str]]:
+    """The cursor line's host and its own background colours: the one table line with a
+    background no other line has (its colours differ when the table has focus and when not)."""
     rows = data_lines(esc_lines)
     bgs = [set(BG.findall(l)) for l in rows]
     for i, b in enumerate(bgs):
         others = set().union(*(bgs[:i] + bgs[i + 1:])) if len(bgs) > 1 else set()
         if b - others:
-            m = HOST.search(re.sub(r"\x1b\[[0-9;]*m", "", rows[i]))
-            return m.group(1) if m else None
-    return None
+            m = HOST.search(SGR.sub("", rows[i]))
+            return (m.group(1) if m else None), frozenset(b - others)
+    return None, frozenset()
+
+
+def cursor_host(esc_lines: list[str]) -> str | None:
+    return cursor_line(esc_lines)[0]
 
 
 def bottom(lines: list[str]) -> list[str]:
@@ -167,7 +211,7 @@ def bottom(lines: list[str]) -> list[str]:
 
 def filter_line(esc_lines: list[str]) -> str | None:
     """The filter box's line, escapes and all: its colours show whether it has focus."""
-    return next((l for l in esc_lines[-2:] if "filter:" in re.sub(r"\x1b\[[0-9;]*m", "", l)), None)
+    return next((l for l in esc_lines[-2:] if "filter:" in SGR.sub("", l)), None)
 
 
 def first_host(lines: list[str]) -> str | None:
@@ -229,6 +273,11 @@ def main() -> int:
     if not shutil.which("tmux"):
         raise SystemExit("tmux is not installed: apt-get install tmux")
     width, height = (int(x) for x in args.size.split("x"))
+    global CROP
+    from opsdash.ui.app import is_wide
+
+    wide = is_wide(width, height)
+    CROP = width // 2 if wide else None
     rng = random.Random(args.seed)
     d = Path(tempfile.mkdtemp(prefix="opsdash-tui-bench-"))
     load_start = loadavg()
@@ -264,11 +313,23 @@ def main() -> int:
             time.sleep(rng.uniform(0.15, 0.4))
 
         # panes
-        for _ in range(args.rounds):
-            res["2 (Latency)"].append(press(["2"], shows(LATENCY_HEAD)))
-            pause()
-            res["1 (Health)"].append(press(["1"], shows(HEALTH_HEAD)))
-            pause()
+        if wide:  # all six show: the key moves the focus, and the Health cursor's colours follow
+            # Health focused for sure (the app may still be settling its focus): its cursor colours
+            press(["1"], lambda ls: cursor_line(ls)[0] is not None, escapes=True)
+            time.sleep(0.5)
+            _, focused = cursor_line(capture(True))
+            for _ in range(args.rounds):
+                res["2 (Latency)"].append(press(["2"], lambda ls: cursor_line(ls)[1] not in (focused, frozenset()),
+                                                escapes=True))
+                pause()
+                res["1 (Health)"].append(press(["1"], lambda ls: cursor_line(ls)[1] == focused, escapes=True))
+                pause()
+        else:
+            for _ in range(args.rounds):
+                res["2 (Latency)"].append(press(["2"], shows(LATENCY_HEAD)))
+                pause()
+                res["1 (Health)"].append(press(["1"], shows(HEALTH_HEAD)))
+                pause()
         # cursor: down from the top, scrolling past the first screen
         for _ in range(args.rounds * 2):
             before = cursor_host(capture(True))
@@ -328,17 +389,19 @@ def main() -> int:
         f"(the fleet + collector run beside the TUI on the same 2 cores).",
         "",
         f"{args.hosts} hosts (`opsdash demo --hosts {args.hosts} --headless` writing the store), the TUI "
-        f"(`opsdash run --no-collector`) in a {args.size} tmux pane, theme opsdash-dark. Key -> screen: "
+        f"(`opsdash run --no-collector`) in a {args.size} tmux pane "
+        f"({'all six panes in a grid' if wide else 'one pane at a time, in tabs'}), theme opsdash-dark. Key -> screen: "
         "`tmux send-keys` until a `tmux capture-pane` shows the change (upper bound: includes up to one "
         f"capture of polling slack, median capture {statistics.median(cap) * 1000:.1f} ms).",
         "",
         "| key | what must appear | n | p50 | p95 | max |",
         "|---|---|---:|---:|---:|---:|",
     ]
+    rows_shown = "row 10" if wide else "row 19"
     what = {
-        "2 (Latency)": "the Latency table replaces Health",
-        "1 (Health)": "the Health table replaces Latency",
-        "down (cursor)": "cursor line on the next host (scrolls past row 19)",
+        "2 (Latency)": "Latency has focus: the Health cursor blurs" if wide else "the Latency table replaces Health",
+        "1 (Health)": "Health has focus again" if wide else "the Health table replaces Latency",
+        "down (cursor)": f"cursor line on the next host (scrolls past {rows_shown})",
         "/ (filter box)": "filter box with its placeholder",
         f"type {args.filter} (filter)": f"{len(args.filter)} keys in one burst; only rows with {args.filter}",
         "enter (keep filter)": "the filter box loses focus (its colours change), the filter stays",

@@ -26,10 +26,12 @@ SMOKE = [
     ("ttfb_accuracy.py", ["--delays", "50", "--probes", "2"], "| injected delay |", {0}),
     ("tui_bench.py", ["--hosts", "20", "--idle", "1", "--rounds", "2", "--warm", "1", "--filter", "node-001"],
      "| `escape (clear filter)` |", {0, 1}),
+    ("tui_bench.py", ["--hosts", "20", "--idle", "1", "--rounds", "2", "--warm", "1", "--filter", "node-001",
+                      "--size", "160x48"], "all six panes in a grid", {0, 1}),
 ]
 
 
-@pytest.mark.parametrize("script,args,expect,ok_rc", SMOKE, ids=[s[0] for s in SMOKE])
+@pytest.mark.parametrize("script,args,expect,ok_rc", SMOKE, ids=[s[0] + ("-wide" if "160x48" in s[1] else "") for s in SMOKE])
 def test_bench_script_runs(script: str, args: list[str], expect: str, ok_rc: set[int]) -> None:
     r = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], capture_output=True, text=True,
                        cwd=ROOT, timeout=300)

@@ -54,6 +54,12 @@ def run(args: argparse.Namespace) -> int:
     # not split even over a slow SSH link. The user's own ESCDELAY still wins. (The
     # app's input driver, ui/driver.py, is what makes a wait under 100 ms real.)
     os.environ.setdefault("ESCDELAY", "50")
+    # The terminal's own size, always: Rich takes COLUMNS/LINES from the environment over the
+    # terminal's, so a stale export (pytest exports 80x24) drew a 160x48 terminal at 80x24
+    # and never followed a resize.
+    if sys.stdout.isatty():
+        os.environ.pop("COLUMNS", None)
+        os.environ.pop("LINES", None)
     from ..ui.app import OpsdashApp
 
     app = OpsdashApp(
