@@ -210,6 +210,24 @@ async def test_typing_a_filter_repaints_what_changed_not_the_screen(store_path: 
         assert text.count("no rows match the filter") == 6  # drawn by each table, no extra widget
 
 
+async def test_a_burst_of_filter_keys_refilters_once_with_the_last_text(store_path: Path, monkeypatch):
+    from textual.widgets import Input
+
+    app = make_app(store_path)
+    async with app.run_test(size=LARGE) as pilot:
+        await ready(pilot)
+        await pilot.press("slash")
+        box = app.query_one("#filter", Input)
+        applied = []
+        apply = app.apply_view
+        monkeypatch.setattr(app, "apply_view", lambda view, **k: (applied.append(app.filter_text), apply(view, **k)))
+        for i in range(1, 5):  # four keys already queued when the first is handled
+            app._filter_changed(Input.Changed(box, "web-1"[:i]))
+        await pilot.pause(0.1)
+        assert applied == ["web-"]
+        assert {r.ref.target for r in app.pane("health")._rows.values()} == {"web-1", "web-2", "web-3"}
+
+
 async def test_keyed_diffs_keep_cursor_and_never_clear(store_path: Path, monkeypatch: pytest.MonkeyPatch):
     from opsdash.ui.table import RowTable
 

@@ -201,6 +201,7 @@ class OpsdashApp(App[None]):
         self._sparks = SparkCache()
         self._behind: dict[str, bool] = {}  # hidden panes the last view skipped -> force
         self._match = compile_filter("")
+        self._filter_typed: str | None = None  # typed, not yet applied (see _filter_changed)
         self._styles: dict[str, Any] = {}
         self._endpoint_tags = {e.name: dict(e.tags) for e in config.endpoints} if config else {}
         self._rule_for = {r.name: r.for_s for r in rules_from_config(config)} if config else {}
@@ -448,7 +449,17 @@ class OpsdashApp(App[None]):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self.filter_text = event.value
+        # Keys that arrive together (fast typing, a paste, a burst over SSH) re-filter the panes
+        # once, with the last text: the apply runs after the messages already queued.
+        first = self._filter_typed is None
+        self._filter_typed = event.value
+        if first:
+            self.call_later(self._apply_typed_filter)
+
+    def _apply_typed_filter(self) -> None:
+        text, self._filter_typed = self._filter_typed, None
+        if text is not None:
+            self.filter_text = text
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self) -> None:
