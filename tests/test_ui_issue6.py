@@ -104,13 +104,19 @@ async def test_noise_on_an_empty_store_says_so(tmp_path: Path):
 # --- Handover ----------------------------------------------------------------------------------
 
 
+async def open_handover(pilot) -> None:
+    """Press h and wait until the handover screen has its report."""
+    app = pilot.app
+    await pilot.press("h")
+    await until(pilot, lambda: isinstance(app.screen, HandoverScreen) and app.screen.markdown, "the handover")
+
+
 @SIZES
 async def test_h_shows_the_handover_and_w_writes_it(store_path: Path, tmp_path: Path, size):
     app = make_app(store_path)
     async with app.run_test(size=size, notifications=True) as pilot:
         await ready(pilot)
-        await pilot.press("h")
-        await until(pilot, lambda: isinstance(app.screen, HandoverScreen) and app.screen.markdown, "the handover")
+        await open_handover(pilot)
         await pilot.pause(0.05)
         screen = app.screen
         expected = _report_md(store_path)
@@ -160,8 +166,7 @@ async def test_handover_tables_are_columns_not_wrapped_pipes(store_path: Path, s
     app = make_app(store_path)
     async with app.run_test(size=size, notifications=True) as pilot:
         await ready(pilot)
-        await pilot.press("h")
-        await until(pilot, lambda: isinstance(app.screen, HandoverScreen) and app.screen.markdown, "the handover")
+        await open_handover(pilot)
         await pilot.pause(0.05)
         assert app.screen.markdown == _report_md(store_path)  # what w writes: still the pipe table
         lines = screen_text(app).splitlines()
@@ -192,8 +197,7 @@ async def test_handover_at_80x24_starts_with_readable_rows(store_path: Path):
     app = make_app(store_path)
     async with app.run_test(size=SMALL, notifications=True) as pilot:
         await ready(pilot)
-        await pilot.press("h")
-        await until(pilot, lambda: isinstance(app.screen, HandoverScreen) and app.screen.markdown, "the handover")
+        await open_handover(pilot)
         await pilot.pause(0.05)
         text = screen_text(app)
     assert re.search(r"severity\s+state\s+target\s+rule", text)
@@ -223,8 +227,7 @@ async def test_handover_write_failure_is_a_toast_not_a_crash(store_path: Path, t
     app = make_app(store_path)
     async with app.run_test(size=SMALL, notifications=True) as pilot:
         await ready(pilot)
-        await pilot.press("h")
-        await until(pilot, lambda: isinstance(app.screen, HandoverScreen) and app.screen.markdown, "the handover")
+        await open_handover(pilot)
         await pilot.press("w")
         await until(pilot, lambda: isinstance(app.screen, SavePathDialog), "the file dialog")
         app.screen.query_one("#path", Input).value = str(blocker / "h.md")
@@ -255,8 +258,7 @@ async def test_note_dialog_saves_a_note_for_the_selected_target(store_path: Path
         assert (note.text, note.target, note.who, note.t) == ("WAL cleanup half done", "db-1", current_user(), NOW)
         assert not isinstance(app.screen, NoteDialog)
         # the note shows in the handover
-        await pilot.press("h")
-        await until(pilot, lambda: isinstance(app.screen, HandoverScreen) and app.screen.markdown, "the handover")
+        await open_handover(pilot)
         assert "on db-1: WAL cleanup half done" in app.screen.markdown
 
 
@@ -284,8 +286,7 @@ async def test_note_from_the_handover_screen_reloads_it(store_path: Path):
     app = make_app(store_path)
     async with app.run_test(size=LARGE, notifications=True) as pilot:
         await ready(pilot)
-        await pilot.press("h")
-        await until(pilot, lambda: isinstance(app.screen, HandoverScreen) and app.screen.markdown, "the handover")
+        await open_handover(pilot)
         screen = app.screen
         assert "## Notes for the next shift (0)" in screen.markdown
         await pilot.press("N")
