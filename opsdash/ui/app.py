@@ -19,22 +19,23 @@ import copy
 import os
 import signal
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Container, Horizontal
+from textual.containers import Container
 from textual.content import Content
 from textual.css.query import NoMatches
 from textual.driver import Driver
 from textual.message import Message
-from textual.reactive import var
+from textual.reactive import Reactive, var
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import DataTable, Input, Static, Tab, Tabs
+from textual.widgets import DataTable, Tab, Tabs
 
 from .. import gcpolicy
 from ..alerts.rules import rules_from_config
@@ -48,16 +49,17 @@ from .cache import CachePane
 from .data import PANE_TITLES, PANES, Row, SparkCache, Summary, View, build_view, compile_filter, fmt_age, load_snapshot
 from .detail import DetailScreen
 from .dialogs import AckDialog, PacketScreen, SilenceDialog, SilenceRequest
+from .filterline import FilterLine
 from .health import HealthPane
 from .help import HelpScreen
-from .keybar import KeyBar
 from .latency import LatencyPane
 from .pane import Pane
-from .table import RowTable
 from .patches import PatchesPane
+from .priority import InputFirst
 from .safetext import join, safe
 from .shift import HandoverScreen, NoiseScreen, NoteDialog, NoteRequest
 from .styles import level_styles
+from .table import RowTable
 from .themes import DEFAULT_THEME, NO_COLOR_THEME, load_themes, theme_cycle
 
 WIDE = ((160, 48), (140, 40))
@@ -137,7 +139,21 @@ class FleetHeader(Widget):
 
 
 class ViewReady(Message):
-    """A new view-model is waiting in ``app.pending_view`` (newer replaces older)."""
+    """A new view-model is waiting in ``app.pending_view`` (newer replaces older).
+    ``since``: when its poll became due (monotonic), or -1 for a poll the user asked for."""
+
+    def __init__(self, since: float = -1.0) -> None:
+        super().__init__()
+        self.since = since
+
+
+class DashboardScreen(Screen[None]):
+    """The app's main screen. Textual's ``Screen.focused`` is a reactive that repaints the
+    whole screen on every focus change: at 160x48 that is every line of six panes for a pane
+    switch, ``/``, Enter or Esc in the filter. The widgets that gain and lose focus repaint
+    themselves (their :focus styles change), so nothing else needs it."""
+
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
 
 
 class OpsdashApp(App[None]):
@@ -196,6 +212,9 @@ class OpsdashApp(App[None]):
         self.view: View | None = None
         self.pending_view: View | None = None
         self._loading = False
+        self._input = InputFirst()
+        self._urgent = False  # the next poll was asked for (r, an ack): it does not wait for quiet
+        self._apply_timer: Any = None
         self._last_error: str | None = None
         self._reader: Store | None = None
         self._sparks = SparkCache()
@@ -216,6 +235,9 @@ class OpsdashApp(App[None]):
         self.theme = wanted
 
     # --- layout -------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen[None]:
+        return DashboardScreen(id="_default")
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()
@@ -239,15 +261,9 @@ class OpsdashApp(App[None]):
             yield PatchesPane()
             yield BackupsPane()
             yield AlertsPane()
-        yield KeyBar()  # Textual's Footer without its per-focus widget churn; ^p is in the help
-        # The filter box covers the footer's line while shown (as htop's and less's prompts
-        # do): the fleet header stays in view and the tables keep their size, so opening
-        # or clearing a filter moves nothing. Composed after the KeyBar to be drawn over it.
-        with Horizontal(id="filterbar"):
-            yield Static("filter:", id="filter-label")
-            box = Input(placeholder="text, or tag=value (Enter keeps it, Esc clears)", id="filter")
-            box.can_focus = False  # only while shown: a hidden box must never swallow keys
-            yield box
+        # Key hints, and the filter prompt while filtering (as less's and htop's): the fleet
+        # header stays in view and the tables keep their size, so filtering moves nothing.
+        yield FilterLine(id="filter")
 
     @property
     def panes(self) -> list[Pane]:
@@ -277,7 +293,7 @@ class OpsdashApp(App[None]):
         gcpolicy.hold()
         self._gc_held = True
         self.set_interval(self.poll_interval, self.poll)
-        self.poll()
+        self.poll(urgent=True)
 
     def on_unmount(self) -> None:
         if getattr(self, "_gc_held", False):
@@ -323,23 +339,35 @@ class OpsdashApp(App[None]):
 
     # --- data ---------------------------------------------------------------------
 
-    def poll(self) -> None:
-        """Timer callback: only starts the worker (at most one in flight)."""
+    def poll(self, urgent: bool = False) -> None:
+        """Timer callback: only starts the worker (at most one in flight). ``urgent``: the user
+        asked for it (``r``, their own ack), so it does not step aside for keys."""
+        self._urgent = self._urgent or urgent
         if self._loading:
             return
         self._loading = True
-        self.run_worker(self._load_view, thread=True, exit_on_error=False, group="poll", name="poll")
+        urgent, self._urgent = self._urgent, False
+        self.run_worker(partial(self._load_view, urgent), thread=True, exit_on_error=False, group="poll", name="poll")
 
-    def _load_view(self) -> None:
-        now = self.now()
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)):
+            self._input.touched()
+        await super().on_event(event)
+
+    def _load_view(self, urgent: bool) -> None:
+        since = time.monotonic()
+        pause = None if urgent else partial(self._input.pause, since)
         try:
+            if pause is not None:
+                pause()
+            now = self.now()
             try:
                 if self._reader is None:
                     if not self.store_path.exists():
                         raise OpsdashError("no store yet: waiting for a collector to write it")
                     self._reader = Store(self.store_path, readonly=True)
                 snap = load_snapshot(self._reader, now, self._sparks)
-                view = build_view(snap, self._endpoint_tags, self._rule_for)
+                view = build_view(snap, self._endpoint_tags, self._rule_for, pause=pause)
             except Exception as e:  # noqa: BLE001 - reported as data, never a crash
                 if self._reader is not None and not isinstance(e, OpsdashError):
                     self._reader.close()
@@ -351,17 +379,29 @@ class OpsdashApp(App[None]):
                     view.summary = copy.copy(old.summary)
                     view.summary.error = msg
             self.pending_view = view
-            self.post_message(ViewReady())
+            self.post_message(ViewReady(since=-1.0 if urgent else since))
         finally:
             self._loading = False
 
-    def on_view_ready(self, _: ViewReady) -> None:
+    def on_view_ready(self, message: ViewReady) -> None:
+        # Swapping the rows in and repainting them waits for the keyboard to go quiet, too
+        # (ui/priority.py); a newer view replaces this one meanwhile.
+        wait = self._input.wait(message.since) if message.since >= 0 else 0.0
+        if wait > 0:
+            if self._apply_timer is None:
+                self._apply_timer = self.set_timer(wait, partial(self._view_waited, message))
+            return
+        self._apply_timer = None
         view, self.pending_view = self.pending_view, None
         if view is not None:
             try:
                 self.apply_view(view)
             except NoMatches:
                 pass  # the app is starting up or shutting down: no panes to update
+
+    def _view_waited(self, message: ViewReady) -> None:
+        self._apply_timer = None
+        self.on_view_ready(message)
 
     def apply_view(self, view: View, *, force: bool = False) -> None:
         error = view.summary.error
@@ -442,13 +482,10 @@ class OpsdashApp(App[None]):
         self.pane(pane_id).table.focus()
 
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        self.query_one("#filterbar").add_class("-on")
-        box.can_focus = True
-        box.focus()
+        self.query_one(FilterLine).open()
 
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
+    @on(FilterLine.Changed)
+    def _filter_changed(self, event: FilterLine.Changed) -> None:
         # Keys that arrive together (fast typing, a paste, a burst over SSH) re-filter the panes
         # once, with the last text: the apply runs after the messages already queued.
         first = self._filter_typed is None
@@ -461,12 +498,11 @@ class OpsdashApp(App[None]):
         if text is not None:
             self.filter_text = text
 
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self) -> None:
-        box = self.query_one("#filter", Input)
-        if not box.value:
-            self.query_one("#filterbar").remove_class("-on")
-        box.can_focus = False
+    @on(FilterLine.Submitted)
+    def _filter_done(self, event: FilterLine.Submitted) -> None:
+        line = self.query_one(FilterLine)
+        if not event.value:
+            line.close()
         self.current_pane().table.focus()
 
     def watch_filter_text(self, text: str) -> None:
@@ -475,10 +511,9 @@ class OpsdashApp(App[None]):
             self.apply_view(self.view)
 
     def action_clear_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.value = ""
-        self.query_one("#filterbar").remove_class("-on")
-        box.can_focus = False
+        line = self.query_one(FilterLine)
+        line.clear()
+        line.close()
         self.current_pane().table.focus()
 
     def selected_row(self) -> Row | None:
@@ -584,7 +619,7 @@ class OpsdashApp(App[None]):
             self.call_from_thread(self.notify, join(("failed: ", "bold"), (str(e), "")), severity="error", timeout=8)
             return
         self.call_from_thread(self.notify, safe(message), timeout=3)
-        self.call_from_thread(self.poll)
+        self.call_from_thread(self.poll, True)  # show the user their own change now
         if then is not None:
             self.call_from_thread(then)
 
@@ -627,7 +662,7 @@ class OpsdashApp(App[None]):
                 self.collector.refresh_now()
             except Exception as e:  # noqa: BLE001
                 self.notify(join(("refresh failed: ", "bold"), (str(e), "")), severity="error")
-        self.poll()
+        self.poll(urgent=True)
         self.notify("refreshing", timeout=1.5)
 
     def action_next_theme(self) -> None:

@@ -630,21 +630,27 @@ def _alert_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]],
 
 
 def build_view(snap: Snapshot, endpoint_tags: Mapping[str, Mapping[str, str]] | None = None,
-               rule_for: Mapping[str, float] | None = None) -> View:
-    """Rows for every pane. ``rule_for``: each rule's `for` in seconds (pending alerts sort by time to fire)."""
+               rule_for: Mapping[str, float] | None = None, pause: Callable[[], None] | None = None) -> View:
+    """Rows for every pane. ``rule_for``: each rule's `for` in seconds (pending alerts sort by time to fire).
+    ``pause`` is called between panes: the UI's worker waits there while keys are being pressed."""
     host_tags: dict[str, Mapping[str, str]] = {}
     for r in snap.hosts:
         tags = (r["data"] or {}).get("tags") or {}
         if isinstance(tags, dict):
             host_tags[r["target"]] = {str(k): str(v) for k, v in tags.items()}
-    rows = {
-        "health": _health_rows(snap, host_tags),
-        "latency": _latency_rows(snap, endpoint_tags or {}),
-        "cache": _cache_rows(snap, host_tags),
-        "patches": _patch_rows(snap, host_tags),
-        "backups": _backup_rows(snap, host_tags),
-        "alerts": _alert_rows(snap, host_tags, rule_for),
+    builders: dict[str, Callable[[], list[Row]]] = {
+        "health": lambda: _health_rows(snap, host_tags),
+        "latency": lambda: _latency_rows(snap, endpoint_tags or {}),
+        "cache": lambda: _cache_rows(snap, host_tags),
+        "patches": lambda: _patch_rows(snap, host_tags),
+        "backups": lambda: _backup_rows(snap, host_tags),
+        "alerts": lambda: _alert_rows(snap, host_tags, rule_for),
     }
+    rows: dict[str, list[Row]] = {}
+    for pane, build in builders.items():
+        if pause is not None:
+            pause()
+        rows[pane] = build()
     for pane in rows.values():
         pane.sort(key=lambda r: r.rank)
     return View(now=snap.now, rows=rows, summary=summarize(snap, rows))
@@ -677,11 +683,16 @@ def summarize(snap: Snapshot, rows: Mapping[str, list[Row]]) -> Summary:
 # --- filtering -------------------------------------------------------------------------------
 
 
+def match_all(row: Row) -> bool:
+    """The empty filter (``compile_filter("")``): callers may test for it with ``is``."""
+    return True
+
+
 def compile_filter(text: str) -> Callable[[Row], bool]:
     """``web`` matches text anywhere in the row; ``role=db`` matches a tag (or state=, host=)."""
     terms = [t for t in text.strip().lower().split() if t]
     if not terms:
-        return lambda row: True
+        return match_all
 
     def match(row: Row) -> bool:
         for term in terms:

@@ -60,6 +60,7 @@ class KeyBar(Widget, can_focus=False):
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self._hits: list[tuple[int, int, KeyHint]] = []  # x ranges drawn by the last render
+        self._hints: list[KeyHint] | None = None  # what the last render drew
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
@@ -68,7 +69,12 @@ class KeyBar(Widget, can_focus=False):
         self.screen.bindings_updated_signal.unsubscribe(self)
 
     def _bindings_changed(self, _screen: Screen[Any]) -> None:
-        self.refresh()
+        # Focus moves on every pane switch and filter open/close, mostly between widgets with the
+        # same keys. Repainting this bottom line anyway would stretch the screen's update region
+        # (one rectangle around everything dirty) from the pane that changed down to here, and
+        # every pane in between would be drawn again (at 160x48, all six).
+        if self.hints() != self._hints:
+            self.refresh()
 
     def hints(self) -> list[KeyHint]:
         seen: set[str] = set()
@@ -86,7 +92,7 @@ class KeyBar(Widget, can_focus=False):
         desc_style = self.get_component_rich_style("keybar--description", partial=True)
         dim = Style(dim=True)
         width = self.size.width or 80
-        hints = self.hints()
+        hints = self._hints = self.hints()
         line = Text(no_wrap=True, overflow="crop", end="")
         hits: list[tuple[int, int, KeyHint]] = []
 

@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 
-from .data import COLUMNS, GROW, PANE_TITLES, PANES, Cell, Row
+from .data import COLUMNS, GROW, PANE_TITLES, PANES, Cell, Row, match_all
 from .safetext import clean
 from .table import RowTable, TableRow
 
@@ -41,7 +41,7 @@ class Pane(Vertical):
         self._styles: Mapping[str, Style] = {}
         self.total = 0
         self.shown = 0
-        self.cells_written = 0  # cells that changed since the last apply() (tests check diffs stay small)
+        self.cells_written = 0  # cells in view changed by apply() so far (tests check diffs stay small)
 
     @property
     def title(self) -> str:
@@ -81,22 +81,26 @@ class Pane(Vertical):
         return self._rows.get(key) if key is not None else None
 
     def apply(self, rows: list[Row], styles: Mapping[str, Style], match: Callable[[Row], bool], *, force: bool = False) -> None:
-        """Show ``rows`` (already sorted worst first) that pass ``match``."""
+        """Show ``rows`` (already sorted worst first) that pass ``match``.
+
+        Runs on the UI thread once a second per pane with up to thousands of rows, so the only
+        work over every row is the filter; what changed is looked at only for the rows in view.
+        """
         table = self.table
-        wanted = [r for r in rows if match(r)]
+        wanted = rows if match is match_all else [r for r in rows if match(r)]
         self.total, self.shown = len(rows), len(wanted)
         old = self._rows
-        written = 0
-        for r in wanted:
-            o = old.get(r.key)
-            if o is not None and (force or o.cells != r.cells):
-                written += sum(1 for a, b in zip(o.cells, r.cells) if force or a != b)
-        self.cells_written += written
         self._rows = {r.key: r for r in wanted}
         if force or styles is not self._styles:
             self._styles = styles
             table.restyle()
         table.set_rows([TableRow(r.key, r.cells, r) for r in wanted])
+        written = 0
+        for t in table.rows_in_view():
+            o = old.get(t.key)
+            if o is not None and (force or o.cells != t.version):
+                written += sum(1 for a, b in zip(o.cells, t.version) if force or a != b)
+        self.cells_written += written
         if not wanted:
             table.empty_text = Text(self.empty_text if not rows else "no rows match the filter (/ to change, esc clears)")
         self.border_subtitle = f"{self.shown}/{self.total}" if self.shown != self.total else (str(self.total) if self.total else "")

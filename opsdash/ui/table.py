@@ -175,6 +175,11 @@ class RowTable(ScrollView, can_focus=True):
     def cursor_key(self) -> str | None:
         return self._rows[self._cursor].key if self._rows else None
 
+    def rows_in_view(self) -> list[TableRow]:
+        """The rows on screen (what a change of rows can cost to draw)."""
+        top = int(self.scroll_y)
+        return self._rows[top:top + self._body_height()]
+
     def get_row(self, key: str) -> list[Text]:
         """The rendered cells of a row (as shown)."""
         return list(self._render_cells(self._rows[self._index[key]].data))
@@ -238,13 +243,19 @@ class RowTable(ScrollView, can_focus=True):
         old = self.virtual_size
         if size == old:
             return
-        width, height = self.container_size
-        if not width or (old.width > width, old.height > height) != (size.width > width, size.height > height):
+        if not self.container_size.width or self._scrollbars_for(old) != self._scrollbars_for(size):
             self.virtual_size = size  # a scrollbar comes or goes: that is a layout
             return
         self.set_reactive(RowTable.virtual_size, size)
         self._scroll_update(size)
         self.refresh()
+
+    def _scrollbars_for(self, size: Size) -> tuple[bool, bool]:
+        """Which scrollbars (horizontal, vertical) a virtual size of ``size`` shows."""
+        width, height = self.container_size
+        styles = self.styles
+        return (styles.overflow_x == "scroll" or (styles.overflow_x == "auto" and size.width > width),
+                styles.overflow_y == "scroll" or (styles.overflow_y == "auto" and size.height > height))
 
     def restyle(self) -> None:
         """Re-render every row on the next paint (their styles changed)."""
