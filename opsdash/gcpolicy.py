@@ -12,6 +12,11 @@ runner that has imported everything) paused its loop for 100+ ms per full pass.
 ``hold()`` and ``release()`` nest: the TUI holds while its embedded collector
 holds too (in its own thread), and the heap is unfrozen only when the last
 holder lets go.
+
+``defer_full()`` (the TUI) turns the automatic full passes off while held: the
+UI runs them itself when nobody is typing (``ui/priority.QuietGC``). Textual's
+rendered lines are reference cycles, so a dashboard repainting 1000 rows a second
+makes a full pass 100-350 ms long whenever it comes; it should come between keys.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 THRESHOLD = (700, 50, 100)
+DEFERRED = 1_000_000  # older-generation passes before an automatic full one: in effect never
 
 _lock = threading.Lock()
 _holders = 0
@@ -51,6 +57,17 @@ def release() -> None:
             if _saved_threshold is not None:
                 gc.set_threshold(*_saved_threshold)
                 _saved_threshold = None
+
+
+def defer_full() -> None:
+    """While held: no automatic full collections; the caller runs ``collect_full()``."""
+    with _lock:
+        if _holders:
+            gc.set_threshold(THRESHOLD[0], THRESHOLD[1], DEFERRED)
+
+
+def collect_full() -> int:
+    return gc.collect(2)
 
 
 @contextmanager

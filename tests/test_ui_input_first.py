@@ -91,3 +91,75 @@ async def test_a_refresh_the_user_asked_for_does_not_wait(store_path: Path):
         await pilot.press("r")
         await until(pilot, lambda: applied, "the refresh")
         assert applied[0] - pressed < 4.0
+
+
+def test_the_ui_paints_up_to_120_frames_a_second_unless_the_user_says_otherwise():
+    import os
+    import subprocess
+    import sys
+
+    probe = "import opsdash.ui.app, textual.constants as c; print(c.MAX_FPS)"
+    env = {k: v for k, v in os.environ.items() if k != "TEXTUAL_FPS"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "120"
+    out = subprocess.run([sys.executable, "-c", probe], env={**env, "TEXTUAL_FPS": "30"},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "30"
+
+
+def test_full_collections_wait_for_a_quiet_keyboard_but_not_forever():
+    from opsdash.ui.priority import QuietGC
+
+    clock = Clock()
+    keys = InputFirst(clock=clock)
+    runs: list[float] = []
+    quiet_gc = QuietGC(keys, every=15.0, longest=120.0, quiet=2.0, collect=lambda: runs.append(clock.t) or 0)
+    clock.t += 10
+    assert not quiet_gc.tick() and runs == []  # not due yet
+    clock.t += 6
+    assert quiet_gc.tick() and runs == [116.0]  # due, nobody typing
+    for _ in range(100):  # then a key every second for 100 s: never 2 s quiet
+        clock.t += 1
+        keys.touched()
+        quiet_gc.tick()
+    assert runs == [116.0]
+    clock.t += 1  # a second after the last key: not yet
+    assert not quiet_gc.tick()
+    clock.t += 1.5
+    assert quiet_gc.tick() and runs[-1] == clock.t
+    for _ in range(130):  # keys every second for 130 s: the 120 s limit still runs one
+        clock.t += 1
+        keys.touched()
+        quiet_gc.tick()
+    assert len(runs) == 3 and runs[2] - runs[1] == 120
+
+
+def test_deferred_full_collections_are_off_while_held_and_back_after():
+    import gc
+
+    from opsdash import gcpolicy
+
+    before = gc.get_threshold()
+    with gcpolicy.held():
+        gcpolicy.defer_full()
+        assert gc.get_threshold()[2] == gcpolicy.DEFERRED
+    assert gc.get_threshold() == before
+    gcpolicy.defer_full()  # not held: nothing to defer
+    assert gc.get_threshold() == before
+
+
+async def test_the_tui_runs_its_own_full_collections(store_path: Path):
+    import gc
+
+    from opsdash import gcpolicy
+
+    before = gc.get_threshold()
+    app = make_app(store_path, poll_interval=0.05)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        assert gc.get_threshold()[2] == gcpolicy.DEFERRED
+        runs = []
+        app._quiet_gc.collect = lambda: runs.append(1) or 0
+        app._quiet_gc.every, app._quiet_gc.quiet = 0.0, 0.0
+        await until(pilot, lambda: runs, "a full collection from the poll timer")
+    assert gc.get_threshold() == before

@@ -55,7 +55,7 @@ from .help import HelpScreen
 from .latency import LatencyPane
 from .pane import Pane
 from .patches import PatchesPane
-from .priority import InputFirst
+from .priority import InputFirst, QuietGC
 from .safetext import join, safe
 from .shift import HandoverScreen, NoiseScreen, NoteDialog, NoteRequest
 from .styles import level_styles
@@ -213,6 +213,8 @@ class OpsdashApp(App[None]):
         self.pending_view: View | None = None
         self._loading = False
         self._input = InputFirst()
+        self._quiet_gc = QuietGC(self._input)
+        self._gc_held = False
         self._urgent = False  # the next poll was asked for (r, an ack): it does not wait for quiet
         self._apply_timer: Any = None
         self._last_error: str | None = None
@@ -220,7 +222,6 @@ class OpsdashApp(App[None]):
         self._sparks = SparkCache()
         self._behind: dict[str, bool] = {}  # hidden panes the last view skipped -> force
         self._match = compile_filter("")
-        self._filter_typed: str | None = None  # typed, not yet applied (see _filter_changed)
         self._styles: dict[str, Any] = {}
         self._endpoint_tags = {e.name: dict(e.tags) for e in config.endpoints} if config else {}
         self._rule_for = {r.name: r.for_s for r in rules_from_config(config)} if config else {}
@@ -291,12 +292,13 @@ class OpsdashApp(App[None]):
         # cyclic GC's reach, and full collections rarer. Otherwise the view churn (thousands of rows
         # a second) made a full collection due every 2-3 s, each a 100+ ms stall of the UI.
         gcpolicy.hold()
+        gcpolicy.defer_full()  # full passes run between keys: self._quiet_gc, each poll
         self._gc_held = True
         self.set_interval(self.poll_interval, self.poll)
         self.poll(urgent=True)
 
     def on_unmount(self) -> None:
-        if getattr(self, "_gc_held", False):
+        if self._gc_held:
             self._gc_held = False
             gcpolicy.release()
         if self._reader is not None:
@@ -343,6 +345,8 @@ class OpsdashApp(App[None]):
         """Timer callback: only starts the worker (at most one in flight). ``urgent``: the user
         asked for it (``r``, their own ack), so it does not step aside for keys."""
         self._urgent = self._urgent or urgent
+        if self._gc_held:
+            self._quiet_gc.tick()
         if self._loading:
             return
         self._loading = True
@@ -486,17 +490,12 @@ class OpsdashApp(App[None]):
 
     @on(FilterLine.Changed)
     def _filter_changed(self, event: FilterLine.Changed) -> None:
-        # Keys that arrive together (fast typing, a paste, a burst over SSH) re-filter the panes
-        # once, with the last text: the apply runs after the messages already queued.
-        first = self._filter_typed is None
-        self._filter_typed = event.value
-        if first:
-            self.call_later(self._apply_typed_filter)
-
-    def _apply_typed_filter(self) -> None:
-        text, self._filter_typed = self._filter_typed, None
-        if text is not None:
-            self.filter_text = text
+        # Keys that arrive together (fast typing, a paste, a burst over SSH) are all in the line
+        # before their messages are handled here: only the message with the line's text as it
+        # is now re-filters the panes, once; the others (and any typed before an Esc that has
+        # cleared the line since) are stale.
+        if event.value == self.query_one(FilterLine).value:
+            self.filter_text = event.value
 
     @on(FilterLine.Submitted)
     def _filter_done(self, event: FilterLine.Submitted) -> None:
@@ -514,6 +513,9 @@ class OpsdashApp(App[None]):
         line = self.query_one(FilterLine)
         line.clear()
         line.close()
+        # Now, not when the line's Changed message comes round: the panes' rows and the focus
+        # move then reach the screen in one frame.
+        self.filter_text = ""
         self.current_pane().table.focus()
 
     def selected_row(self) -> Row | None:

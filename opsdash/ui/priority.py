@@ -17,6 +17,8 @@ from __future__ import annotations
 import time
 from typing import Callable
 
+from .. import gcpolicy
+
 
 class InputFirst:
     def __init__(self, quiet: float = 0.15, longest: float = 0.75,
@@ -30,6 +32,10 @@ class InputFirst:
         """A key or click arrived (UI thread)."""
         self._last_input = self.clock()
 
+    def idle_for(self) -> float:
+        """Seconds since the last key or click."""
+        return self.clock() - self._last_input
+
     def wait(self, since: float) -> float:
         """Seconds the work that became due at ``since`` should still wait (0: go now)."""
         now = self.clock()
@@ -42,3 +48,32 @@ class InputFirst:
         the UI thread gets the whole interpreter while it handles the key."""
         while (w := self.wait(since)) > 0:
             sleep(w)
+
+
+class QuietGC:
+    """Full garbage collections between keys, not in the middle of them.
+
+    Textual's rendered lines (Strips) are reference cycles, so repainting a 1000-host
+    dashboard leaves garbage only a full collection frees, and a full pass then takes
+    100-350 ms. With ``gcpolicy.defer_full()`` CPython no longer picks the moment; ``tick()``
+    (once a second) runs a pass when the last one is ``every`` seconds old and the keyboard
+    has been quiet for ``quiet`` seconds, and at ``longest`` seconds whatever the keyboard
+    does, so memory stays bounded while someone holds a key down.
+    """
+
+    def __init__(self, keys: InputFirst, every: float = 15.0, longest: float = 120.0, quiet: float = 2.0,
+                 collect: Callable[[], int] = gcpolicy.collect_full) -> None:
+        self.keys = keys
+        self.every = every
+        self.longest = longest
+        self.quiet = quiet
+        self.collect = collect
+        self._last = keys.clock()
+
+    def tick(self) -> bool:
+        age = self.keys.clock() - self._last
+        if age >= self.longest or (age >= self.every and self.keys.idle_for() >= self.quiet):
+            self.collect()
+            self._last = self.keys.clock()
+            return True
+        return False

@@ -353,6 +353,12 @@ class RowTable(ScrollView, can_focus=True):
             self._set_virtual_size(Size(self._total_width, len(self._rows) + 1))
 
     def render_lines(self, crop: Any) -> list[Strip]:
+        # Keep about four screens of rendered lines, no more. At 1000 hosts every row's Age
+        # changes each second, so older versions are dead weight; and Textual's Strips hold
+        # reference cycles (a strip caches itself as its own same-length copy), so each line
+        # kept past a second or two ends up as garbage only a full GC pass frees. With 1024
+        # lines kept per table those passes took 100-350 ms, frozen UI, every minute or so.
+        self._cache.maxsize = max(64, 4 * self._body_height())
         state = self._state()
         if state != self._cache_state:
             self._cache.clear()
