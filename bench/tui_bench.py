@@ -30,11 +30,11 @@ Keys (80x24, tabs):
   - ``down``: cursor one row down (the DataTable's key; ``j`` is not bound);
     the change is the cursor line (the one line with its own background)
     showing the next host; it scrolls the table once it reaches the bottom.
-  - ``/``: open the filter box (the placeholder appears).
+  - ``/``: open the filter prompt on the bottom line (its placeholder appears).
   - typing ``node-07`` (7 keys sent in one burst) -> every table line shows a
     node-07xx host: seven filter passes over 6 panes x ~1000 rows.
-  - ``enter``: keep the filter -> the box loses focus (its colours change).
-  - ``escape``: clear the filter -> the box is gone and other hosts' rows are
+  - ``enter``: keep the filter -> the prompt loses focus (its colours change).
+  - ``escape``: clear the filter -> the prompt is gone and other hosts' rows are
     back. A lone Esc is reported only after ESCDELAY (50 ms by default in
     ``opsdash run``), so this figure includes that wait.
 Key presses are spaced by 150-400 ms at random, so they land anywhere in the
@@ -210,7 +210,7 @@ def bottom(lines: list[str]) -> list[str]:
 
 
 def filter_line(esc_lines: list[str]) -> str | None:
-    """The filter box's line, escapes and all: its colours show whether it has focus."""
+    """The filter prompt's line, escapes and all: its colours show whether it has focus."""
     return next((l for l in esc_lines[-2:] if "filter:" in SGR.sub("", l)), None)
 
 
@@ -306,7 +306,7 @@ def main() -> int:
         time.sleep(args.warm)
 
         res: dict[str, list[float]] = {"2 (Latency)": [], "1 (Health)": [], "down (cursor)": [],
-                                       "/ (filter box)": [], f"type {args.filter} (filter)": [], "enter (keep filter)": [],
+                                       "/ (filter prompt)": [], f"type {args.filter} (filter)": [], "enter (keep filter)": [],
                                        "escape (clear filter)": []}
 
         def pause() -> None:
@@ -339,7 +339,7 @@ def main() -> int:
         # filter
         placeholder = "filter: text, or tag=value"
         for _ in range(max(1, args.rounds // 2)):
-            res["/ (filter box)"].append(press(["/"], lambda ls: any(placeholder in l for l in bottom(ls))))
+            res["/ (filter prompt)"].append(press(["/"], lambda ls: any(placeholder in l for l in bottom(ls))))
             pause()
             res[f"type {args.filter} (filter)"].append(press(["-l", args.filter], all_rows_match(args.filter)))
             pause()
@@ -402,9 +402,9 @@ def main() -> int:
         "2 (Latency)": "Latency has focus: the Health cursor blurs" if wide else "the Latency table replaces Health",
         "1 (Health)": "Health has focus again" if wide else "the Health table replaces Latency",
         "down (cursor)": f"cursor line on the next host (scrolls past {rows_shown})",
-        "/ (filter box)": "filter box with its placeholder",
+        "/ (filter prompt)": "the filter prompt with its placeholder",
         f"type {args.filter} (filter)": f"{len(args.filter)} keys in one burst; only rows with {args.filter}",
-        "enter (keep filter)": "the filter box loses focus (its colours change), the filter stays",
+        "enter (keep filter)": "the filter prompt loses focus (its colours change), the filter stays",
         "escape (clear filter)": "filter cleared, all rows back (includes the 50 ms ESCDELAY wait)",
     }
     for k, v in res.items():

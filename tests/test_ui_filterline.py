@@ -101,3 +101,17 @@ async def test_focus_moves_do_not_repaint_hints_that_did_not_change(store_path: 
         await pilot.press("slash")  # the prompt: this line changes
         await pilot.pause(0.05)
         assert repaints
+
+
+async def test_a_click_on_the_prompt_takes_the_keys_back_and_presses_no_hint(store_path: Path):
+    app = make_app(store_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        await pilot.press("slash", *"web", "enter")
+        line = app.query_one(FilterLine)
+        assert app.focused is app.pane("health").table
+        await pilot.click(FilterLine, offset=(66, 0))  # where "? Help" is drawn when it shows hints
+        await pilot.pause()
+        assert app.focused is line and type(app.screen).__name__ == "DashboardScreen"
+        await pilot.press("-", "1")
+        await until(pilot, lambda: app.filter_text == "web-1", "typing after the click")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from opsdash.ui.priority import InputFirst
@@ -40,24 +41,27 @@ def test_work_waits_for_quiet_but_never_longer_than_the_limit():
     assert slept == [0.15] and first.wait(since=clock.t - 0.15) == 0
 
 
-def _record_applies(app) -> list[float]:
-    applied: list[float] = []
-    apply = app.apply_view
+@asynccontextmanager
+async def keys_and_refreshes(store_path: Path, quiet: float, longest: float):
+    """The app with only the polls a test starts (no timer), its InputFirst set to
+    ``quiet``/``longest``, and the monotonic times at which views were applied."""
+    app = make_app(store_path, poll_interval=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        app._input.quiet, app._input.longest = quiet, longest
+        applied: list[float] = []
+        apply = app.apply_view
 
-    def record(view, **k):
-        applied.append(time.monotonic())
-        return apply(view, **k)
+        def record(view, **k):
+            applied.append(time.monotonic())
+            return apply(view, **k)
 
-    app.apply_view = record
-    return applied
+        app.apply_view = record
+        yield app, pilot, applied
 
 
 async def test_a_refresh_due_while_keys_are_pressed_waits_until_they_stop(store_path: Path):
-    app = make_app(store_path, poll_interval=3600)  # only the polls this test starts
-    async with app.run_test(size=(80, 24)) as pilot:
-        await ready(pilot)
-        app._input.quiet, app._input.longest = 0.4, 10.0
-        applied = _record_applies(app)
+    async with keys_and_refreshes(store_path, quiet=0.4, longest=10.0) as (app, pilot, applied):
         await pilot.press("down")
         pressed = app._input._last_input  # when the app saw the key
         assert time.monotonic() - pressed < 0.3
@@ -67,11 +71,7 @@ async def test_a_refresh_due_while_keys_are_pressed_waits_until_they_stop(store_
 
 
 async def test_a_refresh_is_late_by_at_most_the_limit_under_a_stream_of_keys(store_path: Path):
-    app = make_app(store_path, poll_interval=3600)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await ready(pilot)
-        app._input.quiet, app._input.longest = 0.4, 0.5
-        applied = _record_applies(app)
+    async with keys_and_refreshes(store_path, quiet=0.4, longest=0.5) as (app, pilot, applied):
         await pilot.press("down")
         app.poll()
         end = time.monotonic() + 2.0
@@ -82,11 +82,7 @@ async def test_a_refresh_is_late_by_at_most_the_limit_under_a_stream_of_keys(sto
 
 
 async def test_a_refresh_the_user_asked_for_does_not_wait(store_path: Path):
-    app = make_app(store_path, poll_interval=3600)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await ready(pilot)
-        app._input.quiet, app._input.longest = 5.0, 10.0
-        applied = _record_applies(app)
+    async with keys_and_refreshes(store_path, quiet=5.0, longest=10.0) as (app, pilot, applied):
         pressed = time.monotonic()
         await pilot.press("r")
         await until(pilot, lambda: applied, "the refresh")

@@ -32,10 +32,10 @@ async def test_hints_follow_focus_and_the_group_shows_only_when_it_fits(store_pa
         assert "⏎ Detail" in text and "/ Filter" in text and "q Quit" in text
         assert "noise handover note" not in text and "palette" not in text  # 80 columns: they do not fit
         assert len(text) <= SMALL[0]
-        await pilot.press("slash")  # the filter box has focus: no row to open
-        assert "⏎ Detail" not in bar_text(app) and "/ Filter" in bar_text(app)
+        await pilot.press("slash")  # the line is the filter prompt now, not hints
+        assert bar_text(app).startswith(" filter: ") and "⏎ Detail" not in bar_text(app)
         await pilot.press("escape")
-        assert "⏎ Detail" in bar_text(app)
+        assert "⏎ Detail" in bar_text(app) and "filter:" not in bar_text(app)
     async with make_app(store_path).run_test(size=LARGE) as pilot:
         await ready(pilot)
         text = bar_text(pilot.app)

@@ -342,8 +342,9 @@ class OpsdashApp(App[None]):
     # --- data ---------------------------------------------------------------------
 
     def poll(self, urgent: bool = False) -> None:
-        """Timer callback: only starts the worker (at most one in flight). ``urgent``: the user
-        asked for it (``r``, their own ack), so it does not step aside for keys."""
+        """Timer callback: starts the worker (at most one in flight), and gives the quiet-time
+        GC its chance. ``urgent``: the user asked for it (``r``, their own ack), so it does not
+        step aside for keys."""
         self._urgent = self._urgent or urgent
         if self._gc_held:
             self._quiet_gc.tick()

@@ -136,11 +136,12 @@ class FilterLine(KeyBar, can_focus=True):
             self._edit(v[:c] + text + v[c:], c + len(text))
 
     def on_click(self, event: events.Click) -> None:
+        # Textual calls KeyBar.on_click after this one (handlers run down the class hierarchy),
+        # which presses the hint under the pointer; while prompting there are no hints to press.
         if self.prompting:
             event.stop()
+            event.prevent_default()
             self.focus()
-            return
-        super().on_click(event)
 
     # --- drawing ---------------------------------------------------------------------
 
