@@ -58,7 +58,7 @@ async def ready(pilot, *, screen: type | None = None) -> None:
     app = pilot.app
     for _ in range(200):
         await pilot.pause(0.02)
-        if app.view is not None and not app._loading and app.pending_view is None:
+        if app.settled:
             if screen is None or isinstance(app.screen, screen):
                 await pilot.pause(0.02)
                 return

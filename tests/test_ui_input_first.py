@@ -159,3 +159,22 @@ async def test_the_tui_runs_its_own_full_collections(store_path: Path):
         app._quiet_gc.every, app._quiet_gc.quiet = 0.0, 0.0
         await until(pilot, lambda: runs, "a full collection from the poll timer")
     assert gc.get_threshold() == before
+
+
+async def test_the_pane_being_looked_at_is_updated_first_then_the_others_one_a_frame(store_path: Path):
+    app = make_app(store_path)
+    async with app.run_test(size=(160, 48)) as pilot:  # all six panes on screen
+        await ready(pilot)
+        await pilot.press("3")  # Cache has the focus
+        app.filter_text = "zzz-nothing"  # what a filter key does: apply_view, synchronously
+        assert app.pane("cache").shown == 0  # the focused pane: now
+        assert app.pane("health").shown == app.pane("health").total > 0  # the rest: not yet
+        applied_at: dict[str, float] = {}
+        while len(applied_at) < len(app.panes):
+            for p in app.panes:
+                if p.shown == 0 and p.pane_id not in applied_at:
+                    applied_at[p.pane_id] = time.monotonic()
+            await pilot.pause(0.002)
+        assert app.settled
+        times = sorted(applied_at.values())
+        assert all(b - a >= 0.005 for a, b in zip(times[1:], times[2:]))  # one a frame, not in a burst

@@ -32,7 +32,7 @@ async def _loaded(pilot) -> None:
     app = pilot.app
     for _ in range(300):
         await pilot.pause(0.02)
-        if app.view is not None and not app._loading and app.pending_view is None:
+        if app.settled:
             break
     await pilot.pause(0.1)
 

@@ -63,6 +63,7 @@ from .table import RowTable
 from .themes import DEFAULT_THEME, NO_COLOR_THEME, load_themes, theme_cycle
 
 WIDE = ((160, 48), (140, 40))
+FRAME = 0.008  # s between the panes of one update (ui refresh rate: TEXTUAL_FPS 120)
 SHIFT_KEYS = Binding.Group("noise handover note")
 PANE_ACTIONS = frozenset({"pane", "filter", "clear_filter", "drill", "ack", "silence", "escalate"})
 # Keys that change what the panes show: off whenever another screen covers them (a drill-down,
@@ -217,10 +218,11 @@ class OpsdashApp(App[None]):
         self._gc_held = False
         self._urgent = False  # the next poll was asked for (r, an ack): it does not wait for quiet
         self._apply_timer: Any = None
+        self._catch_up_timer: Any = None
         self._last_error: str | None = None
         self._reader: Store | None = None
         self._sparks = SparkCache()
-        self._behind: dict[str, bool] = {}  # hidden panes the last view skipped -> force
+        self._behind: dict[str, bool] = {}  # panes not showing the current view yet -> force
         self._match = compile_filter("")
         self._styles: dict[str, Any] = {}
         self._endpoint_tags = {e.name: dict(e.tags) for e in config.endpoints} if config else {}
@@ -409,35 +411,56 @@ class OpsdashApp(App[None]):
         self.on_view_ready(message)
 
     def apply_view(self, view: View, *, force: bool = False) -> None:
+        """Show ``view``: the active pane now, the other visible panes one a frame after it.
+
+        At 160x48 repainting six panes at once took 20-30 ms of the UI thread, so a key that
+        landed then waited for all of them; the pane being looked at comes first, and a key
+        now waits for one pane at most."""
         error = view.summary.error
         if error and error != self._last_error and not error.startswith("no store yet"):
             self.notify(join((f"{self.store_path}: ", ""), (error, "")), severity="error", timeout=10)
         self._last_error = error
         self.view = view
+        for pane_id in PANES:  # a hidden pane (tabs layout) catches up when it is shown, as dolphie's do
+            self._behind[pane_id] = self._behind.get(pane_id, False) or force
         with self.batch_update():
-            for p in self.panes:
-                if self._visible(p.pane_id):
-                    p.apply(view.rows.get(p.pane_id, []), self._styles, self._match, force=force)
-                    self._behind.pop(p.pane_id, None)
-                else:  # tabs layout: a hidden pane catches up when it is shown (dolphie does the same)
-                    self._behind[p.pane_id] = self._behind.get(p.pane_id, False) or force
+            self._catch_up(one=True)
             self._update_tabs(view)
             self._update_header()
+        self._catch_up_later()
+
+    @property
+    def settled(self) -> bool:
+        """Every visible pane shows the newest view (no poll, view or pane still on its way)."""
+        return (self.view is not None and not self._loading and self.pending_view is None
+                and not any(self._visible(p) for p in self._behind))
 
     def _visible(self, pane_id: str) -> bool:
         return self.has_class("-wide") or pane_id == self.active_pane
 
-    def _catch_up(self) -> None:
-        """Apply the current view to panes that became visible while behind."""
+    def _catch_up(self, one: bool = False) -> None:
+        """Apply the current view to visible panes that are behind, the active one first
+        (``one``: only the first of them)."""
         if self.view is None or not self._behind:
             return
-        for pane_id, force in list(self._behind.items()):
+        for pane_id in sorted(self._behind, key=lambda p: p != self.active_pane):
             if self._visible(pane_id):
-                del self._behind[pane_id]
+                force = self._behind.pop(pane_id)
                 try:
                     self.pane(pane_id).apply(self.view.rows.get(pane_id, []), self._styles, self._match, force=force)
                 except NoMatches:
                     pass
+                if one:
+                    return
+
+    def _catch_up_later(self) -> None:
+        if self._catch_up_timer is None and any(self._visible(p) for p in self._behind):
+            self._catch_up_timer = self.set_timer(FRAME, self._catch_up_next)
+
+    def _catch_up_next(self) -> None:
+        self._catch_up_timer = None
+        self._catch_up(one=True)
+        self._catch_up_later()
 
     def _collector_state(self) -> str:
         if self.collector is not None and getattr(self.collector, "running", False):
