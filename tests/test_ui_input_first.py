@@ -61,13 +61,13 @@ async def keys_and_refreshes(store_path: Path, quiet: float, longest: float):
 
 
 async def test_a_refresh_due_while_keys_are_pressed_waits_until_they_stop(store_path: Path):
-    async with keys_and_refreshes(store_path, quiet=0.4, longest=10.0) as (app, pilot, applied):
+    async with keys_and_refreshes(store_path, quiet=1.0, longest=10.0) as (app, pilot, applied):
         await pilot.press("down")
         pressed = app._input._last_input  # when the app saw the key
-        assert time.monotonic() - pressed < 0.3
+        assert time.monotonic() - pressed < 0.8  # so the wait below is not over already
         app.poll()
         await until(pilot, lambda: applied, "the refresh")
-        assert applied[0] - pressed >= 0.39  # not before the keyboard was quiet
+        assert applied[0] - pressed >= 0.99  # not before the keyboard was quiet
 
 
 async def test_a_refresh_is_late_by_at_most_the_limit_under_a_stream_of_keys(store_path: Path):
