@@ -105,7 +105,7 @@ class HitRateTracker:
         """Hit rate and ops/s over the window that ends at ``now``.
 
         With one reading only: the lifetime hit rate of the counters and
-        ``window_s`` None (CONTRACTS.md). ``hit_rate`` is None when no lookup
+        ``window_s`` None (docs/contracts.md). ``hit_rate`` is None when no lookup
         happened in the window: "no traffic" is neither 0 % nor 100 %.
         """
         points = [p for p in self._points if p.t <= now]

@@ -2,7 +2,7 @@
 them, the alert engine and the viewers read them.
 
 Nothing here does I/O. ``to_json()`` methods give the shapes of the
-``opsdash once --format json`` contract (CONTRACTS.md).
+``opsdash once --format json`` contract (docs/contracts.md).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def iso(t: float | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """One value of one metric for one target at one time (CONTRACTS.md metric names)."""
+    """One value of one metric for one target at one time (docs/contracts.md metric names)."""
 
     t: float
     target: str

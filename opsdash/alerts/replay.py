@@ -1,6 +1,6 @@
 """Replay recorded samples through the rules, on the samples' own time.
 
-Input is JSON lines (CONTRACTS.md): ``{"t": ..., "target": ..., "metric": ...,
+Input is JSON lines (docs/contracts.md): ``{"t": ..., "target": ..., "metric": ...,
 "value": ..., "labels": {...}}``, ``labels`` optional, blank lines and lines
 starting with ``#`` skipped. Samples should be in time order; a sample older
 than the last one of its series is dropped (as Prometheus does). The engine's

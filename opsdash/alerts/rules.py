@@ -1,6 +1,6 @@
 """Alert rules: the compiled form the engine evaluates, and the built-in defaults.
 
-A ``Rule`` is a ``[[rules]]`` entry (CONTRACTS.md) made ready for evaluation:
+A ``Rule`` is a ``[[rules]]`` entry (docs/contracts.md) made ready for evaluation:
 durations in seconds, ``clear`` resolved (default: the lower of warn/crit, on
 the right side of it), and optional per-target thresholds (``overrides``) for
 the built-ins whose limits come from the config (an endpoint's SLO, a backup's
