@@ -132,6 +132,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
         s.start("prometheus", [
             BINARIES["prometheus"], f"--config.file={root / 'prometheus.yml'}",
             f"--storage.tsdb.path={root / 'prom-data'}", f"--web.listen-address=127.0.0.1:{s.prom_port}",
+            # The first send of the firing alert can precede the notifier's discovery of
+            # Alertmanager and be dropped; the default 1m resend delay then made this
+            # fixture wait ~55 s for the alert. 1 s resends it at once.
+            "--rules.alert.resend-delay=1s",
         ])
         wait_for("prometheus ready", lambda: httpx.get(s.prom + "/-/ready", timeout=5).status_code == 200)
         wait_for("alertmanager ready", lambda: httpx.get(s.am + "/-/ready", timeout=5).status_code == 200)
