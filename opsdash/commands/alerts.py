@@ -1,8 +1,11 @@
-"""The alert queue from the shell: `alerts`, `ack`, `unack`, `silence`, `escalate`.
+"""The alert queue from the shell: `alerts`, `ack`, `unack`, `silence`, `unsilence`, `escalate`.
 
 Every action is written to the store at once (a committed transaction), so the
 collector and every viewer see it, and it survives a kill -9. An unknown alert
-id exits 3; ids may be shortened to any unique prefix.
+or silence id exits 3; alert ids may be shortened to any unique prefix. A
+silence matcher an alert cannot carry (``targt=web1``) exits 3 with a
+did-you-mean. `silence` and `unsilence` are mirrored to the Alertmanager
+sources whose alerts they cover. `alerts` says when the store's data is stale.
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--until-resolved", action="store_true", help="end the silence when the matched alerts resolve")
     p.set_defaults(func=run_silence, error_exit=3)
 
+    p = sub.add_parser("unsilence", parents=[common], help="end a silence now (here and in Alertmanager)")
+    p.add_argument("id", metavar="ID", help="silence number, as `opsdash alerts` lists it (12 or #12)")
+    p.set_defaults(func=run_unsilence, error_exit=3)
+
     p = sub.add_parser("escalate", parents=[common],
                        help="escalate an alert to the next tier; prints the escalation packet")
     p.add_argument("id", metavar="ID")
@@ -65,8 +72,11 @@ def run_alerts(args: argparse.Namespace) -> int:
     from ..alerts.engine import group_alerts
     from ..alerts.queue import describe_silence
 
+    from ..report.staleness import staleness_line
+
     now = time.time()
     with _common.open_store(args) as store:
+        stale = staleness_line(store, now)
         alerts = store.alerts(now=now) if args.all else store.alerts(states=("pending", "firing"), now=now)
         alerts.sort(key=lambda a: (a.state != "firing", a.severity != "critical", a.since))
         silences = store.active_silences(now)
@@ -81,9 +91,11 @@ def run_alerts(args: argparse.Namespace) -> int:
                 out.append(d)
             sil = [{"id": s.id, "matchers": s.matchers, "who": s.who, "note": s.note, "ends_at": iso(s.ends_at),
                     "until_resolved": s.until_resolved} for s in silences]
-            json.dump({"alerts": out, "silences": sil}, sys.stdout, indent=2)
+            json.dump({"alerts": out, "silences": sil, "stale": stale}, sys.stdout, indent=2)
             sys.stdout.write("\n")
             return 0
+        if stale:
+            print(stale)
         if not alerts:
             print("no alerts" if args.all else "no pending or firing alerts")
         groups = group_alerts(alerts, args.group_by) if args.group_by else {"": alerts}
@@ -148,24 +160,50 @@ def _config_or_none(args: argparse.Namespace):
 
 def run_silence(args: argparse.Namespace) -> int:
     from ..alerts import queue
+    from ..collect.alertmanager import push_silence_sync
     from ..config import format_duration
 
-    from ..collect.alertmanager import push_silence_sync
-
+    config = _config_or_none(args)
     with _common.open_store(args) as store:
         try:
-            matchers = queue.parse_matchers(args.match)
+            vocabulary = queue.vocabulary_from_store(store, config)
+            matchers = queue.parse_matchers(args.match, vocabulary)
+        except OpsdashError as e:
+            print(f"opsdash: silence --match {e}", file=sys.stderr)
+            return 3
+        try:
             sid = queue.silence(store, matchers, args.duration, note=args.note, until_resolved=args.until_resolved)
         except OpsdashError as e:
             return _fail(e)
         # Alerts that came from Alertmanager are silenced there too, so its receivers stay quiet.
-        for source, outcome in push_silence_sync(store, _config_or_none(args), sid).items():
+        for source, outcome in push_silence_sync(store, config, sid).items():
             print(f"alertmanager {source}: {outcome}")
-        now = time.time()
-        hit = [a for a in store.alerts(states=("pending", "firing"), now=now) if a.silenced]
+        hit = queue.silence_matches(store, matchers)
     m = ",".join(f"{k}={v}" for k, v in matchers.items())
     print(f"silence #{sid}: {m} for {format_duration(args.duration)}"
-          + (" or until resolved" if args.until_resolved else "") + f"; {len(hit)} active alert(s) silenced now")
+          + (" or until resolved" if args.until_resolved else "")
+          + f"; {len(hit)} active alert(s) silenced now")
+    return 0
+
+
+def run_unsilence(args: argparse.Namespace) -> int:
+    """End a silence here (queue.unsilence), then its copies in Alertmanager (expire_silence_sync)."""
+    from ..alerts import queue
+    from ..collect.alertmanager import expire_silence_sync
+
+    now = time.time()
+    with _common.open_store(args) as store:
+        try:
+            s = queue.find_silence(store, args.id)
+            ended = queue.unsilence(store, s.id, now=now)
+        except OpsdashError as e:
+            return _fail(e)
+        # Also when it had ended here already: a copy in Alertmanager may still be active.
+        mirrored = expire_silence_sync(store, _config_or_none(args), s.id) if s.external_id else {}
+    m = ",".join(f"{k}={v}" for k, v in s.matchers.items())
+    for source, outcome in mirrored.items():
+        print(f"alertmanager {source}: {outcome}")
+    print(f"silence #{s.id}: {m}: " + ("ended" if ended else "had already ended"))
     return 0
 
 

@@ -17,6 +17,9 @@ same content.
 ``noise_table(store, now, days=7)`` is the Noise screen's table: per rule,
 pages per day, flap %, time to ack, worst first.
 
+When no collector refreshes the store, the report says so first ("data is 6m
+old: no collector is running", report/staleness.py; ``stale`` in the JSON).
+
 Nothing here imports Textual; time is passed in.
 """
 
@@ -32,7 +35,8 @@ from ..config import Config, format_duration
 from ..model import Alert, iso
 from ..stats import percentile
 from ..store import Store
-from ..textsafe import clean, json_safe
+from ..textsafe import clean, json_safe, redact_url
+from .staleness import staleness_line
 
 __all__ = ["handover", "md", "noise_table", "to_json", "to_markdown"]
 
@@ -146,7 +150,7 @@ def _slo(store: Store, cfg: Config | None, since: float, now: float) -> list[dic
             breached.append("availability")
         if not breached:
             continue
-        out.append({"endpoint": e.name, "url": e.url, "breached": breached, "p95_ms": p95,
+        out.append({"endpoint": e.name, "url": redact_url(e.url), "breached": breached, "p95_ms": p95,
                     "slo_p95_ms": slo.ttfb_p95_ms, "availability": avail, "slo_availability": slo.availability,
                     "samples": len(ttfb), "polls": len(up)})
     return out
@@ -223,6 +227,7 @@ def handover(store: Store, cfg: Config | None = None, *, since: float = 8 * 3600
     slo = _slo(store, cfg, start, now)
     report: dict[str, Any] = {
         "generated_at": iso(now), "since": iso(start), "until": iso(now), "window_s": since,
+        "stale": staleness_line(store, now),  # None while a collector keeps the store fresh
         "summary": "",
         "counts": {"fired": fired_in_shift, "fired_critical": critical_in_shift, "resolved": len(resolved),
                    "open": len(open_alerts), "open_acked": sum(1 for a in open_alerts if a["ack"]),
@@ -383,7 +388,10 @@ def _note_lines(notes: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def to_markdown(r: Mapping[str, Any]) -> str:
     """GitHub-flavoured Markdown; every remote or human string escaped with ``md``."""
-    L: list[str] = [f"# Shift handover {r['since']} → {r['until']}", "", md(r["summary"], None), ""]
+    L: list[str] = [f"# Shift handover {r['since']} → {r['until']}", ""]
+    if r.get("stale"):
+        L += [f"> **{md(r['stale'], None)}**", ""]
+    L += [md(r["summary"], None), ""]
     L += _section("Open alerts", r["open_alerts"], _open_alert_lines)
     L += _section("Fired and resolved during the shift", r["resolved_alerts"], _resolved_lines)
     L += _section("Silences ending in the next 12 hours", r["silences_expiring"], _silence_lines)
