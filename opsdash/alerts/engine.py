@@ -23,13 +23,23 @@ Per sample, in order:
    drops pending to ok at once, and firing to resolved after
    ``keep_firing_for`` (exactly ``keep_firing_for`` resolves).
 
-Inhibition: while a rule on ``host.up`` fires for a host, the host's other
-alerts are marked inhibited (shown, never paged). Dead man's switch (the
+Inhibition: while a rule on ``host.up`` or ``endpoint.up`` fires for a target,
+the target's other alerts are marked inhibited (shown, never paged). Dead man's switch (the
 ``no-data`` rule): ``tick(now)`` fires for a series with no sample for 3x its
 observed interval, and its next sample resolves it.
 
 Time comes only from the samples and from ``tick(now)``: no wall clock here,
 so tests use a fake clock and ``replay`` runs on recorded time.
+
+The store (when given) learns every change through ``AlertWrites``: a change
+takes effect in memory and is held there, dirty, until a write commits it.
+By default ``observe`` and ``tick`` write at their end (write-through); the
+collector sets ``write_through = False`` and commits ``take_writes()`` with
+each poll's samples from its writer thread, so no store call (nor a locked
+store's busy wait) runs on its event loop. A write that fails keeps the
+changes (``put_back``) for the next one: memory and store never disagree for
+longer than the store is unavailable, and a recovery while the store was
+locked or full is in the store at its next write.
 
 The hot path (``_sample``) allocates nothing per sample for a series in the
 ok state: no Sample, no event, no store write.
@@ -45,7 +55,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..config import format_duration
 from ..model import Alert, Sample
-from ..store import Store
+from ..errors import StoreError
+from ..store import AlertWrites, Store
 from .rules import NO_DATA, Rule, matches
 
 __all__ = ["AlertEngine", "TransitionEvent", "alert_id", "group_alerts"]
@@ -154,7 +165,32 @@ def _clock(t: float) -> str:
 
 
 def _dur(s: float) -> str:
-    return format_duration(max(0.0, round(s, 3)))
+    """A span as people say it: whole seconds from 1 s up ("20s", not "20004ms": the
+    poll's own jitter is noise), milliseconds below."""
+    s = max(0.0, s)
+    return format_duration(round(s) if s >= 1 else round(s, 3))
+
+
+# Words for a 0/1 metric in a summary: (when 1, when 0). Others read "name: yes/no".
+_BOOL_WORDS = {
+    "host.up": ("up", "down"),
+    "endpoint.up": ("up", "down"),
+    "backup.restore_ok": ("restore test passed", "restore test failed"),
+    "patches.reboot_required": ("reboot required", "no reboot required"),
+}
+
+
+def _subject(target: str, labels: Mapping[str, str]) -> str:
+    """Who an alert is about: the target, and the cache, backup or vantage of the series
+    (three caches on one host would otherwise read as three identical lines)."""
+    out = target
+    if labels.get("cache"):
+        out += f" cache {labels['cache']}"
+    if labels.get("backup"):
+        out += f" backup {labels['backup']}"
+    if labels.get("vantage"):
+        out += f" from {labels['vantage']}"
+    return out
 
 
 class _State:
@@ -292,15 +328,19 @@ class AlertEngine:
                 self._glob_rules.append(r)
             else:
                 self._by_metric.setdefault(r.metric, []).append(r)
-        self._inhibitors = {r.name for r in self.rules if r.metric == "host.up"}
+        # A target that is down (host or endpoint) pages once: its other alerts are inhibited.
+        self._inhibitors = {r.name for r in self.rules if r.metric in ("host.up", "endpoint.up")}
         self._series: dict[tuple[Any, ...], _Series] = {}
         self._nodata_series: list[_Series] = []
         self._by_target: dict[str, list[_State]] = {}
         self._live: dict[str, _State] = {}  # pending, firing or flapping, by alert id
         self._kff: set[_State] = set()
-        self._down: set[str] = set()  # targets whose host.up alert fires
+        self._down: set[str] = set()  # targets whose host.up / endpoint.up alert fires
         self._restored: dict[str, Alert] = {}
         self._out: list[TransitionEvent] = []
+        self._writes = AlertWrites()  # changes not yet committed to the store
+        self.write_through = True  # write at the end of observe/tick; the collector batches instead
+        self.store_error: str | None = None  # why the last write failed (None: the store has it all)
         self.samples_seen = 0
         self._now = 0.0  # the latest time seen (samples, ticks): the engine's clock
         if store is not None:
@@ -319,6 +359,8 @@ class AlertEngine:
         sample = self._sample
         for s in samples:
             sample(s.t, s.target, s.metric, s.value, s.labels)
+        if self.write_through and self._writes:
+            self.flush()
         return out
 
     def tick(self, now: float) -> list[TransitionEvent]:
@@ -343,11 +385,49 @@ class AlertEngine:
                 if gap > mult * iv:
                     self._fire_nodata(st, ser, now, gap)
         if self.store is not None:
+            rows = self._writes.rows
             for st in list(self._live.values()):
                 if st.dirty:
                     st.dirty = False
-                    self.store.upsert_alert(self._alert(st), now)
+                    rows[st.id] = (self._alert(st), now)
+            if self.write_through and self._writes:
+                self.flush()
         return out
+
+    # --- the store: changes held until written ---------------------------------------------
+
+    @property
+    def unwritten(self) -> int:
+        """How many alert rows and transitions wait for the store."""
+        return len(self._writes)
+
+    def take_writes(self) -> AlertWrites:
+        """The changes since the last take, for the caller to commit (``store.write_poll``);
+        hand them back with ``put_back`` if the write fails."""
+        w, self._writes = self._writes, AlertWrites()
+        if w.resolved:
+            # Until-resolved silences end when nothing they match still fires, judged now.
+            w.firing = [self._full_labels(o) for o in self._live.values() if o.state == FIRING]
+        return w
+
+    def put_back(self, w: AlertWrites, error: str | None = None) -> None:
+        """A batch that was not written: kept, older than anything changed since."""
+        self._writes = w.merge_newer(self._writes)
+        self.store_error = error
+
+    def flush(self) -> bool:
+        """Write the held changes now (write-through mode); False if the store refused them,
+        which keeps them for the next try."""
+        if self.store is None or not self._writes:
+            return True
+        w = self.take_writes()
+        try:
+            self.store.write_alerts(w)
+        except StoreError as e:
+            self.put_back(w, str(e))
+            return False
+        self.store_error = None
+        return True
 
     def active(self) -> list[Alert]:
         """Alerts pending, firing or flapping (and restored ones not re-evaluated yet)."""
@@ -617,6 +697,9 @@ class AlertEngine:
     # --- inhibition -------------------------------------------------------------------------
 
     def _set_inhibited(self, target: str, on: bool, t: float) -> None:
+        if not on and any(st.rule.name in self._inhibitors and st.state == FIRING
+                          for st in self._by_target.get(target, ())):
+            return  # still down by another inhibitor (an endpoint down from a second vantage)
         if on:
             self._down.add(target)
         else:
@@ -631,7 +714,7 @@ class AlertEngine:
                 continue
             st.inhibited = on
             if st.id in self._live and self.store is not None:
-                self.store.upsert_alert(self._alert(st), t)
+                self._writes.rows[st.id] = (self._alert(st), t)
 
     # --- events and the store ---------------------------------------------------------------
 
@@ -658,10 +741,14 @@ class AlertEngine:
                 return tmpl.format_map(ctx)
             except (KeyError, ValueError, IndexError, AttributeError, TypeError):
                 pass
+        who = _subject(st.target, st.labels)
         if st.rule.is_no_data:
-            return f"{st.target}: no {st.metric} data for {_dur(v or 0)}"
+            return f"{who}: no {st.metric} data for {_dur(v or 0)}"
+        words = _BOOL_WORDS.get(st.metric) if st.kind == "bool" else None
+        if words is not None and v is not None:
+            return f"{who}: {words[0] if v >= 0.5 else words[1]}"
         lvl = 2 if st.severity == CRITICAL else 1
-        return f"{st.target}: {st.condition(v, lvl if st.state != OK else 0)}"
+        return f"{who}: {st.condition(v, lvl if st.state != OK else 0)}"
 
     def _emit(self, st: _State, t: float, frm: str, to: str, reason: str, *, notify: bool = False) -> None:
         inhibited = False
@@ -692,52 +779,32 @@ class AlertEngine:
         if self.store is not None:
             self._write(st, ev, live)
 
+    @staticmethod
+    def _full_labels(st: _State) -> dict[str, str]:
+        """What silences match an alert on."""
+        return {**st.labels, "target": st.target, "rule": st.rule.name, "alertname": st.rule.name,
+                "severity": st.severity}
+
     def _write(self, st: _State, ev: TransitionEvent, live: bool) -> None:
-        store = self.store
-        assert store is not None
-        a = self._alert(st)
-        tier = store.alert_tier(st.id) if live and ev.from_state != "ok" else None
-        if tier is not None and tier > a.tier:
-            a.tier = tier  # escalated by someone: keep it for this episode
-        if live or st.fired:
-            store.upsert_alert(a, ev.t)
-        else:
-            store.delete_alert(st.id)  # pending that never fired: not an incident
-        store.add_transition(ev.t, ev.alert_id, ev.rule, ev.target, ev.from_state, ev.to_state, ev.severity,
-                             ev.value, ev.reason)
+        """Hold the store's side of one transition until the next write commits it."""
+        w = self._writes
+        # The tier a viewer escalated to is the store's to keep (store.upsert_alert).
+        w.rows[st.id] = (self._alert(st), ev.t) if live or st.fired else None  # pending never fired: no incident
+        w.transitions.append((ev.t, ev.alert_id, ev.rule, ev.target, ev.from_state, ev.to_state, ev.severity,
+                              ev.value, ev.reason))
+        w.events.append(ev)
         if ev.to_state == "flapping" or ev.from_state == "flapping":
             if not live:
-                store.clear_acks(st.id, reason="settled", t=ev.t)
+                w.ack_clears.append((st.id, "settled", ev.t, False))
             return
         if not live:
             st.fired = False
-            store.clear_acks(st.id, reason=ev.to_state, t=ev.t)
-            self._end_until_resolved_silences(st, ev.t)
+            w.ack_clears.append((st.id, ev.to_state, ev.t, False))
+            w.resolved.append((self._full_labels(st), ev.t))
         else:
-            store.clear_acks(st.id, reason=f"{ev.from_state} -> {ev.to_state} {ev.severity}", t=ev.t,
-                             only_non_sticky=True)
+            w.ack_clears.append((st.id, f"{ev.from_state} -> {ev.to_state} {ev.severity}", ev.t, True))
         if ev.notify:
-            full = {**st.labels, "target": st.target, "rule": st.rule.name, "alertname": st.rule.name,
-                    "severity": st.severity}
-            if store.active_ack(st.id, ev.t) is not None or any(s.matches(full) for s in store.active_silences(ev.t)):
-                ev.notify = False
-
-    def _end_until_resolved_silences(self, st: _State, t: float) -> None:
-        store = self.store
-        assert store is not None
-        for s in store.active_silences(t):
-            if not s.until_resolved:
-                continue
-            full = {**st.labels, "target": st.target, "rule": st.rule.name, "alertname": st.rule.name}
-            if not s.matches({**full, "severity": st.severity}):
-                continue
-            still = any(
-                s.matches({**o.labels, "target": o.target, "rule": o.rule.name, "alertname": o.rule.name,
-                           "severity": o.severity})
-                for o in self._live.values() if o.state == FIRING
-            )
-            if not still:
-                store.expire_silence(s.id, t)
+            w.pages.append((ev, st.id, self._full_labels(st)))
 
     def _restore(self) -> None:
         store = self.store
@@ -748,14 +815,16 @@ class AlertEngine:
                 continue
             if a.rule not in known:
                 now = max(a.since, time.time())
-                store.add_transition(now, a.id, a.rule, a.target, a.state, "resolved", a.severity, a.value,
-                                     "resolved: the rule is no longer configured")
+                self._writes.transitions.append((now, a.id, a.rule, a.target, a.state, "resolved", a.severity,
+                                                 a.value, "resolved: the rule is no longer configured"))
                 a.state = "resolved"
-                store.upsert_alert(a, now)
+                self._writes.rows[a.id] = (a, now)
                 continue
             self._restored[a.id] = a
             if a.state == "firing" and a.rule in self._inhibitors:
                 self._down.add(a.target)
+        if self._writes:
+            self.flush()
 
 
 def group_alerts(alerts: Iterable[Alert], by: str = "rule") -> dict[str, list[Alert]]:

@@ -194,6 +194,12 @@ def builtin_rules(cfg: Config | None = None) -> list[Rule]:
         r(name="load", metric="host.load1_per_cpu", warn=2.0, crit=4.0, clear=1.5, for_s=600,
           description="1-minute load per CPU",
           runbook="vmstat 1; iostat -x 1: CPU-bound or waiting on I/O?"),
+        r(name="endpoint-down", metric="endpoint.up", op="<", crit=0.5, attempts=2, for_s=30,
+          tier={"warning": "L1", "critical": "L2"},
+          description="endpoint down from a vantage: no answer, or not an expected status, for 30 s",
+          runbook="curl -sv the URL from the failing vantage: DNS, connect, TLS or status? then the load "
+                  "balancer, the app's process and its log; the endpoint's error-rate, latency and SLO "
+                  "alerts are inhibited while it is down"),
         r(name="ttfb-p95", metric="endpoint.ttfb_p95_ms", warn=400, crit=800, clear=300, for_s=120,
           keep_firing_for_s=300, flap=(20, 30), overrides=tuple(p95_overrides),
           description="TTFB p95 (warning: the usual 200 ms target doubled)",
