@@ -4,6 +4,14 @@
 Every mistake a user can make ends here as one line on stderr and an exit
 code, never a traceback: ConfigError -> 3 (Nagios UNKNOWN), other
 OpsdashError -> 3 for `once`-style commands, 1 otherwise.
+
+Everything a command prints goes through one sanitiser: ``main`` puts a
+``textsafe.TerminalWriter`` over stdout and stderr for every command but the
+TUI, so an escape sequence from a remote host (OSC 52, CSI 2J, BEL, a bidi
+override) is shown as ``\\e]52;...``, never acted on, whichever command
+printed it and whether or not it cleaned its fields itself. JSON stays valid
+JSON. The TUI (Textual draws with escape codes of its own) renders remote
+text through ``ui/safetext.py`` instead.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import sys
 
 from . import __version__
 from .errors import ConfigError, OpsdashError
+from .textsafe import TerminalWriter
 
 
 def _common_parser() -> argparse.ArgumentParser:
@@ -51,15 +60,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def runs_tui(args: argparse.Namespace) -> bool:
+    """The commands that hand the terminal to Textual: no command, `run`, and `demo` without --headless."""
+    return args.command in (None, "run") or (args.command == "demo" and not getattr(args, "headless", False))
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    out, err = sys.stdout, sys.stderr
+    # Wrapped before argparse too: its errors echo the arguments back.
+    sys.stdout, sys.stderr = TerminalWriter(out), TerminalWriter(err)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if runs_tui(args):
+            sys.stdout, sys.stderr = out, err
+        return _run(args)
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command is None:
         from .commands.run import run as run_tui
 
         args.func = run_tui
     try:
-        return int(args.func(args) or 0)
+        rc = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, so a closed pipe is the BrokenPipeError below
+        return rc
     except ConfigError as e:
         for p in e.problems:
             print(str(p), file=sys.stderr)

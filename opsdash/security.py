@@ -11,19 +11,27 @@
 Remote hosts' files are not checked: they are read over SSH, as that user.
 Call it from ``check-config`` (print the lines) and at collector start (log them).
 No I/O beyond ``os.stat``; nothing is read from a secret file.
+
+``endpoint_secrets(url, headers)`` lists the secret values a request carries
+(credential headers, a URL's password and credential-like query values), so
+the one place HTTP results are built can scrub them from any error text
+before it is stored or shown (textsafe.redact).
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import stat
 from pathlib import Path
+from typing import Mapping
+from urllib.parse import unquote, urlsplit
 
 from .config import Config
-from .textsafe import clean
+from .textsafe import clean, url_secrets
 
-__all__ = ["warn_world_readable_secrets"]
+__all__ = ["endpoint_secrets", "header_secrets", "warn_world_readable_secrets"]
 
 _SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|KEY|CREDENTIAL|AUTH", re.I)
 _URL_PASSWORD = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@:]*:[^/@]+@")
@@ -82,4 +90,46 @@ def warn_world_readable_secrets(config: Config) -> list[str]:
         mode = _others_can_read(p)
         if mode is not None:
             out.append(f"{clean(p)}: {clean(key)} is readable by group/others (mode {mode:04o}); run chmod 600 {clean(p)}")
+    return out
+
+
+# --- secret values that must never be stored or shown ---------------------------------------
+
+# Configured header values are secrets unless the header is one of these: an
+# unknown header (X-Api-Key, X-Auth, Cookie, a vendor's own) is treated as one.
+_PLAIN_HEADERS = frozenset({
+    "host", "accept", "accept-encoding", "accept-language", "accept-charset", "user-agent", "content-type",
+    "cache-control", "pragma", "connection", "range", "referer", "origin", "dnt", "te", "via",
+    "x-requested-with", "x-forwarded-proto", "x-forwarded-host", "if-none-match", "if-modified-since",
+    "if-match", "if-unmodified-since",
+})
+
+
+def header_secrets(headers: Mapping[str, str]) -> list[str]:
+    """The values of configured request headers that may be credentials, and for a
+    ``Scheme credentials`` value (``Bearer abc``) the credentials alone as well, so an
+    error body that echoes either form can be scrubbed (textsafe.redact)."""
+    out: list[str] = []
+    for name, value in headers.items():
+        if name.lower() in _PLAIN_HEADERS or not value:
+            continue
+        out.append(value)
+        scheme, _, cred = value.strip().partition(" ")
+        if cred.strip():
+            out.append(cred.strip())
+    return out
+
+
+def endpoint_secrets(url: str, headers: Mapping[str, str]) -> list[str]:
+    """Every secret value a request to ``url`` with ``headers`` carries: header
+    credentials, the URL's password and credential-like query values, and the
+    Basic-auth header value built from ``user:password@``."""
+    out = header_secrets(headers) + url_secrets(url)
+    try:
+        parts = urlsplit(url)
+        if parts.username is not None and parts.password:
+            basic = f"{unquote(parts.username)}:{unquote(parts.password)}".encode()
+            out.append(base64.b64encode(basic).decode())
+    except ValueError:
+        pass
     return out

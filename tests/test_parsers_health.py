@@ -62,8 +62,8 @@ def test_df_timeout_keeps_the_rest_of_the_reading() -> None:
 
 
 @pytest.mark.parametrize("text,what", [
-    ("garbage before\n=== loadavg ===\n", "before the first section"),
     ("=== loadavg ===\n0.1 0.2 0.3 1/1 1\n", "no uptime section"),
+    ("a banner and nothing else\n", "no loadavg section"),
 ])
 def test_broken_output_raises_parse_error(text: str, what: str) -> None:
     with pytest.raises(ParseError, match=what):
@@ -79,3 +79,21 @@ def test_meminfo_without_memavailable_uses_free_buffers_cached() -> None:
 def test_cpu_line_missing_is_an_error_naming_the_line() -> None:
     with pytest.raises(ParseError):
         parse_cpu(["intr 1 2 3"])
+
+
+BANNER = (
+    "Welcome to db-7 (Debian GNU/Linux 12)\n"
+    "\n"
+    "  Authorised use only. === this is not a section ===\n"
+    "=== df ===\n"  # a banner line that looks like one of ours
+    "Filesystem 1024-blocks Used Available Capacity Mounted on\n"
+    "/dev/fake 100 99 1 99% /banner\n"
+)
+
+
+def test_text_before_the_first_section_is_skipped() -> None:
+    """A login banner or an echoing ~/.bashrc before the reply: the reading is the same."""
+    clean = parse_health_output(ONESHOT, None, 0)
+    with_banner = parse_health_output(BANNER + ONESHOT, None, 0)
+    assert with_banner == clean
+    assert "/banner" not in [d.mount for d in with_banner.health.disks]  # the real df section won

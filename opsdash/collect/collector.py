@@ -42,12 +42,12 @@ from ..model import (
 )
 from ..stats import percentile
 from ..store import Store
-from ..textsafe import without_userinfo
+from ..textsafe import redact_url
 from ..parsers.curl import curl_command, parse_curl
 from .backups import probe_backup
 from .caches import read_counters
 from .health import HealthReading, health_script, local_health, parse_health_output
-from .http import EndpointWindow, HTTPProbe
+from .http import EndpointWindow, HTTPProbe, http_result
 from .patches import probe_patches
 from .runner import LocalRunner
 from .ssh import SSHHost
@@ -356,12 +356,12 @@ class Collector:
             res = await self.ssh(vantage).run(curl.command, timeout=ep.timeout + 5, input=curl.stdin)
             c = parse_curl(res.stdout, rc=res.rc)
         except ProbeError as e:
-            return HTTPResult(ep.name, without_userinfo(ep.url), vantage, t, False, None, None, None,
-                              f"vantage {vantage}: {e}", e.state)
+            return http_result(ep, vantage, t, ok=False, status=None, phases=None, cache=None,
+                               error=f"vantage {vantage}: {e}", state=e.state)
         ok = c.error is None and c.status in ep.expect_status
         state = "ok" if ok else (c.state if c.error else "bad-status")
         err = c.error or (None if ok else f"status {c.status}, expected {', '.join(map(str, ep.expect_status))}")
-        return HTTPResult(ep.name, without_userinfo(ep.url), vantage, t, ok, c.status, c.phases, c.cache, err, state)
+        return http_result(ep, vantage, t, ok=ok, status=c.status, phases=c.phases, cache=c.cache, error=err, state=state)
 
     def record_http(self, ep: EndpointConfig, r: HTTPResult) -> None:
         w = self.endpoints[(ep.name, r.vantage)]
@@ -384,7 +384,7 @@ class Collector:
         s = w.summary(r.t if r else self.clock())
         return {
             "name": ep.name,
-            "url": without_userinfo(ep.url),
+            "url": redact_url(ep.url),
             "vantage": vantage,
             "state": r.state if r else "unknown",
             "status": r.status if r else None,

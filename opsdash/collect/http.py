@@ -26,7 +26,8 @@ import httpx
 from ..config import EndpointConfig
 from ..model import HTTPResult, Phases
 from ..stats import Window, percentile
-from ..textsafe import without_userinfo
+from ..security import endpoint_secrets
+from ..textsafe import redact, redact_url
 
 # Read at most this much of a body: we time it, we do not keep it.
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -43,6 +44,20 @@ def cache_status(headers: httpx.Headers) -> str | None:
     if age and age.strip().isdigit() and int(age) > 0:
         return "HIT"
     return None
+
+
+def http_result(ep: EndpointConfig, vantage: str, t: float, *, ok: bool, status: int | None,
+                phases: Phases | None, cache: str | None, error: str | None, state: str) -> HTTPResult:
+    """The one way an HTTPResult is made, from this machine or a remote vantage.
+
+    What is stored and shown of a request is its URL without credentials
+    (``redact_url``) and an error text without any secret the request carried:
+    a server, proxy or library error that echoes the Authorization header, a
+    query token or the URL's password has those values replaced by ``***``.
+    """
+    if error:
+        error = redact(error, endpoint_secrets(ep.url, ep.headers))
+    return HTTPResult(ep.name, redact_url(ep.url), vantage, t, ok, status, phases, cache, error, state)
 
 
 def _is_ip(host: str) -> bool:
@@ -150,11 +165,8 @@ class HTTPProbe:
             total_ms=ms("total"),
         )
         ok = resp.status_code in ep.expect_status
-        return HTTPResult(
-            endpoint=ep.name,
-            url=without_userinfo(ep.url),
-            vantage="local",
-            t=t_wall,
+        return http_result(
+            ep, "local", t_wall,
             ok=ok,
             status=resp.status_code,
             phases=phases,
@@ -166,7 +178,7 @@ class HTTPProbe:
     @staticmethod
     def _failed(ep: EndpointConfig, t: float, state: str, error: str, marks: dict[str, float], ms: Any) -> HTTPResult:
         phases = Phases(ms("dns"), ms("connection.connect_tcp.complete"), ms("connection.start_tls.complete"), None, None)
-        return HTTPResult(ep.name, without_userinfo(ep.url), "local", t, False, None, phases, None, error, state)
+        return http_result(ep, "local", t, ok=False, status=None, phases=phases, cache=None, error=error, state=state)
 
 
 @dataclass

@@ -55,7 +55,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import httpx
 
 from ..config import HostConfig, SourceConfig
-from ..textsafe import without_userinfo
+from ..textsafe import redact_url
 from ..errors import ParseError, ProbeError
 from ..model import HOST_ERROR, HOST_OK, HOST_UNREACHABLE, CacheStats, DiskUsage, Health, Sample
 
@@ -394,7 +394,7 @@ def worst(v: Vector) -> float | None:
 # --- HTTP ------------------------------------------------------------------------------------
 
 
-safe_url = without_userinfo  # the name the sources use
+safe_url = redact_url  # the name the sources use
 
 
 def _read_secret(path: str, what: str) -> str:
@@ -649,7 +649,7 @@ def _endpoint(cfg: SourceConfig, ep: Any, t: float, res: Mapping[str, Any]) -> t
     no_data = not errors and all(v is None for v in vals.values())
     state_ = "error" if errors else ("no-data" if no_data else "ok")
     row = {
-        "name": ep.name, "url": ep.url, "vantage": cfg.name, "state": state_, "status": None,
+        "name": ep.name, "url": redact_url(ep.url), "vantage": cfg.name, "state": state_, "status": None,
         "ttfb_ms": ms["p50"], "phases": None, "samples": None,
         "p50_ms": ms["p50"], "p95_ms": ms["p95"], "p99_ms": ms["p99"],
         "error_rate": round(err_rate, 6) if err_rate is not None else None,

@@ -7,7 +7,7 @@ import sys
 
 from ..config import format_duration
 from ..security import warn_world_readable_secrets
-from ..textsafe import clean, without_userinfo
+from ..textsafe import clean, redact_url
 from . import _common
 
 
@@ -33,11 +33,11 @@ def run(args: argparse.Namespace) -> int:
               + (f" ({', '.join(extra)})" if extra else ""))
     print(f"  endpoints: {len(config.endpoints)}")
     for e in config.endpoints:
-        print(f"    {clean(e.name)}: {clean(without_userinfo(e.url))} from {clean(','.join(e.vantage))} every {format_duration(e.interval)}")
+        print(f"    {clean(e.name)}: {clean(redact_url(e.url))} from {clean(','.join(e.vantage))} every {format_duration(e.interval)}")
     if config.sources:
         print(f"  sources: {len(config.sources)}")
         for s in config.sources:
-            print(f"    {clean(s.name)}: {s.kind} {clean(without_userinfo(s.url))}")
+            print(f"    {clean(s.name)}: {s.kind} {clean(redact_url(s.url))}")
     try:
         from ..alerts.rules import rules_from_config
     except ImportError:

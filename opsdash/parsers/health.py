@@ -15,23 +15,26 @@ _SECTION = re.compile(r"^=== (\S+)(?: (.*))? ===$")
 
 
 def split_sections(text: str) -> dict[str, list[str]]:
-    """``=== name ===`` delimited text into {name: lines}. The ``end`` line's attributes go to "end"."""
+    """``=== name ===`` delimited text into {name: lines}. The ``end`` line's attributes go to "end".
+
+    The reply is found by its markers, not by where the output starts: text
+    before the first section is not ours (a login banner, a ``~/.bashrc`` that
+    echoes, a motd) and is skipped; the raw output, banner and all, is kept
+    for the drill-down by the caller. A section seen twice keeps its last
+    copy, so a banner that happens to print ``=== df ===`` cannot stand in
+    for the real one that follows it.
+    """
     sections: dict[str, list[str]] = {}
     current: list[str] | None = None
-    for n, line in enumerate(text.splitlines(), start=1):
+    for line in text.splitlines():
         line = line.rstrip("\r")
         m = _SECTION.match(line)
         if m:
-            name = m.group(1)
-            current = sections.setdefault(name, [])
+            current = sections[m.group(1)] = []
             if m.group(2):
                 current.append(m.group(2))
-            continue
-        if current is None:
-            if line.strip():
-                raise ParseError("output before the first section", line, n)
-            continue
-        current.append(line)
+        elif current is not None:
+            current.append(line)
     return sections
 
 

@@ -21,7 +21,7 @@ from ..config import Config, format_duration
 from ..model import Alert, iso
 from ..stats import sparkline
 from ..store import Store
-from ..textsafe import json_safe
+from ..textsafe import json_safe, redact_url
 from .handover import _num, md
 
 __all__ = ["packet", "to_json", "to_markdown"]
@@ -105,7 +105,7 @@ def packet(store: Store, alert: Alert, cfg: Config | None = None, *, now: float 
             ep = next((e for e in cfg.endpoints if e.name == a.target), None)
             if ep is not None:
                 env["tags"] = dict(ep.tags)
-                env["url"] = ep.url
+                env["url"] = redact_url(ep.url)
     for row in store.latest("host", a.target):
         d = row["data"] or {}
         env["tags"] = env["tags"] or dict(d.get("tags") or {})
