@@ -19,7 +19,7 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -210,6 +210,52 @@ class Transition:
     reason: str
 
 
+@dataclass
+class AlertWrites:
+    """Alert changes the engine holds until the store commits them.
+
+    The engine changes state in memory at once and adds the change here; the
+    collector's writer commits the lot with the next poll's samples. A batch that
+    fails (store locked, disk full) is kept and merged with newer changes, so the
+    store catches up as soon as it can be written: memory and store disagree for
+    no longer than the store is unavailable.
+
+    - ``rows``: alert id -> (Alert, t) to upsert, or None to delete; the newest wins.
+    - ``transitions``: rows for the transitions table, in order.
+    - ``ack_clears``: (alert id, reason, t, only_non_sticky); acks given after t stay.
+    - ``resolved``: (labels of an alert that resolved, t): ends the until-resolved
+      silences that match it, unless one of ``firing`` (labels of the alerts firing
+      when the batch was taken) still matches.
+    - ``pages``: (event, alert id, labels) whose ``notify`` is cleared if an ack or a
+      silence holds the page at commit time.
+    """
+
+    rows: dict[str, "tuple[Alert, float] | None"] = field(default_factory=dict)
+    transitions: list[tuple[Any, ...]] = field(default_factory=list)
+    ack_clears: list[tuple[str, str, float, bool]] = field(default_factory=list)
+    resolved: list[tuple[dict[str, str], float]] = field(default_factory=list)
+    firing: list[dict[str, str]] = field(default_factory=list)
+    pages: list[tuple[Any, str, dict[str, str]]] = field(default_factory=list)
+    events: list[Any] = field(default_factory=list)  # the transitions' events, for whoever logs them once written
+
+    def __bool__(self) -> bool:
+        return bool(self.rows or self.transitions or self.ack_clears or self.resolved or self.pages)
+
+    def __len__(self) -> int:
+        return len(self.rows) + len(self.transitions)
+
+    def merge_newer(self, newer: "AlertWrites") -> "AlertWrites":
+        """This (older, unwritten) batch followed by ``newer``: one batch to write."""
+        self.rows.update(newer.rows)
+        self.transitions += newer.transitions
+        self.ack_clears += newer.ack_clears
+        self.resolved += newer.resolved
+        self.firing = newer.firing or self.firing
+        self.pages += newer.pages
+        self.events += newer.events
+        return self
+
+
 class Store:
     """A connection to the store. Thread-safe: one lock serialises use of the connection."""
 
@@ -310,9 +356,15 @@ class Store:
             db.executemany("INSERT INTO samples (series_id, t, value) VALUES (?, ?, ?)", rows)
         return len(rows)
 
-    def write_poll(self, samples: Iterable[Sample], latest: Iterable[tuple[str, str, str, float, Mapping[str, Any], str | None]]) -> None:
-        """One transaction for a batch of polls: samples plus their latest rows."""
+    def write_poll(
+        self, samples: Iterable[Sample], latest: Iterable[tuple[str, str, str, float, Mapping[str, Any], str | None]],
+        alerts: "AlertWrites | None" = None,
+    ) -> None:
+        """One transaction for a batch of polls: samples, their latest rows, and the alert
+        engine's changes since the last batch (all or nothing: the caller keeps them on failure)."""
         with self._tx() as db:
+            if alerts is not None:
+                self._apply_alert_writes(db, alerts)
             rows = [
                 (self._series_id(db, s.target, s.metric, _labels_json(s.labels)), s.t, s.value) for s in samples
             ]
@@ -460,25 +512,74 @@ class Store:
 
     # --- alerts -----------------------------------------------------------------------
 
+    # The tier is a viewer's (an escalation writes it): the engine's upsert offers the rule's
+    # tier for the severity, and a row still open keeps a higher tier someone escalated it to.
+    # Decided inside the write, so an escalation committed a moment before is never undone.
+    # A new episode (the row was resolved) starts from the rule's tier again. "L1" < "L2" < "L3".
+    _UPSERT_ALERT = (
+        "INSERT INTO alerts (id, rule, target, labels, severity, state, since, value, summary, runbook, tier,"
+        " flapping, inhibited, source, updated_at, resolved_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+        "ON CONFLICT (id) DO UPDATE SET severity=excluded.severity, state=excluded.state, since=excluded.since,"
+        " value=excluded.value, summary=excluded.summary, runbook=excluded.runbook,"
+        " tier=CASE WHEN alerts.state != 'resolved' AND alerts.tier > excluded.tier THEN alerts.tier"
+        " ELSE excluded.tier END,"
+        " flapping=excluded.flapping, inhibited=excluded.inhibited, labels=excluded.labels,"
+        " updated_at=excluded.updated_at, resolved_at=excluded.resolved_at"
+    )
+
+    @staticmethod
+    def _alert_row(a: Alert, now: float) -> tuple[Any, ...]:
+        return (
+            a.id, a.rule, a.target, _labels_json(a.labels), a.severity, a.state, a.since, a.value,
+            a.summary, a.runbook, a.tier, int(a.flapping), int(a.inhibited), a.source, now,
+            now if a.state == "resolved" else None,
+        )
+
     def upsert_alert(self, a: Alert, now: float) -> None:
         with self._tx() as db:
-            db.execute(
-                "INSERT INTO alerts (id, rule, target, labels, severity, state, since, value, summary, runbook, tier,"
-                " flapping, inhibited, source, updated_at, resolved_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT (id) DO UPDATE SET severity=excluded.severity, state=excluded.state, since=excluded.since,"
-                " value=excluded.value, summary=excluded.summary, runbook=excluded.runbook, tier=excluded.tier,"
-                " flapping=excluded.flapping, inhibited=excluded.inhibited, labels=excluded.labels,"
-                " updated_at=excluded.updated_at, resolved_at=excluded.resolved_at",
-                (
-                    a.id, a.rule, a.target, _labels_json(a.labels), a.severity, a.state, a.since, a.value,
-                    a.summary, a.runbook, a.tier, int(a.flapping), int(a.inhibited), a.source, now,
-                    now if a.state == "resolved" else None,
-                ),
-            )
+            db.execute(self._UPSERT_ALERT, self._alert_row(a, now))
 
     def delete_alert(self, alert_id: str) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM alerts WHERE id = ?", (alert_id,))
+
+    def write_alerts(self, w: "AlertWrites") -> None:
+        """Commit the engine's held alert changes in one transaction (see AlertWrites)."""
+        with self._tx() as db:
+            self._apply_alert_writes(db, w)
+
+    def _apply_alert_writes(self, db: sqlite3.Connection, w: "AlertWrites") -> None:
+        for aid, row in w.rows.items():
+            if row is None:
+                db.execute("DELETE FROM alerts WHERE id = ?", (aid,))
+            else:
+                db.execute(self._UPSERT_ALERT, self._alert_row(*row))
+        db.executemany(
+            "INSERT INTO transitions (t, alert_id, rule, target, from_state, to_state, severity, value, reason)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            w.transitions,
+        )
+        for aid, reason, t, only_non_sticky in w.ack_clears:
+            # Only acks given before the change: one a viewer wrote while this change waited
+            # for the store is about the new state and stays.
+            sql = ("UPDATE acks SET cleared_at = ?, cleared_reason = ? WHERE alert_id = ? AND cleared_at IS NULL"
+                   " AND t <= ?")
+            db.execute(sql + (" AND sticky = 0" if only_non_sticky else ""), (t, reason, aid, t))
+        if w.resolved:
+            silences = [s for s in self._silences_in(db, min(t for _, t in w.resolved))
+                        if s.until_resolved and s.expired_at is None]
+            for full, t in w.resolved:
+                for s in silences:
+                    if s.t <= t < s.ends_at and s.matches(full) and not any(s.matches(o) for o in w.firing):
+                        db.execute("UPDATE silences SET expired_at = ? WHERE id = ? AND expired_at IS NULL", (t, s.id))
+        if w.pages:
+            for ev, aid, full in w.pages:
+                acked = db.execute(
+                    "SELECT 1 FROM acks WHERE alert_id = ? AND cleared_at IS NULL AND t <= ?"
+                    " AND (expires_at IS NULL OR expires_at > ?) LIMIT 1", (aid, ev.t, ev.t)).fetchone()
+                if acked or any(s.expired_at is None and s.t <= ev.t < s.ends_at and s.matches(full)
+                                for s in self._silences_in(db, ev.t)):
+                    ev.notify = False
 
     def alerts(self, *, states: Sequence[str] | None = None, now: float | None = None) -> list[Alert]:
         """Alerts with their ack and silence state resolved at ``now``."""
@@ -608,11 +709,19 @@ class Store:
             db.execute("UPDATE silences SET external_id = ? WHERE id = ?", (external_id, silence_id))
 
     def silences(self, *, since: float = 0.0) -> list[Silence]:
-        rows = self._query(
+        with self._lock:
+            try:
+                return self._silences_in(self._db, since)
+            except sqlite3.Error as e:
+                raise StoreError(f"{self.path}: {e}") from None
+
+    @staticmethod
+    def _silences_in(db: sqlite3.Connection, since: float) -> list[Silence]:
+        rows = db.execute(
             "SELECT id, t, who, matchers, note, ends_at, until_resolved, expired_at, external_id FROM silences"
             " WHERE ends_at >= ? ORDER BY t",
             (since,),
-        )
+        ).fetchall()
         return [Silence(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], bool(r[6]), r[7], r[8]) for r in rows]
 
     def active_silences(self, now: float) -> list[Silence]:
@@ -638,14 +747,21 @@ class Store:
             args.append(alert_id)
         return [Note(*r) for r in self._query(sql + " ORDER BY t", args)]
 
-    def add_escalation(self, alert_id: str, *, who: str, from_tier: str | None, to_tier: str, t: float | None = None) -> None:
+    def add_escalation(self, alert_id: str, *, who: str, from_tier: str | None, to_tier: str, t: float | None = None) -> bool:
+        """Raise the alert's tier from ``from_tier`` to ``to_tier`` and record who did it, in one
+        transaction; False (nothing written) when the tier is no longer ``from_tier`` (someone
+        else escalated meanwhile). ``from_tier`` None: whatever it is now."""
         t = time.time() if t is None else t
         with self._tx() as db:
+            row = db.execute("SELECT tier FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+            if row is not None and from_tier is not None and row[0] != from_tier:
+                return False
             db.execute(
                 "INSERT INTO escalations (t, alert_id, who, from_tier, to_tier) VALUES (?,?,?,?,?)",
-                (t, alert_id, who, from_tier, to_tier),
+                (t, alert_id, who, from_tier if from_tier is not None else (row[0] if row else None), to_tier),
             )
             db.execute("UPDATE alerts SET tier = ? WHERE id = ?", (to_tier, alert_id))
+            return True
 
     def escalations(self, alert_id: str | None = None) -> list[tuple[float, str, str, str | None, str]]:
         sql, args = "SELECT t, alert_id, who, from_tier, to_tier FROM escalations", []
@@ -673,7 +789,8 @@ class Store:
         return {"pid": pid, "started_at": started, "heartbeat": hb, "stats": json.loads(stats or "{}")}
 
     def collector_running(self, now: float, max_age: float = 30.0) -> bool:
-        """True when another process wrote a heartbeat recently and is alive."""
+        """True when a collector wrote a heartbeat recently and is alive: what the header
+        shows. Whether a collector may start is the collector lock's answer, not this."""
         st = self.collector_status()
         if not st or now - st["heartbeat"] > max_age:
             return False

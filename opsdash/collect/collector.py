@@ -6,6 +6,12 @@ one finished, so polls of one target never overlap and a slow or hung host
 delays nobody else. A failing job backs off exponentially with jitter.
 Results go to a writer task that batches them into one store transaction
 every half second, in a thread, so SQLite never blocks the event loop.
+The alert engine's changes ride in the same transaction (``AlertWrites``);
+a batch the store refuses (locked, disk full) is kept and written with the
+next one, and the collector logs the outage once and the recovery once.
+
+``run()`` first takes the store's collector lock (collector_lock.py): one
+collector per store; a second one gets CollectorBusy naming the first's PID.
 
 ``Collector.run()`` runs until stopped (``opsdash collect``, the TUI's
 embedded collector); ``Collector.snapshot_once()`` runs each probe once
@@ -15,6 +21,7 @@ embedded collector); ``Collector.snapshot_once()`` runs each probe once
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import resource
@@ -26,6 +33,7 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping
 
 from .. import gcpolicy
 from ..cache_rate import HitRateTracker
+from ..collector_lock import CollectorLock
 from ..config import BackupConfig, CacheConfig, Config, EndpointConfig, HostConfig
 from ..errors import OpsdashError, ProbeError
 from ..model import (
@@ -53,6 +61,11 @@ from .runner import LocalRunner
 from .ssh import SSHHost
 
 MAX_BACKOFF = 300.0
+FLUSH_PERIOD = 0.5  # the writer commits a batch this often
+MAX_HELD_SAMPLES = 500_000  # kept in memory while the store cannot be written (about 100 MB at most)
+
+log = logging.getLogger("opsdash.collect")
+logging.getLogger("opsdash").addHandler(logging.NullHandler())  # silent unless a command sets up logging
 LatestRow = tuple[str, str, str, float, dict[str, Any], "str | None"]
 
 
@@ -164,14 +177,21 @@ class Collector:
         clock: Callable[[], float] = time.time,
         run_restore_tests: bool = True,
         alert_engine: Any = None,
+        lock: CollectorLock | None = None,
     ):
         self.config = config
         self.store = store
+        self.lock = lock  # held by the caller (the TUI's thread); else run() takes its own
         self.clock = clock
         self.run_restore_tests = run_restore_tests
         self.engine = alert_engine
         if alert_engine is not None and hasattr(alert_engine, "use_tags"):
             alert_engine.use_tags(self.target_tags)  # rule `match` sees Prometheus labels too
+        if alert_engine is not None and store is not None and hasattr(alert_engine, "take_writes"):
+            alert_engine.write_through = False  # its changes go with our batches, from the writer thread
+        self._store_down_since: float | None = None  # monotonic; when writes started failing
+        self._store_error_logged: str | None = None
+        self._dropped = 0
         self.hosts: dict[str, HostStatus] = {h.name: HostStatus(h) for h in config.hosts}
         self._endpoint_tags = {e.name: e.tags for e in config.endpoints}
         self.endpoints: dict[tuple[str, str], EndpointWindow] = {
@@ -412,19 +432,48 @@ class Collector:
             cb(samples)
 
     async def flush(self) -> None:
-        if not self._pending and not self._pending_latest:
+        """Commit what was polled and what the alert engine changed, in one transaction.
+        Refused (disk full, locked, corrupt): keep it all, say so once, retry next time."""
+        engine = self.engine if self.store is not None and hasattr(self.engine, "take_writes") else None
+        if not self._pending and not self._pending_latest and not (engine is not None and engine.unwritten):
             return
         samples, latest = self._pending, self._pending_latest
         self._pending, self._pending_latest = [], []
-        if self.store is not None:
-            try:
-                await asyncio.to_thread(self.store.write_poll, samples, latest)
-                self.last_error = None
-            except OpsdashError as e:
-                # Disk full, locked, corrupt: keep polling, say so, retry next flush.
-                self.last_error = str(e)
-                self._pending[:0] = samples[-50000:]
-                self._pending_latest[:0] = latest
+        alerts = engine.take_writes() if engine is not None else None
+        if self.store is None:
+            return
+        try:
+            await asyncio.to_thread(self.store.write_poll, samples, latest, alerts)
+        except OpsdashError as e:
+            self._store_failed(str(e), samples, latest, alerts)
+            return
+        self.last_error = None
+        if self._store_down_since is not None:
+            down = time.monotonic() - self._store_down_since
+            lost = f"; dropped the oldest {self._dropped} samples" if self._dropped else ""
+            log.info("store: writable again after %.0fs; wrote the %d samples and %d alert changes held meanwhile%s",
+                     down, len(samples), len(alerts or ()), lost)
+            self._store_down_since, self._store_error_logged, self._dropped = None, None, 0
+        if alerts is not None:
+            _log_alert_events(alerts.events)
+
+    def _store_failed(self, error: str, samples: list[Sample], latest: list[LatestRow], alerts: Any) -> None:
+        self.last_error = error
+        keep = samples[-MAX_HELD_SAMPLES:]
+        self._dropped += len(samples) - len(keep)
+        self._pending[:0] = keep
+        # Only the newest latest row per thing matters: a long outage does not grow this.
+        newest = {(k, tg, n): row for row in latest + self._pending_latest for k, tg, n, *_ in [row]}
+        self._pending_latest = list(newest.values())
+        if alerts is not None and self.engine is not None:
+            self.engine.put_back(alerts, error)
+        if self._store_down_since is None:
+            self._store_down_since = time.monotonic()
+        if error != self._store_error_logged:  # one line per outage (and per change of cause), not per retry
+            self._store_error_logged = error
+            held = self.engine.unwritten if self.engine is not None and hasattr(self.engine, "unwritten") else 0
+            log.error("store: cannot write: %s; keeping %d samples and %d alert changes in memory, "
+                      "retrying every %gs", error, len(self._pending), held, FLUSH_PERIOD)
 
     last_error: str | None = None
 
@@ -542,14 +591,15 @@ class Collector:
         pid, started = os.getpid(), self.clock()
         while True:
             stopping = self._stop.is_set()
-            await self.flush()
             now = self.clock()
             if self.engine is not None and hasattr(self.engine, "tick"):
                 try:
-                    self.engine.tick(now)
+                    self.engine.tick(now)  # memory only: its changes go with this flush
                 except OpsdashError as e:
                     self.last_error = str(e)
-            if self.store is not None:
+            await self.flush()
+            if self.store is not None and self._store_down_since is None:
+                # While the data cannot be written, neither can this: no second wait on a locked store.
                 try:
                     await asyncio.to_thread(self.store.heartbeat, pid, started, now,
                                             self.stats.to_json(self.jobs, len(self.hosts)) | {"error": self.last_error})
@@ -561,7 +611,7 @@ class Collector:
             if stopping:
                 return
             try:
-                await asyncio.wait_for(self._stop.wait(), 0.5)
+                await asyncio.wait_for(self._stop.wait(), FLUSH_PERIOD)
             except asyncio.TimeoutError:
                 pass
 
@@ -577,7 +627,20 @@ class Collector:
             self.refresh_now()
 
     async def run(self, duration: float | None = None) -> dict[str, Any]:
-        """Poll until ``stop()`` (or ``duration`` seconds); finish the current write; return poll stats."""
+        """Poll until ``stop()`` (or ``duration`` seconds); finish the current write; return poll stats.
+
+        Raises CollectorBusy at once when another collector holds the store's lock."""
+        own_lock = None
+        if self.store is not None and self.lock is None:
+            own_lock = self.lock = CollectorLock(self.store.path).acquire()
+        try:
+            return await self._run(duration)
+        finally:
+            if own_lock is not None:
+                own_lock.release()
+                self.lock = None
+
+    async def _run(self, duration: float | None) -> dict[str, Any]:
         await self._open()
         assert self._stop is not None
         if self.store is not None:
@@ -643,9 +706,27 @@ def _bind(fn: Callable[..., Awaitable[None]], *args: Any, **kwargs: Any) -> Call
     return lambda: fn(*args, **kwargs)
 
 
+def _log_alert_events(events: Iterable[Any]) -> None:
+    """One line per alert that fires (pages, or says why not) or resolves, once it is in the store."""
+    for ev in events:
+        what = f"{ev.rule} on {ev.target} ({ev.severity}, id {ev.alert_id}): {ev.reason}"
+        if ev.to_state == "firing" and (ev.from_state != "firing" or ev.notify):
+            if ev.notify:
+                log.warning("page: %s", what)
+            else:
+                why = "flapping" if ev.flapping else "inhibited" if ev.inhibited else "acked or silenced"
+                log.warning("firing, not paged (%s): %s", why, what)
+        elif ev.to_state == "resolved":
+            log.info("resolved: %s", what)
+
+
 class CollectorThread:
     """The TUI's embedded collector: its own event loop in a thread, so polling never
-    competes with the UI's loop, and the UI reads the same store any collector writes."""
+    competes with the UI's loop, and the UI reads the same store any collector writes.
+
+    ``start()`` takes the store's collector lock first, in the caller's thread: when
+    another collector holds it, nothing starts, ``busy`` names the holder, and the
+    TUI just reads (and may try again later: a viewer takes over)."""
 
     def __init__(
         self,
@@ -662,28 +743,40 @@ class CollectorThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self.error: str | None = None
+        self.busy: str | None = None  # why it did not start: another collector holds the lock
+        self.lock = CollectorLock(self.store_path)
         self._ready = threading.Event()
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self) -> None:
+    def start(self) -> bool:
+        """Start polling if no other collector writes the store; False (``busy`` says why) if one does."""
+        try:
+            self.lock.acquire()
+        except OpsdashError as e:
+            self.busy = str(e)
+            return False
+        self.busy = None
         self._thread = threading.Thread(target=self._main, name="opsdash-collector", daemon=True)
         self._thread.start()
         self._ready.wait(5)
+        return True
 
     def _main(self) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
         try:
             store = Store(self.store_path)
+            engine = self.engine_factory(store) if self.engine_factory is not None else None
         except OpsdashError as e:
             self.error = str(e)
             self._ready.set()
+            self.lock.release()
+            loop.close()
             return
-        engine = self.engine_factory(store) if self.engine_factory is not None else None
-        self.collector = Collector(self.config, store, alert_engine=engine, **self.kwargs)
+        self.collector = Collector(self.config, store, alert_engine=engine, lock=self.lock, **self.kwargs)
         self._ready.set()
         try:
             loop.run_until_complete(self.collector.run())
@@ -692,6 +785,7 @@ class CollectorThread:
         finally:
             store.close()
             loop.close()
+            self.lock.release()  # another viewer may take over now
 
     def refresh_now(self) -> None:
         if self._loop is not None and self.collector is not None and not self._loop.is_closed():

@@ -195,6 +195,7 @@ class OpsdashApp(App[None]):
         config: Config | None = None,
         now: Callable[[], float] | None = None,
         collector: Any = None,
+        collector_factory: Callable[[], Any] | None = None,
         poll_interval: float = 1.0,
         theme: str | None = None,
         user_themes: Path | None = None,
@@ -207,6 +208,12 @@ class OpsdashApp(App[None]):
         self.config = config
         self.now: Callable[[], float] = now or time.time
         self.collector = collector
+        # Takeover: with no collector of its own, the app tries this each poll; it starts an
+        # embedded collector if the store's collector lock is free (the one that wrote the
+        # store stopped) and returns None while another collector holds it.
+        self.collector_factory = collector_factory
+        self.took_over = False
+        self._taking_over = False
         self.poll_interval = poll_interval
         self.save_theme = save_theme
         self.handle_signals = handle_signals
@@ -350,6 +357,9 @@ class OpsdashApp(App[None]):
         self._urgent = self._urgent or urgent
         if self._gc_held:
             self._quiet_gc.tick()
+        if self.collector is None and self.collector_factory is not None and not self._taking_over:
+            self._taking_over = True
+            self.run_worker(self._try_take_over, thread=True, exit_on_error=False, group="takeover", name="takeover")
         if self._loading:
             return
         self._loading = True
@@ -462,9 +472,24 @@ class OpsdashApp(App[None]):
         self._catch_up(one=True)
         self._catch_up_later()
 
+    def _try_take_over(self) -> None:
+        """In a thread: starting a collector opens the store, which can wait on it."""
+        try:
+            factory = self.collector_factory
+            collector = factory() if factory is not None else None
+            if collector is not None:
+                self.call_from_thread(self._took_over, collector)
+        finally:
+            self._taking_over = False
+
+    def _took_over(self, collector: Any) -> None:
+        self.collector, self.took_over = collector, True
+        self.notify("the collector that wrote this store stopped: this TUI polls now", severity="warning", timeout=8)
+        self.poll(urgent=True)
+
     def _collector_state(self) -> str:
         if self.collector is not None and getattr(self.collector, "running", False):
-            return "embedded"
+            return "● collector took over" if self.took_over else "embedded"
         return self.view.summary.collector if self.view else "none"
 
     def _update_header(self) -> None:
