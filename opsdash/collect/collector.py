@@ -679,7 +679,10 @@ class Collector:
     async def snapshot_once(
         self, *, probes: set[str] | None = None, http_samples: int = 1, restore_tests: bool = False
     ) -> None:
-        """Run every selected probe once (HTTP ``http_samples`` times), concurrently across targets."""
+        """Run every selected probe once (HTTP ``http_samples`` times), concurrently across targets.
+
+        On one host, health runs first and the rest after it: CPU % measured while our
+        own ``apt-get``/``restic`` runs there would report the probe, not the host."""
         await self._open()
         self.jobs = self.build_jobs(probes=probes, restore_tests=restore_tests)
 
@@ -695,8 +698,21 @@ class Collector:
             else:
                 await self._run_job(job)
 
+        host_kinds = ("health", "patches", "cache", "backup", "restore")
+        by_host: dict[str, list[Job]] = {}
+        for j in self.jobs:
+            if j.kind in host_kinds:
+                by_host.setdefault(j.target, []).append(j)
+
+        async def host(jobs: list[Job]) -> None:
+            for j in jobs:
+                if j.kind == "health":
+                    await one(j)
+            await asyncio.gather(*(one(j) for j in jobs if j.kind != "health"))
+
         try:
-            await asyncio.gather(*(one(j) for j in self.jobs))
+            await asyncio.gather(*(host(js) for js in by_host.values()),
+                                 *(one(j) for j in self.jobs if j.kind not in host_kinds))
             await self.flush()
         finally:
             await self.close()

@@ -114,6 +114,7 @@ class HTTPProbe:
         parts = urlsplit(ep.url)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
+        tried = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # named in a connect error
         try:
             async with asyncio.timeout(ep.timeout):
                 if _is_ip(host):
@@ -122,6 +123,8 @@ class HTTPProbe:
                     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
                     addr = infos[0][4][0]
                 marks["dns"] = time.perf_counter()
+                if addr != host:
+                    tried = f"{host} ({addr}) port {port}"
                 netloc = (f"[{addr}]" if ":" in addr else addr) + (f":{parts.port}" if parts.port else "")
                 url = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
                 headers = {"Host": parts.netloc.rpartition("@")[2], "User-Agent": "opsdash", **ep.headers}
@@ -152,7 +155,7 @@ class HTTPProbe:
             text = str(e) or type(e).__name__
             if isinstance(cause, ssl.SSLError) or "SSL" in text or "certificate" in text.lower():
                 return self._failed(ep, t_wall, "error", f"TLS: {text}", marks, ms)
-            return self._failed(ep, t_wall, "unreachable", f"connect failed: {text}", marks, ms)
+            return self._failed(ep, t_wall, "unreachable", f"connect to {tried} failed: {text}", marks, ms)
         except (httpx.HTTPError, OSError) as e:
             return self._failed(ep, t_wall, "error", f"{type(e).__name__}: {e}", marks, ms)
 

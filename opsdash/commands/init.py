@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..config import STARTER_CONFIG
+from ..errors import OpsdashError
 from . import _common
 
 
@@ -16,7 +17,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def run(args: argparse.Namespace) -> int:
     path = _common.config_path(args)
     if path.exists():
-        raise _common.bad_argument("--config", f"{path} exists; not overwriting it")
+        # Not a config mistake (exit 3 and "command line: --config:"): a refusal, exit 1.
+        raise OpsdashError(f"{path} exists; not overwriting it (check it with `opsdash check-config`)")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(STARTER_CONFIG)
     print(f"wrote {path}; check it with `opsdash check-config`")

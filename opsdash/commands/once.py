@@ -27,13 +27,30 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=run, error_exit=3)
 
 
-def instant_alerts(config, samples) -> list[Alert]:
+def instant_alerts(config, samples, collector: Collector | None = None) -> list[Alert]:
     """The rules evaluated on this one snapshot: thresholds only (no `for`, no attempts)."""
     rules = [r.instant() for r in rules_from_config(config)]
     tags = tags_from_config(config)
     engine = AlertEngine(rules, store=None, tags=lambda target: tags.get(target, {}))
     engine.observe(samples)
-    return [a for a in engine.active() if a.state == "firing"]
+    alerts = [a for a in engine.active() if a.state == "firing"]
+    if collector is not None:
+        metric = {r.name: r.metric for r in rules}
+        for a in alerts:
+            if metric.get(a.rule) == "backup.restore_ok":
+                a.summary = _with_restore_reason(a, collector)
+    return alerts
+
+
+def _with_restore_reason(a: Alert, collector: Collector) -> str:
+    """"db1 backup pg: restore test failed: <why>": the test's detail is in this run's
+    result, not in the 0/1 sample the rule saw."""
+    hs = collector.hosts.get(a.target)
+    b = hs.backups.get(a.labels.get("backup", "")) if hs is not None else None
+    rt = b.restore_test if b is not None else None
+    if rt is None or rt.ok or not rt.detail:
+        return a.summary
+    return f"{a.summary}: {rt.detail}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     collector.listeners.append(samples.extend)
     asyncio.run(collector.snapshot_once(probes=probes, http_samples=args.http_samples,
                                         restore_tests=args.run_restore_tests))
-    alerts = instant_alerts(config, samples)
+    alerts = instant_alerts(config, samples, collector)
     if config.sources:
         from ..collect.sources import source_alerts
 

@@ -4,6 +4,7 @@ and the Nagios status it exits with.
 
 from __future__ import annotations
 
+import textwrap
 import time
 from typing import Any, Iterable
 
@@ -20,10 +21,12 @@ def worst(*states: str) -> str:
 
 def overall_status(hosts: list[dict[str, Any]], endpoints: list[dict[str, Any]], alerts: Iterable[Alert]) -> str:
     """Critical: a host or endpoint that cannot be reached, or a critical alert.
-    Warning: a warning alert. Unknown: a probe that failed to read (nothing worse)."""
+    Warning: a warning alert. Unknown: a probe that failed to read (nothing worse).
+    A host nothing tried to reach (``--probe http``, or no health probe) is "unknown"
+    and counts for nothing: not probed is not down."""
     status = "ok"
     for h in hosts:
-        if h["state"] != "ok":
+        if h["state"] not in ("ok", "unknown"):
             status = worst(status, "critical")
         elif h.get("error"):
             status = worst(status, "unknown")
@@ -96,6 +99,18 @@ def _dur(s: Any) -> str:
     return "0s"
 
 
+_WIDTH = 100
+_MAX_ERROR = 2000  # a hostile host's megabyte of "error" is still cut, at a length no real message reaches
+
+
+def _wrap(first: str, text: Any, indent: int) -> list[str]:
+    """``first`` followed by ``text``, wrapped at ``_WIDTH`` with the continuation
+    lines indented by ``indent``. Error lines are wrapped, never cut: the end of a
+    host-key message holds the presented fingerprint and what to do."""
+    return textwrap.wrap(clean(text, limit=_MAX_ERROR), _WIDTH, initial_indent=first,
+                         subsequent_indent=" " * indent, break_on_hyphens=False) or [first.rstrip()]
+
+
 def render_text(snap: dict[str, Any]) -> str:
     """A terse, greppable text report. Remote text goes through ``clean``."""
     out = [f"opsdash once  {snap['generated_at']}  status: {snap['status'].upper()}"]
@@ -117,7 +132,7 @@ def render_text(snap: dict[str, Any]) -> str:
                 + (f"  ({clean(worst_disk['mount'], limit=30)})" if worst_disk else "")
             )
         else:
-            out.append(f"  {name:<10} {state:<10} {clean(h.get('error') or '', limit=100)}")
+            out.extend(_wrap(f"  {name:<10} {state:<10} ", h.get("error") or "", 24))
         p = h.get("patches")
         if isinstance(p, dict):
             if p.get("pending") is not None:
@@ -126,21 +141,21 @@ def render_text(snap: dict[str, Any]) -> str:
                     + (", REBOOT REQUIRED" if p.get("reboot_required") else "")
                 )
             else:
-                out.append(f"    patches: ERROR {clean(p.get('error') or 'not read', limit=120)}")
+                out.extend(_wrap("    patches: ERROR ", p.get("error") or "not read", 8))
         for c in h.get("caches") or []:
             rate = f"{100 * c['hit_rate']:.1f}% hit" if c.get("hit_rate") is not None else "no rate"
-            err = f"  ERROR {clean(c['error'], limit=100)}" if c.get("error") else ""
-            out.append(f"    cache {clean(c['name'], limit=20)} ({c['kind']}): {rate}{err}")
+            head = f"    cache {clean(c['name'], limit=20)} ({c['kind']}): {rate}"
+            out.extend(_wrap(head + "  ERROR ", c["error"], 8) if c.get("error") else [head])
         for b in h.get("backups") or []:
             rt = b.get("restore_test")
             rts = "no restore test"
             if rt:
                 rts = ("restore OK" if rt["ok"] else "RESTORE FAILED") + f" in {rt['duration_s']:.1f}s"
                 if not rt["ok"] and rt.get("detail"):
-                    rts += f": {clean(rt['detail'], limit=100)}"
+                    rts += f": {rt['detail']}"
             age = _dur(b.get("age_s"))
-            err = f"  ERROR {clean(b['error'], limit=100)}" if b.get("error") else ""
-            out.append(f"    backup {clean(b['name'], limit=20)} ({b['kind']}): last {age} ago, {rts}{err}")
+            text = rts + (f"  ERROR {b['error']}" if b.get("error") else "")
+            out.extend(_wrap(f"    backup {clean(b['name'], limit=20)} ({b['kind']}): last {age} ago, ", text, 8))
     if snap["endpoints"]:
         out.append("")
         out.append("ENDPOINTS            state   code   ttfb     p50     p95     p99   err%  cache")
@@ -153,14 +168,15 @@ def render_text(snap: dict[str, Any]) -> str:
             f"{_ms(e['p95_ms'])} {_ms(e['p99_ms'])} {err}  {clean(e.get('cache') or '-', limit=10)}"
         )
         if e.get("error") and e["state"] != "ok":
-            out.append(f"    {clean(e['error'], limit=140)}")
+            out.extend(_wrap("    ", e["error"], 4))
     firing = [a for a in snap["alerts"] if a["state"] == "firing"]
     if firing:
         out.append("")
         out.append("ALERTS")
         for a in firing:
             sev = "CRIT" if a["severity"] == "critical" else "WARN"
-            out.append(f"  {sev} {a['tier']:<3} {clean(a['summary'] or a['rule'], limit=120)}")
+            note = "  (inhibited: its target is down)" if a.get("inhibited") else ""
+            out.extend(_wrap(f"  {sev} {a['tier']:<3} ", (a["summary"] or a["rule"]) + note, 11))
             if a.get("runbook"):
-                out.append(f"           runbook: {clean(a['runbook'], limit=120)}")
+                out.extend(_wrap("           runbook: ", a["runbook"], 20))
     return "\n".join(out) + "\n"
