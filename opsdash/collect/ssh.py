@@ -1,11 +1,17 @@
 """One persistent SSH connection per host, with OpenSSH habits.
 
-- ~/.ssh/config aliases, User, Port, IdentityFile and ProxyJump are honoured
-  (asyncssh reads the file); ``jump`` in our config chains through another
-  host's connection or a ``user@host:port`` string; the agent is used.
-- known_hosts is checked strictly by default. ``accept-new`` appends the key
-  only for a host that has no entry; a changed key is ``host-key-mismatch``,
-  refused, with both fingerprints in the reason.
+- ~/.ssh/config aliases, HostName, User, Port, IdentityFile, HostKeyAlias and
+  ProxyJump are honoured (openssh.py reads the file as asyncssh does); ``jump``
+  in our config chains through another host's connection or a
+  ``user@host:port`` string. Every hop is opened here and checked against this
+  host's known_hosts, so a failing jump hop is named as the jump hop.
+- known_hosts is checked strictly by default, under OpenSSH's name for the hop
+  (HostKeyAlias, else ``[HostName]:Port``; hashed lines, @revoked and
+  @cert-authority honoured). ``accept-new`` appends the key only for a name with
+  no entry; a changed key is ``host-key-mismatch``, refused, with both
+  fingerprints in the reason.
+- Names resolve in a thread with a deadline (resolve.py): nothing here blocks
+  the loop. The agent is never forwarded, whatever ssh_config says.
 - The health poll runs in a long-lived remote ``sh`` (``RemoteShell``): the
   script goes to its stdin and we read up to an end marker carrying a fresh
   token, so no poll costs the host a new sshd session. If the marker does not
@@ -20,7 +26,6 @@ import asyncio
 import os
 import secrets
 import socket
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import asyncssh
@@ -35,6 +40,8 @@ from ..model import (
     HOST_TIMEOUT,
     HOST_UNREACHABLE,
 )
+from . import openssh, resolve
+from .openssh import Hop
 from .runner import MAX_OUTPUT_BYTES, CommandResult, with_env
 
 READ_CHUNK = 65536
@@ -44,8 +51,24 @@ def _expand(p: str | None) -> str | None:
     return os.path.expanduser(p) if p else None
 
 
-def _known_hosts_name(host: str, port: int | None) -> str:
-    return host if port in (None, 22) else f"[{host}]:{port}"
+class _HostKeyCheck(asyncssh.SSHClient):
+    """asyncssh asks this about a key known_hosts does not vouch for (revoked keys never get here).
+
+    accept-new takes it only when known_hosts has no line at all for the hop's name;
+    otherwise it is refused, and the presented key is kept for the error."""
+
+    def __init__(self, *, accept_new: bool, known: bool):
+        self.accept_new = accept_new
+        self.known = known
+        self.presented: asyncssh.SSHKey | None = None
+        self.accepted: asyncssh.SSHKey | None = None
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
+        self.presented = key
+        if self.accept_new and not self.known:
+            self.accepted = key
+            return True
+        return False
 
 
 class RemoteShell:
@@ -122,51 +145,40 @@ class SSHHost:
         self._shell: RemoteShell | None = None
         self._shell_lock = asyncio.Lock()
         self.connects = 0  # how many times we (re)connected: a storm shows here
+        self._config_paths = openssh.config_paths(cfg.ssh_config)
+        self._trying = cfg.address  # the hop a handshake is waiting on, for the timeout message
 
     # --- connection ---------------------------------------------------------------
+    #
+    # Every hop (a jump host given as user@host:port, each ProxyJump of ssh_config,
+    # then the host) is opened here, the same way: its effective HostName and Port
+    # from ssh_config, its name resolved off the loop (resolve.py), its key checked
+    # against THIS host's known_hosts file under OpenSSH's name for it, the agent
+    # never forwarded. asyncssh is never handed a jump string or left to apply
+    # ProxyJump itself: it would check those hops against ~/.ssh/known_hosts, and
+    # their failures would read as the target's.
 
-    def _options(self) -> dict[str, Any]:
+    def _base_options(self, hop: Hop, *, target: bool) -> dict[str, Any]:
         c = self.cfg
-        opts: dict[str, Any] = {"connect_timeout": c.timeout, "keepalive_interval": 30, "keepalive_count_max": 3}
-        if c.port is not None:
-            opts["port"] = c.port
-        if c.user:
+        opts: dict[str, Any] = {
+            "keepalive_interval": 30,
+            "keepalive_count_max": 3,
+            # Whatever ssh_config says (ForwardAgent yes): a monitored host never gets the agent.
+            "agent_forwarding": False,
+        }
+        if target and c.user:
             opts["username"] = c.user
-        if c.identity_file:
+        # A hop opened from a jump string or ProxyJump uses its own IdentityFile from
+        # ssh_config, else this host's identity_file.
+        if c.identity_file and (target or not hop.has_identity_file):
             opts["client_keys"] = [_expand(c.identity_file)]
-        ssh_config = _expand(c.ssh_config)
-        opts["config"] = [ssh_config] if ssh_config and os.path.exists(ssh_config) else None
         return opts
 
-    def _known_hosts(self) -> asyncssh.SSHKnownHosts:
-        path = _expand(self.cfg.known_hosts)
+    async def _effective(self, alias: str, port: int | None, user: str | None) -> Hop:
         try:
-            data = Path(path).read_text() if path else ""
-        except FileNotFoundError:
-            data = ""
-        except OSError as e:
-            raise SSHError(f"cannot read known_hosts {path}: {e.strerror}", state=HOST_ERROR) from None
-        return asyncssh.import_known_hosts(data)
-
-    def _entries_for(self, known: asyncssh.SSHKnownHosts, port: int | None) -> list[asyncssh.SSHKey]:
-        host = self.cfg.address
-        try:
-            addr = socket.gethostbyname(host) if not host.replace(".", "").isdigit() else host
-        except OSError:
-            addr = ""
-        keys = known.match(host, addr, port or 22)
-        # The name and the address may both match one line: count each key once.
-        unique = {k.get_fingerprint(): k for k in list(keys[0]) + list(keys[1])}
-        return list(unique.values())
-
-    async def _tunnel(self) -> Any:
-        j = self.cfg.jump
-        if not j:
-            return ()
-        other = self._jump_host(j)
-        if other is not None:
-            return await other.connection()
-        return j  # "user@host:port": asyncssh opens it itself
+            return await asyncio.to_thread(openssh.effective, alias, port, user, self._config_paths)
+        except (OSError, ValueError) as e:
+            raise SSHError(f"cannot read ssh_config {self.cfg.ssh_config}: {e}", state=HOST_ERROR) from None
 
     async def connection(self) -> asyncssh.SSHClientConnection:
         if self._conn is not None and not self._conn.is_closed():
@@ -181,72 +193,193 @@ class SSHHost:
 
     async def _connect(self) -> asyncssh.SSHClientConnection:
         c = self.cfg
-        opts = self._options()
-        known = self._known_hosts()
-        accept_new = c.host_key_policy == "accept-new" and not self._entries_for(known, c.port)
-        async with self._limit:
+        try:
+            async with asyncio.timeout(c.timeout):
+                return await self._connect_chain()
+        except TimeoutError:
+            raise SSHError(f"no SSH handshake with {self._trying} within {c.timeout:g}s", state=HOST_TIMEOUT) from None
+
+    async def _connect_chain(self) -> asyncssh.SSHClientConnection:
+        c = self.cfg
+        self._trying = c.address
+        target = await self._effective(c.address, c.port, c.user)
+        self._trying = target.address
+        shared = None  # another configured host's connection: it owns it, we only tunnel through
+        if c.jump and (other := self._jump_host(c.jump)) is not None:
             try:
-                tunnel = await self._tunnel()
-                conn = await asyncio.wait_for(
-                    asyncssh.connect(c.address, tunnel=tunnel, known_hosts=None if accept_new else known, **opts),
-                    c.timeout,
-                )
-            except asyncssh.HostKeyNotVerifiable as e:
-                raise await self._host_key_error(known, opts, str(e)) from None
-            except (asyncio.TimeoutError, TimeoutError):
-                raise SSHError(f"no SSH handshake within {c.timeout:g}s", state=HOST_TIMEOUT) from None
-            except asyncssh.PermissionDenied:
-                raise SSHError(f"authentication failed for user {c.user or '(default)'}", state=HOST_AUTH_FAILED) from None
-            except socket.gaierror as e:
-                raise SSHError(f"cannot resolve {c.address}: {e.strerror}", state=HOST_UNREACHABLE) from None
-            except ConnectionRefusedError:
-                raise SSHError(f"connection refused by {c.address}", state=HOST_UNREACHABLE) from None
-            except SSHError:
+                shared = await other.connection()  # before our slot: it takes its own
+            except SSHError as e:
+                raise SSHError(f"via jump host {c.jump}: {e}", state=e.state) from None
+        async with self._limit:
+            tunnel: asyncssh.SSHClientConnection | None = shared
+            # ours wins over ssh_config's ProxyJump, as `ssh -J` does
+            spec = None if shared is not None else (c.jump or target.proxy_jump)
+            if spec:
+                tunnel = await self._open_jumps(spec, depth=0)
+            try:
+                conn = await self._open_hop(target, tunnel, label="", target=True)
+            except BaseException:
+                if tunnel is not None and tunnel is not shared:
+                    tunnel.close()
                 raise
-            except (asyncssh.ConnectionLost, asyncssh.DisconnectError) as e:
-                raise SSHError(f"connection lost during handshake: {e.reason}", state=HOST_ERROR) from None
-            except OSError as e:
-                raise SSHError(f"cannot connect to {c.address}: {e.strerror or e}", state=HOST_UNREACHABLE) from None
-            except asyncssh.Error as e:
-                raise SSHError(f"ssh: {e.reason}", state=HOST_ERROR) from None
-        if accept_new:
-            self._append_known_host(conn)
+            if tunnel is not None and tunnel is not shared:
+                conn.set_tunnel(tunnel)  # closed with the host's connection
+            return conn
+
+    async def _open_jumps(self, spec: str, depth: int) -> asyncssh.SSHClientConnection:
+        """Open ``[user@]host[:port],...`` in order, each through the one before."""
+        if depth > 4:
+            raise SSHError(f"jump chain {spec!r} is more than 5 hops deep (a ProxyJump loop?)", state=HOST_ERROR)
+        try:
+            jumps = openssh.parse_jumps(spec)
+        except ValueError as e:
+            raise SSHError(str(e), state=HOST_ERROR) from None
+        conn: asyncssh.SSHClientConnection | None = None
+        try:
+            for i, j in enumerate(jumps):
+                self._trying = f"jump host {j.host}"
+                hop = await self._effective(j.host, j.port, j.user)
+                label = f"jump host {hop.address}"
+                self._trying = label
+                prev = conn
+                if prev is None and hop.proxy_jump:  # the first hop's own ProxyJump, as ssh -W would apply it
+                    prev = await self._open_jumps(hop.proxy_jump, depth + 1)
+                try:
+                    conn = await self._open_hop(hop, prev, label=label, target=False)
+                except BaseException:
+                    if prev is not None and i == 0:
+                        prev.close()  # a nested chain we opened for this hop
+                    raise
+                if prev is not None:
+                    conn.set_tunnel(prev)
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
+        assert conn is not None
         return conn
 
-    async def _host_key_error(self, known: asyncssh.SSHKnownHosts, opts: dict[str, Any], detail: str) -> SSHError:
+    async def _open_hop(
+        self, hop: Hop, tunnel: asyncssh.SSHClientConnection | None, *, label: str, target: bool
+    ) -> asyncssh.SSHClientConnection:
+        """One SSH handshake; errors name the hop (``label``) and the address tried."""
         c = self.cfg
-        expected = self._entries_for(known, c.port)
-        if not expected:
+        where = f"{label}: " if label else ""
+        self._trying = label or hop.address
+        try:
+            known = await asyncio.to_thread(openssh.load_known_hosts, c.known_hosts)
+        except (OSError, ValueError) as e:
+            raise SSHError(f"{where}cannot read known_hosts {c.known_hosts}: {e}", state=HOST_ERROR) from None
+        matched = openssh.lookup(known, hop.known_name)
+        check = _HostKeyCheck(accept_new=c.host_key_policy == "accept-new", known=openssh.vouches(matched))
+        sock = None
+        if tunnel is None and not hop.proxy_command:
+            sock = await self._tcp_connect(hop, where)
+        try:
+            conn = await asyncssh.connect(
+                hop.alias,
+                hop.port,
+                sock=sock,
+                tunnel=tunnel,  # None: no ProxyJump of asyncssh's own
+                config=self._config_paths or None,
+                known_hosts=matched,  # looked up under OpenSSH's name, above
+                client_factory=lambda: check,
+                **self._base_options(hop, target=target),
+            )
+        except asyncssh.HostKeyNotVerifiable as e:
+            raise self._host_key_error(hop, where, matched, check, str(e)) from None
+        except asyncssh.PermissionDenied:
+            user = c.user if target and c.user else hop.user
+            raise SSHError(f"{where}authentication failed for user {user} at {hop.address}", state=HOST_AUTH_FAILED) from None
+        except asyncssh.ChannelOpenError as e:
+            via = f"via {self._trying_tunnel(tunnel)}"
+            raise SSHError(f"{where}{via} cannot reach {hop.address}: {e.reason}", state=HOST_UNREACHABLE) from None
+        except (asyncssh.ConnectionLost, asyncssh.DisconnectError) as e:
+            raise SSHError(f"{where}connection to {hop.address} lost during handshake: {e.reason}", state=HOST_ERROR) from None
+        except ConnectionRefusedError:
+            raise SSHError(f"{where}connection refused by {hop.address}", state=HOST_UNREACHABLE) from None
+        except OSError as e:
+            raise SSHError(f"{where}cannot connect to {hop.address}: {e.strerror or e}", state=HOST_UNREACHABLE) from None
+        except asyncssh.Error as e:
+            raise SSHError(f"{where}ssh {hop.address}: {e.reason}", state=HOST_ERROR) from None
+        except BaseException:
+            if sock is not None:
+                sock.close()
+            raise
+        if check.accepted is not None and c.known_hosts:
+            try:
+                await asyncio.to_thread(openssh.append_known_host, c.known_hosts, hop.known_name, check.accepted)
+            except OSError as e:
+                conn.close()
+                raise SSHError(f"{where}cannot write known_hosts {c.known_hosts}: {e.strerror or e}", state=HOST_ERROR) from None
+        return conn
+
+    @staticmethod
+    def _trying_tunnel(tunnel: asyncssh.SSHClientConnection | None) -> str:
+        if tunnel is None:
+            return "proxy"
+        peer = tunnel.get_extra_info("peername") or ("?", "?")
+        return f"jump host {openssh.show_address(str(peer[0]), int(peer[1]))}" if len(peer) >= 2 else "jump host"
+
+    async def _tcp_connect(self, hop: Hop, where: str) -> socket.socket:
+        """A TCP connection to the hop: its name resolved in a thread, each address tried in turn."""
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await resolve.getaddrinfo(hop.host, hop.port, self.cfg.timeout)
+        except OSError as e:
+            raise SSHError(f"{where}{e}", state=HOST_UNREACHABLE) from None
+        errors: list[tuple[str, OSError]] = []
+        seen = set()
+        for family, type_, proto, _, sockaddr in infos:
+            if sockaddr in seen:
+                continue
+            seen.add(sockaddr)
+            sock = socket.socket(family, type_, proto)
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, sockaddr)
+                return sock
+            except OSError as e:
+                sock.close()
+                errors.append((str(sockaddr[0]), e))
+            except BaseException:
+                sock.close()
+                raise
+        tried = "" if resolve.is_address(hop.host) else f" ({', '.join(a for a, _ in errors)})"
+        if errors and all(isinstance(e, ConnectionRefusedError) for _, e in errors):
+            raise SSHError(f"{where}connection refused by {hop.address}{tried}", state=HOST_UNREACHABLE)
+        reason = errors[-1][1].strerror or str(errors[-1][1]) if errors else "no address"
+        raise SSHError(f"{where}cannot connect to {hop.address}{tried}: {reason}", state=HOST_UNREACHABLE)
+
+    def _host_key_error(
+        self, hop: Hop, where: str, matched: openssh.KnownResult, check: "_HostKeyCheck", detail: str
+    ) -> SSHError:
+        c = self.cfg
+        name = hop.known_name
+        presented = check.presented.get_fingerprint() if check.presented is not None else None
+        shown = f", presented {presented}" if presented else ""
+        if "revoked" in detail:
             return SSHError(
-                f"host key for {c.address} not in {c.known_hosts} (add it, or set host_key_policy = \"accept-new\")",
+                f"{where}host key of {name} is @revoked in {c.known_hosts}; refused", state=HOST_KEY_MISMATCH
+            )
+        if not openssh.vouches(matched):
+            return SSHError(
+                f"{where}host key for {name} not in known_hosts file {c.known_hosts}{shown} "
+                '(add it, or set host_key_policy = "accept-new")',
                 state=HOST_KEY_UNKNOWN,
             )
-        # A changed key: show both fingerprints, loudly, and never accept it.
-        presented = "unknown"
-        try:
-            key = await asyncio.wait_for(
-                asyncssh.get_server_host_key(c.address, opts.get("port", ()), config=opts.get("config")), c.timeout
+        if not matched[0]:  # only an @cert-authority line for this name
+            return SSHError(
+                f"{where}host key for {name} is not certified by its @cert-authority in {c.known_hosts}{shown}; refused",
+                state=HOST_KEY_MISMATCH,
             )
-            if key is not None:
-                presented = key.get_fingerprint()
-        except Exception:  # the fingerprint is a courtesy; the refusal stands regardless
-            pass
-        known_fps = ", ".join(k.get_fingerprint() for k in expected)
+        # A changed key: show both fingerprints, loudly, and never accept it.
+        known_fps = ", ".join(dict.fromkeys(k.get_fingerprint() for k in matched[0]))
         return SSHError(
-            f"HOST KEY CHANGED for {c.address}: known {known_fps}, presented {presented}; refused "
-            "(possible man-in-the-middle; fix known_hosts only after checking)",
+            f"{where}HOST KEY CHANGED for {name}: known {known_fps}, presented {presented or 'unknown'}; refused "
+            f"(possible man-in-the-middle; fix {c.known_hosts} only after checking)",
             state=HOST_KEY_MISMATCH,
         )
-
-    def _append_known_host(self, conn: asyncssh.SSHClientConnection) -> None:
-        key = conn.get_server_host_key()
-        path = _expand(self.cfg.known_hosts)
-        if key is None or not path:
-            return
-        line = f"{_known_hosts_name(self.cfg.address, self.cfg.port)} {key.export_public_key().decode().strip()}\n"
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as f:
-            f.write(line)
 
     # --- the long-lived shell ------------------------------------------------------
 
