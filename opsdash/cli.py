@@ -46,9 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="A terminal operations dashboard for on-call engineers.",
         parents=[_common_parser()],  # its own copy: set_defaults below must not touch the subcommands'
     )
-    parser.set_defaults(config=None, store=None)
+    parser.set_defaults(config=None, store=None, no_collector=False, theme=None, no_mouse=False)
     parser.add_argument("--version", action="version", version=f"opsdash {__version__}")
-    parser.add_argument("--no-mouse", action="store_true", help="run the TUI with the mouse off")
+    from .commands.run import add_tui_options
+
+    add_tui_options(parser)  # `opsdash` is the TUI: `opsdash --theme X` as `opsdash run --theme X`
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from . import commands
 

@@ -18,6 +18,9 @@ from tests.ui_fixtures import NOW, build_store
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NO_COLOR", raising=False)
+    # The snapshots are the truecolor themes, whatever TERM the test runs under (on a 16- or
+    # 256-colour TERM the app adjusts the level colours: test_ui_low_color.py).
+    monkeypatch.setenv("COLORTERM", "truecolor")
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
 

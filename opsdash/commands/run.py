@@ -16,9 +16,17 @@ from ._common import load, open_store, store_path
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("run", parents=[common], help="the TUI (the default command)")
-    p.add_argument("--no-collector", action="store_true", help="only read the store; never start an embedded collector")
-    p.add_argument("--theme", help="theme for this session (not saved)")
+    add_tui_options(p)
     p.set_defaults(func=run)
+
+
+def add_tui_options(p: argparse.ArgumentParser) -> None:
+    """The TUI's options, on `run` and on the bare `opsdash` (cli.build_parser), which is the
+    same TUI. SUPPRESS: one not given after `run` leaves the one given before it alone."""
+    p.add_argument("--no-collector", action="store_true", default=argparse.SUPPRESS,
+                   help="only read the store; never start an embedded collector")
+    p.add_argument("--theme", metavar="NAME", default=argparse.SUPPRESS, help="theme for this session (not saved)")
+    p.add_argument("--no-mouse", action="store_true", default=argparse.SUPPRESS, help="run the TUI with the mouse off")
 
 
 def _collector_running(args: argparse.Namespace) -> bool:

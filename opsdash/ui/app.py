@@ -60,7 +60,7 @@ from .safetext import join, safe
 from .shift import HandoverScreen, NoiseScreen, NoteDialog, NoteRequest
 from .styles import level_styles
 from .table import RowTable
-from .themes import DEFAULT_THEME, NO_COLOR_THEME, load_themes, theme_cycle
+from .themes import DEFAULT_THEME, NO_COLOR_THEME, for_color_system, load_themes, theme_cycle
 
 WIDE = ((160, 48), (140, 40))
 FRAME = 0.008  # s between the panes of one update (ui refresh rate: TEXTUAL_FPS 120)
@@ -235,8 +235,8 @@ class OpsdashApp(App[None]):
         self._endpoint_tags = {e.name: dict(e.tags) for e in config.endpoints} if config else {}
         self._rule_for = {r.name: r.for_s for r in rules_from_config(config)} if config else {}
         themes, self.theme_problems = load_themes(user_themes if user_themes is not None else user_themes_dir())
-        for t in themes.values():
-            self.register_theme(t)
+        for t in themes.values():  # on a 16/256-colour terminal, red must stay red (themes.py)
+            self.register_theme(for_color_system(t, self.console.color_system))
         self.theme_names = theme_cycle(themes)
         wanted = NO_COLOR_THEME if no_color else (theme or (config.settings.theme if config else DEFAULT_THEME))
         if wanted not in themes:

@@ -218,6 +218,8 @@ class DetailScreen(Screen[None]):
         yield KeyBar()
 
     def on_mount(self) -> None:
+        # ↑ ↓ PgUp PgDn scroll the body at once, not after a Tab: it is the one thing to move here.
+        self.query_one("#detail-body", VerticalScroll).focus()
         self.load()
 
     def action_reload(self) -> None:

@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 PANE_KEYS = [
-    ("↑ ↓ PgUp PgDn Home End", "move in the table"),
+    ("↑ ↓ PgUp PgDn Home End", "move in the table; scroll this help and a drill-down"),
     ("Tab / Shift+Tab", "next / previous pane"),
     ("Ctrl+P", "command palette: every action by name"),
     ("Esc", "clear the filter, close a screen"),
@@ -60,6 +60,10 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text(FILTER_HELP), classes="dialog-note")
             yield Static(Text(LEGEND), classes="dialog-note")
             yield Static(Text("Esc or ? closes this screen.", style="italic"), classes="dialog-help")
+
+    def on_mount(self) -> None:
+        # The keys scroll the help only once it has focus: nothing else on this screen takes it.
+        self.query_one(VerticalScroll).focus()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -14,6 +14,7 @@ file is skipped and reported, never fatal.
 
 from __future__ import annotations
 
+import colorsys
 import dataclasses
 import tomllib
 from importlib import resources
@@ -21,6 +22,8 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Iterable
 
+from rich.color import Color as RichColor
+from rich.color import ColorSystem
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
@@ -118,3 +121,56 @@ def theme_cycle(names: Iterable[str]) -> list[str]:
     """The order `t` walks through: the built-in four first, then the user's, by name."""
     names = set(names)
     return [n for n in BUILTIN_ORDER if n in names] + sorted(n for n in names if n not in BUILTIN_ORDER)
+
+
+# --- 16- and 256-colour terminals -------------------------------------------------------------
+# Textual derives ``$text-error`` from ``error`` by tinting it towards the text colour
+# (opsdash-dark: #FF5F5F -> #FF9595), right for truecolor but fatal on TERM=xterm: Rich maps
+# #FF9595 to the nearest of the 16 colours, which is white, so critical rows lost their red.
+# There the text colours of the levels are the theme's own error/warning/success instead, and
+# a colour that still lands on a grey while it is not one itself becomes the ANSI colour of
+# its meaning (a grey theme, monochrome, stays grey: that is its point).
+
+LOW_COLOR_SYSTEMS = {"standard": ColorSystem.STANDARD, "windows": ColorSystem.STANDARD, "256": ColorSystem.EIGHT_BIT}
+# (base colour, text variable, ANSI colour on a dark background, on a light one): the ANSI
+# colours as Rich's 16-colour palette holds them, so they downgrade to exactly that colour.
+_LEVEL_COLORS = (
+    ("error", "text-error", "#FF5555", "#AA0000"),  # bright red (SGR 91), red (31)
+    ("warning", "text-warning", "#FFFF55", "#AA5500"),  # bright yellow (93), yellow (33)
+    ("success", "text-success", "#55FF55", "#00AA00"),  # bright green (92), green (32)
+)
+
+
+def _saturated(rgb: tuple[int, int, int]) -> bool:
+    _h, lightness, s = colorsys.rgb_to_hls(*(x / 255 for x in rgb))
+    return s > 0.25 and 0.1 < lightness < 0.95
+
+
+def keeps_hue(color: str, system: str) -> bool:
+    """Whether ``color`` is still a colour, not a grey, once downgraded to ``system``."""
+    target = LOW_COLOR_SYSTEMS.get(system)
+    c = RichColor.parse(Color.parse(color).hex6)
+    if target is None:
+        return True
+    return _saturated(tuple(c.downgrade(target).get_truecolor()))  # type: ignore[arg-type]
+
+
+def for_color_system(theme: Theme, system: str | None) -> Theme:
+    """``theme`` as shown on a terminal with ``system`` colours (Rich's names: "truecolor",
+    "256", "standard", "windows"): unchanged in truecolor, the level colours fixed below it."""
+    if system not in LOW_COLOR_SYSTEMS or theme.ansi:
+        return theme
+    variables = dict(theme.variables)
+    for base, text_var, on_dark, on_light in _LEVEL_COLORS:
+        if text_var in theme.variables:
+            continue  # the theme chose its text colour; it is used as it is
+        value = getattr(theme, base)
+        if not value:
+            continue
+        c = Color.parse(value)
+        if not _saturated(c.rgb):
+            continue  # a grey on purpose
+        if not keeps_hue(value, system):
+            value = on_dark if theme.dark else on_light
+        variables[text_var] = Color.parse(value).hex6
+    return dataclasses.replace(theme, variables=variables)

@@ -1,0 +1,61 @@
+"""A real terminal for the TUI tests: opsdash in a detached tmux pane, read back with
+``capture-pane`` (text, or with its SGR colour codes). Each screen gets its own tmux
+server socket, killed by name when the test ends, so tests never touch each other's panes.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (apt-get install tmux)")
+
+
+class TmuxScreen:
+    def __init__(self, args: list[str], *, size: tuple[int, int] = (80, 24), env: dict[str, str] | None = None,
+                 name: str = "opsdash") -> None:
+        self.socket = f"opsdash-test-{os.getpid()}-{name}-{time.monotonic_ns()}"
+        env_words = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
+        # COLUMNS/LINES unset: the app takes the pane's size (commands/run.py)
+        cmd = (f"cd {shlex.quote(str(REPO))} && exec env -u COLUMNS -u LINES -u NO_COLOR -u COLORTERM {env_words} "
+               f"{shlex.quote(sys.executable)} -m opsdash {' '.join(shlex.quote(a) for a in args)}")
+        self._tmux("new-session", "-d", "-s", "t", "-x", str(size[0]), "-y", str(size[1]), cmd)
+
+    def _tmux(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=True).stdout
+
+    def text(self, escapes: bool = False) -> str:
+        return self._tmux("capture-pane", "-p", *(["-e"] if escapes else []), "-t", "t")
+
+    def keys(self, *keys: str) -> None:
+        self._tmux("send-keys", "-t", "t", *keys)
+
+    def wait_for(self, needle: str, timeout: float = 20.0, escapes: bool = False) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            try:
+                screen = self.text(escapes)
+            except subprocess.CalledProcessError:
+                break  # the app (and with it the pane) has gone
+            if needle in screen:
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{needle!r} not on screen within {timeout}s:\n{screen}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+
+    def __enter__(self) -> "TmuxScreen":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
