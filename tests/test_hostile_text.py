@@ -189,12 +189,16 @@ def test_check_config_prints_names_literally(tmp_path: Path, capsys: pytest.Capt
         f'[[hosts]]\nname = "h{e}"\nprobes = ["local"]\n\n'
         f'[[hosts]]\nname = "j{e}"\njump = "h{e}"\n\n'
         f'[[endpoints]]\nname = "ep{e}"\nurl = "https://x.test/{e}"\nvantage = ["h{e}"]\n\n'
-        f'[[rules]]\nname = "r{e}"\nmetric = "m{e}"\nwarn = 1\n'
+        f'[[rules]]\nname = "r{e}"\nmetric = "host.cpu_percent"\nmatch = {{ role = "w{e}" }}\nwarn = 1\n'
     )
     rc = main(["check-config", "--config", str(cfg)])
     out = capsys.readouterr()
     assert rc == 0, out.err
     assert_inert(out.out)
+    unknown = tmp_path / "metric.toml"  # a metric that is no metric is an error, shown inert
+    unknown.write_text(f'[[rules]]\nname = "r{e}"\nmetric = "m{e}"\nwarn = 1\n')
+    assert main(["check-config", "--config", str(unknown)]) == 3
+    assert_inert(capsys.readouterr().err)
     bad = tmp_path / "bad.toml"
     bad.write_text(f'[[hosts]]\nname = "h{e}"\nport = "p{e}"\nbogus{e[:0]} = 1\n')
     rc = main(["check-config", "--config", str(bad)])

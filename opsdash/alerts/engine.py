@@ -59,7 +59,7 @@ from ..errors import StoreError
 from ..store import AlertWrites, Store
 from .rules import NO_DATA, Rule, matches
 
-__all__ = ["AlertEngine", "TransitionEvent", "alert_id", "group_alerts"]
+__all__ = ["METRIC_NAMES", "AlertEngine", "TransitionEvent", "alert_id", "group_alerts"]
 
 OK, PENDING, FIRING = 0, 1, 2
 # Sample gaps below this are bursts, not an arrival interval (see _sample).
@@ -138,6 +138,8 @@ _METRICS: dict[str, tuple[str, str]] = {
     "backup.restore_age_s": ("last good restore test", "dur"),
     "backup.restore_duration_s": ("restore test duration", "dur"),
 }
+# Every metric opsdash emits (docs/contracts.md "Metrics"): what a rule's `metric` may name.
+METRIC_NAMES: tuple[str, ...] = tuple(sorted(_METRICS))
 
 
 def _num(v: float) -> str:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..alerts.engine import METRIC_NAMES
+from ..alerts.rules import builtin_rules, rules_from_config
 from ..config import format_duration
+from ..config_checks import check_references, theme_names
+from ..errors import ConfigError
 from ..security import warn_world_readable_secrets
 from ..textsafe import clean, redact_url
 from . import _common
@@ -18,7 +22,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def run(args: argparse.Namespace) -> int:
     config = _common.load(args, required=True)
-    print(f"{_common.config_path(args)}: valid")
+    path = _common.config_path(args)
+    builtins = {r.name: r for r in builtin_rules(config)}
+    problems = check_references(
+        config, path.read_text(encoding="utf-8"), metrics=METRIC_NAMES,
+        builtin_metrics={name: r.metric for name, r in builtins.items()}, themes=theme_names(),
+    )
+    if problems:
+        raise ConfigError(problems)
+    print(f"{path}: valid")
     for warning in warn_world_readable_secrets(config):
         print(f"warning: {warning}", file=sys.stderr)
     print(f"  hosts: {len(config.hosts)}")
@@ -38,22 +50,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"  sources: {len(config.sources)}")
         for s in config.sources:
             print(f"    {clean(s.name)}: {s.kind} {clean(redact_url(s.url))}")
-    try:
-        from ..alerts.rules import rules_from_config
-    except ImportError:
-        rules = list(config.rules)
-    else:
-        rules = rules_from_config(config)
+    rules = rules_from_config(config)
     print(f"  rules: {len(rules)}")
     for r in rules:
-        levels = []
-        if getattr(r, "warn", None) is not None:
-            levels.append(f"warn {getattr(r, 'op', '>')} {r.warn:g}")
-        if getattr(r, "crit", None) is not None:
-            levels.append(f"crit {getattr(r, 'op', '>')} {r.crit:g}")
-        for_s = getattr(r, "for_s", 0)
-        origin = getattr(r, "origin", "")
-        print(f"    {clean(r.name)}: {clean(r.metric)} {', '.join(levels)}"
-              + (f" for {format_duration(for_s)}" if for_s else "")
-              + (f" [{clean(origin)}]" if origin else ""))
+        origin = "built-in" if r.builtin else ("built-in, changed" if r.name in builtins else "yours")
+        print(f"    {clean(r.describe())}  [{origin}]")
     return 0
