@@ -1,4 +1,4 @@
-"""Queue actions from the UI: ack, silence, escalate, a note for the next shift. No Textual here.
+"""Queue actions from the UI: ack, silence, unsilence, escalate, a note for the next shift. No Textual here.
 
 Thin wrappers over ``opsdash.alerts.queue`` (the same actions as
 ``opsdash ack/silence/escalate`` in the shell). Each opens its own read-write
@@ -8,13 +8,13 @@ Store (the UI's reader is read-only) and runs in a worker thread.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from ..alerts import queue
-from ..collect.alertmanager import push_silence_sync
+from ..collect.alertmanager import expire_silence_sync, push_silence_sync
 from ..config import Config
 from ..alerts.rules import next_tier
-from ..store import Store, current_user
+from ..store import Silence, Store, current_user
 
 
 def ack(store_path: Path, alert_id: str, note: str, now: float, who: str | None = None) -> None:
@@ -29,6 +29,40 @@ def silence(store_path: Path, matchers: Mapping[str, str], duration_s: float, no
         sid = queue.silence(store, dict(matchers), duration_s, note=note, who=who or current_user(), now=now)
         push_silence_sync(store, config, sid)
         return sid
+
+
+def silence_vocabulary(store_path: Path, config: Config | None, now: float) -> queue.MatcherVocabulary:
+    """What a silence may match, as ``opsdash silence`` checks it (read-only)."""
+    with Store(store_path, readonly=True) as store:
+        return queue.vocabulary_from_store(store, config, now)
+
+
+def silences_covering(store_path: Path, alert_ids: Iterable[str], now: float) -> list[Silence]:
+    """The active silences that cover any of these alerts, each once, oldest first (read-only)."""
+    ids = set(alert_ids)
+    with Store(store_path, readonly=True) as store:
+        found: dict[int, Silence] = {}
+        for a in store.alerts(now=now):
+            if a.id in ids:
+                for s in queue.silenced_by(store, a, now):
+                    found.setdefault(s.id, s)
+    return sorted(found.values(), key=lambda s: s.t)
+
+
+def unsilence(store_path: Path, silence_ids: Iterable[int], now: float, config: Config | None = None) -> int:
+    """End silences now, here and in the Alertmanager sources that hold a copy (as
+    ``opsdash unsilence``). Returns how many were still active. An Alertmanager that cannot
+    be reached raises, after the local silences have ended: the user is told it failed there."""
+    ended, failed = 0, []
+    with Store(store_path) as store:
+        for sid in silence_ids:
+            ended += queue.unsilence(store, sid, now=now)
+            if queue.find_silence(store, sid).external_id:
+                failed += [f"{src}: {out}" for src, out in expire_silence_sync(store, config, sid).items()
+                           if out.startswith("error")]
+    if failed:
+        raise queue.QueueError(f"ended here, but not in Alertmanager: {'; '.join(failed)}")
+    return ended
 
 
 def escalate(store_path: Path, alert_id: str, now: float, who: str | None = None) -> str:
@@ -55,4 +89,5 @@ def escalation_packet(store: Store, alert_id: str, now: float, who: str | None =
     return md, esc.to_tier
 
 
-__all__ = ["ack", "escalate", "escalation_packet", "next_tier", "note", "silence"]
+__all__ = ["ack", "escalate", "escalation_packet", "next_tier", "note", "silence", "silence_vocabulary",
+           "silences_covering", "unsilence"]

@@ -46,9 +46,10 @@ from . import actions
 from .alerts import AlertsPane
 from .backups import BackupsPane
 from .cache import CachePane
-from .data import PANE_TITLES, PANES, Row, SparkCache, Summary, View, build_view, compile_filter, fmt_age, load_snapshot
+from .data import (PANE_TITLES, PANES, Row, SparkCache, Summary, View, build_view, compile_filter, fmt_age,
+                   header_counts, load_snapshot)
 from .detail import DetailScreen
-from .dialogs import AckDialog, PacketScreen, SilenceDialog, SilenceRequest
+from .dialogs import AckDialog, PacketScreen, SilenceDialog, SilenceRequest, UnsilenceDialog
 from .filterline import FilterLine
 from .health import HealthPane
 from .help import HelpScreen
@@ -65,7 +66,7 @@ from .themes import DEFAULT_THEME, NO_COLOR_THEME, for_color_system, load_themes
 WIDE = ((160, 48), (140, 40))
 FRAME = 0.008  # s between the panes of one update (ui refresh rate: TEXTUAL_FPS 120)
 SHIFT_KEYS = Binding.Group("noise handover note")
-PANE_ACTIONS = frozenset({"pane", "filter", "clear_filter", "drill", "ack", "silence", "escalate"})
+PANE_ACTIONS = frozenset({"pane", "filter", "clear_filter", "drill", "ack", "silence", "unsilence", "escalate"})
 # Keys that change what the panes show: off whenever another screen covers them (a drill-down,
 # help), or they would move an invisible cursor or open a filter bar nobody sees.
 VIEW_ACTIONS = frozenset({"pane", "filter", "clear_filter", "drill"})
@@ -94,15 +95,15 @@ class FleetHeader(Widget):
         s, now, styles, collector, error = self._state
         clock = Text(time.strftime("%H:%M:%S", time.localtime(now)) + " ", style="bold")
         width = self.size.width or 80
-        left = self._left(s, styles, collector, error, brief=False)
-        if left.cell_len + clock.cell_len + 1 > width:
-            left = self._left(s, styles, collector, error, brief=True)
+        for brief in (0, 1, 2):  # the title goes first, then the words of the counts
+            left = self._left(s, styles, collector, error, brief=brief)
+            if left.cell_len + clock.cell_len + 1 <= width:
+                break
         left.truncate(max(0, width - clock.cell_len - 1), overflow="ellipsis")
         return join(left, " " * max(1, width - left.cell_len - clock.cell_len), clock)
 
-    def _left(self, s: Summary, styles: dict[str, Any], collector: str, error: str | None, brief: bool) -> Text:
+    def _left(self, s: Summary, styles: dict[str, Any], collector: str, error: str | None, brief: int) -> Text:
         sep = (" │ ", styles["muted"])
-        host_style = "ok" if s.hosts_total and s.hosts_up == s.hosts_total else "crit" if s.hosts_total else "muted"
         parts: list[Any] = [] if brief else [(" opsdash", "bold"), sep]
         if brief:
             parts.append(" ")
@@ -110,19 +111,9 @@ class FleetHeader(Widget):
             parts += [Text(f"{'✖' if collector in ('none', 'stopped') else '●'} collector {collector}",
                            style=styles["warn"]), sep, safe(error, styles["crit"])]
             return join(*parts)
-        parts.append(Text(f"hosts {s.hosts_up}/{s.hosts_total} up", style=styles[host_style]))
-        parts.append(sep)
-        if s.crit or s.warn:
-            if s.crit:
-                parts.append(Text(f"✖ {s.crit} crit", style=styles["crit"]))
-            if s.crit and s.warn:
-                parts.append(" ")
-            if s.warn:
-                parts.append(Text(f"▲ {s.warn} warn", style=styles["warn"]))
-        else:
-            parts.append(Text("● no alerts firing", style=styles["ok"]))
-        if s.acked and not brief:
-            parts.append(Text(f" +{s.acked} acked", style=styles["muted"]))
+        for i, group in enumerate(header_counts(s, brief=brief >= 2)):  # hosts, then alerts: ui/data.py
+            parts += [sep] if i else []
+            parts += [Text(text, style=styles[level]) for text, level in group]
         parts.append(sep)
         col_style = {"embedded": "ok", "live": "ok", "stopped": "crit", "none": "warn"}.get(collector, "warn")
         col_text = {"embedded": "● collector embedded", "live": "● collector live", "stopped": "✖ collector stopped",
@@ -174,6 +165,7 @@ class OpsdashApp(App[None]):
         Binding("t", "next_theme", "Theme"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
+        Binding("u", "unsilence", "Unsilence"),  # after q: the key bar shows it where it fits (not at 80 columns)
         # The shift keys: one footer group ("n h N noise handover note"), shown when it fits
         # (the KeyBar drops it at 80 columns). Help (?) and Ctrl+P always list them.
         Binding("n", "noise", "Noise", group=SHIFT_KEYS),
@@ -630,13 +622,35 @@ class OpsdashApp(App[None]):
 
         def done(req: SilenceRequest | None) -> None:
             if req is not None:
-                label = ", ".join(f"{k}={v}" for k, v in matchers.items())
+                label = ", ".join(f"{k}={v}" for k, v in req.matchers.items())
                 self._write(
-                    lambda: actions.silence(self.store_path, matchers, req.duration_s, req.note, self.now(), config=self.config),
+                    lambda: actions.silence(self.store_path, req.matchers, req.duration_s, req.note, self.now(),
+                                            config=self.config),
                     f"silenced {label} for {fmt_age(req.duration_s)}",
                 )
 
-        self.push_screen(SilenceDialog(matchers), done)
+        vocabulary = partial(actions.silence_vocabulary, self.store_path, self.config, self.now())
+        self.push_screen(SilenceDialog(matchers, vocabulary=vocabulary), done)
+
+    def action_unsilence(self) -> None:
+        """End the silences covering the selected alert (or the selected row's open alerts)."""
+        row = self._context_row()
+        if row is None:
+            self.notify("nothing selected to unsilence", severity="warning", timeout=3)
+            return
+        rows = self.view.rows.get("alerts", []) if self.view else []
+        ids = [row.ref.name] if row.ref.kind == "alert" else [
+            r.ref.name for r in rows if r.ref.target == row.ref.target and r.cells[1][0] != "resolved"]
+        what = join(("silences covering ", ""), (row.ref.target, "bold"),
+                    *(("  ", (row.cells[3][0], "")) if row.ref.kind == "alert" else ()))
+
+        def done(silence_ids: list[int] | None) -> None:
+            if silence_ids:
+                self._write(lambda: actions.unsilence(self.store_path, silence_ids, self.now(), config=self.config),
+                            "ended silence " + ", ".join(f"#{i}" for i in silence_ids))
+
+        self.push_screen(UnsilenceDialog(what, partial(actions.silences_covering, self.store_path, ids, self.now()),
+                                         self.now), done)
 
     def action_escalate(self) -> None:
         row = self._target_alert()
@@ -766,4 +780,6 @@ class OpsdashApp(App[None]):
         yield SystemCommand("Drill down", "Open the selected row's detail (key Enter)", self.action_drill)
         yield SystemCommand("Ack alert", "Acknowledge the selected alert with a note (key a)", self.action_ack)
         yield SystemCommand("Silence", "Silence the selected target or alert (key s)", self.action_silence)
+        yield SystemCommand("Unsilence", "End the silences covering the selected alert (key u)",
+                            self.action_unsilence)
         yield SystemCommand("Escalation packet", "Show the escalation packet (key e)", self.action_escalate)

@@ -119,15 +119,27 @@ class Snapshot:
 
 @dataclass
 class Summary:
+    """The fleet header's figures. Hosts: up and down count only fresh readings; a host whose
+    reading is stale (no poll for 3 intervals) is ``hosts_stale``, neither up nor down.
+    Alerts: firing ones, by severity; ``crit``/``warn`` are those nobody has handled (not
+    acked, silenced or inhibited), ``crit_acked``/``warn_acked`` acked ones, ``silenced`` the
+    firing ones a silence covers (any severity)."""
+
     hosts_up: int = 0
     hosts_total: int = 0
     crit: int = 0
     warn: int = 0
     pending: int = 0
-    acked: int = 0
+    acked: int = 0  # open (pending or firing) alerts with an active ack
     collector: str = "none"  # live | embedded | stopped | none
     last_poll_age: float | None = None
     error: str | None = None
+    hosts_down: int = 0
+    hosts_stale: int = 0
+    hosts_age: float | None = None  # seconds since the freshest host reading
+    crit_acked: int = 0
+    warn_acked: int = 0
+    silenced: int = 0
 
 
 @dataclass
@@ -659,14 +671,30 @@ def build_view(snap: Snapshot, endpoint_tags: Mapping[str, Mapping[str, str]] | 
 def summarize(snap: Snapshot, rows: Mapping[str, list[Row]]) -> Summary:
     s = Summary(error=snap.error)
     s.hosts_total = len(snap.hosts)
-    s.hosts_up = sum(
-        1 for r in snap.hosts
-        if (r["data"] or {}).get("state") == "ok"
-        and not is_stale((r["data"] or {}).get("t", r["t"]), (r["data"] or {}).get("interval"), snap.now)
-    )
+    host_ts = []
+    for r in snap.hosts:
+        d = r["data"] or {}
+        t = d.get("t", r["t"])
+        if isinstance(t, (int, float)):
+            host_ts.append(t)
+        if is_stale(t, d.get("interval"), snap.now):
+            s.hosts_stale += 1  # not down: nobody has looked lately
+        elif d.get("state") == "ok":
+            s.hosts_up += 1
+        else:
+            s.hosts_down += 1
+    s.hosts_age = snap.now - max(host_ts) if host_ts else None
     for a in snap.alerts:
-        if a.state == "firing" and not (a.acked or a.silenced or a.inhibited):
-            if a.severity == "critical":
+        if a.state == "firing":
+            crit = a.severity == "critical"
+            if a.silenced:
+                s.silenced += 1
+            elif a.inhibited:
+                pass  # its parent's alert (host down) is the one to look at
+            elif a.acked:
+                s.crit_acked += crit
+                s.warn_acked += not crit
+            elif crit:
                 s.crit += 1
             else:
                 s.warn += 1
@@ -678,6 +706,41 @@ def summarize(snap: Snapshot, rows: Mapping[str, list[Row]]) -> Summary:
     s.last_poll_age = snap.now - max(ts) if ts else None
     s.collector = "live" if snap.collector_running else ("stopped" if snap.collector else "none")
     return s
+
+
+def header_counts(s: Summary, brief: bool = False) -> list[list[Cell]]:
+    """The fleet header's hosts and alerts, as groups of ``(text, level)`` pieces (the header
+    draws a separator between groups). ``brief``: the short forms, for 80 columns.
+
+    Honest by construction: a critical that is firing shows as one even when acked
+    (``✖ 1 crit (1 acked)``), silenced ones are counted (``2 silenced``), and hosts nobody
+    has polled lately are ``stale``, never ``down`` (``hosts 2 stale 6m``)."""
+    hosts: list[Cell] = []
+    fresh = s.hosts_total - s.hosts_stale
+    if s.hosts_total and not fresh:
+        age = f" {fmt_age(s.hosts_age)}" if s.hosts_age is not None else ""
+        hosts.append((f"{s.hosts_total} hosts stale{age}" if brief else f"hosts {s.hosts_total} stale{age}", "warn"))
+    else:
+        level = "muted" if not s.hosts_total else "crit" if s.hosts_down else "ok"
+        hosts.append((f"{s.hosts_up}/{s.hosts_total} up" if brief else f"hosts {s.hosts_up}/{s.hosts_total} up", level))
+        if s.hosts_stale:
+            hosts.append((f" · {s.hosts_stale} stale", "warn"))
+    alerts: list[Cell] = []
+    for n, acked, sym, word, level in ((s.crit, s.crit_acked, "✖", "crit", "crit"),
+                                       (s.warn, s.warn_acked, "▲", "warn", "warn")):
+        if not n and not acked:
+            continue
+        if alerts:
+            alerts.append((" ", ""))
+        alerts.append((f"{sym} {n + acked}" + ("" if brief else f" {word}"), level if n else "muted"))
+        if acked:
+            alerts.append((f" ({acked} acked)", "muted"))
+    if s.silenced:
+        alerts.append((" · " if alerts else "", "muted"))
+        alerts.append((f"{s.silenced} silenced", "muted"))
+    if not alerts:
+        alerts.append(("● no alerts firing", "ok"))
+    return [hosts, alerts]
 
 
 # --- filtering -------------------------------------------------------------------------------

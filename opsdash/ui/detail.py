@@ -193,6 +193,7 @@ class DetailScreen(Screen[None]):
         Binding("r", "reload", "Reload"),
         Binding("a", "app.ack", "Ack"),
         Binding("s", "app.silence", "Silence"),
+        Binding("u", "app.unsilence", "Unsilence"),
         Binding("e", "app.escalate", "Escalate"),
     ]
 
