@@ -42,7 +42,8 @@ from ..model import (
 )
 from . import openssh, resolve
 from .openssh import Hop
-from .runner import MAX_OUTPUT_BYTES, CommandResult, with_env
+from . import remote
+from .runner import MAX_OUTPUT_BYTES, CommandResult
 
 READ_CHUNK = 65536
 
@@ -147,6 +148,7 @@ class SSHHost:
         self.connects = 0  # how many times we (re)connected: a storm shows here
         self._config_paths = openssh.config_paths(cfg.ssh_config)
         self._trying = cfg.address  # the hop a handshake is waiting on, for the timeout message
+        self._resolving: tuple[str, str] | None = None  # (hop label, name) being resolved, while it is
 
     # --- connection ---------------------------------------------------------------
     #
@@ -180,24 +182,29 @@ class SSHHost:
         except (OSError, ValueError) as e:
             raise SSHError(f"cannot read ssh_config {self.cfg.ssh_config}: {e}", state=HOST_ERROR) from None
 
-    async def connection(self) -> asyncssh.SSHClientConnection:
+    async def connection(self, timeout: float | None = None) -> asyncssh.SSHClientConnection:
+        """The connection, opened within ``timeout`` (default: the host's) if there is none."""
         if self._conn is not None and not self._conn.is_closed():
             return self._conn
         async with self._connecting:
             if self._conn is not None and not self._conn.is_closed():
                 return self._conn
             self._drop_shell()
-            self._conn = await self._connect()
+            self._conn = await self._connect(timeout or self.cfg.timeout)
             self.connects += 1
             return self._conn
 
-    async def _connect(self) -> asyncssh.SSHClientConnection:
-        c = self.cfg
+    async def _connect(self, timeout: float) -> asyncssh.SSHClientConnection:
+        self._resolving = None
         try:
-            async with asyncio.timeout(c.timeout):
+            async with asyncio.timeout(timeout):
                 return await self._connect_chain()
         except TimeoutError:
-            raise SSHError(f"no SSH handshake with {self._trying} within {c.timeout:g}s", state=HOST_TIMEOUT) from None
+            if self._resolving is not None:  # the resolver never answered: the name is the problem
+                where, name = self._resolving
+                raise SSHError(f"{where}cannot resolve {name}: no answer within {timeout:g}s",
+                               state=HOST_UNREACHABLE) from None
+            raise SSHError(f"no SSH handshake with {self._trying} within {timeout:g}s", state=HOST_TIMEOUT) from None
 
     async def _connect_chain(self) -> asyncssh.SSHClientConnection:
         c = self.cfg
@@ -324,10 +331,12 @@ class SSHHost:
     async def _tcp_connect(self, hop: Hop, where: str) -> socket.socket:
         """A TCP connection to the hop: its name resolved in a thread, each address tried in turn."""
         loop = asyncio.get_running_loop()
+        self._resolving = (where, hop.host)  # left set if the deadline cancels us here: _connect says so
         try:
             infos = await resolve.getaddrinfo(hop.host, hop.port, self.cfg.timeout)
         except OSError as e:
             raise SSHError(f"{where}{e}", state=HOST_UNREACHABLE) from None
+        self._resolving = None
         errors: list[tuple[str, OSError]] = []
         seen = set()
         for family, type_, proto, _, sockaddr in infos:
@@ -394,7 +403,9 @@ class SSHHost:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
             try:
-                conn = await asyncio.wait_for(self.connection(), timeout)
+                # connection() keeps the deadline itself and says which hop or name missed
+                # it; this one only bounds a wait for another caller's connect.
+                conn = await asyncio.wait_for(self.connection(timeout), timeout + 1)
             except asyncio.TimeoutError:
                 raise SSHError(f"no SSH handshake within {timeout:g}s", state=HOST_TIMEOUT) from None
             if self._shell is None or self._shell.broken:
@@ -431,37 +442,24 @@ class SSHHost:
         env: Mapping[str, str] | None = None,
         input: str | None = None,
     ) -> CommandResult:
+        """One exec channel through the one remote runner (remote.py): streamed,
+        capped at the host's ``max_output``, its process group stopped on the host
+        on timeout, cancellation, the cap, or when this process dies."""
         conn = await self.connection()
-        full = with_env(command, {"LC_ALL": "C", **(env or {})})
+
+        async def start(inv: remote.Invocation) -> remote.Process:
+            try:
+                return _ExecChannel(await conn.create_process(inv.command_line(env), encoding=None))
+            except (asyncssh.Error, OSError) as e:
+                await self._reset()
+                raise SSHError(f"connection lost: {e}", state=HOST_ERROR) from None
+
         try:
-            proc = await asyncio.wait_for(
-                conn.create_process(full, encoding=None, stdin=asyncssh.DEVNULL if input is None else asyncssh.PIPE),
-                timeout,
+            return await remote.run_command(
+                start, command, timeout=timeout, input=input, max_output=self.cfg.max_output
             )
-        except asyncio.TimeoutError:
-            raise SSHError(f"no channel within {timeout:g}s", state=HOST_TIMEOUT) from None
         except (asyncssh.Error, OSError) as e:
-            await self._reset()
-            raise SSHError(f"connection lost: {e}", state=HOST_ERROR) from None
-        try:
-            if input is not None:
-                try:
-                    proc.stdin.write(input.encode())
-                    proc.stdin.write_eof()
-                except (asyncssh.Error, OSError):
-                    pass  # it exited before reading its input (curl not installed): its status and stderr say why
-            out, err, truncated = await asyncio.wait_for(_read_capped(proc), timeout)
-            await asyncio.wait_for(proc.wait_closed(), 5)
-        except asyncio.TimeoutError:
-            proc.close()
-            raise SSHError(f"command timed out after {timeout:g}s", state=HOST_TIMEOUT) from None
-        except (asyncssh.Error, OSError) as e:
-            proc.close()
             raise SSHError(f"connection lost mid-command: {e}", state=HOST_ERROR) from None
-        rc = proc.exit_status if proc.exit_status is not None else -1
-        return CommandResult(
-            rc, out.decode("utf-8", errors="replace"), err.decode("utf-8", errors="replace"), truncated
-        )
 
     async def _reset(self) -> None:
         self._drop_shell()
@@ -480,28 +478,35 @@ class SSHHost:
             self._conn = None
 
 
-async def _read_capped(proc: asyncssh.SSHClientProcess) -> tuple[bytes, bytes, bool]:
-    """Read stdout and stderr to EOF, keeping at most MAX_OUTPUT_BYTES of stdout."""
-    out = bytearray()
-    truncated = False
+class _ExecChannel:
+    """remote.Process over an asyncssh exec channel. Closing the channel is what
+    stops the command: sshd then closes the wrapper's stdin (see remote.py)."""
 
-    async def drain_err() -> bytes:
-        err = bytearray()
-        while chunk := await proc.stderr.read(READ_CHUNK):
-            if len(err) < 65536:
-                err += chunk
-        return bytes(err[:65536])
+    def __init__(self, proc: asyncssh.SSHClientProcess):
+        self._proc = proc
 
-    err_task = asyncio.ensure_future(drain_err())
-    try:
-        while chunk := await proc.stdout.read(READ_CHUNK):
-            if len(out) < MAX_OUTPUT_BYTES:
-                out += chunk
-            else:
-                truncated = True
-                proc.close()  # a host sending gigabytes: stop reading, keep what we have
-                break
-        err = await err_task
-    finally:
-        err_task.cancel()
-    return bytes(out[:MAX_OUTPUT_BYTES]), err, truncated
+    async def read_stdout(self, n: int) -> bytes:
+        return await self._proc.stdout.read(n)
+
+    async def read_stderr(self, n: int) -> bytes:
+        return await self._proc.stderr.read(n)
+
+    def write(self, data: bytes) -> None:
+        self._proc.stdin.write(data)
+
+    def stop(self) -> None:
+        try:
+            self._proc.stdin.write_eof()
+        except (asyncssh.Error, OSError):
+            self._proc.close()  # the channel is going anyway; closing it says "stop" as well
+
+    def abandon(self) -> None:
+        self._proc.close()
+
+    async def exit_status(self, timeout: float) -> tuple[int | None, str | None]:
+        try:
+            await asyncio.wait_for(self._proc.wait_closed(), timeout)
+        except (asyncio.TimeoutError, asyncssh.Error, OSError):
+            return None, None
+        sig = self._proc.exit_signal
+        return self._proc.exit_status, (sig[0] if sig else None)
