@@ -64,6 +64,29 @@ def format_duration(seconds: float) -> str:
     return out
 
 
+# --- byte sizes -------------------------------------------------------------------
+
+_SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(b|kib|mib|gib|kb|mb|gb|k|m|g)?")
+_SIZE_UNIT = {None: 1, "b": 1, "k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2, "g": 1024**3, "gib": 1024**3,
+              "kb": 1000, "mb": 1000**2, "gb": 1000**3}
+
+
+def parse_size(text: str) -> int:
+    """'32MiB' -> 33554432, '512k' -> 524288, '1GB' -> 10**9, '4096' -> 4096. Raises ValueError."""
+    m = _SIZE_RE.fullmatch(text.strip().lower())
+    if not m:
+        raise ValueError(f"not a size: {text!r}")
+    return int(float(m.group(1)) * _SIZE_UNIT[m.group(2)])
+
+
+def format_size(n: int) -> str:
+    """The people's spelling: 33554432 -> '32 MiB', 1536 -> '1.5 KiB'."""
+    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= size:
+            return f"{n / size:.{0 if n % size == 0 else 1}f} {unit}"
+    return f"{n} B"
+
+
 # --- the schema as dataclasses ----------------------------------------------------------
 
 
@@ -170,6 +193,7 @@ class SourceConfig:
     password_file: str | None = None
     queries: dict[str, str] = field(default_factory=dict)
     match: dict[str, str] = field(default_factory=dict)
+    max_reply: int = 32 * 1024 * 1024  # bytes of one HTTP reply body; past it the reply is dropped
 
 
 @dataclass(frozen=True)
@@ -312,6 +336,23 @@ def _positive_duration(v: Any) -> float:
     if d <= 0:
         raise _Invalid("a duration greater than zero")
     return d
+
+
+def _size(v: Any) -> int:
+    expected = 'a size like "32MiB", "512KiB" or a number of bytes, at least 1 KiB'
+    if isinstance(v, bool):
+        raise _Invalid(expected)
+    n: float | None = None
+    if isinstance(v, int):
+        n = v
+    elif isinstance(v, str):
+        try:
+            n = parse_size(v)
+        except (ValueError, OverflowError):
+            n = None
+    if n is None or not 1024 <= n <= 2**62:
+        raise _Invalid(expected)
+    return int(n)
 
 
 def _one_of(*choices: str) -> Callable[[Any], str]:
@@ -694,6 +735,7 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
                 "password_file": (_nonempty, None),
                 "queries": (_str_table, {}),
                 "match": (_str_table, {}),
+                "max_reply": (_size, 32 * 1024 * 1024),
             },
         )
         if None in (v["kind"], v["name"], v["url"]):

@@ -89,14 +89,15 @@ class DiskUsage:
 
 @dataclass(frozen=True, slots=True)
 class Health:
+    # None is "unknown" (a Prometheus gauge that is NaN or ±Inf): not shown, no sample.
     cpu_percent: float | None
-    mem_percent: float
-    swap_percent: float
-    load1: float
-    load5: float
-    load15: float
-    cpus: int
-    uptime_s: float
+    mem_percent: float | None
+    swap_percent: float | None
+    load1: float | None
+    load5: float | None
+    load15: float | None
+    cpus: int | None
+    uptime_s: float | None
     disks: tuple[DiskUsage, ...] = ()
 
     @property
@@ -117,15 +118,13 @@ class Health:
         }
 
     def samples(self, t: float, target: str) -> list[Sample]:
-        out = [
-            Sample(t, target, "host.up", 1.0),
-            Sample(t, target, "host.mem_percent", self.mem_percent),
-            Sample(t, target, "host.swap_percent", self.swap_percent),
-            Sample(t, target, "host.load1_per_cpu", self.load1 / max(1, self.cpus)),
-            Sample(t, target, "host.uptime_s", self.uptime_s),
-        ]
-        if self.cpu_percent is not None:
-            out.append(Sample(t, target, "host.cpu_percent", self.cpu_percent))
+        load_per_cpu = self.load1 / max(1, self.cpus) if self.load1 is not None and self.cpus is not None else None
+        out = [Sample(t, target, "host.up", 1.0)]
+        for metric, value in (("host.mem_percent", self.mem_percent), ("host.swap_percent", self.swap_percent),
+                              ("host.load1_per_cpu", load_per_cpu), ("host.uptime_s", self.uptime_s),
+                              ("host.cpu_percent", self.cpu_percent)):
+            if value is not None:
+                out.append(Sample(t, target, metric, value))
         out.extend(Sample(t, target, "host.disk_percent", d.percent, {"mount": d.mount}) for d in self.disks)
         return out
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -35,7 +36,8 @@ import httpx
 from ..config import Config, SourceConfig
 from ..errors import ParseError, ProbeError
 from ..model import Alert
-from .prom import SourceDown, check_status, describe_http_error, http_client, instance_host, match_host, safe_url, source_row
+from .prom import instance_host, match_host, source_row
+from .source_http import SourceDown, http_client, request_body, request_json, safe_url
 
 __all__ = [
     "AMAlert",
@@ -191,17 +193,10 @@ def to_alert(a: AMAlert, source_name: str, config: Config | None = None, now: fl
 
 
 async def _get_json(client: httpx.AsyncClient, cfg: SourceConfig, path: str) -> Any:
-    try:
-        r = await client.get(path)
-    except httpx.HTTPError as e:
-        raise describe_http_error(cfg, e) from None
-    check_status(cfg, r)
-    if r.status_code != 200:
-        raise SourceDown(f"alertmanager {cfg.name}: GET {path}: HTTP {r.status_code}", state="error")
-    try:
-        return r.json()
-    except ValueError:
-        raise SourceDown(f"alertmanager {cfg.name}: GET {path}: not a JSON reply", state="error") from None
+    status, doc = await request_json(client, cfg, "GET", path)
+    if status != 200:
+        raise SourceDown(f"alertmanager {cfg.name}: GET {path}: HTTP {status}", state="error")
+    return doc
 
 
 def _am_matchers(matchers: Mapping[str, str] | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -228,18 +223,14 @@ async def create_alertmanager_silence(
         "comment": note or f"silenced from opsdash by {who or 'opsdash'}",  # Alertmanager requires one
     }
     async with http_client(source_cfg) as client:
-        try:
-            r = await client.post("/api/v2/silences", json=body)
-        except httpx.HTTPError as e:
-            raise describe_http_error(source_cfg, e) from None
-        check_status(source_cfg, r)
-        if r.status_code != 200:
-            raise ProbeError(f"alertmanager {source_cfg.name}: creating the silence: HTTP {r.status_code}: "
-                             f"{r.text.strip()[:200]}")
-        try:
-            return str(r.json()["silenceID"])
-        except (ValueError, KeyError, TypeError):
-            raise ParseError(f"alertmanager {source_cfg.name}: no silenceID in the reply") from None
+        r = await request_body(client, source_cfg, "POST", "/api/v2/silences", json_body=body)
+    if r.status != 200:
+        raise ProbeError(f"alertmanager {source_cfg.name}: creating the silence: HTTP {r.status}: "
+                         f"{r.text().strip()[:200]}")
+    try:
+        return str(json.loads(r.body)["silenceID"])
+    except (ValueError, KeyError, TypeError):
+        raise ParseError(f"alertmanager {source_cfg.name}: no silenceID in the reply") from None
 
 
 async def expire_alertmanager_silence(source_cfg: SourceConfig, silence_id: str) -> bool:
@@ -247,17 +238,13 @@ async def expire_alertmanager_silence(source_cfg: SourceConfig, silence_id: str)
     if not re.fullmatch(r"[A-Za-z0-9-]+", silence_id):
         raise ProbeError(f"not an Alertmanager silence id: {silence_id[:60]!r}")
     async with http_client(source_cfg) as client:
-        try:
-            r = await client.delete(f"/api/v2/silence/{silence_id}")
-        except httpx.HTTPError as e:
-            raise describe_http_error(source_cfg, e) from None
-        check_status(source_cfg, r)
-        if r.status_code == 200:
-            return True
-        if r.status_code == 404 or (r.status_code == 500 and "already expired" in r.text):
-            return False
-        raise ProbeError(f"alertmanager {source_cfg.name}: expiring silence {silence_id}: HTTP {r.status_code}: "
-                         f"{r.text.strip()[:200]}")
+        r = await request_body(client, source_cfg, "DELETE", f"/api/v2/silence/{silence_id}")
+    if r.status == 200:
+        return True
+    if r.status == 404 or (r.status == 500 and "already expired" in r.text()):
+        return False
+    raise ProbeError(f"alertmanager {source_cfg.name}: expiring silence {silence_id}: HTTP {r.status}: "
+                     f"{r.text().strip()[:200]}")
 
 
 def _rfc3339(t: float) -> str:

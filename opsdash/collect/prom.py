@@ -45,9 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import re
-import ssl
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping, Sequence
@@ -58,9 +56,11 @@ from ..config import HostConfig, SourceConfig
 from ..textsafe import redact_url
 from ..errors import ParseError, ProbeError
 from ..model import HOST_ERROR, HOST_OK, HOST_UNREACHABLE, CacheStats, DiskUsage, Health, Sample
+from .source_http import ReplyTooLarge, SourceDown, http_client, request_json, safe_url
 
 __all__ = [
     "PromQueryError",
+    "ReplyTooLarge",
     "SourceDown",
     "Vector",
     "cache_queries",
@@ -86,10 +86,6 @@ CACHE_WINDOW_S = 300
 
 class PromQueryError(ProbeError):
     """Prometheus answered, with an error (bad PromQL, timeout of the query ...)."""
-
-
-class SourceDown(ProbeError):
-    """The source cannot be reached, refused our credentials, or answered garbage."""
 
 
 Vector = list[tuple[dict[str, str], float]]
@@ -285,34 +281,67 @@ def node_health(
         if up_labels is unames.get(inst):  # no `up` series: keep only job/instance of the info metric
             target_labels = {k: v for k, v in up_labels.items() if k in ("job", "instance")}
         nodename = unames.get(inst, {}).get("nodename")
-        if up_value != 1.0:
+        if up_value != 1.0 and math.isfinite(up_value):  # NaN `up` is unknown, not down: the figures decide
             out.append(NodeReading(inst, target_labels, False, nodename, None,
                                    f"node_exporter target {inst} is down (up == 0)"))
             continue
         vals: dict[str, float] = {}
         for labels, value in g.get(inst, []):
             vals[labels.get("__name__", "")] = value
-        total, avail = vals.get("node_memory_MemTotal_bytes"), vals.get("node_memory_MemAvailable_bytes")
-        if not total or avail is None:
+        if not vals.get("node_memory_MemTotal_bytes") or "node_memory_MemAvailable_bytes" not in vals:
             out.append(NodeReading(inst, target_labels, True, nodename, None,
                                    "no node_memory_MemTotal_bytes/MemAvailable_bytes for this instance"))
             continue
-        swap_total, swap_free = vals.get("node_memory_SwapTotal_bytes") or 0.0, vals.get("node_memory_SwapFree_bytes") or 0.0
-        boot, now = vals.get("node_boot_time_seconds"), vals.get("node_time_seconds")
-        n_cpu = cpus_of.get(inst)
-        health = Health(
-            cpu_percent=_round(finite(cpu_of.get(inst))),
-            mem_percent=round(100.0 * (total - avail) / total, 2),
-            swap_percent=round(100.0 * (swap_total - swap_free) / swap_total, 2) if swap_total > 0 else 0.0,
-            load1=vals.get("node_load1", 0.0),
-            load5=vals.get("node_load5", 0.0),
-            load15=vals.get("node_load15", 0.0),
-            cpus=int(n_cpu) if n_cpu else 1,
-            uptime_s=round(max(0.0, now - boot), 1) if boot is not None and now is not None else 0.0,
-            disks=_disks(f.get(inst, [])),
-        )
+        try:
+            health = _health(vals, finite(cpu_of.get(inst)), cpus_of.get(inst), f.get(inst, []))
+        except (ValueError, ArithmeticError, TypeError) as e:  # a figure we did not foresee: say so, on this host
+            out.append(NodeReading(inst, target_labels, True, nodename, None,
+                                   f"cannot read this instance's node_exporter figures: {type(e).__name__}: {e}"))
+            continue
         out.append(NodeReading(inst, target_labels, True, nodename, health))
     return out
+
+
+def _fig(vals: Mapping[str, float], name: str, absent: float | None) -> float | None:
+    """A gauge's value; ``absent`` when it has no series; None (unknown) when it is NaN or ±Inf."""
+    return finite(vals[name]) if name in vals else absent
+
+
+def _ratio_percent(used: float | None, total: float | None) -> float | None:
+    if used is None or total is None or total <= 0:
+        return None
+    return finite(round(100.0 * used / total, 2))
+
+
+def _health(vals: Mapping[str, float], cpu: float | None, n_cpu: float | None,
+            fs: Sequence[tuple[dict[str, str], float]]) -> Health:
+    """Every figure on its own: a NaN or ±Inf one is None (unknown), the others are shown."""
+    total, avail = _fig(vals, "node_memory_MemTotal_bytes", None), _fig(vals, "node_memory_MemAvailable_bytes", None)
+    swap_total = _fig(vals, "node_memory_SwapTotal_bytes", 0.0)
+    swap_free = _fig(vals, "node_memory_SwapFree_bytes", 0.0)
+    has_clock = "node_boot_time_seconds" in vals and "node_time_seconds" in vals
+    boot, now = _fig(vals, "node_boot_time_seconds", None), _fig(vals, "node_time_seconds", None)
+    if n_cpu is None or n_cpu == 0:
+        cpus: int | None = 1  # no count: one CPU, as before (load per CPU stays the load)
+    else:
+        cpus = max(1, int(n_cpu)) if math.isfinite(n_cpu) else None
+    if not has_clock:
+        uptime: float | None = 0.0
+    else:
+        uptime = finite(round(max(0.0, now - boot), 1)) if boot is not None and now is not None else None
+    return Health(
+        cpu_percent=_round(cpu),
+        mem_percent=_ratio_percent(total - avail if total is not None and avail is not None else None, total),
+        swap_percent=(0.0 if swap_total == 0.0 else  # no swap (or no swap series): 0 %, as before
+                      _ratio_percent(swap_total - swap_free if None not in (swap_total, swap_free) else None,
+                                     swap_total)),
+        load1=_fig(vals, "node_load1", 0.0),
+        load5=_fig(vals, "node_load5", 0.0),
+        load15=_fig(vals, "node_load15", 0.0),
+        cpus=cpus,
+        uptime_s=uptime,
+        disks=_disks(fs),
+    )
 
 
 def _round(v: float | None) -> float | None:
@@ -331,8 +360,8 @@ def _disks(series: Sequence[tuple[dict[str, str], float]]) -> tuple[DiskUsage, .
     out = []
     for mount, d in sorted(by_mount.items()):
         size, free, avail = d.get("size"), d.get("free"), d.get("avail")
-        if not size or free is None or avail is None:
-            continue
+        if not size or free is None or avail is None or not all(map(math.isfinite, (size, free, avail))):
+            continue  # a mount with a missing, NaN or infinite figure has no known percent: not shown
         used = size - free
         denom = used + avail
         pct = 100.0 * used / denom if denom > 0 else 0.0
@@ -391,65 +420,7 @@ def worst(v: Vector) -> float | None:
     return max(vals) if vals else None
 
 
-# --- HTTP ------------------------------------------------------------------------------------
-
-
-safe_url = redact_url  # the name the sources use
-
-
-def _read_secret(path: str, what: str) -> str:
-    try:
-        with open(os.path.expanduser(path), encoding="utf-8") as f:
-            return f.read().strip()
-    except OSError as e:
-        raise SourceDown(f"cannot read {what} {path}: {e.strerror or type(e).__name__}", state="auth-failed") from None
-
-
-def http_client(cfg: SourceConfig) -> httpx.AsyncClient:
-    """An httpx client with the source's auth and TLS options. Use as ``async with``."""
-    headers = {"Accept": "application/json", "User-Agent": "opsdash"}
-    auth = None
-    if cfg.bearer_token_file:
-        headers["Authorization"] = "Bearer " + _read_secret(cfg.bearer_token_file, "bearer_token_file")
-    elif cfg.bearer_token_env:
-        tok = os.environ.get(cfg.bearer_token_env)
-        if not tok:
-            raise SourceDown(f"environment variable {cfg.bearer_token_env} (bearer_token_env) is not set",
-                             state="auth-failed")
-        headers["Authorization"] = "Bearer " + tok.strip()
-    if cfg.username:
-        password = _read_secret(cfg.password_file, "password_file") if cfg.password_file else ""
-        auth = httpx.BasicAuth(cfg.username, password)
-    verify: bool | ssl.SSLContext = cfg.verify_tls
-    if cfg.verify_tls and cfg.ca_file:
-        try:
-            verify = ssl.create_default_context(cafile=os.path.expanduser(cfg.ca_file))
-        except (OSError, ssl.SSLError) as e:
-            raise SourceDown(f"cannot load ca_file {cfg.ca_file}: {getattr(e, 'strerror', None) or e}") from None
-    return httpx.AsyncClient(
-        base_url=cfg.url.rstrip("/"), headers=headers, auth=auth, verify=verify,
-        timeout=httpx.Timeout(cfg.timeout), follow_redirects=False, trust_env=False,
-    )
-
-
-def describe_http_error(cfg: SourceConfig, e: Exception) -> SourceDown:
-    """A transport error as a SourceDown with a state, and no secret in its text."""
-    where = f"{cfg.kind} {cfg.name} ({safe_url(cfg.url)})"
-    if isinstance(e, httpx.TimeoutException):
-        return SourceDown(f"{where}: no reply within {cfg.timeout:g}s", state="timeout")
-    if isinstance(e, httpx.ConnectError):
-        msg = str(e) or "connection failed"
-        if "CERTIFICATE" in msg.upper() or "SSL" in msg.upper():
-            return SourceDown(f"{where}: TLS: {msg[:200]}", state="error")
-        return SourceDown(f"{where}: {msg[:200]}", state=HOST_UNREACHABLE)
-    if isinstance(e, httpx.HTTPError):
-        return SourceDown(f"{where}: {type(e).__name__}: {str(e)[:200]}", state="error")
-    return SourceDown(f"{where}: {type(e).__name__}", state="error")
-
-
-def check_status(cfg: SourceConfig, r: httpx.Response) -> None:
-    if r.status_code in (401, 403):
-        raise SourceDown(f"{cfg.kind} {cfg.name}: HTTP {r.status_code}: credentials refused", state="auth-failed")
+# --- HTTP (every request through source_http: streamed, capped at max_reply) ---------------
 
 
 async def query(client: httpx.AsyncClient, cfg: SourceConfig, promql: str, t: float | None = None) -> Vector:
@@ -457,32 +428,16 @@ async def query(client: httpx.AsyncClient, cfg: SourceConfig, promql: str, t: fl
     params = {"query": promql}
     if t is not None:
         params["time"] = f"{t:.3f}"
-    try:
-        r = await client.get("/api/v1/query", params=params)
-    except httpx.HTTPError as e:
-        raise describe_http_error(cfg, e) from None
-    check_status(cfg, r)
-    try:
-        doc = r.json()
-    except ValueError:
-        raise SourceDown(f"{cfg.kind} {cfg.name}: HTTP {r.status_code}, not a JSON reply", state="error") from None
-    return parse_vector(doc, r.status_code)
+    status, doc = await request_json(client, cfg, "GET", "/api/v1/query", params=params)
+    return parse_vector(doc, status)
 
 
 async def query_range(client: httpx.AsyncClient, cfg: SourceConfig, promql: str, start: float, end: float,
                       step: float) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
     """GET /api/v1/query_range (backfills a sparkline when a viewer asks for history)."""
-    try:
-        r = await client.get("/api/v1/query_range",
-                             params={"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"})
-    except httpx.HTTPError as e:
-        raise describe_http_error(cfg, e) from None
-    check_status(cfg, r)
-    try:
-        doc = r.json()
-    except ValueError:
-        raise SourceDown(f"{cfg.kind} {cfg.name}: HTTP {r.status_code}, not a JSON reply", state="error") from None
-    return parse_matrix(doc, r.status_code)
+    status, doc = await request_json(client, cfg, "GET", "/api/v1/query_range", params={
+        "query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"})
+    return parse_matrix(doc, status)
 
 
 # --- the poll --------------------------------------------------------------------------------
