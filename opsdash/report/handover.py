@@ -31,6 +31,7 @@ import statistics
 import time
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from ..alerts.rules import builtin_rules, rules_from_config
 from ..config import Config, format_duration
 from ..model import Alert, iso
 from ..stats import percentile
@@ -48,6 +49,18 @@ _MD = re.compile(r"([\\|*_`\[\]<>])")
 def md(value: object, limit: int | None = 300) -> str:
     """Untrusted text made safe for one line of Markdown (and a table cell)."""
     return _MD.sub(r"\\\1", clean(value, limit=limit))
+
+
+# A pending alert whose `for` ends further off than this is not open yet: the TUI folds it into
+# one line (ui/data.py) and the handover lists it as "pending, would fire in ...", not as open.
+FAR_PENDING_S = 3600.0
+
+
+def fires_in(a: Alert, for_s: float | None, now: float) -> float | None:
+    """Seconds until a pending alert fires (its `for` has run), or None (not pending, `for` unknown)."""
+    if a.state != "pending" or for_s is None:
+        return None
+    return max(0.0, a.since + for_s - now)
 
 
 def _dur(s: float | None) -> str:
@@ -165,8 +178,13 @@ def handover(store: Store, cfg: Config | None = None, *, since: float = 8 * 3600
     by_id = {a.id: a for a in alerts}
 
     open_alerts = []
+    rule_for = {r.name: r.for_s for r in (rules_from_config(cfg) if cfg is not None else builtin_rules(None))}
+    later = {a.id: t for a in alerts if (t := fires_in(a, rule_for.get(a.rule), now)) is not None and t > FAR_PENDING_S}
+    pending_later = [{"id": a.id, "rule": a.rule, "target": a.target, "severity": a.severity, "since": iso(a.since),
+                      "fires_in_s": later[a.id], "fires_at": iso(now + later[a.id]), "summary": a.summary}
+                     for a in sorted((a for a in alerts if a.id in later), key=lambda a: (later[a.id], a.target))]
     silences, acks = store.active_silences(now), store.active_acks(now)  # read once, not per alert
-    for a in sorted((a for a in alerts if a.state in ("pending", "firing")),
+    for a in sorted((a for a in alerts if a.state in ("pending", "firing") and a.id not in later),
                     key=lambda a: (a.state != "firing", a.severity != "critical", a.since)):
         sil = _silence_for(silences, a)
         ack = acks.get(a.id)
@@ -233,6 +251,7 @@ def handover(store: Store, cfg: Config | None = None, *, since: float = 8 * 3600
                    "open": len(open_alerts), "open_acked": sum(1 for a in open_alerts if a["ack"]),
                    "open_silenced": sum(1 for a in open_alerts if a["silence"])},
         "open_alerts": open_alerts,
+        "pending_later": pending_later,
         "resolved_alerts": resolved,
         "silences_expiring": expiring,
         "patches": patches,
@@ -260,6 +279,8 @@ def _summary(r: Mapping[str, Any]) -> str:
     still = f"{c['open']} still open"
     if c["open"]:
         still += f" ({crit_open} critical firing, {c['open_acked']} acked, {c['open_silenced']} silenced)"
+    if r.get("pending_later"):
+        still += f"; {len(r['pending_later'])} pending, would fire in {_dur(r['pending_later'][0]['fires_in_s'])} or later"
     parts.append(still + ".")
     extra = []
     if r["silences_expiring"]:
@@ -325,6 +346,12 @@ def _open_alert_lines(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
         out += ["", "What was tried:"]
         out += [f"- {md(a['target'])} / {md(a['rule'])}: {n['t']} {md(n['who'])}: {md(n['text'])}" for a, n in notes]
     return out
+
+
+def _pending_later_lines(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
+    return _table(("severity", "target", "rule", "pending since", "would fire"), (
+        (a["severity"].upper(), md(a["target"]), md(a["rule"]), a["since"],
+         f"in {_dur(a['fires_in_s'])} ({a['fires_at']})") for a in alerts))
 
 
 def _resolved_lines(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -393,6 +420,8 @@ def to_markdown(r: Mapping[str, Any]) -> str:
         L += [f"> **{md(r['stale'], None)}**", ""]
     L += [md(r["summary"], None), ""]
     L += _section("Open alerts", r["open_alerts"], _open_alert_lines)
+    if r.get("pending_later"):
+        L += _section("Pending, would fire in more than 1h", r["pending_later"], _pending_later_lines)
     L += _section("Fired and resolved during the shift", r["resolved_alerts"], _resolved_lines)
     L += _section("Silences ending in the next 12 hours", r["silences_expiring"], _silence_lines)
     L += _section("Patches: security updates or reboot pending", r["patches"], _patch_lines)

@@ -569,6 +569,9 @@ class OpsdashApp(App[None]):
         self.action_drill()
 
     def action_drill(self) -> None:
+        pane = self.current_pane()
+        if isinstance(pane, AlertsPane) and pane.toggle_fold():  # Enter on the far-off pending line
+            return
         row = self.selected_row()
         if row is None:
             self.notify("nothing selected", severity="warning", timeout=2)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..model import Alert
+from ..report.handover import FAR_PENDING_S, fires_in as alert_fires_in
 from ..stats import sparkline
 
 # Levels, worst last; rows sort by level descending.
@@ -100,6 +101,7 @@ class Row:
     level: int
     search: str  # lower-case text the filter searches
     tags: Mapping[str, str] = field(default_factory=dict)
+    fold: str = ""  # rows with the same fold show as one line until opened (alerts: FAR_PENDING)
 
 
 @dataclass
@@ -615,7 +617,8 @@ def _alert_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]],
         tags = {**host_tags.get(a.target, {}), **a.labels, "rule": a.rule, "severity": a.severity}
         # A pending alert says when it fires ("in 6d"), not how long it has waited: a
         # week-long `for` then reads as not urgent at a glance.
-        fires_in = a.since + rule_for[a.rule] - now if a.state == "pending" and a.rule in rule_for else None
+        fires_in = alert_fires_in(a, rule_for.get(a.rule), now)
+        far = fires_in is not None and fires_in > FAR_PENDING_S
         cells = (
             sev,
             (state, _lvl(level) if not quiet else "muted"),
@@ -628,17 +631,42 @@ def _alert_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]],
         # Firing: worst and longest first. Pending: soonest to fire first, so a latency
         # alert two minutes from paging is not buried under week-long `for` rules.
         order = (fires_in if fires_in is not None else 0.0) if a.state == "pending" else -(now - a.since)
+        # Far-off pending alerts (eleven "security updates, in 7d") fold into one line after every
+        # other pending one (rank 2 in the second place): they must not bury what fires soon.
+        sink = 2 if far else 1 if quiet else 0
         rows.append(
             Row(
                 key=f"alert:{a.id}",
-                rank=(state_order, 1 if quiet else 0, -level if a.state != "pending" else 0, order, a.target, a.id),
+                rank=(state_order, sink, -level if a.state != "pending" else 0, order, a.target, a.id),
                 cells=cells, ref=Ref("alert", a.target, a.id), level=level if not quiet else min(level, UNKNOWN),
                 search=_search(a.id, a.rule, a.target, a.severity, a.state, a.summary, ack,
                                "flapping" if a.flapping else "", tags=tags),
-                tags=tags,
+                tags=tags, fold=FAR_PENDING if far else "",
             )
         )
     return rows
+
+
+FAR_PENDING = "far-pending"
+FOLD_KEY = f"fold:{FAR_PENDING}"
+
+
+def far_pending_row(folded: Sequence[Row], opened: bool) -> Row:
+    """The one line that stands for the far-off pending alerts (``Row.fold == FAR_PENDING``,
+    sorted soonest first): how many, when the first fires, and that Enter opens or folds it."""
+    n = len(folded)
+    soonest = folded[0].rank[3] if folded else FAR_PENDING_S
+    targets = sorted({r.ref.target for r in folded})
+    what = f"fire in {fmt_age(soonest)} or later"  # how many: in the first column
+    return Row(
+        key=FOLD_KEY, rank=(1, 2, 0, float("-inf"), "", ""),
+        cells=((("▾ " if opened else "▸ ") + str(n), "muted"), ("pending", "muted"),
+               (targets[0] if len(targets) == 1 else f"{len(targets)} targets", "muted"),
+               (what + (": ⏎ folds" if opened else ": ⏎ opens"), "muted"),
+               (f"in {fmt_age(soonest)}", "muted"), ("", "")),
+        ref=Ref("fold", "", FAR_PENDING), level=UNKNOWN,
+        search=_search("pending", "later", *targets, *(r.search for r in folded)),
+    )
 
 
 def build_view(snap: Snapshot, endpoint_tags: Mapping[str, Mapping[str, str]] | None = None,
