@@ -1,7 +1,10 @@
 """`opsdash` (and `opsdash run`): the TUI.
 
-Embeds a collector when none is writing the store (``opsdash collect`` in
-another process, seen through its heartbeat), so `opsdash` alone just works.
+Embeds a collector when none is writing the store, so `opsdash` alone just
+works: whether one writes it is the store's collector lock (collector_lock.py),
+never a guess from a heartbeat. While another collector holds the lock the TUI
+reads, and tries the lock each second: when that collector stops (or is
+killed), this TUI takes over (unless ``--no-collector``).
 """
 
 from __future__ import annotations
@@ -9,9 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
+from typing import Callable
 
-from ._common import load, open_store, store_path
+from ._common import load, store_path
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", common: argparse.ArgumentParser) -> None:
@@ -29,33 +32,25 @@ def add_tui_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-mouse", action="store_true", default=argparse.SUPPRESS, help="run the TUI with the mouse off")
 
 
-def _collector_running(args: argparse.Namespace) -> bool:
-    path = store_path(args)
-    if not path.exists():
-        return False
-    try:
-        with open_store(args, readonly=True) as store:
-            return store.collector_running(time.time())
-    except Exception:  # noqa: BLE001 - an unreadable store: the embedded collector will say why
-        return False
-
-
-def _embedded_collector(config: object, args: argparse.Namespace) -> object | None:
+def embedded_collector(config: object, path: "os.PathLike[str] | str") -> "Callable[[], object | None]":
+    """A function that starts an embedded collector on the store at ``path`` and returns it,
+    or returns None while another collector holds the store's lock."""
     from ..alerts.engine import engine_for
     from ..collect.collector import CollectorThread
 
-    collector = CollectorThread(config, store_path(args), engine_factory=lambda store: engine_for(config, store))
-    collector.start()
-    if getattr(collector, "error", None):
-        print(f"opsdash: embedded collector: {collector.error}", file=sys.stderr)
-    return collector
+    def start() -> object | None:
+        collector = CollectorThread(config, path, engine_factory=lambda store: engine_for(config, store))
+        return collector if collector.start() else None
+
+    return start
 
 
 def run(args: argparse.Namespace) -> int:
     config = load(args)
-    collector = None
-    if not getattr(args, "no_collector", False) and not _collector_running(args):
-        collector = _embedded_collector(config, args)
+    factory = None if getattr(args, "no_collector", False) else embedded_collector(config, store_path(args))
+    collector = factory() if factory is not None else None
+    if collector is not None and getattr(collector, "error", None):
+        print(f"opsdash: embedded collector: {collector.error}", file=sys.stderr)
     # A lone Esc (close a dialog, clear the filter) waits ESCDELAY to be told from an
     # escape sequence; Textual's 100 ms default is felt on every Esc. 50 ms is what
     # neovim's ttimeoutlen uses; a terminal writes a sequence in one burst, so it is
@@ -74,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         store_path=store_path(args),
         config=config,
         collector=collector,
+        collector_factory=factory,
         theme=getattr(args, "theme", None),
         save_theme=getattr(args, "theme", None) is None,
         handle_signals=True,
@@ -81,6 +77,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         app.run(mouse=not getattr(args, "no_mouse", False))
     finally:
-        if collector is not None:
-            collector.stop(timeout=2.0)  # type: ignore[attr-defined]
+        if app.collector is not None:  # ours from the start, or taken over
+            app.collector.stop(timeout=2.0)
     return app.return_code or 0
