@@ -212,9 +212,11 @@ def test_check_update_wrapped_rows_obsoletes_and_mirror_lines():
         "    grub2.x86_64                   1:2.02-0.86.el7               @updates\n"
     )
     pkgs = rpm.parse_check_update(text, 100)
+    # The obsoleting grub2 is pending; the installed grub2 it replaces (indented, @updates) is not.
     assert [(p.name, p.candidate) for p in pkgs] == [
         ("python3-some-very-long-package-name-that-wraps.noarch", "2:1.2.3-4.el7"),
         ("kernel.x86_64", "3.10.0-1160.el7"),
+        ("grub2.x86_64", "1:2.02-0.87.el7"),
     ]
 
 

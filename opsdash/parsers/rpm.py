@@ -1,9 +1,16 @@
-"""RPM package managers: ``dnf/yum check-update``, ``updateinfo`` and ``zypper``.
+"""RPM package managers: ``dnf/yum check-update``, dnf5 ``check-upgrade``,
+``updateinfo`` and ``zypper``.
 
 dnf/yum pad columns to the terminal width and wrap long names onto a
-continuation line, print metadata and mirror lines in the middle, and list
-"Obsoleting Packages" a second time. So rows are split on whitespace and the
-first field must look like ``name.arch``; fixed columns are never sliced.
+continuation line, print metadata, mirror and (EL6/EL7 yum) repository download
+progress lines in the middle. So rows are split on whitespace and the first
+field must look like ``name.arch``; fixed columns are never sliced.
+
+The "Obsoleting Packages" section (dnf5: "Obsoleting packages") pairs each
+obsoleting package with the installed ones it replaces, indented below it
+(dnf4/yum mark those ``@repo``). The obsoleting package is pending: yum and
+dnf4 list a renamed package only there, dnf5 repeats it from its "Upgrades".
+The replaced, installed ones are not.
 """
 
 from __future__ import annotations
@@ -39,6 +46,16 @@ _NOISE = (
 )
 
 
+# yum (EL6/EL7) while it fetches metadata: "base | 3.7 kB 00:00", "(2/4): updates/7/x86_64/primary_db
+# | 4.5 MB 00:00:01", and "adobe-linux-x86_64     2/2" for a repository's metadata steps.
+_PROGRESS = re.compile(
+    r"^(?:\(\d+/\d+\): )?\S+\s+\|\s+[\d.]+\s*[kMG]?B\s+\d\d(?::\d\d){1,2}\s*$"
+    r"|^\S+\s+\d+/\d+$"
+)
+# dnf5 check-upgrade --security with nothing to do: "No security updates needed, but 1 update(s) available".
+_DNF5_NONE = re.compile(r"^No \w+ updates needed, but \d+ update\(s\) available$")
+
+
 def _noise(line: str) -> bool:
     s = line.strip()
     return (
@@ -46,11 +63,18 @@ def _noise(line: str) -> bool:
         or s.startswith(": ")  # continuation of a wrapped "Loaded plugins:" line (EL7)
         or s.startswith("* ")  # " * base: mirror.example.com"
         or bool(re.match(r"^\d+ packages? excluded", s))
+        or bool(_PROGRESS.match(s))
+        or bool(_DNF5_NONE.match(s))
     )
 
 
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
 def parse_check_update(text: str, rc: int) -> tuple[PackageUpdate, ...]:
-    """``dnf|yum check-update``: rc 100 = updates listed, 0 = none, anything else = error.
+    """``dnf|yum check-update`` and dnf5 ``check-upgrade``: rc 100 = updates listed,
+    0 = none, anything else = error.
 
     check-update does not print installed versions, so ``current`` is "".
     Security is decided separately from ``updateinfo``.
@@ -59,26 +83,40 @@ def parse_check_update(text: str, rc: int) -> tuple[PackageUpdate, ...]:
         last = next((ln for ln in reversed(text.splitlines()) if ln.strip()), "")
         raise ProbeError(f"check-update failed with rc {rc}: {last[:200]}")
     pkgs: dict[str, PackageUpdate] = {}
-    pending_name: tuple[str, int, str] | None = None  # a wrapped name waiting for its version
+    # A wrapped name waiting for its version: (name.arch, line number, line, is an installed package)
+    pending_name: tuple[str, int, str, bool] | None = None
+    obsoleting = False  # in the "Obsoleting Packages" section
+    obsoleter_indent: int | None = None  # the indentation of its obsoleting rows (the first row's)
     for n, line in enumerate(text.splitlines(), 1):
         fields = line.split()
         if not fields:
             continue
-        if fields[0] in ("Obsoleting", "Obsoleting Packages"):
-            break  # what follows repeats packages already counted above
+        if fields == ["Upgrades"]:  # dnf5's heading of the first section
+            continue
+        if fields[0] == "Obsoleting" and fields[1:] in ([], ["Packages"], ["packages"]):
+            obsoleting, obsoleter_indent = True, None
+            continue
         if pending_name is not None:
-            name_arch, ln, first = pending_name
+            name_arch, ln, first, installed = pending_name
             pending_name = None
             if len(fields) == 2 and _EVR.match(fields[0]):
-                _add(pkgs, name_arch, fields[0], first, ln)
+                if not (installed or fields[1].startswith("@")):
+                    _add(pkgs, name_arch, fields[0], first, ln, keep=obsoleting)
                 continue
             raise ParseError("check-update: wrapped row without a version", first, ln)
         if _NAME_ARCH.match(fields[0]):
+            # Below an obsoleting row, indented further: an installed package it replaces.
+            installed = False
+            if obsoleting:
+                if obsoleter_indent is None:
+                    obsoleter_indent = _indent(line)
+                installed = _indent(line) > obsoleter_indent
             if len(fields) == 3 and _EVR.match(fields[1]):
-                _add(pkgs, fields[0], fields[1], line, n)
+                if not (installed or fields[2].startswith("@")):
+                    _add(pkgs, fields[0], fields[1], line, n, keep=obsoleting)
                 continue
             if len(fields) == 1:
-                pending_name = (fields[0], n, line)
+                pending_name = (fields[0], n, line, installed)
                 continue
         if _noise(line):
             continue
@@ -92,9 +130,11 @@ def parse_check_update(text: str, rc: int) -> tuple[PackageUpdate, ...]:
     return tuple(pkgs.values())
 
 
-def _add(pkgs: dict[str, PackageUpdate], name_arch: str, evr: str, line: str, n: int) -> None:
+def _add(pkgs: dict[str, PackageUpdate], name_arch: str, evr: str, line: str, n: int, *, keep: bool = False) -> None:
     if not _EVR.match(evr):
         raise ParseError("check-update: bad version", line, n)
+    if keep and name_arch in pkgs:
+        return  # an obsoleting package already listed as an upgrade (dnf5 repeats them)
     # Keyed by name.arch: a package listed twice (two repos) is one pending update.
     pkgs[name_arch] = PackageUpdate(name_arch, "", evr)
 
