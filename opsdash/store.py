@@ -270,6 +270,9 @@ class Store:
         try:
             if not readonly:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                # Created 0600 like the handover file (acks, notes and hosts' output are private);
+                # SQLite gives its -wal and -shm files the database file's mode.
+                os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
             uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
             self._db = sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False, isolation_level=None)
             self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
