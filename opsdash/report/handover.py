@@ -284,9 +284,9 @@ def _summary(r: Mapping[str, Any]) -> str:
     parts.append(still + ".")
     extra = []
     if r["silences_expiring"]:
-        extra.append(_plural(len(r["silences_expiring"]), "silence") + " end within 12h")
+        extra.append(_plural(len(r["silences_expiring"]), "silence ends", "silences end") + " within 12h")
     if r["patches"]:
-        extra.append(_plural(len(r["patches"]), "host") + " need security updates or a reboot")
+        extra.append(_plural(len(r["patches"]), "host needs", "hosts need") + " security updates or a reboot")
     if r["backups"]:
         fails = sum(1 for b in r["backups"] if "restore test failed" in b["problems"])
         stale = sum(1 for b in r["backups"] if "stale" in b["problems"])
