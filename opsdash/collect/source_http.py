@@ -78,7 +78,7 @@ class SourceClient(httpx.AsyncClient):
 @dataclass(frozen=True)
 class Reply:
     status: int
-    body: bytes  # at most the source's max_reply bytes
+    body: bytes | bytearray  # at most the source's max_reply bytes
     content_type: str
 
     def text(self) -> str:
@@ -181,7 +181,7 @@ def _too_large(cfg: SourceConfig, method: str, path: str) -> ReplyTooLarge:
                          state="error")
 
 
-async def _read_capped(cfg: SourceConfig, method: str, path: str, r: httpx.Response) -> bytes:
+async def _read_capped(cfg: SourceConfig, method: str, path: str, r: httpx.Response) -> bytearray:
     cap = cfg.max_reply
     declared = r.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap and r.headers.get("content-encoding", "identity") == "identity":
@@ -191,11 +191,15 @@ async def _read_capped(cfg: SourceConfig, method: str, path: str, r: httpx.Respo
     async for chunk in r.aiter_raw():
         buf += inflate.feed(chunk, cap - len(buf))
         if len(buf) > cap:
-            raise _too_large(cfg, method, path)
-    buf += inflate.finish(cap - len(buf))
+            break
+    else:
+        buf += inflate.finish(cap - len(buf))
     if len(buf) > cap:
+        # Free the bytes before raising: the error's traceback keeps this frame (and a
+        # poll keeps every query's error), so a kept buffer would be 32 MiB per query.
+        del buf
         raise _too_large(cfg, method, path)
-    return bytes(buf)
+    return buf  # not bytes(buf): that would copy it
 
 
 async def request_body(client: httpx.AsyncClient, cfg: SourceConfig, method: str, path: str, *,
