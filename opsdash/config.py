@@ -147,6 +147,7 @@ class HostConfig:
     patches_interval: float
     caches: tuple[CacheConfig, ...] = ()
     backups: tuple[BackupConfig, ...] = ()
+    max_output: int = 8 * 1024 * 1024  # bytes one remote command may return (stdout + stderr); past it, stopped
 
     @property
     def is_local(self) -> bool:
@@ -627,6 +628,7 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
             "probes": (_probe_list, ("health",)),
             "patches_interval": (_positive_duration, 3600.0),
             "jump": (_nonempty, None),
+            "max_output": (_size, 8 * 1024 * 1024),
         },
     )
 
@@ -654,6 +656,7 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
                 "known_hosts": (_nonempty, defaults["known_hosts"]),
                 "ssh_config": (_nonempty, defaults["ssh_config"]),
                 "patches_interval": (_positive_duration, defaults["patches_interval"]),
+                "max_output": (_size, defaults["max_output"]),
                 "caches": (lambda x: x, []),
                 "backups": (lambda x: x, []),
             },

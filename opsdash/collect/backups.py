@@ -7,7 +7,9 @@ and borg as BORG_PASSCOMMAND="cat FILE". Scripts travel on stdin (see
 appear in a remote command line; every config value is shlex-quoted.
 
 Restore test (restic, borg): restore ``restore_test.sample`` from the newest
-snapshot into a ``mktemp -d`` directory (removed by a trap), then require
+snapshot into a ``mktemp -d`` directory (removed by a trap, also when the
+runner stops the script with SIGTERM; the only thing a probe writes on a
+host), then require
   1. the tool's own verification: ``restic restore --verify`` re-reads the
      restored file and checks every blob's SHA-256 against the snapshot tree;
      borg checks each chunk's MAC/ID while extracting;
@@ -33,7 +35,8 @@ from ..config import BackupConfig
 from ..errors import ParseError, ProbeError
 from ..model import BackupStatus, RestoreTest
 from ..parsers import borg, pgbackrest, restic
-from .patches import Section, run_script
+from .patches import RESTORE_DIR, ScriptEndedEarly, Section, run_script
+from .remote import OutputTooLarge
 from .runner import Runner
 
 __all__ = ["CheckResult", "probe_backup", "run_check"]
@@ -97,11 +100,14 @@ def _env(cfg: BackupConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-# sha256 of stdin, GNU or BSD; prints only the hex digest.
+# sha256 of stdin, GNU or BSD; prints only the hex digest. ``streamed CMD...``:
+# sha256 of CMD's stdout, returning CMD's exit status (POSIX sh has no pipefail:
+# the status comes back through a command substitution on fd 5, no temp file).
 _HASH = """
 h() { if command -v sha256sum >/dev/null 2>&1; then sha256sum; else shasum -a 256; fi | cut -d' ' -f1; }
 hf() { h <"$1"; }
 fsize() { wc -c <"$1" | tr -d ' '; }
+streamed() { { _s=$( { { "$@" 5>&- 6>&-; echo "$?" >&5; } | h >&6 5>&-; } 5>&1 ); } 6>&1; return "${_s:-1}"; }
 """
 
 
@@ -154,6 +160,10 @@ async def _timed_restore(runner: Runner, cfg: BackupConfig, body: str, now: floa
     t0 = time.monotonic()
     try:
         s = await run_script(runner, body, timeout=cfg.restore_test.timeout)
+    except (ScriptEndedEarly, OutputTooLarge) as e:
+        # The restore ran and went wrong (killed, cut off): a failed test, with how.
+        dur = time.monotonic() - t0
+        return None, dur, _restore_failed(cfg, now, f"restore test failed: {e}", dur)
     except ProbeError as e:
         if e.state != "timeout":
             raise
@@ -223,7 +233,7 @@ async def _restic_restore(runner: Runner, cfg: BackupConfig, snap: restic.Snapsh
     q_id, q_s = shlex.quote(snap.id), shlex.quote(sample)
     # --no-cache: read trees from the repository itself, so a damaged pack
     # cannot hide behind a healthy local cache.
-    body = _env(cfg) + _HASH + f"""
+    body = _env(cfg) + RESTORE_DIR + _HASH + f"""
 sec ls restic --no-cache ls --json {q_id} {q_s}
 mkdir "$_t/r"
 sec restore restic --no-cache restore {q_id} --target "$_t/r" --include {q_s} --verify
@@ -232,7 +242,7 @@ f="$_t/r"{q_s}
 if [ "$_rc" -eq 0 ] && [ -f "$f" ]; then
   sec restored_size fsize "$f"
   sec restored_sha hf "$f"
-  dumpsha() {{ {{ restic --no-cache dump {q_id} {q_s} 2>"$_t/de"; echo $? >"$_t/drc"; }} | h; cat "$_t/de" >&2; return "$(cat "$_t/drc")"; }}
+  dumpsha() {{ streamed restic --no-cache dump {q_id} {q_s}; }}
   sec dump_sha dumpsha
 elif [ "$_rc" -eq 0 ] && [ -e "$f" ]; then
   sec restored_kind echo notfile
@@ -312,7 +322,7 @@ async def _borg(runner: Runner, cfg: BackupConfig, *, now: float, run_restore: b
 async def _borg_restore(runner: Runner, cfg: BackupConfig, arch: borg.Archive, now: float) -> RestoreTest:
     sample = _sample(cfg)  # borg stores paths without the leading /
     q_a, q_s = shlex.quote("::" + arch.name), shlex.quote(sample)
-    body = _env(cfg) + _HASH + f"""
+    body = _env(cfg) + RESTORE_DIR + _HASH + f"""
 sec item borg list --json-lines {q_a} {q_s}
 mkdir "$_t/r"
 ext() ( cd "$_t/r" && borg extract {q_a} {q_s} )
@@ -321,7 +331,7 @@ f="$_t/r"/{q_s}
 if [ "$_rc" -eq 0 ] && [ -f "$f" ]; then
   sec restored_size fsize "$f"
   sec restored_sha hf "$f"
-  streamsha() {{ {{ borg extract --stdout {q_a} {q_s} 2>"$_t/de"; echo $? >"$_t/drc"; }} | h; cat "$_t/de" >&2; return "$(cat "$_t/drc")"; }}
+  streamsha() {{ streamed borg extract --stdout {q_a} {q_s}; }}
   sec stream_sha streamsha
 fi
 """
@@ -399,16 +409,41 @@ async def _pgbackrest(runner: Runner, cfg: BackupConfig, *, now: float, run_rest
 
 async def _command(runner: Runner, cfg: BackupConfig, *, now: float, run_restore: bool, timeout: float) -> BackupStatus:
     """kind = "command": the user's shell command, run as written. Exit 0 = pass;
-    its last stdout line is the summary. With ``run_restore`` its result is
-    recorded as the restore test too (the command is expected to be one)."""
+    its last stdout line is the summary. The command is the restore test (it is
+    expected to be one): with ``run_restore``, or when no separate ``restore_test``
+    is configured, its result is recorded as the restore test too.
+
+    However it fails (a non-zero exit, an ``exit`` that ended the whole script, a
+    syntax error, output over the cap, the timeout), the result says how, with
+    the command's own last words: a failed test and an error, never silence."""
+    as_test = _wants_restore(cfg, run_restore) or cfg.restore_test is None
     limit = cfg.restore_test.timeout if _wants_restore(cfg, run_restore) else timeout
     t0 = time.monotonic()
-    s = await run_script(runner, _env(cfg) + f"usercmd() {{\n{cfg.command}\n}}\nsec cmd usercmd\n", timeout=limit)
-    dur = time.monotonic() - t0
+    try:
+        s = await run_script(runner, _env(cfg) + f"usercmd() {{\n{cfg.command}\n}}\nsec cmd usercmd\n", timeout=limit)
+    except ScriptEndedEarly as e:
+        reason = f"command ended the probe script (rc {e.rc}): {e.reason}"
+        return _command_result(cfg, now, as_test, False, time.monotonic() - t0, reason)
+    except OutputTooLarge as e:
+        return _command_result(cfg, now, as_test, False, time.monotonic() - t0, f"command: {e}")
+    except ProbeError as e:
+        if e.state != "timeout":
+            raise  # the host, not the command: the caller's host state says so
+        return _command_result(cfg, now, as_test, False, time.monotonic() - t0,
+                               f"command did not finish within {limit:g}s (stopped)")
     c = s["cmd"]
-    summary = _redact(cfg, _last_line(c.out) if c.out.strip() else _last_line(c.err))
-    rt = RestoreTest(c.rc == 0, now, dur, summary) if _wants_restore(cfg, run_restore) else None
-    return _status(cfg, now, None, None, None, rt, None if c.rc == 0 else f"command exited {c.rc}: {summary}")
+    if c.rc == 0:
+        detail = _last_line(c.out) if c.out.strip() else "exit 0"
+    else:
+        # The reason is on stderr when there is one; else the last thing it printed.
+        detail = f"command exited {c.rc}: " + (_last_line(c.err) if c.err.strip() else _last_line(c.out))
+    return _command_result(cfg, now, as_test, c.rc == 0, time.monotonic() - t0, detail)
+
+
+def _command_result(cfg: BackupConfig, now: float, as_test: bool, ok: bool, dur: float, detail: str) -> BackupStatus:
+    detail = _redact(cfg, detail)
+    rt = RestoreTest(ok, now, dur, detail) if as_test else None
+    return _status(cfg, now, None, None, None, rt, None if ok else detail)
 
 
 # --- checks ----------------------------------------------------------------------

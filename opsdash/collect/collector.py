@@ -228,7 +228,8 @@ class Collector:
         return self.ssh(name) if name in self.hosts else None
 
     def runner(self, host: str) -> Any:
-        return LocalRunner() if self.hosts[host].cfg.is_local else self.ssh(host)
+        cfg = self.hosts[host].cfg
+        return LocalRunner(cfg.max_output) if cfg.is_local else self.ssh(host)
 
     async def _open(self) -> None:
         self._connect_limit = asyncio.Semaphore(self.config.settings.ssh_connect_concurrency)
@@ -333,8 +334,21 @@ class Collector:
         hs = self.hosts[name]
         t = self.clock()
         timeout = backup.restore_test.timeout if restore and backup.restore_test else max(hs.cfg.timeout, 120.0)
-        status: BackupStatus = await probe_backup(self.runner(name), backup, now=t, run_restore=restore, timeout=timeout)
         prev = hs.backups.get(backup.name)
+        try:
+            status: BackupStatus = await probe_backup(self.runner(name), backup, now=t, run_restore=restore, timeout=timeout)
+        except ProbeError as e:
+            # The host or the channel failed: the row says why (never "not polled yet")
+            # and keeps what the last good poll found.
+            status = (replace(prev, error=str(e)) if prev is not None
+                      else BackupStatus(backup.name, backup.kind, None, None, None, error=str(e)))
+            hs.backups[backup.name] = status
+            row = {**status.to_json(), "t": t, "interval": backup.interval, "max_age": backup.max_age}
+            self._emit([], [("backup", name, backup.name, t, row, None)])
+            raise
+        # A `command` job without a separate restore_test is its own test, run by this job.
+        tests_here = restore or (backup.kind == "command" and backup.restore_test is None)
+        fresh_test = status.restore_test is not None and tests_here
         if status.restore_test is None and prev is not None and prev.restore_test is not None:
             # A freshness poll does not forget the last restore test's result.
             status = replace(status, restore_test=prev.restore_test)
@@ -348,10 +362,10 @@ class Collector:
             samples.append(Sample(t, name, "backup.age_s", status.age_s, labels))
         rt = status.restore_test
         if rt is not None:
-            if restore:
+            if fresh_test:
                 samples.append(Sample(t, name, "backup.restore_ok", 1.0 if rt.ok else 0.0, labels))
                 samples.append(Sample(t, name, "backup.restore_duration_s", rt.duration_s, labels))
-            else:  # the age grows between tests: the regular freshness poll is its one writer
+            elif not restore:  # the age grows between tests: the regular freshness poll is its one writer
                 samples.append(Sample(t, name, "backup.restore_age_s", max(0.0, t - rt.at), labels))
         row = {**status.to_json(), "t": t, "interval": backup.interval, "max_age": backup.max_age}
         self._emit(samples, [("backup", name, backup.name, t, row, None)])

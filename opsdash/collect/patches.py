@@ -3,9 +3,10 @@
 One POSIX ``sh`` script, sent on stdin, detects the package manager (unless the
 caller remembers it), reads the manager's own state without refreshing it
 (never ``apt-get update``; dnf/yum run cache-only), and gathers every
-reboot signal. Each command's stdout, stderr and exit status come back in a
-section delimited by ``=== NONCE name rc=N ===``; the random nonce keeps a line
-of command output from ever passing for a delimiter. Works as non-root.
+reboot signal. Each command's stdout, stderr and exit status come back in
+sections delimited by ``=== NONCE name rc=N ===``, streamed over the channel
+(nothing is written to the host's disk); the random nonce keeps a line of
+command output from ever passing for a delimiter. Works as non-root.
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ from ..model import PackageUpdate, PatchStatus
 from ..parsers import apt, reboot, rpm
 from .runner import Runner
 
-__all__ = ["MANAGERS", "Section", "probe_patches", "run_script", "section_prelude", "split_sections"]
+__all__ = [
+    "MANAGERS",
+    "RESTORE_DIR",
+    "ScriptEndedEarly",
+    "Section",
+    "probe_patches",
+    "run_script",
+    "section_prelude",
+    "split_sections",
+]
 
 MANAGERS = ("apt", "dnf", "yum", "zypper")
 
@@ -32,21 +42,52 @@ class Section:
     err: str
 
 
+class ScriptEndedEarly(ProbeError):
+    """The script stopped before its end marker: a command killed it, a syntax error,
+    SIGPIPE. Carries the exit status and the reason (the last stderr line)."""
+
+    def __init__(self, message: str, rc: int, reason: str):
+        super().__init__(message)
+        self.rc = rc
+        self.reason = reason
+
+
+# Section headers: "\n=== NONCE name rc=N ===\n". A command's stdout streams right
+# after its header, so the exit status cannot be in it (-1 there); it follows in
+# a "name.rc" trailer. Its stderr (at most 4 KiB) comes as a "name.stderr"
+# section just before the trailer.
+SECTION_STDERR_BYTES = 4096
+
+
 def section_prelude(nonce: str) -> str:
-    """Shell that defines ``sec NAME CMD...``: runs CMD with stdin closed and prints its
-    stdout and stderr as two sections. A temp dir holds them; the trap removes it."""
+    """Shell that defines ``sec NAME CMD...``: runs CMD with stdin closed, its stdout
+    streamed straight to ours after a header, and its stderr (first 4 KiB; the rest is
+    read and dropped, so CMD never dies of SIGPIPE) printed after it as a section of
+    its own. No temp files: stderr waits in a shell variable, the exit status comes
+    back through a command substitution on fd 5. CMD runs in a subshell, so an
+    ``exit`` in a function (a user's backup command) ends CMD, not the script.
+    fd 4 is the script's stdout."""
     return f"""
 LC_ALL=C; LANG=C; export LC_ALL LANG
 PATH="$PATH:/usr/sbin:/sbin"; export PATH
+exec 4>&1
+_lim() {{ _b=$(head -c {SECTION_STDERR_BYTES}; echo .); cat >/dev/null; printf '\\n=== {nonce} %s.stderr rc=%d ===\\n%s' "$1" -1 "${{_b%.}}"; }}
+sec() {{
+  _n=$1; shift
+  printf '\\n=== {nonce} %s rc=%d ===\\n' "$_n" -1
+  _rc=$( {{ {{ ( "$@" ) </dev/null 2>&1 >&4 4>&- 5>&-; echo "$?" >&5; }} | _lim "$_n" >&4 5>&-; }} 5>&1 )
+  _rc=${{_rc:--1}}
+  printf '\\n=== {nonce} %s.rc rc=%d ===\\n' "$_n" "$_rc"
+}}
+"""
+
+
+# A restore test restores into a directory: the one thing a probe writes on a host.
+# The trap removes it on exit, and on the SIGTERM the runner sends a stopped command.
+RESTORE_DIR = """
 _t=$(mktemp -d) || exit 70
 trap 'rm -rf "$_t"' EXIT
 trap 'exit 129' HUP INT TERM
-sec() {{
-  _n=$1; shift
-  "$@" >"$_t/o" 2>"$_t/e" </dev/null; _rc=$?
-  printf '\\n=== {nonce} %s rc=%d ===\\n' "$_n" "$_rc"; cat "$_t/o"
-  printf '\\n=== {nonce} %s.stderr rc=%d ===\\n' "$_n" "$_rc"; head -c 4096 "$_t/e"
-}}
 """
 
 
@@ -61,8 +102,11 @@ def split_sections(text: str, nonce: str) -> dict[str, Section]:
         raise ParseError("probe script output has no end marker (truncated or the script failed)")
     sections: dict[str, Section] = {}
     for name, (rc, out) in outs.items():
-        if not name.endswith(".stderr"):
-            sections[name] = Section(rc, out, outs.get(f"{name}.stderr", (rc, ""))[1])
+        if name.endswith((".stderr", ".rc")):
+            continue
+        # The status from the trailer; a reply without one (older scripts) has it in the header.
+        rc = outs[f"{name}.rc"][0] if f"{name}.rc" in outs else rc
+        sections[name] = Section(rc, out, outs.get(f"{name}.stderr", (rc, ""))[1])
     return sections
 
 
@@ -72,7 +116,8 @@ async def run_script(runner: Runner, body: str, *, timeout: float) -> dict[str, 
     The script travels on stdin, so nothing in it (paths, env values) shows in
     the remote process list, and it does not depend on the login shell's quoting.
     The body is wrapped in ``{ ... }`` so sh parses all of it before running any
-    command that might read stdin.
+    command. A script that stops before its end marker raises ScriptEndedEarly
+    with its exit status and last stderr line.
     """
     nonce = secrets.token_hex(6)
     script = "{\n" + section_prelude(nonce) + body + f"\nprintf '\\n=== {nonce} end rc=0 ===\\n'\n}}\n"
@@ -80,8 +125,9 @@ async def run_script(runner: Runner, body: str, *, timeout: float) -> dict[str, 
     try:
         return split_sections(res.stdout, nonce)
     except ParseError:
-        detail = res.stderr.strip().splitlines()[-1:] or [f"rc {res.rc}"]
-        raise ProbeError(f"probe script failed: {detail[0][:200]}") from None
+        lines = [ln.strip() for ln in res.stderr.splitlines() if ln.strip()]
+        reason = lines[-1][:200] if lines else "no error message"
+        raise ScriptEndedEarly(f"probe script ended early (rc {res.rc}): {reason}", res.rc, reason) from None
 
 
 _DETECT = """

@@ -2,7 +2,10 @@
 
 A probe that needs a host (patches, backups, caches, a remote HTTP vantage)
 takes a ``Runner``. Over SSH it is ``opsdash.collect.ssh.SSHHost``; for this
-machine, or in tests, ``LocalRunner`` runs the same command through ``sh -c``.
+machine, or in tests, ``LocalRunner``. Both are thin users of
+``remote.run_command``, the one remote runner: output streamed and capped,
+nothing left on the host, the command's process group stopped on timeout or
+cancellation.
 
 Commands are strings for a POSIX shell. Anything from config or remote output
 that goes into one must pass through ``shlex.quote`` (use ``sh_join``).
@@ -14,22 +17,15 @@ import asyncio
 import os
 import shlex
 import signal
-from dataclasses import dataclass
 from typing import Iterable, Mapping, Protocol
 
-from ..errors import ProbeError
+from . import remote
+from .remote import CommandResult
 
-# Cap what a command may hand us: a host that returns gigabytes is a finding,
-# not a reason to run out of memory.
-MAX_OUTPUT_BYTES = 8 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class CommandResult:
-    rc: int
-    stdout: str
-    stderr: str
-    truncated: bool = False
+# The default cap on what one command may hand us (config: max_output): a host
+# that returns gigabytes is a finding, not a reason to run out of memory.
+MAX_OUTPUT_BYTES = remote.DEFAULT_MAX_OUTPUT
+TERM_GRACE = remote.TERM_GRACE
 
 
 class Runner(Protocol):
@@ -43,7 +39,8 @@ class Runner(Protocol):
         env: Mapping[str, str] | None = None,
         input: str | None = None,
     ) -> CommandResult:
-        """Run ``command`` under ``sh``; raise ProbeError(state="timeout") past ``timeout``."""
+        """Run ``command`` under ``sh``; raise ProbeError(state="timeout") past ``timeout``,
+        remote.OutputTooLarge past the runner's ``max_output``."""
         ...
 
 
@@ -63,14 +60,15 @@ def with_env(command: str, env: Mapping[str, str] | None) -> str:
     return f"env {assigns} sh -c {shlex.quote(command)}"
 
 
-def _decode(b: bytes) -> str:
-    return b.decode("utf-8", errors="replace")
-
-
 class LocalRunner:
-    """Runs commands on this machine through ``sh -c`` (tests, and the "local" host)."""
+    """Runs commands on this machine (tests, and the "local" host), through the same
+    wrapper as a remote host (remote.py): streamed, capped, stopped by EOF on stdin."""
 
     name = "local"
+    max_output: int = MAX_OUTPUT_BYTES
+
+    def __init__(self, max_output: int = MAX_OUTPUT_BYTES):
+        self.max_output = max_output
 
     async def run(
         self,
@@ -80,45 +78,79 @@ class LocalRunner:
         env: Mapping[str, str] | None = None,
         input: str | None = None,
     ) -> CommandResult:
-        full_env = {**os.environ, "LC_ALL": "C", **(env or {})}
-        proc = await asyncio.create_subprocess_exec(
-            "sh",
-            "-c",
-            command,
-            stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=full_env,
-            start_new_session=True,
-        )
-        try:
-            out, err = await asyncio.wait_for(
-                proc.communicate(input.encode() if input is not None else None), timeout
+        async def start(inv: remote.Invocation) -> remote.Process:
+            proc = await asyncio.create_subprocess_exec(
+                "sh", "-c", 'eval "$OPSDASH_RUN"', "opsdash-run", *inv.args(),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                env={**os.environ, **inv.env(env)},
+                start_new_session=True,  # the wrapper is its group's leader: no setsid needed
             )
-        except asyncio.TimeoutError:
-            await _terminate(proc)
-            raise ProbeError(f"command timed out after {timeout:g}s", state="timeout") from None
-        truncated = len(out) > MAX_OUTPUT_BYTES
-        return CommandResult(proc.returncode or 0, _decode(out[:MAX_OUTPUT_BYTES]), _decode(err[:65536]), truncated)
+            return _LocalProcess(proc, inv.grace)
+
+        return await remote.run_command(start, command, timeout=timeout, input=input, max_output=self.max_output)
 
 
-TERM_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+class _LocalProcess:
+    """remote.Process over an asyncio subprocess."""
 
+    def __init__(self, proc: asyncio.subprocess.Process, grace: float):
+        self._proc = proc
+        self._grace = grace
+        self._abandoned = False
 
-async def _terminate(proc: asyncio.subprocess.Process) -> None:
-    """SIGTERM the command's process group, then SIGKILL after a grace period.
+    async def read_stdout(self, n: int) -> bytes:
+        assert self._proc.stdout is not None
+        return await self._proc.stdout.read(n)
 
-    SIGTERM first so a script's cleanup trap runs (a restore test removes its
-    temp dir); over SSH, closing the channel sends the same hangup.
-    """
-    for sig, wait in ((signal.SIGTERM, TERM_GRACE), (signal.SIGKILL, None)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            await asyncio.wait_for(proc.wait(), wait)
+    async def read_stderr(self, n: int) -> bytes:
+        assert self._proc.stderr is not None
+        return await self._proc.stderr.read(n)
+
+    def write(self, data: bytes) -> None:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(data)
+
+    def stop(self) -> None:
+        if self._proc.stdin is not None and not self._proc.stdin.is_closing():
+            self._proc.stdin.close()
+
+    def abandon(self) -> None:
+        if self._abandoned:
             return
+        self._abandoned = True
+        self.stop()
+        if self._proc.returncode is None:
+            # The wrapper's watchdog stops the group; this is the last resort if it could not.
+            task = asyncio.get_running_loop().create_task(self._reap())
+            _reapers.add(task)
+            task.add_done_callback(_reapers.discard)
+
+    async def _reap(self) -> None:
+        try:
+            await asyncio.wait_for(self._proc.wait(), self._grace + 2.0)
         except asyncio.TimeoutError:
-            continue
-    await proc.wait()
+            try:
+                os.killpg(self._proc.pid, signal.SIGKILL)  # not reaped yet: the id is still ours
+            except ProcessLookupError:
+                pass
+            await self._proc.wait()
+        # Read the pipes to EOF (the group is gone, so it comes at once) so the
+        # transport closes here, not in a finalizer after the loop has closed.
+        for stream in (self._proc.stdout, self._proc.stderr):
+            try:
+                while stream is not None and await asyncio.wait_for(stream.read(1 << 16), 1.0):
+                    pass
+            except (asyncio.TimeoutError, OSError):
+                pass
+
+    async def exit_status(self, timeout: float) -> tuple[int | None, str | None]:
+        try:
+            rc = await asyncio.wait_for(self._proc.wait(), timeout)
+        except asyncio.TimeoutError:
+            return None, None
+        if rc < 0:
+            return None, signal.Signals(-rc).name.removeprefix("SIG")
+        return rc, None
+
+
+_reapers: set[asyncio.Task[None]] = set()

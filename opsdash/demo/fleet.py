@@ -83,9 +83,18 @@ def unwrap_env(cmd: str) -> str:
     while i < len(words) and words[i].partition("=")[0].isidentifier() and "=" in words[i]:
         i += 1
     rest = words[i:]
+    if rest[:4] == ["sh", "-c", 'eval "$OPSDASH_RUN"', "opsdash-run"] and len(rest) == 9:
+        return rest[8]  # collect/remote.py's wrapper: $1 nonce, $2 input length, ..., $5 the command
     if rest[:2] == ["sh", "-c"] and len(rest) == 3:
         return rest[2]
     return shlex.join(rest)
+
+
+def input_length(cmd: str) -> int | None:
+    """How many bytes of stdin are the command's input under remote.py's wrapper (which
+    keeps stdin open after them: EOF means "stop"), or None for a plain command."""
+    m = re.search(r"""'eval "\$OPSDASH_RUN"' opsdash-run \S+ (\d+) """, cmd)
+    return int(m.group(1)) if m else None
 
 
 class _Server(asyncssh.SSHServer):
@@ -160,14 +169,18 @@ class Fleet:
                 process.stdout.write(f"{out}=== end {m.group(1)} rc={rc} ===\n")
         process.exit(0)
 
+    async def _stdin(self, process: asyncssh.SSHServerProcess) -> str:
+        n = input_length(process.command or "")
+        return await process.stdin.read() if n is None else (await process.stdin.readexactly(n) if n else "")
+
     async def _exec(self, process: asyncssh.SSHServerProcess, h: story.Host, cmd: str) -> tuple[int, str, str]:
         self.requests += 1
         t = self.clock.now()
         if cmd.startswith("sh -s"):
-            return await self._script(h, await process.stdin.read(), t)
+            return await self._script(h, await self._stdin(process), t)
         if re.match(r"^(LC_ALL=C )?curl ", cmd):
             # The URL and headers come as a curl config on stdin (-K -), never on the command line.
-            return await self._curl(cmd, await process.stdin.read() if re.search(r" -K -$", cmd) else "")
+            return await self._curl(cmd, await self._stdin(process) if re.search(r" -K -$", cmd) else "")
         if "redis-cli" in cmd:
             c = next((c for c in h.caches if c.kind == "redis"), None)
             return (0, render.redis_info(h, c, t), "") if c else (1, "", "Could not connect to Redis: Connection refused\n")
