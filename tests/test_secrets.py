@@ -46,6 +46,7 @@ class RecordingRunner(LocalRunner):
     """LocalRunner that keeps every command, stdin script, env and result."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.seen: list[str] = []
 
     async def run(self, command: str, *, timeout: float, env: Mapping[str, str] | None = None,
