@@ -27,16 +27,25 @@ pytestmark = pytest.mark.integration
 SLOW = "slow-dns.test"
 
 
+class _Calls(list):
+    """The thread ids that asked for the slow name; ``threads``: their names."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[str] = []
+
+
 @pytest.fixture
 def slow_resolver(monkeypatch: pytest.MonkeyPatch):
     """Lookups of SLOW block their calling thread for 20 s (released at teardown); others pass."""
     release = threading.Event()
-    callers: list[int] = []
+    callers = _Calls()
     real_getaddrinfo, real_byname, real_byname_ex = socket.getaddrinfo, socket.gethostbyname, socket.gethostbyname_ex
 
     def stall(host: object) -> None:
         if host == SLOW:
             callers.append(threading.get_ident())
+            callers.threads.append(threading.current_thread().name)
             release.wait(20)
             raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
 
@@ -60,7 +69,7 @@ def slow_resolver(monkeypatch: pytest.MonkeyPatch):
 
 
 async def test_a_20s_resolver_leaves_the_loop_and_the_other_hosts_alone(
-    sshd: Sshd, tmp_path: Path, slow_resolver: list[int]
+    sshd: Sshd, tmp_path: Path, slow_resolver: _Calls
 ) -> None:
     ssh_config = tmp_path / "ssh_config"
     ssh_config.write_text(f"Host slow-alias\n  HostName {SLOW}\n  Port {sshd.port}\n")
@@ -81,6 +90,8 @@ async def test_a_20s_resolver_leaves_the_loop_and_the_other_hosts_alone(
     wall = time.monotonic() - t0
     loop_thread = threading.get_ident()
     assert slow_resolver and loop_thread not in slow_resolver  # the slow lookups ran, never on the loop
+    # ... and never in the loop's default executor, which the store writes need
+    assert all(t.startswith("resolve ") for t in slow_resolver.threads), set(slow_resolver.threads)
     assert stats["loop_lag_ms"]["max"] < 100, stats["loop_lag_ms"]
     fast = [j for j in c.jobs if j.target == "fast"]
     assert sum(j.polls for j in fast) >= 5 and sum(j.polls_late for j in fast) == 0
@@ -92,7 +103,7 @@ async def test_a_20s_resolver_leaves_the_loop_and_the_other_hosts_alone(
     assert not kh.exists()
 
 
-async def test_lookups_past_the_thread_bound_wait_their_turn_within_their_deadline(slow_resolver: list[int]) -> None:
+async def test_lookups_past_the_thread_bound_wait_their_turn_within_their_deadline(slow_resolver: _Calls) -> None:
     n = resolve.MAX_LOOKUPS + 8
     loop = asyncio.get_running_loop()
     t0 = loop.time()
@@ -114,3 +125,20 @@ async def test_lookups_past_the_thread_bound_wait_their_turn_within_their_deadli
     assert ticks > 50  # the loop kept running meanwhile
     # A literal address never waits for a thread or a slot.
     assert (await resolve.getaddrinfo("127.0.0.1", 22, 1.0))[0][4] == ("127.0.0.1", 22)
+
+
+async def test_an_endpoint_whose_name_never_resolves_fails_in_its_timeout_off_the_default_executor(
+    slow_resolver: _Calls,
+) -> None:
+    from opsdash.collect.http import HTTPProbe
+
+    cfg = parse_config(f'[[endpoints]]\nname = "slow"\nurl = "http://{SLOW}:8080/"\ntimeout = "1s"\n')
+    probe = HTTPProbe()
+    t0 = time.monotonic()
+    try:
+        r = await probe.probe(cfg.endpoints[0])
+    finally:
+        await probe.close()
+    assert time.monotonic() - t0 < 1.5
+    assert not r.ok and r.state in ("timeout", "unreachable"), r
+    assert slow_resolver.threads and all(t.startswith("resolve ") for t in slow_resolver.threads)

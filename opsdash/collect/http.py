@@ -28,6 +28,7 @@ from ..model import HTTPResult, Phases
 from ..stats import Window, percentile
 from ..security import endpoint_secrets
 from ..textsafe import redact, redact_url
+from . import resolve
 
 # Read at most this much of a body: we time it, we do not keep it.
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -120,7 +121,8 @@ class HTTPProbe:
                 if _is_ip(host):
                     addr = host
                 else:
-                    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                    # in a daemon thread, not the loop's default executor: store writes use that (resolve.py)
+                    infos = await resolve.getaddrinfo(host, port, ep.timeout)
                     addr = infos[0][4][0]
                 marks["dns"] = time.perf_counter()
                 if addr != host:
@@ -150,6 +152,8 @@ class HTTPProbe:
             return self._failed(ep, t_wall, "timeout", f"no response within {ep.timeout:g}s", marks, ms)
         except socket.gaierror as e:
             return self._failed(ep, t_wall, "unreachable", f"cannot resolve {host}: {e.strerror}", marks, ms)
+        except resolve.ResolveError as e:
+            return self._failed(ep, t_wall, "unreachable", str(e), marks, ms)
         except httpx.ConnectError as e:
             cause = e.__cause__ or e.__context__
             text = str(e) or type(e).__name__

@@ -128,14 +128,32 @@ def parse_jumps(spec: str) -> list[JumpSpec]:
 KnownResult = tuple[Any, ...]  # asyncssh's 7 lists: host keys, CA keys, revoked keys, then X.509
 
 
+_parsed: dict[tuple[str, int, int, int], asyncssh.SSHKnownHosts] = {}
+_parsed_lock = threading.Lock()
+
+
 def load_known_hosts(path: str | None) -> asyncssh.SSHKnownHosts:
-    """The file parsed; a missing file is an empty one. Raises OSError or ValueError."""
+    """The file parsed; a missing file is an empty one. Raises OSError or ValueError.
+
+    Fifty hosts reconnecting share one known_hosts file: it is parsed once per
+    version (inode, size, mtime), not once per hop."""
     p = os.path.expanduser(path) if path else None
+    if not p:
+        return asyncssh.SSHKnownHosts()
     try:
-        data = Path(p).read_text() if p else ""
+        st = os.stat(p)
     except FileNotFoundError:
-        data = ""
-    return asyncssh.import_known_hosts(data)
+        return asyncssh.SSHKnownHosts()
+    version = (p, st.st_ino, st.st_size, st.st_mtime_ns)
+    with _parsed_lock:
+        known = _parsed.get(version)
+    if known is None:
+        known = asyncssh.import_known_hosts(Path(p).read_text())
+        with _parsed_lock:
+            for old in [v for v in _parsed if v[0] == p]:
+                del _parsed[old]  # only the newest version of a file is kept
+            _parsed[version] = known
+    return known
 
 
 def lookup(known: asyncssh.SSHKnownHosts, name: str) -> KnownResult:
