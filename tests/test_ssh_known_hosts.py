@@ -256,3 +256,18 @@ def start_port_forward(target: int) -> _Forward:
     proc = subprocess.Popen([sys.executable, "-c", code])
     wait_port(port)
     return _Forward(port, proc)
+
+
+async def test_a_jump_host_that_cannot_reach_the_target_names_both(sshd: Sshd, tmp_path: Path) -> None:
+    dead = free_port()
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{sshd.port} {sshd.host_pub}\n")
+    text = (
+        f'[[hosts]]\nname = "web"\naddress = "127.0.0.1"\nport = {dead}\nuser = "{sshd.user}"\n'
+        f'jump = "{sshd.user}@127.0.0.1:{sshd.port}"\nidentity_file = "{sshd.client_key}"\n'
+        f'known_hosts = "{known}"\nssh_config = "{tmp_path / "none"}"\ntimeout = "5s"\n'
+    )
+    with pytest.raises(SSHError) as e:
+        await poll(text)
+    assert e.value.state == "unreachable"
+    assert str(e.value).startswith(f"via jump host 127.0.0.1:{sshd.port} cannot reach 127.0.0.1:{dead}"), str(e.value)

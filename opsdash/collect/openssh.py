@@ -161,6 +161,10 @@ def lookup(known: asyncssh.SSHKnownHosts, name: str) -> KnownResult:
     return tuple(known.match(name, "", None))
 
 
+def lookup_file(path: str | None, name: str) -> KnownResult:
+    return lookup(load_known_hosts(path), name)
+
+
 def vouches(result: KnownResult) -> bool:
     """Does known_hosts say anything about this name (a key or a CA)?"""
     return bool(result[0] or result[1])

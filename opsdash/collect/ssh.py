@@ -274,10 +274,10 @@ class SSHHost:
         where = f"{label}: " if label else ""
         self._trying = label or hop.address
         try:
-            known = await asyncio.to_thread(openssh.load_known_hosts, c.known_hosts)
+            # in a thread: a big hashed file costs one HMAC per line to match
+            matched = await asyncio.to_thread(openssh.lookup_file, c.known_hosts, hop.known_name)
         except (OSError, ValueError) as e:
             raise SSHError(f"{where}cannot read known_hosts {c.known_hosts}: {e}", state=HOST_ERROR) from None
-        matched = openssh.lookup(known, hop.known_name)
         check = _HostKeyCheck(accept_new=c.host_key_policy == "accept-new", known=openssh.vouches(matched))
         sock = None
         if tunnel is None and not hop.proxy_command:
