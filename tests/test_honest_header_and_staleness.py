@@ -81,7 +81,7 @@ def test_header_counts_an_acked_critical_and_the_silenced():
     assert text(data.header_counts(s)) == ["hosts 2/2 up", "✖ 1 crit (1 acked) · 2 silenced"]
     assert text(data.header_counts(summary([crit("b", silenced=True)]))) == ["hosts 2/2 up", "1 silenced"]
     assert text(data.header_counts(summary([crit("a"), crit("b", acked=True)]), brief=True)) == [
-        "2/2 up", "✖ 2 (1 acked)"]
+        "2/2 up", "✖ 2 (1 ack)"]
     assert text(data.header_counts(summary([]))) == ["hosts 2/2 up", "● no alerts firing"]
     # Only an unhandled critical is drawn as critical; an acked one is there, in the muted style.
     assert data.header_counts(summary([crit("a", acked=True)]))[1][0] == ("✖ 1 crit", "muted")
@@ -97,6 +97,7 @@ def test_header_says_stale_not_down():
         {"target": "a", "t": NOW - 5, "data": {"state": "ok", "t": NOW - 5, "interval": 15}},
         {"target": "b", "t": NOW - 600, "data": {"state": "unreachable", "t": NOW - 600, "interval": 15}}])
     assert text(data.header_counts(data.summarize(snap, {}))) == ["hosts 1/2 up · 1 stale", "● no alerts firing"]
+    assert text(data.header_counts(data.summarize(snap, {}), brief=True)) == ["1/2 up ◌1", "● no alerts firing"]
 
 
 # --- the header in the app (pilot) ----------------------------------------------------------------
@@ -116,7 +117,7 @@ async def test_header_shows_an_acked_critical_and_silenced_alerts(tmp_path: Path
         await ready(pilot)
         line = header(app)
         assert "no alerts firing" not in line
-        assert ("✖ 1 (1 acked)" if size == SMALL else "✖ 1 crit (1 acked)") in line, line
+        assert ("✖ 1 (1 ack)" if size == SMALL else "✖ 1 crit (1 acked)") in line, line
         assert "2 silenced" in line and ("hosts 2/2 up" in line or "2/2 up" in line), line
         assert len(line) <= size[0]
 

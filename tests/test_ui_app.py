@@ -93,9 +93,10 @@ async def test_layout_tabs_when_small_grid_when_large(store_path: Path, size):
         else:
             assert app.has_class("-wide") and visible == list(PANES)
         text = screen_text(app)
-        assert "9/13 up · 1 stale" in text and "14:13:20" in text  # NOW in UTC; old-1 is stale, not down
-        # Every firing critical counts, the acked one too (the header's short form at 80 columns).
-        assert ("✖ 4 (1 acked)" if size == SMALL else "✖ 4 crit (1 acked)") in text
+        # NOW in UTC; old-1 is stale, not down. Every firing critical counts, the acked one too
+        # (the header's short forms at 80 columns).
+        assert ("9/13 up ◌1" if size == SMALL else "hosts 9/13 up · 1 stale") in text and "14:13:20" in text
+        assert ("✖ 4 (1 ack)" if size == SMALL else "✖ 4 crit (1 acked)") in text
 
 
 async def test_resize_switches_live_and_keeps_the_cursor(store_path: Path):

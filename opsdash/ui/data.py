@@ -742,7 +742,8 @@ def header_counts(s: Summary, brief: bool = False) -> list[list[Cell]]:
 
     Honest by construction: a critical that is firing shows as one even when acked
     (``✖ 1 crit (1 acked)``), silenced ones are counted (``2 silenced``), and hosts nobody
-    has polled lately are ``stale``, never ``down`` (``hosts 2 stale 6m``)."""
+    has polled lately are ``stale``, never ``down`` (``hosts 2 stale 6m``). The brief forms
+    fit 80 columns beside the collector and poll parts: ``9/12 up ◌1 │ ✖ 3 (1 ack) ▲ 1``."""
     hosts: list[Cell] = []
     fresh = s.hosts_total - s.hosts_stale
     if s.hosts_total and not fresh:
@@ -751,8 +752,8 @@ def header_counts(s: Summary, brief: bool = False) -> list[list[Cell]]:
     else:
         level = "muted" if not s.hosts_total else "crit" if s.hosts_down else "ok"
         hosts.append((f"{s.hosts_up}/{s.hosts_total} up" if brief else f"hosts {s.hosts_up}/{s.hosts_total} up", level))
-        if s.hosts_stale:
-            hosts.append((f" · {s.hosts_stale} stale", "warn"))
+        if s.hosts_stale:  # brief: the Health pane's stale mark (help's legend says it)
+            hosts.append((f" ◌{s.hosts_stale}" if brief else f" · {s.hosts_stale} stale", "warn"))
     alerts: list[Cell] = []
     for n, acked, sym, word, level in ((s.crit, s.crit_acked, "✖", "crit", "crit"),
                                        (s.warn, s.warn_acked, "▲", "warn", "warn")):
@@ -762,7 +763,7 @@ def header_counts(s: Summary, brief: bool = False) -> list[list[Cell]]:
             alerts.append((" ", ""))
         alerts.append((f"{sym} {n + acked}" + ("" if brief else f" {word}"), level if n else "muted"))
         if acked:
-            alerts.append((f" ({acked} acked)", "muted"))
+            alerts.append((f" ({acked} ack)" if brief else f" ({acked} acked)", "muted"))
     if s.silenced:
         alerts.append((" · " if alerts else "", "muted"))
         alerts.append((f"{s.silenced} silenced", "muted"))
