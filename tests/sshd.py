@@ -81,7 +81,9 @@ class Sshd:
 
 
 
-def start_sshd(base: Path, max_sessions: int = 50) -> Sshd:
+def start_sshd(base: Path, max_sessions: int = 50, env: dict[str, str] | None = None) -> Sshd:
+    """``env``: more variables for every session (sshd's SetEnv overrides even PATH),
+    e.g. a PATH that starts with a directory of hostile fake tools, a private TMPDIR."""
     base.mkdir(parents=True, exist_ok=True)
     host_key = base / "host_ed25519"
     client_key = base / "client_ed25519"
@@ -111,7 +113,7 @@ LogLevel ERROR
 AcceptEnv LANG LC_*
 # Sessions get a clean HOME: this machine's root ~/.bashrc runs `pyenv init`,
 # which bash sources for every command sshd starts (seconds under load).
-SetEnv HOME={base / 'home'}
+SetEnv HOME={base / 'home'}{"".join(f" {k}={v}" for k, v in (env or {}).items())}
 Subsystem sftp internal-sftp
 """
     )

@@ -86,6 +86,13 @@ def test_once_shows_each_hosts_known_figures_and_null_for_the_non_finite_one(tmp
                                "--store", str(tmp_path / "s.db")], capture_output=True, text=True, timeout=120,
                               cwd=ROOT, env=env)
         assert "Traceback" not in text.stderr and text.returncode in (0, 1, 2), text.stderr
-        assert "n-node_load1" in text.stdout and not re.search(r"\b(nan|inf)\b", text.stdout, re.I), text.stdout
+        assert not re.search(r"\b(nan|inf)\b", text.stdout, re.I), text.stdout
+        lines = {ln.split()[0]: ln.split()[1:] for ln in text.stdout.splitlines() if ln.startswith("  n-")}
+        # cpu mem disk load/cpu uptime (mount): the unknown one is "-", the rest shown
+        assert lines["n-node_load1"][1:6] == ["12.5%", "25.0%", "73.7%", "-", "1d"], lines
+        assert lines["n-cpu"][1:6] == ["-", "25.0%", "73.7%", "0.12", "1d"], lines
+        assert lines["n-cpus"][1:6] == ["12.5%", "25.0%", "73.7%", "-", "1d"], lines
+        mem = next(v for k, v in lines.items() if k.startswith("n-node_memory_MemTotal"))
+        assert mem[1:6] == ["12.5%", "-", "73.7%", "0.12", "1d"], lines
     finally:
         fake.close()

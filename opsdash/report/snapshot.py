@@ -78,6 +78,10 @@ def _pct(v: Any) -> str:
     return f"{v:5.1f}%" if isinstance(v, (int, float)) else "    - "
 
 
+def _load(v: Any) -> str:
+    return f"{v:8.2f}" if isinstance(v, (int, float)) else "       -"
+
+
 def _ms(v: Any) -> str:
     return f"{v:7.1f}" if isinstance(v, (int, float)) else "      -"
 
@@ -121,13 +125,13 @@ def render_text(snap: dict[str, Any]) -> str:
         name = clean(h["name"], limit=24)
         state = "ok" if h["state"] == "ok" else h["state"].upper()
         hl = h.get("health") or {}
-        if h["state"] == "ok" and hl.get("mem_percent") is not None:
+        if h["state"] == "ok" and hl:  # a figure that is None (unknown) prints as "-"; the others still show
             disks = hl.get("disks") or []
             worst_disk = max(disks, key=lambda d: d["percent"], default=None)
-            load = hl["load1"] / max(1, hl["cpus"] or 1) if hl.get("load1") is not None else None
+            load = hl["load1"] / max(1, hl["cpus"]) if None not in (hl.get("load1"), hl.get("cpus")) else None
             out.append(
                 f"  {name:<10} {state:<10} {_pct(hl.get('cpu_percent'))} {_pct(hl.get('mem_percent'))} "
-                f"{_pct(worst_disk['percent'] if worst_disk else None)} {load if load is not None else 0:8.2f}  "
+                f"{_pct(worst_disk['percent'] if worst_disk else None)} {_load(load)}  "
                 f"{_dur(hl.get('uptime_s'))}"
                 + (f"  ({clean(worst_disk['mount'], limit=30)})" if worst_disk else "")
             )

@@ -343,8 +343,8 @@ def _health_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> 
         cpu, mem = h.get("cpu_percent"), h.get("mem_percent")
         disks = [x for x in h.get("disks") or [] if isinstance(x, dict)]
         worst = max(disks, key=lambda x: x.get("percent") or 0, default=None)
-        cpus = h.get("cpus") or 1
-        load = (h["load1"] / max(1, cpus)) if isinstance(h.get("load1"), (int, float)) else None
+        cpus = h.get("cpus")  # None: unknown (a NaN gauge), and so is load per CPU
+        load = (h["load1"] / max(1, cpus)) if isinstance(h.get("load1"), (int, float)) and cpus is not None else None
         lv_cpu, lv_mem = level_above(cpu, 80, 95), level_above(mem, 85, 95)
         lv_disk = level_above(worst.get("percent") if worst else None, 80, 90)
         lv_load = level_above(load, 1.0, 2.0)
@@ -352,7 +352,7 @@ def _health_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> 
             level = CRIT
             st = state_cell(CRIT, HOST_STATE_WORDS.get(state, state))
         else:
-            level = max(x for x in (lv_cpu, lv_mem, lv_disk, lv_load) if x != UNKNOWN) if h else UNKNOWN
+            level = max((x for x in (lv_cpu, lv_mem, lv_disk, lv_load) if x != UNKNOWN), default=UNKNOWN)
             st = state_cell(level, {OK: "up", WARN: "warn", CRIT: "CRIT", UNKNOWN: "up?"}[level])
         age = now - d.get("t", r["t"])
         if stale:
