@@ -47,6 +47,10 @@ def parse_health_output(text: str, previous_cpu: CpuTimes | None, df_rc: int) ->
     On the first poll there is no delta, so CPU % is the average since boot.
     """
     sections = split_sections(text)
+    if not sections and text.strip():
+        # Nothing of ours at all: name the first line, so garbage reads as garbage, not a missing file.
+        first = next((ln for ln in text.splitlines() if ln.strip()), "")
+        raise ParseError("health output has no sections; not the health script's reply", first, 1)
     for name in ("loadavg", "uptime", "stat", "meminfo"):
         if not sections.get(name):
             raise ParseError(f"health output has no {name} section")
