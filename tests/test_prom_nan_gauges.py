@@ -96,3 +96,23 @@ def test_once_shows_each_hosts_known_figures_and_null_for_the_non_finite_one(tmp
         assert mem[1:6] == ["12.5%", "-", "73.7%", "0.12", "1d"], lines
     finally:
         fake.close()
+
+
+@pytest.mark.parametrize("gauge", ["all", "cpus", "node_load1", "node_memory_MemTotal_bytes"])
+def test_the_health_pane_shows_unknown_figures_as_a_dash_and_the_rest(gauge: str) -> None:
+    from opsdash.ui import data
+
+    health = reading(gauge, "NaN").health
+    assert health is not None
+    now = 1_800_000_000.0
+    row = {"target": "h", "t": now, "data": {"state": "ok", "t": now, "interval": 15.0, "health": health.to_json()}}
+    [r] = data.build_view(data.Snapshot(now=now, hosts=[row])).rows["health"]
+    cells = [text for text, _ in r.cells]
+    cpu, mem, disk, load = cells[2:6]
+    if gauge == "all":
+        assert (cpu, mem, disk, load) == ("—", "—", "—", "—")
+        assert "up?" in cells[0]  # up, and nothing known about it
+        return
+    assert cpu == "12%" and disk == "74% /"
+    assert mem == ("—" if gauge.startswith("node_memory") else "25%")
+    assert load == ("—" if gauge in ("cpus", "node_load1") else "0.12")
