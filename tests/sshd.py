@@ -81,14 +81,23 @@ class Sshd:
 
 
 
-def start_sshd(base: Path, max_sessions: int = 50, env: dict[str, str] | None = None) -> Sshd:
+def start_sshd(
+    base: Path, max_sessions: int = 50, env: dict[str, str] | None = None, host_ca: Path | None = None
+) -> Sshd:
     """``env``: more variables for every session (sshd's SetEnv overrides even PATH),
-    e.g. a PATH that starts with a directory of hostile fake tools, a private TMPDIR."""
+    e.g. a PATH that starts with a directory of hostile fake tools, a private TMPDIR.
+    ``host_ca``: a CA's private key; the host key is then also offered as a
+    certificate from that CA, for the principal 127.0.0.1."""
     base.mkdir(parents=True, exist_ok=True)
     host_key = base / "host_ed25519"
     client_key = base / "client_ed25519"
     keygen(host_key)
     keygen(client_key)
+    host_cert = ""
+    if host_ca is not None:
+        subprocess.run(["ssh-keygen", "-q", "-s", str(host_ca), "-I", "opsdash-test-host", "-h", "-n", "127.0.0.1",
+                        f"{host_key}.pub"], check=True, capture_output=True)
+        host_cert = f"HostCertificate {host_key}-cert.pub\n"
     auth = base / "authorized_keys"
     shutil.copy(f"{client_key}.pub", auth)
     os.chmod(auth, 0o600)
@@ -99,7 +108,7 @@ def start_sshd(base: Path, max_sessions: int = 50, env: dict[str, str] | None = 
         f"""Port {port}
 ListenAddress 127.0.0.1
 HostKey {host_key}
-PidFile {base / 'sshd.pid'}
+{host_cert}PidFile {base / 'sshd.pid'}
 AuthorizedKeysFile {auth}
 PasswordAuthentication no
 KbdInteractiveAuthentication no

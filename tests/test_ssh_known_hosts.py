@@ -17,7 +17,7 @@ from opsdash.collect import openssh
 from opsdash.collect.ssh import SSHHost
 from opsdash.config import parse_config
 from opsdash.errors import SSHError
-from tests.sshd import Sshd, free_port
+from tests.sshd import Sshd, free_port, start_sshd
 
 pytestmark = pytest.mark.integration
 
@@ -271,3 +271,38 @@ async def test_a_jump_host_that_cannot_reach_the_target_names_both(sshd: Sshd, t
         await poll(text)
     assert e.value.state == "unreachable"
     assert str(e.value).startswith(f"via jump host 127.0.0.1:{sshd.port} cannot reach 127.0.0.1:{dead}"), str(e.value)
+
+
+@pytest.fixture(scope="module")
+def cert_sshd(tmp_path_factory: pytest.TempPathFactory):
+    """A second sshd whose host key is also certified by a CA (for @cert-authority)."""
+    base = tmp_path_factory.mktemp("cert-sshd")
+    ca = base / "host_ca"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ca)], check=True)
+    server = start_sshd(base / "sshd", host_ca=ca)
+    yield server, " ".join(ca.with_suffix(".pub").read_text().split()[:2])
+    server.stop()
+
+
+@pytest.mark.parametrize("way", ["address", "proxyjump"])
+async def test_a_cert_authority_line_vouches_for_a_certified_host(cert_sshd, tmp_path: Path, way: str) -> None:
+    server, ca_pub = cert_sshd
+    known = tmp_path / "known_hosts"
+    known.write_text(f"@cert-authority [127.0.0.1]:{server.port} {ca_pub}\n")
+    text = hosts_toml(server, way, known, "strict", ssh_config_for(server, tmp_path / "ssh_config"))
+    assert (await poll(text)).strip() == "polled"
+    # Another CA's line vouches for nothing this host can show: refused, and said so.
+    known.write_text(f"@cert-authority [127.0.0.1]:{server.port} {other_key(tmp_path)}\n")
+    with pytest.raises(SSHError) as e:
+        await poll(text)
+    assert e.value.state == "host-key-mismatch" and "@cert-authority" in str(e.value), str(e.value)
+    assert "presented a certificate from CA SHA256:" in str(e.value)
+
+
+async def test_accept_new_records_a_certified_hosts_plain_key(cert_sshd, tmp_path: Path) -> None:
+    server, _ = cert_sshd
+    known = tmp_path / "known_hosts"
+    text = hosts_toml(server, "alias", known, "accept-new", ssh_config_for(server, tmp_path / "ssh_config"))
+    assert (await poll(text)).strip() == "polled"
+    assert (await poll(text)).strip() == "polled"
+    assert known.read_text().splitlines() == [f"[127.0.0.1]:{server.port} {server.host_pub}"]

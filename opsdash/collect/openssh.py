@@ -53,6 +53,7 @@ class Hop:
     proxy_jump: str | None
     proxy_command: bool
     has_identity_file: bool
+    sets_host_key_algorithms: bool = False
 
     @property
     def address(self) -> str:
@@ -88,6 +89,7 @@ def effective(alias: str, port: int | None, user: str | None, paths: Sequence[st
         proxy_jump=jump or None,  # type: ignore[arg-type]
         proxy_command=bool(cfg.get("ProxyCommand")),
         has_identity_file=bool(cfg.get("IdentityFile")),
+        sets_host_key_algorithms=bool(cfg.get("HostKeyAlgorithms")),
     )
 
 

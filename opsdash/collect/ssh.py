@@ -29,6 +29,7 @@ import socket
 from typing import Any, Callable, Mapping
 
 import asyncssh
+from asyncssh.public_key import get_default_public_key_algs
 
 from ..config import HostConfig
 from ..errors import SSHError
@@ -62,7 +63,12 @@ class _HostKeyCheck(asyncssh.SSHClient):
         self.accept_new = accept_new
         self.known = known
         self.presented: asyncssh.SSHKey | None = None
+        self.presented_ca: asyncssh.SSHKey | None = None
         self.accepted: asyncssh.SSHKey | None = None
+
+    def validate_host_ca_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
+        self.presented_ca = key  # a certificate from a CA known_hosts does not list for this name
+        return False
 
     def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
         self.presented = key
@@ -279,6 +285,11 @@ class SSHHost:
         except (OSError, ValueError) as e:
             raise SSHError(f"{where}cannot read known_hosts {c.known_hosts}: {e}", state=HOST_ERROR) from None
         check = _HostKeyCheck(accept_new=c.host_key_policy == "accept-new", known=openssh.vouches(matched))
+        extra: dict[str, Any] = {}
+        if check.accept_new and not check.known and not hop.sets_host_key_algorithms:
+            # Nothing known yet: ask for the plain host key, as ssh does, so the line
+            # written is the key itself, not a certificate from a CA we do not trust.
+            extra["server_host_key_algs"] = [a.decode() for a in get_default_public_key_algs()]
         sock = None
         if tunnel is None and not hop.proxy_command:
             sock = await self._tcp_connect(hop, where)
@@ -292,6 +303,7 @@ class SSHHost:
                 known_hosts=matched,  # looked up under OpenSSH's name, above
                 client_factory=lambda: check,
                 **self._base_options(hop, target=target),
+                **extra,
             )
         except asyncssh.HostKeyNotVerifiable as e:
             raise self._host_key_error(hop, where, matched, check, str(e)) from None
@@ -378,6 +390,8 @@ class SSHHost:
                 state=HOST_KEY_UNKNOWN,
             )
         if not matched[0]:  # only an @cert-authority line for this name
+            if check.presented_ca is not None:
+                shown = f", presented a certificate from CA {check.presented_ca.get_fingerprint()}"
             return SSHError(
                 f"{where}host key for {name} is not certified by its @cert-authority in {c.known_hosts}{shown}; refused",
                 state=HOST_KEY_MISMATCH,
