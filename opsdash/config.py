@@ -217,6 +217,32 @@ class RuleConfig:
 
 
 @dataclass(frozen=True)
+class NotifyConfig:
+    """A [[notify]] target: where pages go (opsdash/notify)."""
+
+    name: str
+    kind: str  # alertmanager | webhook | email
+    url: str = ""  # alertmanager, webhook
+    match: dict[str, str] = field(default_factory=dict)  # the same matchers as silences
+    headers: dict[str, str] = field(default_factory=dict, repr=False)  # webhook; may hold Authorization
+    group_window: float = 30.0  # a storm: one rule's alerts within this go out as one notification
+    resend: float = 60.0  # alertmanager: re-post firing alerts this often (before its resolve_timeout)
+    timeout: float = 10.0
+    retry_max: float = 300.0  # the longest wait between two tries while a receiver is down
+    smtp: str = ""  # email: "host:port"
+    sender: str = ""  # email: the "from" key
+    to: tuple[str, ...] = ()
+    starttls: bool = True
+    username: str | None = None  # email: default the from address
+    password_file: str | None = None
+
+    @property
+    def smtp_host_port(self) -> tuple[str, int]:
+        host, _, port = self.smtp.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
 class Settings:
     retention: float = 14 * 86400.0
     theme: str = "opsdash-dark"
@@ -232,6 +258,7 @@ class Config:
     sources: tuple[SourceConfig, ...]
     rules: tuple[RuleConfig, ...]
     raw: dict[str, Any] = field(default_factory=dict, repr=False)  # the TOML document as read
+    notify: tuple[NotifyConfig, ...] = ()
 
     def host(self, name: str) -> HostConfig | None:
         return next((h for h in self.hosts if h.name == name), None)
@@ -600,6 +627,7 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
             "endpoints": (lambda v: v, []),
             "sources": (lambda v: v, []),
             "rules": (lambda v: v, []),
+            "notify": (lambda v: v, []),
         },
     )
     s = ck.table(
@@ -818,7 +846,86 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
         sources=tuple(sources),
         rules=tuple(rules),
         raw=doc,
+        notify=tuple(_notify(ck, doc.get("notify"))),
     )
+
+
+NOTIFY_KINDS = ("alertmanager", "webhook", "email")
+_SMTP_RE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+):(\d{1,5})$")
+_EMAIL_RE = re.compile(r"^[^@\s<>,]+@[^@\s<>,]+$")
+
+
+def _smtp(v: Any) -> str:
+    m = _SMTP_RE.match(v) if isinstance(v, str) else None
+    if m is None or not 1 <= int(m.group(2)) <= 65535:
+        raise _Invalid('"host:port", like "127.0.0.1:25" or "smtp.example.com:587"')
+    return v
+
+
+def _email(v: Any) -> str:
+    if not isinstance(v, str) or not _EMAIL_RE.match(v):
+        raise _Invalid('an email address like "oncall@example.com"')
+    return v
+
+
+def _email_list(v: Any) -> tuple[str, ...]:
+    items = [v] if isinstance(v, str) else v
+    if not isinstance(items, list) or not items:
+        raise _Invalid('a list of email addresses like ["oncall@example.com"]')
+    return tuple(_email(x) for x in items)
+
+
+def _notify(ck: _Checker, data: Any) -> list[NotifyConfig]:
+    """[[notify]]: alertmanager and webhook need url; email needs smtp, from and to."""
+    out = []
+    items = ck.array(data, "notify")
+    for i, n in enumerate(items):
+        np_ = f"notify[{i}]"
+        v = ck.table(
+            n,
+            np_,
+            {
+                "name": (_nonempty, _REQUIRED),
+                "kind": (_one_of(*NOTIFY_KINDS), _REQUIRED),
+                "url": (_url, ""),
+                "match": (_str_table, {}),
+                "headers": (_headers, {}),
+                "group_window": (_duration, None),
+                "resend": (_positive_duration, 60.0),
+                "timeout": (_positive_duration, 10.0),
+                "retry_max": (_positive_duration, 300.0),
+                "smtp": (_smtp, ""),
+                "from": (_email, ""),
+                "to": (_email_list, ()),
+                "starttls": (_bool, True),
+                "username": (_nonempty, None),
+                "password_file": (_nonempty, None),
+            },
+        )
+        kind = v["kind"]
+        if kind in ("alertmanager", "webhook") and not v["url"] and "url" not in (n if isinstance(n, dict) else {}):
+            ck.problem(f"{np_}.url", f"is required for kind {kind}")
+        if kind == "email":
+            for key, what in (("smtp", '"host:port"'), ("from", "an email address"), ("to", "a list of addresses")):
+                if not v[key] and key not in (n if isinstance(n, dict) else {}):
+                    ck.problem(f"{np_}.{key}", f"is required for kind email ({what})")
+        elif kind is not None:
+            for key in ("smtp", "from", "to", "username", "password_file"):
+                if isinstance(n, dict) and key in n:
+                    ck.problem(f"{np_}.{key}", f"is for kind email only, not {kind}")
+        if kind != "webhook" and kind is not None and isinstance(n, dict) and "headers" in n:
+            ck.problem(f"{np_}.headers", f"is for kind webhook only, not {kind}")
+        if v["name"] is None or kind is None:
+            continue
+        # Alertmanager groups by itself (its group_wait): opsdash posts at once unless told otherwise.
+        window = v["group_window"] if v["group_window"] is not None else (0.0 if kind == "alertmanager" else 30.0)
+        out.append(NotifyConfig(
+            name=v["name"], kind=kind, url=v["url"], match=v["match"], headers=v["headers"], group_window=window,
+            resend=v["resend"], timeout=v["timeout"], retry_max=v["retry_max"], smtp=v["smtp"], sender=v["from"],
+            to=v["to"], starttls=v["starttls"], username=v["username"], password_file=v["password_file"],
+        ))
+    ck.unique([n for n in items if isinstance(n, dict)], "notify")
+    return out
 
 
 def _caches(ck: _Checker, data: Any, path: str) -> list[CacheConfig]:

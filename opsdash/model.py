@@ -318,6 +318,9 @@ class Alert:
     inhibited: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     source: str = "opsdash"
+    # Why it is held back though firing (a maintenance window, a parent down): like a silence,
+    # it is not paged while set, and is paged when this clears and it still fires.
+    suppressed_by: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -139,6 +139,34 @@ _MIGRATIONS: list[str] = [
     CREATE INDEX samples_series_t_value ON samples (series_id, t, value);
     DROP INDEX samples_series_t;
     """,
+    # 3: notifications (opsdash/notify): the outbox and what each [[notify]] target was last told.
+    """
+    CREATE TABLE notify_outbox (
+        id TEXT PRIMARY KEY,         -- the notification id receivers dedupe on (stable across retries)
+        target TEXT NOT NULL,        -- the [[notify]] name
+        event TEXT NOT NULL,         -- firing | resolved | escalation
+        grp TEXT NOT NULL,           -- what a storm groups by (the rule)
+        created_at REAL NOT NULL,
+        ready_at REAL NOT NULL,      -- created_at + group_window: events of the group join until then
+        alerts TEXT NOT NULL,        -- JSON list of the alert events it carries
+        attempts INTEGER NOT NULL DEFAULT 0,  -- > 0: sealed, nothing joins any more
+        next_try REAL NOT NULL,
+        last_error TEXT,
+        sent_at REAL
+    );
+    CREATE INDEX notify_outbox_unsent ON notify_outbox (target, sent_at, created_at);
+    CREATE TABLE notify_sent (
+        target TEXT NOT NULL,
+        alert_id TEXT NOT NULL,
+        status TEXT NOT NULL,        -- firing | resolved: what the target was last told of the alert
+        since REAL NOT NULL,         -- the episode (the alert's since) it was told of
+        severity TEXT,
+        tier TEXT,
+        t REAL NOT NULL,
+        data TEXT NOT NULL DEFAULT '{}',  -- the alert event as last sent (Alertmanager re-posts it)
+        PRIMARY KEY (target, alert_id)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -208,6 +236,48 @@ class Transition:
     severity: str | None
     value: float | None
     reason: str
+
+
+@dataclass(frozen=True)
+class NotifySent:
+    """What one [[notify]] target was last told of one alert (level-triggered delivery compares
+    the alert's state now with this, every poll)."""
+
+    target: str
+    alert_id: str
+    status: str  # firing | resolved
+    since: float
+    severity: str | None
+    tier: str | None
+    t: float
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NotifyEvent:
+    """One alert event to enqueue: it joins an open notification of its group or starts one."""
+
+    id: str  # the event id (the notification's id when it starts one)
+    target: str
+    event: str  # firing | resolved | escalation
+    grp: str
+    window: float  # group window in seconds (0: a notification of its own)
+    alert: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: str
+    target: str
+    event: str
+    grp: str
+    created_at: float
+    ready_at: float
+    alerts: list[dict[str, Any]]
+    attempts: int
+    next_try: float
+    last_error: str | None
+    sent_at: float | None
 
 
 @dataclass
@@ -809,3 +879,121 @@ class Store:
         """The tier an alert row carries now (an escalation raises it), or None if there is no row."""
         rows = self._query("SELECT tier FROM alerts WHERE id = ?", (alert_id,))
         return rows[0][0] if rows else None
+
+    # --- notifications (opsdash/notify): outbox and sent state ------------------------
+    # Written by the collector's process only: the reconcile step (from its writer) enqueues,
+    # the delivery task seals, marks sent or failed. Each call is one transaction.
+
+    _OUTBOX_COLS = "id, target, event, grp, created_at, ready_at, alerts, attempts, next_try, last_error, sent_at"
+
+    @staticmethod
+    def _outbox_row(r: Sequence[Any]) -> OutboxRow:
+        return OutboxRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8], r[9], r[10])
+
+    def notify_sent(self, target: str | None = None) -> dict[tuple[str, str], NotifySent]:
+        sql, args = "SELECT target, alert_id, status, since, severity, tier, t, data FROM notify_sent", []
+        if target is not None:
+            sql += " WHERE target = ?"
+            args.append(target)
+        return {(r[0], r[1]): NotifySent(*r[:7], json.loads(r[7])) for r in self._query(sql, args)}
+
+    def enqueue_notifications(self, events: Iterable[NotifyEvent], sent: Iterable[NotifySent], now: float) -> int:
+        """One transaction: the events into the outbox (each joins the open notification of its
+        target, event and group whose window has not closed, else starts one) and the new sent
+        state. Committed before anything is sent: a kill -9 after this loses nothing. Returns
+        how many notifications were started."""
+        started = 0
+        with self._tx() as db:
+            for ev in events:
+                row = None
+                if ev.window > 0:
+                    row = db.execute(
+                        "SELECT id, alerts FROM notify_outbox WHERE target = ? AND event = ? AND grp = ?"
+                        " AND sent_at IS NULL AND attempts = 0 AND ready_at > ? ORDER BY created_at LIMIT 1",
+                        (ev.target, ev.event, ev.grp, now)).fetchone()
+                if row is not None:
+                    members = json.loads(row[1])
+                    if not any(m.get("event_id") == ev.id for m in members):
+                        members.append(ev.alert)
+                        db.execute("UPDATE notify_outbox SET alerts = ? WHERE id = ?", (json.dumps(members), row[0]))
+                    continue
+                started += db.execute(
+                    "INSERT OR IGNORE INTO notify_outbox (id, target, event, grp, created_at, ready_at, alerts,"
+                    " next_try) VALUES (?,?,?,?,?,?,?,?)",
+                    (ev.id, ev.target, ev.event, ev.grp, now, now + ev.window, json.dumps([ev.alert]), now),
+                ).rowcount
+            db.executemany(
+                "INSERT INTO notify_sent (target, alert_id, status, since, severity, tier, t, data)"
+                " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (target, alert_id) DO UPDATE SET status=excluded.status,"
+                " since=excluded.since, severity=excluded.severity, tier=excluded.tier, t=excluded.t,"
+                " data=excluded.data",
+                [(s.target, s.alert_id, s.status, s.since, s.severity, s.tier, s.t, json.dumps(s.data)) for s in sent],
+            )
+        return started
+
+    def claim_notification(self, target: str, now: float) -> OutboxRow | None:
+        """The target's oldest unsent notification if it is due (its group window closed, its
+        retry time come), sealed (attempts + 1: nothing joins it any more) in the same
+        transaction. FIFO per target: while the oldest waits for a retry, the rest wait too,
+        so a receiver learns of a resolve only after the firing it ends."""
+        with self._tx() as db:
+            r = db.execute(f"SELECT {self._OUTBOX_COLS} FROM notify_outbox WHERE target = ? AND sent_at IS NULL"
+                           " ORDER BY created_at, id LIMIT 1", (target,)).fetchone()
+            if r is None or r[5] > now or r[8] > now:
+                return None
+            db.execute("UPDATE notify_outbox SET attempts = attempts + 1 WHERE id = ?", (r[0],))
+        row = self._outbox_row(r)
+        return OutboxRow(**{**row.__dict__, "attempts": row.attempts + 1})
+
+    def notification_sent(self, notification_id: str, now: float) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE notify_outbox SET sent_at = ?, last_error = NULL WHERE id = ?", (now, notification_id))
+
+    def notification_rejected(self, notification_id: str, error: str, now: float) -> None:
+        """The receiver refused it for good (a 4xx): done with, the error kept for `notify status`."""
+        with self._tx() as db:
+            db.execute("UPDATE notify_outbox SET sent_at = ?, last_error = ? WHERE id = ?", (now, error, notification_id))
+
+    def notification_failed(self, notification_id: str, error: str, next_try: float) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE notify_outbox SET last_error = ?, next_try = ? WHERE id = ?",
+                       (error, next_try, notification_id))
+
+    def notifications(self, *, target: str | None = None, unsent_only: bool = False,
+                      limit: int | None = None) -> list[OutboxRow]:
+        """Outbox rows, oldest first."""
+        sql, args = f"SELECT {self._OUTBOX_COLS} FROM notify_outbox WHERE 1=1", []
+        if target is not None:
+            sql += " AND target = ?"
+            args.append(target)
+        if unsent_only:
+            sql += " AND sent_at IS NULL"
+        sql += " ORDER BY created_at, id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [self._outbox_row(r) for r in self._query(sql, args)]
+
+    def notify_counts(self) -> dict[str, dict[str, Any]]:
+        """Per target: queued (not sent, no failed attempt), failing (not sent, the last attempt
+        failed), sent, rejected (refused for good), the oldest unsent's creation time, the last
+        error of an unsent one and the last send."""
+        rows = self._query(
+            "SELECT target, SUM(sent_at IS NULL AND last_error IS NULL), SUM(sent_at IS NULL AND last_error IS NOT NULL),"
+            " SUM(sent_at IS NOT NULL AND last_error IS NULL), SUM(sent_at IS NOT NULL AND last_error IS NOT NULL),"
+            " MIN(CASE WHEN sent_at IS NULL THEN created_at END), MAX(CASE WHEN last_error IS NULL THEN sent_at END)"
+            " FROM notify_outbox GROUP BY target")
+        out = {r[0]: {"queued": r[1] or 0, "failing": r[2] or 0, "sent": r[3] or 0, "rejected": r[4] or 0,
+                      "oldest_unsent": r[5], "last_sent": r[6], "last_error": None} for r in rows}
+        for target, err in self._query(
+                "SELECT target, last_error FROM notify_outbox WHERE sent_at IS NULL AND last_error IS NOT NULL"
+                " ORDER BY created_at DESC"):
+            if target in out and out[target]["last_error"] is None:
+                out[target]["last_error"] = err
+        return out
+
+    def prune_notifications(self, before: float) -> int:
+        """Forget sent notifications and resolved sent-state older than ``before``."""
+        with self._tx() as db:
+            n = db.execute("DELETE FROM notify_outbox WHERE sent_at IS NOT NULL AND sent_at < ?", (before,)).rowcount
+            db.execute("DELETE FROM notify_sent WHERE status = 'resolved' AND t < ?", (before,))
+        return n

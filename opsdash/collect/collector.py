@@ -178,8 +178,11 @@ class Collector:
         run_restore_tests: bool = True,
         alert_engine: Any = None,
         lock: CollectorLock | None = None,
+        notifier: Any = None,
     ):
         self.config = config
+        # notify.Notifier, from the caller like the engine: reconcile() after each write, run() as a task.
+        self.notifier = notifier
         self.store = store
         self.lock = lock  # held by the caller (the TUI's thread); else run() takes its own
         self.clock = clock
@@ -612,6 +615,11 @@ class Collector:
                 except OpsdashError as e:
                     self.last_error = str(e)
             await self.flush()
+            if self.notifier is not None and self._store_down_since is None:
+                try:  # what each [[notify]] target should be told, enqueued in the store's outbox
+                    await asyncio.to_thread(self.notifier.reconcile, now)
+                except OpsdashError as e:
+                    self.last_error = str(e)
             if self.store is not None and self._store_down_since is None:
                 # While the data cannot be written, neither can this: no second wait on a locked store.
                 try:
@@ -671,6 +679,8 @@ class Collector:
         with gcpolicy.held():
             tasks = [asyncio.create_task(self._job_loop(j), name=f"{j.kind}:{j.target}:{j.name}") for j in self.jobs]
             tasks.append(asyncio.create_task(self._lag_monitor()))
+            if self.notifier is not None:
+                tasks.append(asyncio.create_task(self.notifier.run(self._stop), name="notify"))
             writer = asyncio.create_task(self._writer())
             try:
                 if duration is not None:
@@ -763,10 +773,12 @@ class CollectorThread:
         config: Config,
         store_path: str | os.PathLike[str],
         engine_factory: Callable[[Store], Any] | None = None,
+        notifier_factory: Callable[[Store], Any] | None = None,
         **kwargs: Any,
     ):
         self.config = config
         self.engine_factory = engine_factory  # the alert engine, from the caller (collect/ never imports alerts/)
+        self.notifier_factory = notifier_factory  # likewise the notifier (opsdash/notify)
         self.store_path = Path(store_path)
         self.kwargs = kwargs
         self.collector: Collector | None = None
@@ -800,13 +812,15 @@ class CollectorThread:
         try:
             store = Store(self.store_path)
             engine = self.engine_factory(store) if self.engine_factory is not None else None
+            notifier = self.notifier_factory(store) if self.notifier_factory is not None else None
         except OpsdashError as e:
             self.error = str(e)
             self._ready.set()
             self.lock.release()
             loop.close()
             return
-        self.collector = Collector(self.config, store, alert_engine=engine, lock=self.lock, **self.kwargs)
+        self.collector = Collector(self.config, store, alert_engine=engine, lock=self.lock, notifier=notifier,
+                                   **self.kwargs)
         self._ready.set()
         try:
             loop.run_until_complete(self.collector.run())

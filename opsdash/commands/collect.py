@@ -20,6 +20,7 @@ import sys
 from ..alerts.engine import engine_for
 from ..collect.collector import Collector
 from ..collector_lock import CollectorLock
+from ..notify import notifier_for
 from ..security import warn_world_readable_secrets
 from . import _common
 
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
             engine = engine_for(config, store)
             logging.getLogger("opsdash.collect").info("%s", _start_line(config, store.path, engine))
             collector = Collector(config, store, alert_engine=engine, run_restore_tests=not args.no_restore_tests,
-                                  lock=lock)
+                                  lock=lock, notifier=notifier_for(config, store))
             stats = asyncio.run(_main(collector, args))
             logging.getLogger("opsdash.collect").info(
                 "collector stopped after %.0fs: %d polls, %d failed", stats["duration_s"], stats["polls"],

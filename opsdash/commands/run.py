@@ -37,9 +37,11 @@ def embedded_collector(config: object, path: "os.PathLike[str] | str") -> "Calla
     or returns None while another collector holds the store's lock."""
     from ..alerts.engine import engine_for
     from ..collect.collector import CollectorThread
+    from ..notify import notifier_for
 
     def start() -> object | None:
-        collector = CollectorThread(config, path, engine_factory=lambda store: engine_for(config, store))
+        collector = CollectorThread(config, path, engine_factory=lambda store: engine_for(config, store),
+                                    notifier_factory=lambda store: notifier_for(config, store))
         return collector if collector.start() else None
 
     return start
