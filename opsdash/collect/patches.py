@@ -91,14 +91,15 @@ trap 'exit 129' HUP INT TERM
 """
 
 
-def split_sections(text: str, nonce: str) -> dict[str, Section]:
+def split_sections(text: str, nonce: str, *, partial: bool = False) -> dict[str, Section]:
     """Inverse of ``sec``. Raises ParseError if the final ``end`` marker is missing
-    (output cut short), so a truncated run never reads as "nothing found"."""
+    (output cut short), so a truncated run never reads as "nothing found";
+    ``partial`` returns what did arrive instead (to say where a script died)."""
     parts = re.split(rf"\n=== {re.escape(nonce)} (\S+) rc=(-?\d+) ===\n", text)
     outs: dict[str, tuple[int, str]] = {}
     for i in range(1, len(parts) - 2, 3):
         outs[parts[i]] = (int(parts[i + 1]), parts[i + 2])
-    if "end" not in outs:
+    if "end" not in outs and not partial:
         raise ParseError("probe script output has no end marker (truncated or the script failed)")
     sections: dict[str, Section] = {}
     for name, (rc, out) in outs.items():
@@ -125,9 +126,16 @@ async def run_script(runner: Runner, body: str, *, timeout: float) -> dict[str, 
     try:
         return split_sections(res.stdout, nonce)
     except ParseError:
-        lines = [ln.strip() for ln in res.stderr.splitlines() if ln.strip()]
-        reason = lines[-1][:200] if lines else "no error message"
-        raise ScriptEndedEarly(f"probe script ended early (rc {res.rc}): {reason}", res.rc, reason) from None
+        pass
+    # Where it died: the last section that started, and the last words of its command
+    # (else of the script itself: a syntax error, "Killed").
+    started = split_sections(res.stdout, nonce, partial=True)
+    last = list(started)[-1] if started else None
+    words = [ln.strip() for ln in (started[last].err if last else "").splitlines() if ln.strip()]
+    words = words or [ln.strip() for ln in res.stderr.splitlines() if ln.strip()]
+    reason = words[-1][:200] if words else "no error message"
+    where = f" in {last}" if last else ""
+    raise ScriptEndedEarly(f"probe script ended early{where} (rc {res.rc}): {reason}", res.rc, reason)
 
 
 _DETECT = """

@@ -268,7 +268,8 @@ async def run_command(
             await proc.exit_status(0.5)
             raise ProbeError(f"command timed out after {timeout:g}s (stopped on the host)", state="timeout") from None
         if out.over:
-            proc.abandon()
+            proc.abandon()  # not stop(): a channel nobody reads would never drain to its close
+            await proc.exit_status(grace + 1.0)
             raise OutputTooLarge(f"output over {format_size(max_output)}; the command was stopped")
         stderr, rc = _stderr_text(out, inv.nonce)
         # Both streams are at EOF: the wrapper has ended (it kills its own group last).

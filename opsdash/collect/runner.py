@@ -96,7 +96,7 @@ class _LocalProcess:
     def __init__(self, proc: asyncio.subprocess.Process, grace: float):
         self._proc = proc
         self._grace = grace
-        self._abandoned = False
+        self._reaper: asyncio.Task[None] | None = None
 
     async def read_stdout(self, n: int) -> bytes:
         assert self._proc.stdout is not None
@@ -115,39 +115,50 @@ class _LocalProcess:
             self._proc.stdin.close()
 
     def abandon(self) -> None:
-        if self._abandoned:
-            return
-        self._abandoned = True
         self.stop()
-        if self._proc.returncode is None:
-            # The wrapper's watchdog stops the group; this is the last resort if it could not.
-            task = asyncio.get_running_loop().create_task(self._reap())
-            _reapers.add(task)
-            task.add_done_callback(_reapers.discard)
+        if self._reaper is None and self._proc.returncode is None:
+            # The wrapper's watchdog stops the group; this waits for it (and is the
+            # last resort if it could not), in the background: a cancelled run cannot wait.
+            self._reaper = asyncio.get_running_loop().create_task(self._reap())
+            _reapers.add(self._reaper)
+            self._reaper.add_done_callback(_reapers.discard)
 
     async def _reap(self) -> None:
+        # Read the pipes to EOF first: asyncio's wait() returns only once they are
+        # closed, and a pipe we stopped reading (at the cap) never would be.
+        async def drain(stream: asyncio.StreamReader | None) -> None:
+            while stream is not None and await stream.read(1 << 16):
+                pass
+
         try:
-            await asyncio.wait_for(self._proc.wait(), self._grace + 2.0)
-        except asyncio.TimeoutError:
+            await asyncio.wait_for(asyncio.gather(drain(self._proc.stdout), drain(self._proc.stderr)),
+                                   self._grace + 2.0)
+            await asyncio.wait_for(self._proc.wait(), 1.0)
+        except (asyncio.TimeoutError, OSError):
             try:
                 os.killpg(self._proc.pid, signal.SIGKILL)  # not reaped yet: the id is still ours
             except ProcessLookupError:
                 pass
-            await self._proc.wait()
-        # Read the pipes to EOF (the group is gone, so it comes at once) so the
-        # transport closes here, not in a finalizer after the loop has closed.
-        for stream in (self._proc.stdout, self._proc.stderr):
-            try:
-                while stream is not None and await asyncio.wait_for(stream.read(1 << 16), 1.0):
-                    pass
-            except (asyncio.TimeoutError, OSError):
-                pass
+            self._close_transport(force=True)
+            return
+        self._close_transport()
+
+    def _close_transport(self, force: bool = False) -> None:
+        # Close the transport now, not in a finalizer that may run after the loop has
+        # closed (a ResourceWarning, an error in tests).
+        transport = getattr(self._proc, "_transport", None)
+        if transport is not None and (force or self._proc.returncode is not None):
+            transport.close()
 
     async def exit_status(self, timeout: float) -> tuple[int | None, str | None]:
         try:
+            if self._reaper is not None:
+                await asyncio.wait_for(asyncio.shield(self._reaper), timeout)
             rc = await asyncio.wait_for(self._proc.wait(), timeout)
         except asyncio.TimeoutError:
             return None, None
+        if self._proc.stdout is not None and self._proc.stdout.at_eof():
+            self._close_transport()
         if rc < 0:
             return None, signal.Signals(-rc).name.removeprefix("SIG")
         return rc, None
