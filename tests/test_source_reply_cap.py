@@ -87,6 +87,14 @@ async def test_alertmanager_replies_go_through_the_same_cap(fake: FakePrometheus
     assert str(e.value) == "alertmanager flood: GET /api/v2/alerts: reply over 1 MiB; dropped"
 
 
+async def test_silences_pushed_to_alertmanager_go_through_the_same_cap(fake: FakePrometheus) -> None:
+    cfg = _cfg(fake.url + "/flood", kind="alertmanager")
+    with pytest.raises(prom.ReplyTooLarge, match=r"^alertmanager flood: POST /api/v2/silences: reply over 1 MiB"):
+        await am.create_alertmanager_silence(cfg, {"alertname": "X"}, time.time() + 60, "me", "note")
+    with pytest.raises(prom.ReplyTooLarge, match=r"^alertmanager flood: DELETE /api/v2/silence/abc-1: reply over"):
+        await am.expire_alertmanager_silence(cfg, "abc-1")
+
+
 async def test_concurrent_queries_of_one_source_read_one_body_at_a_time(fake: FakePrometheus) -> None:
     cfg = _cfg(fake.url + "/flood", max_reply=4 * MiB)
     tracemalloc.start()

@@ -37,7 +37,7 @@ from ..config import Config, SourceConfig
 from ..errors import ParseError, ProbeError
 from ..model import Alert
 from .prom import instance_host, match_host, source_row
-from .source_http import SourceDown, http_client, request_body, request_json, safe_url
+from .source_http import Reply, SourceDown, http_client, request_body, request_json, safe_url
 
 __all__ = [
     "AMAlert",
@@ -222,8 +222,7 @@ async def create_alertmanager_silence(
         "createdBy": who or "opsdash",
         "comment": note or f"silenced from opsdash by {who or 'opsdash'}",  # Alertmanager requires one
     }
-    async with http_client(source_cfg) as client:
-        r = await request_body(client, source_cfg, "POST", "/api/v2/silences", json_body=body)
+    r = await _one_request(source_cfg, "POST", "/api/v2/silences", body)
     if r.status != 200:
         raise ProbeError(f"alertmanager {source_cfg.name}: creating the silence: HTTP {r.status}: "
                          f"{r.text().strip()[:200]}")
@@ -237,14 +236,24 @@ async def expire_alertmanager_silence(source_cfg: SourceConfig, silence_id: str)
     """DELETE /api/v2/silence/{id}. True when expired now, False when it was already gone."""
     if not re.fullmatch(r"[A-Za-z0-9-]+", silence_id):
         raise ProbeError(f"not an Alertmanager silence id: {silence_id[:60]!r}")
-    async with http_client(source_cfg) as client:
-        r = await request_body(client, source_cfg, "DELETE", f"/api/v2/silence/{silence_id}")
+    r = await _one_request(source_cfg, "DELETE", f"/api/v2/silence/{silence_id}")
     if r.status == 200:
         return True
     if r.status == 404 or (r.status == 500 and "already expired" in r.text()):
         return False
     raise ProbeError(f"alertmanager {source_cfg.name}: expiring silence {silence_id}: HTTP {r.status}: "
                      f"{r.text().strip()[:200]}")
+
+
+async def _one_request(cfg: SourceConfig, method: str, path: str, body: Any = None) -> Reply:
+    """One capped request under one deadline: httpx's timeout is per read, and a server
+    that drips a byte a second would otherwise hold a silence command for ever."""
+    try:
+        async with http_client(cfg) as client, asyncio.timeout(cfg.timeout + 1):
+            return await request_body(client, cfg, method, path, json_body=body)
+    except TimeoutError:
+        raise SourceDown(f"alertmanager {cfg.name} ({safe_url(cfg.url)}): {method} {path}: "
+                         f"no reply within {cfg.timeout:g}s", state="timeout") from None
 
 
 def _rfc3339(t: float) -> str:

@@ -36,9 +36,11 @@ A source that cannot be reached is a visible state: a ``latest`` row of kind
 ``host.up = 0`` samples are written for them: a Prometheus restart is not a
 fleet outage.
 
-Secrets: bearer tokens and passwords are read from their file (or the
-environment) at each poll and only ever put in a request header. No error
-message, row or log line contains them, and URLs are shown without userinfo.
+Every request goes through ``source_http`` (streamed, capped at the source's
+``max_reply``; "reply over 32 MiB; dropped" past it), which also holds the
+client and its secrets handling. Sample values ``NaN``/``+Inf``/``-Inf`` parse
+as floats; ``node_health`` turns each non-finite figure into None (unknown),
+never an exception, and keeps the host's other figures.
 """
 
 from __future__ import annotations
