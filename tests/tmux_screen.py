@@ -25,7 +25,7 @@ class TmuxScreen:
         self.socket = f"opsdash-test-{os.getpid()}-{name}-{time.monotonic_ns()}"
         env_words = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
         # COLUMNS/LINES unset: the app takes the pane's size (commands/run.py)
-        cmd = (f"cd {shlex.quote(str(REPO))} && exec env -u COLUMNS -u LINES -u NO_COLOR -u COLORTERM {env_words} "
+        cmd = (f"cd {shlex.quote(str(REPO))} && exec env -u COLUMNS -u LINES -u NO_COLOR -u COLORTERM -u OPSDASH_CONFIG -u XDG_CONFIG_HOME {env_words} "
                f"{shlex.quote(sys.executable)} -m opsdash {' '.join(shlex.quote(a) for a in args)}")
         self._tmux("new-session", "-d", "-s", "t", "-x", str(size[0]), "-y", str(size[1]), cmd)
 

@@ -55,6 +55,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--speed", type=float, default=1.0, metavar="X", help="story seconds per real second (default 1)")
     p.add_argument("--start", type=_common.duration_arg, default=0.0, metavar="T", help="begin the story at T (e.g. 4m)")
     p.add_argument("--stats-json", metavar="FILE", help="headless: write poll statistics to FILE on exit")
+    p.add_argument("--port", type=int, metavar="PORT",
+                   help="the fleet's SSH port on 127.0.0.1, its HTTP endpoints on PORT+1 (default: any free ports)")
     p.set_defaults(func=run)
 
 
@@ -63,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         raise _common.bad_argument("--hosts", f"expected an integer >= 1, got {args.hosts}")
     if args.speed <= 0:
         raise _common.bad_argument("--speed", f"expected a number > 0, got {args.speed:g}")
+    if args.port is not None and not 1 <= args.port <= 65534:
+        raise _common.bad_argument("--port", f"expected a port 1-65534 (HTTP takes the next one), got {args.port}")
     if args.config:
         print("opsdash demo: --config is ignored; the demo writes its own config", file=sys.stderr)
     if args.duration is not None and not args.headless:
@@ -75,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     proc: subprocess.Popen | None = None
     try:
         make_keys(d)
-        proc = start_fleet(d, args.hosts, speed=args.speed, start=args.start)
+        proc = start_fleet(d, args.hosts, speed=args.speed, start=args.start, port=args.port or 0)
         ready = wait_ready(d, proc)
         args.config = str(write_config(d, ready))
         args.store = args.store or str(d / "opsdash.sqlite")
@@ -118,13 +122,15 @@ def _raise_fd_limit() -> None:
 # --- the fleet process -------------------------------------------------------------------
 
 
-def start_fleet(d: Path, hosts: int, *, speed: float = 1.0, start: float = 0.0) -> subprocess.Popen:
+def start_fleet(d: Path, hosts: int, *, speed: float = 1.0, start: float = 0.0, port: int = 0) -> subprocess.Popen:
+    """The fleet process; ``port``: its SSH port and PORT+1 for HTTP (0: any free ones)."""
     (d / READY_FILE).unlink(missing_ok=True)
     log = open(d / "fleet.log", "ab")
     try:
         return subprocess.Popen(
             [sys.executable, "-m", "opsdash.demo.fleet", "--dir", str(d), "--hosts", str(hosts),
-             "--speed", repr(speed), "--start", repr(start), "--parent-pid", str(os.getpid())],
+             "--speed", repr(speed), "--start", repr(start), "--parent-pid", str(os.getpid()),
+             "--port", str(port), "--http-port", str(port + 1 if port else 0)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             start_new_session=True,  # Ctrl+C in the terminal reaches us, and we stop it
         )

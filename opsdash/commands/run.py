@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Callable
 
-from ._common import load, store_path
+from ._common import config_path, load, store_path
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", common: argparse.ArgumentParser) -> None:
@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         theme=getattr(args, "theme", None),
         save_theme=getattr(args, "theme", None) is None,
         handle_signals=True,
+        no_config=config_path(args) if config.path is None else None,  # load() fell back to this machine
     )
     try:
         app.run(mouse=not getattr(args, "no_mouse", False))

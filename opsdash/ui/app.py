@@ -64,12 +64,20 @@ from .table import RowTable
 from .themes import DEFAULT_THEME, NO_COLOR_THEME, for_color_system, load_themes, theme_cycle
 
 WIDE = ((160, 48), (140, 40))
+NOTICE_TIMEOUT = 24 * 3600.0  # "until dismissed": Textual's toasts need a timeout
 FRAME = 0.008  # s between the panes of one update (ui refresh rate: TEXTUAL_FPS 120)
 SHIFT_KEYS = Binding.Group("noise handover note")
 PANE_ACTIONS = frozenset({"pane", "filter", "clear_filter", "drill", "ack", "silence", "unsilence", "escalate"})
 # Keys that change what the panes show: off whenever another screen covers them (a drill-down,
 # help), or they would move an invisible cursor or open a filter bar nobody sees.
 VIEW_ACTIONS = frozenset({"pane", "filter", "clear_filter", "drill"})
+
+
+def tilde(path: Path | str) -> str:
+    """A path as people write it: ~/.config/opsdash/config.toml (short enough for a toast)."""
+    home = os.path.expanduser("~")
+    text = str(path)
+    return "~" + text[len(home):] if home not in ("", "/") and (text == home or text.startswith(home + os.sep)) else text
 
 
 def is_wide(width: int, height: int) -> bool:
@@ -193,6 +201,7 @@ class OpsdashApp(App[None]):
         user_themes: Path | None = None,
         save_theme: bool = True,
         handle_signals: bool = False,
+        no_config: Path | None = None,
     ) -> None:
         no_color = "NO_COLOR" in os.environ  # Textual pops it in App.__init__
         super().__init__()
@@ -209,6 +218,10 @@ class OpsdashApp(App[None]):
         self.poll_interval = poll_interval
         self.save_theme = save_theme
         self.handle_signals = handle_signals
+        # The first run: no config file at ``no_config``. Said on screen, until Esc or a click
+        # (on stderr it was read only after the TUI had quit).
+        self.notice = (f"No config at {tilde(no_config)}: watching this machine only. To watch your "
+                       f"fleet, quit (q) and run `opsdash init`. Esc hides this.") if no_config is not None else None
         self.view: View | None = None
         self.pending_view: View | None = None
         self._loading = False
@@ -282,6 +295,8 @@ class OpsdashApp(App[None]):
         self.pane(self.active_pane).table.focus()
         for problem in self.theme_problems:
             self.notify(Text(problem), severity="warning", timeout=8)
+        if self.notice:
+            self.notify(Text(self.notice), title="No config file", severity="warning", timeout=NOTICE_TIMEOUT)
         if self.handle_signals:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGHUP, signal.SIGTERM):
@@ -558,6 +573,7 @@ class OpsdashApp(App[None]):
         # move then reach the screen in one frame.
         self.filter_text = ""
         self.current_pane().table.focus()
+        self.clear_notifications()  # Esc also hides the toasts (the no-config notice waits for it)
 
     def selected_row(self) -> Row | None:
         return self.current_pane().selected()
@@ -745,7 +761,8 @@ class OpsdashApp(App[None]):
             self.notify(Text(f"theme {name}"), timeout=2)
             return
         path = Path(cfg.path)
-        self._write(lambda: update_config(path, lambda doc: set_theme(doc, name)), f"theme {name} (saved to {path})")
+        self._write(lambda: update_config(path, lambda doc: set_theme(doc, name)),
+                    f"theme {name}, saved to {tilde(path)}")
 
     def notify(self, message: str | Text, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = True) -> None:

@@ -50,8 +50,10 @@ COLUMNS: dict[str, tuple[tuple[str, str, int], ...]] = {
         ("disk", "Disk", 11), ("load", "Ld/c", 4), ("up", "Up", 4), ("age", "Age", 4),
     ),
     "latency": (
-        ("state", "State", 8), ("endpoint", "Endpoint", 12), ("vantage", "From", 7), ("p50", "p50", 5),
-        ("p95", "p95", 5), ("p99", "p99", 5), ("avail", "Avail", 6), ("err", "Err", 4),
+        # The unit in the header ("p95 ms"), the cells bare numbers: at 80 columns (and in the
+        # 160-column grid, 77 inside the border) that is what fits; Endpoint grows into any room.
+        ("state", "State", 8), ("endpoint", "Endpoint", 10), ("vantage", "From", 7), ("p50", "p50 ms", 6),
+        ("p95", "p95 ms", 6), ("p99", "p99 ms", 6), ("avail", "Avail", 6), ("err", "Err", 4),
         ("trend", "TTFB trend", 10), ("age", "Age", 4),
     ),
     "cache": (
@@ -175,6 +177,13 @@ def fmt_ms(v: Any) -> str:
     if not isinstance(v, (int, float)):
         return "—"
     return f"{v / 1000:.1f}s" if v >= 10000 else f"{v:.0f}"
+
+
+def fmt_avail(v: Any) -> str:
+    """Availability in percent: ``99.95%``, and ``100%`` (not ``100.00%``: the column is 6 wide)."""
+    if not isinstance(v, (int, float)):
+        return "—"
+    return "100%" if round(v, 2) >= 100 else f"{v:.2f}%"
 
 
 def fmt_num(v: Any) -> str:
@@ -426,7 +435,7 @@ def _latency_rows(snap: Snapshot, ep_tags: Mapping[str, Mapping[str, str]]) -> l
             (fmt_ms(d.get("p50_ms")), ""),
             (fmt_ms(p95), _lvl(lv_p95)),
             (fmt_ms(d.get("p99_ms")), ""),
-            (f"{avail_pct:.2f}" if isinstance(avail_pct, (int, float)) else "—", _lvl(lv_av)),
+            (fmt_avail(avail_pct), _lvl(lv_av)),
             (f"{err * 100:.0f}%" if isinstance(err, (int, float)) else "—", _lvl(lv_err)),
             (sparkline(spark[-40:], 10) if spark else "", "spark"),
             (fmt_age(now - d.get("t", r["t"])), "stale" if stale else "muted"),

@@ -22,6 +22,11 @@ from .safetext import clean
 from .table import RowTable, TableRow
 
 
+def _cell_widths(row: Row) -> list[int]:
+    """What each cell of a row needs, with its leading space (the table's ``measure``)."""
+    return [len(text) + 1 for text, _ in row.cells]
+
+
 class PaneTable(RowTable):
     """A pane's table. Enter opens the drill-down (RowTable.RowSelected)."""
 
@@ -54,7 +59,8 @@ class Pane(Vertical):
     def compose(self) -> ComposeResult:
         # A leading space per cell: one column of air between columns.
         columns = [(key, Text(" " + label, end="", no_wrap=True), width + 1) for key, label, width in self._columns]
-        table = PaneTable(columns, self._render_row, grow=GROW[self.pane_id], id=f"{self.pane_id}-table")
+        table = PaneTable(columns, self._render_row, grow=GROW[self.pane_id], measure=_cell_widths,
+                          id=f"{self.pane_id}-table")
         table.empty_text = Text(self.empty_text)
         yield table
 

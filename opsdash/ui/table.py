@@ -11,7 +11,10 @@ never rendered twice.
 
 Columns have a minimum width; room beyond the sum goes to the columns the owner
 marks as growing (``grow``, by weight), so names and summaries are not cut while
-blank space sits at the right. Below the minimum the table scrolls sideways.
+blank space sits at the right: first what their longest cells need (``measure``:
+a row's cell widths), then the rest by weight. So a mount ("/var/lib/postgresql")
+is not cut for host names that are half their column. Below the minimum the
+table scrolls sideways.
 
 Cells are Rich ``Text`` made by the owner's ``render_cells`` callback (remote text
 already made literal by ``safetext``): they are rendered to segments, never
@@ -135,6 +138,7 @@ class RowTable(ScrollView, can_focus=True):
         render_cells: Callable[[Any], Sequence[Text]],
         *,
         grow: Mapping[str, int] | None = None,
+        measure: Callable[[Any], Sequence[int]] | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -143,6 +147,9 @@ class RowTable(ScrollView, can_focus=True):
         self._columns = list(columns)  # (key, label, minimum width)
         self._grow = [(grow or {}).get(key, 0) for key, _, _ in self._columns]
         self._widths = [w for _, _, w in self._columns]  # as drawn: the minimum plus a share of spare room
+        self._measure = measure
+        self._growing = [i for i, g in enumerate(self._grow) if g]
+        self._needs: tuple[int, ...] = ()  # the longest cell of each growing column (with measure)
         self._render_cells = render_cells
         self._rows: list[TableRow] = []
         self._index: dict[str, int] = {}
@@ -204,6 +211,7 @@ class RowTable(ScrollView, can_focus=True):
         old_cursor, old_key = self._cursor, self.cursor_key
         self._rows = rows
         self._index = {r.key: i for i, r in enumerate(rows)}
+        needs_changed = self._measure_needs(rows)
         kept = self._chosen and old_key is not None and old_key in self._index
         if kept:
             self._cursor = self._index[old_key]
@@ -217,10 +225,27 @@ class RowTable(ScrollView, can_focus=True):
             self._scroll_cursor_into_view()
             top = int(self.scroll_y)
         new_view = [(r.key, r.version) for r in rows[top:top + height]]
-        if new_view != old_view or self._cursor != old_cursor or len(old_rows) != len(rows):
+        if new_view != old_view or self._cursor != old_cursor or len(old_rows) != len(rows) or needs_changed:
             self.refresh()
         if self._cursor_key is not None and (self._cursor_key != old_key or self._cursor != old_cursor):
             self.post_message(self.RowHighlighted(self, self._cursor_key, self._cursor))
+
+    def _measure_needs(self, rows: list[TableRow]) -> bool:
+        """The growing columns' longest cells; True when that changed (the widths are refitted)."""
+        if self._measure is None or not self._growing:
+            return False
+        needs = [0] * len(self._growing)
+        measure, growing = self._measure, self._growing
+        for r in rows:  # only the growing columns: a name or two per row, once per update
+            widths = measure(r.data)
+            for j, i in enumerate(growing):
+                if widths[i] > needs[j]:
+                    needs[j] = widths[i]
+        new = tuple(needs)
+        if new == self._needs:
+            return False
+        self._needs = new
+        return True
 
     @property
     def empty_text(self) -> Text:
@@ -332,7 +357,7 @@ class RowTable(ScrollView, can_focus=True):
         base = self.rich_style
         header = self.get_component_rich_style("rowtable--header")
         cursor = self.get_component_rich_style("rowtable--cursor")
-        return (base, header, cursor, self.style_generation, self.scrollable_content_region.width)
+        return (base, header, cursor, self.style_generation, self._needs, self.scrollable_content_region.width)
 
     def _fit(self, width: int) -> None:
         """Share the room beyond the minimum widths among the growing columns (by weight), so
@@ -341,10 +366,24 @@ class RowTable(ScrollView, can_focus=True):
         spare = width - sum(widths)
         weight = sum(self._grow)
         if spare > 0 and weight:
+            # First what the longest cells need, by weight while the room lasts ...
+            want = {i: max(0, n - widths[i]) for i, n in zip(self._growing, self._needs)}
+            active = [i for i in self._growing if want.get(i, 0) > 0]
+            while spare > 0 and active:
+                w = sum(self._grow[i] for i in active)
+                given = 0
+                for i in active:
+                    share = min(want[i], max(1, spare * self._grow[i] // w), spare - given)
+                    widths[i] += share
+                    want[i] -= share
+                    given += share
+                spare -= given
+                active = [i for i in active if want[i] > 0]
+            # ... then the rest by weight.
             given = 0
-            last = max(i for i, g in enumerate(self._grow) if g)
-            for i, g in enumerate(self._grow):
-                share = spare - given if i == last else spare * g // weight
+            last = self._growing[-1]
+            for i in self._growing:
+                share = spare - given if i == last else spare * self._grow[i] // weight
                 widths[i] += share
                 given += share
         if widths != self._widths:
