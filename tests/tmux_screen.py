@@ -28,6 +28,7 @@ class TmuxScreen:
         cmd = (f"cd {shlex.quote(str(REPO))} && exec env -u COLUMNS -u LINES -u NO_COLOR -u COLORTERM -u OPSDASH_CONFIG -u XDG_CONFIG_HOME {env_words} "
                f"{shlex.quote(sys.executable)} -m opsdash {' '.join(shlex.quote(a) for a in args)}")
         self._tmux("new-session", "-d", "-s", "t", "-x", str(size[0]), "-y", str(size[1]), cmd)
+        self._path = self._tmux("display-message", "-p", "#{socket_path}").strip()
 
     def _tmux(self, *args: str) -> str:
         return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=True).stdout
@@ -53,6 +54,8 @@ class TmuxScreen:
 
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+        if self._path:
+            Path(self._path).unlink(missing_ok=True)  # kill-server leaves the socket file behind
 
     def __enter__(self) -> "TmuxScreen":
         return self
