@@ -219,18 +219,20 @@ class SSHHost:
         self._trying = target.address
         shared = None  # another configured host's connection: it owns it, we only tunnel through
         if c.jump and (other := self._jump_host(c.jump)) is not None:
+            self._trying = f"jump host {c.jump}"
             try:
                 shared = await other.connection()  # before our slot: it takes its own
             except SSHError as e:
                 raise SSHError(f"via jump host {c.jump}: {e}", state=e.state) from None
         async with self._limit:
             tunnel: asyncssh.SSHClientConnection | None = shared
+            via = f"jump host {c.jump}"
             # ours wins over ssh_config's ProxyJump, as `ssh -J` does
             spec = None if shared is not None else (c.jump or target.proxy_jump)
             if spec:
-                tunnel = await self._open_jumps(spec, depth=0)
+                tunnel, via = await self._open_jumps(spec, depth=0)
             try:
-                conn = await self._open_hop(target, tunnel, label="", target=True)
+                conn = await self._open_hop(target, tunnel, label="", target=True, via=via)
             except BaseException:
                 if tunnel is not None and tunnel is not shared:
                     tunnel.close()
@@ -239,8 +241,8 @@ class SSHHost:
                 conn.set_tunnel(tunnel)  # closed with the host's connection
             return conn
 
-    async def _open_jumps(self, spec: str, depth: int) -> asyncssh.SSHClientConnection:
-        """Open ``[user@]host[:port],...`` in order, each through the one before."""
+    async def _open_jumps(self, spec: str, depth: int) -> tuple[asyncssh.SSHClientConnection, str]:
+        """Open ``[user@]host[:port],...`` in order, each through the one before; the last, and its label."""
         if depth > 4:
             raise SSHError(f"jump chain {spec!r} is more than 5 hops deep (a ProxyJump loop?)", state=HOST_ERROR)
         try:
@@ -248,6 +250,7 @@ class SSHHost:
         except ValueError as e:
             raise SSHError(str(e), state=HOST_ERROR) from None
         conn: asyncssh.SSHClientConnection | None = None
+        label = via = ""
         try:
             for i, j in enumerate(jumps):
                 self._trying = f"jump host {j.host}"
@@ -256,26 +259,28 @@ class SSHHost:
                 self._trying = label
                 prev = conn
                 if prev is None and hop.proxy_jump:  # the first hop's own ProxyJump, as ssh -W would apply it
-                    prev = await self._open_jumps(hop.proxy_jump, depth + 1)
+                    prev, via = await self._open_jumps(hop.proxy_jump, depth + 1)
                 try:
-                    conn = await self._open_hop(hop, prev, label=label, target=False)
+                    conn = await self._open_hop(hop, prev, label=label, target=False, via=via)
                 except BaseException:
                     if prev is not None and i == 0:
                         prev.close()  # a nested chain we opened for this hop
                     raise
                 if prev is not None:
                     conn.set_tunnel(prev)
+                via = label
         except BaseException:
             if conn is not None:
                 conn.close()
             raise
         assert conn is not None
-        return conn
+        return conn, label
 
     async def _open_hop(
-        self, hop: Hop, tunnel: asyncssh.SSHClientConnection | None, *, label: str, target: bool
+        self, hop: Hop, tunnel: asyncssh.SSHClientConnection | None, *, label: str, target: bool, via: str = ""
     ) -> asyncssh.SSHClientConnection:
-        """One SSH handshake; errors name the hop (``label``) and the address tried."""
+        """One SSH handshake; errors name the hop (``label``), the address tried, and the
+        hop it was tried from (``via``)."""
         c = self.cfg
         where = f"{label}: " if label else ""
         self._trying = label or hop.address
@@ -294,25 +299,30 @@ class SSHHost:
         if tunnel is None and not hop.proxy_command:
             sock = await self._tcp_connect(hop, where)
         try:
-            conn = await asyncssh.connect(
-                hop.alias,
-                hop.port,
-                sock=sock,
-                tunnel=tunnel,  # None: no ProxyJump of asyncssh's own
-                config=self._config_paths or None,
-                known_hosts=matched,  # looked up under OpenSSH's name, above
-                client_factory=lambda: check,
-                **self._base_options(hop, target=target),
-                **extra,
-            )
+            try:
+                conn = await asyncssh.connect(
+                    hop.alias,
+                    hop.port,
+                    sock=sock,
+                    tunnel=tunnel,  # None: no ProxyJump of asyncssh's own
+                    config=self._config_paths or None,
+                    known_hosts=matched,  # looked up under OpenSSH's name, above
+                    client_factory=lambda: check,
+                    **self._base_options(hop, target=target),
+                    **extra,
+                )
+            except BaseException:
+                if sock is not None:
+                    sock.close()  # asyncssh may have failed before taking it over
+                raise
         except asyncssh.HostKeyNotVerifiable as e:
             raise self._host_key_error(hop, where, matched, check, str(e)) from None
         except asyncssh.PermissionDenied:
             user = c.user if target and c.user else hop.user
             raise SSHError(f"{where}authentication failed for user {user} at {hop.address}", state=HOST_AUTH_FAILED) from None
         except asyncssh.ChannelOpenError as e:
-            via = f"via {self._trying_tunnel(tunnel)}"
-            raise SSHError(f"{where}{via} cannot reach {hop.address}: {e.reason}", state=HOST_UNREACHABLE) from None
+            raise SSHError(f"{where}via {via or 'the proxy'} cannot reach {hop.address}: {e.reason}",
+                           state=HOST_UNREACHABLE) from None
         except (asyncssh.ConnectionLost, asyncssh.DisconnectError) as e:
             raise SSHError(f"{where}connection to {hop.address} lost during handshake: {e.reason}", state=HOST_ERROR) from None
         except ConnectionRefusedError:
@@ -321,10 +331,8 @@ class SSHHost:
             raise SSHError(f"{where}cannot connect to {hop.address}: {e.strerror or e}", state=HOST_UNREACHABLE) from None
         except asyncssh.Error as e:
             raise SSHError(f"{where}ssh {hop.address}: {e.reason}", state=HOST_ERROR) from None
-        except BaseException:
-            if sock is not None:
-                sock.close()
-            raise
+        except ValueError as e:  # asyncssh's word for a bad option (an ssh_config value, a key file)
+            raise SSHError(f"{where}ssh {hop.address}: {e}", state=HOST_ERROR) from None
         if check.accepted is not None and c.known_hosts:
             try:
                 await asyncio.to_thread(openssh.append_known_host, c.known_hosts, hop.known_name, check.accepted)
@@ -332,13 +340,6 @@ class SSHHost:
                 conn.close()
                 raise SSHError(f"{where}cannot write known_hosts {c.known_hosts}: {e.strerror or e}", state=HOST_ERROR) from None
         return conn
-
-    @staticmethod
-    def _trying_tunnel(tunnel: asyncssh.SSHClientConnection | None) -> str:
-        if tunnel is None:
-            return "proxy"
-        peer = tunnel.get_extra_info("peername") or ("?", "?")
-        return f"jump host {openssh.show_address(str(peer[0]), int(peer[1]))}" if len(peer) >= 2 else "jump host"
 
     async def _tcp_connect(self, hop: Hop, where: str) -> socket.socket:
         """A TCP connection to the hop: its name resolved in a thread, each address tried in turn."""
