@@ -448,34 +448,49 @@ class Collector:
         for cb in self.listeners:
             cb(samples)
 
-    async def flush(self) -> None:
+    async def flush(self) -> bool:
         """Commit what was polled and what the alert engine changed, in one transaction.
-        Refused (disk full, locked, corrupt): keep it all, say so once, retry next time."""
+        Refused (disk full, locked, corrupt): keep it all, say so once, retry next time.
+        False when the store refused it."""
         engine = self.engine if self.store is not None and hasattr(self.engine, "take_writes") else None
         if not self._pending and not self._pending_latest and not (engine is not None and engine.unwritten):
-            return
+            return True
         samples, latest = self._pending, self._pending_latest
         self._pending, self._pending_latest = [], []
         alerts = engine.take_writes() if engine is not None else None
         if self.store is None:
-            return
+            return True
         try:
             await asyncio.to_thread(self.store.write_poll, samples, latest, alerts)
         except OpsdashError as e:
             self._store_failed(str(e), samples, latest, alerts)
-            return
+            return False
         self.last_error = None
-        if self._store_down_since is not None:
-            down = time.monotonic() - self._store_down_since
-            lost = f"; dropped the oldest {self._dropped} samples" if self._dropped else ""
-            log.info("store: writable again after %.0fs; wrote the %d samples and %d alert changes held meanwhile%s",
-                     down, len(samples), len(alerts or ()), lost)
-            self._store_down_since, self._store_error_logged, self._dropped = None, None, 0
+        self._store_back(f"; wrote the {len(samples)} samples and {len(alerts or ())} alert changes held meanwhile")
         if alerts is not None:
             _log_alert_events(alerts.events)
+        return True
+
+    def _store_back(self, detail: str = "") -> None:
+        if self._store_down_since is None:
+            return
+        down = time.monotonic() - self._store_down_since
+        lost = f"; dropped the oldest {self._dropped} samples" if self._dropped else ""
+        log.info("store: writable again after %.0fs%s%s", down, detail, lost)
+        self._store_down_since, self._store_error_logged, self._dropped = None, None, 0
+
+    def _store_error(self, error: str) -> None:
+        """Any write refused (data or heartbeat): one log line per outage and per change of cause."""
+        self.last_error = error
+        if self._store_down_since is None:
+            self._store_down_since = time.monotonic()
+        if error != self._store_error_logged:
+            self._store_error_logged = error
+            held = self.engine.unwritten if self.engine is not None and hasattr(self.engine, "unwritten") else 0
+            log.error("store: cannot write: %s; keeping %d samples and %d alert changes in memory, "
+                      "retrying every %gs", error, len(self._pending), held, FLUSH_PERIOD)
 
     def _store_failed(self, error: str, samples: list[Sample], latest: list[LatestRow], alerts: Any) -> None:
-        self.last_error = error
         keep = samples[-MAX_HELD_SAMPLES:]
         self._dropped += len(samples) - len(keep)
         self._pending[:0] = keep
@@ -484,13 +499,7 @@ class Collector:
         self._pending_latest = list(newest.values())
         if alerts is not None and self.engine is not None:
             self.engine.put_back(alerts, error)
-        if self._store_down_since is None:
-            self._store_down_since = time.monotonic()
-        if error != self._store_error_logged:  # one line per outage (and per change of cause), not per retry
-            self._store_error_logged = error
-            held = self.engine.unwritten if self.engine is not None and hasattr(self.engine, "unwritten") else 0
-            log.error("store: cannot write: %s; keeping %d samples and %d alert changes in memory, "
-                      "retrying every %gs", error, len(self._pending), held, FLUSH_PERIOD)
+        self._store_error(error)
 
     last_error: str | None = None
 
@@ -614,22 +623,24 @@ class Collector:
                     self.engine.tick(now)  # memory only: its changes go with this flush
                 except OpsdashError as e:
                     self.last_error = str(e)
-            await self.flush()
-            if self.notifier is not None and self._store_down_since is None:
+            # After a refused flush nothing else is tried: another busy wait on a locked store gains
+            # nothing. A heartbeat is what finds the store writable again when nothing was polled.
+            wrote = await self.flush()
+            if self.notifier is not None and wrote and self._store_down_since is None:
                 try:  # what each [[notify]] target should be told, enqueued in the store's outbox
                     await asyncio.to_thread(self.notifier.reconcile, now)
                 except OpsdashError as e:
                     self.last_error = str(e)
-            if self.store is not None and self._store_down_since is None:
-                # While the data cannot be written, neither can this: no second wait on a locked store.
+            if self.store is not None and wrote:
                 try:
                     await asyncio.to_thread(self.store.heartbeat, pid, started, now,
                                             self.stats.to_json(self.jobs, len(self.hosts)) | {"error": self.last_error})
+                    self._store_back()
                     if now - last_prune > 3600:
                         await asyncio.to_thread(self.store.prune, now, self.config.settings.retention)
                         last_prune = now
                 except OpsdashError as e:
-                    self.last_error = str(e)
+                    self._store_error(str(e))
             if stopping:
                 return
             try:
