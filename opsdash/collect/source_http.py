@@ -25,6 +25,7 @@ No error message contains them, and URLs are shown without userinfo.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import ssl
@@ -37,7 +38,10 @@ import httpx
 from ..config import SourceConfig, format_size
 from ..errors import ProbeError
 from ..model import HOST_UNREACHABLE
-from ..textsafe import redact_url
+from ..security import header_secrets, url_secrets
+from ..textsafe import REDACTED, redact_url
+
+REDACTED_BYTES = REDACTED.encode()
 
 __all__ = [
     "Reply",
@@ -73,6 +77,7 @@ class SourceClient(httpx.AsyncClient):
         super().__init__(**kw)
         self.cfg = cfg
         self.read_lock = asyncio.Lock()
+        self.secrets: list[bytes] = []  # cut out of every reply (see _scrub)
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,28 @@ def _read_secret(path: str, what: str) -> str:
             return f.read().strip()
     except OSError as e:
         raise SourceDown(f"cannot read {what} {path}: {e.strerror or type(e).__name__}", state="auth-failed") from None
+
+
+def _secrets(headers: Mapping[str, str], url: str, basic: tuple[str, str] | None) -> list[bytes]:
+    """Every credential a request to this source carries (the Authorization value and its
+    token, the Basic-auth password and encoded value, the URL's credential-like query
+    values), as the bytes a reply that echoes them would contain."""
+    out = header_secrets({k: v for k, v in headers.items() if k == "Authorization"}) + url_secrets(url)
+    if basic is not None:
+        user, password = basic
+        out += [password, base64.b64encode(f"{user}:{password}".encode()).decode()]
+    return sorted({s.encode() for s in out if len(s) >= 4}, key=len, reverse=True)
+
+
+def _scrub(client: httpx.AsyncClient, body: bytearray | bytes) -> bytearray | bytes:
+    """A reply with our own credentials cut out. A proxy or a debug handler that echoes
+    the request head into an error body would otherwise put the token into an error
+    message, the store and the screen; scrubbing the body, where every reply passes,
+    covers every message built from it."""
+    for secret in getattr(client, "secrets", ()):
+        if secret in body:
+            body = bytes(body).replace(secret, REDACTED_BYTES)
+    return body
 
 
 def http_client(cfg: SourceConfig) -> SourceClient:
@@ -114,10 +141,12 @@ def http_client(cfg: SourceConfig) -> SourceClient:
             verify = ssl.create_default_context(cafile=os.path.expanduser(cfg.ca_file))
         except (OSError, ssl.SSLError) as e:
             raise SourceDown(f"cannot load ca_file {cfg.ca_file}: {getattr(e, 'strerror', None) or e}") from None
-    return SourceClient(
+    client = SourceClient(
         cfg, base_url=cfg.url.rstrip("/"), headers=headers, auth=auth, verify=verify,
         timeout=httpx.Timeout(cfg.timeout), follow_redirects=False, trust_env=False,
     )
+    client.secrets = _secrets(headers, cfg.url, (cfg.username, password) if cfg.username else None)
+    return client
 
 
 def describe_http_error(cfg: SourceConfig, e: Exception) -> SourceDown:
@@ -226,7 +255,7 @@ async def _request(client: httpx.AsyncClient, cfg: SourceConfig, method: str, pa
             check_status(cfg, r)
             # Read and parse under the client's lock: one body (and its parse) in memory at a time.
             async with lock:
-                body = await _read_capped(cfg, method, path, r)
+                body = _scrub(client, await _read_capped(cfg, method, path, r))
                 reply = Reply(r.status_code, body, r.headers.get("content-type", ""))
                 if not parse:
                     return reply
