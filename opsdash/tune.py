@@ -44,10 +44,12 @@ Nagios flap detection with the engine's weights.
 from __future__ import annotations
 
 from array import array
+import datetime as _dt
+import json
 import math
 import statistics
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import compress, count
 from operator import ne, sub
 from typing import Any, Callable, Iterable, Mapping, MutableMapping, Sequence
@@ -62,12 +64,15 @@ from .config import format_duration, new_table
 __all__ = [
     "Candidate",
     "Incident",
+    "IncidentsError",
+    "KnownIncident",
     "RuleTuning",
     "SeriesData",
     "TuneReport",
     "apply_to_config",
     "load_samples",
     "load_store",
+    "parse_incidents",
     "simulate",
     "tune",
 ]
@@ -79,6 +84,22 @@ SHIFT_GRID = (-1, 0, 1, 2, 3)  # warn moved by this many steps (signed: positive
 CLEAR_GRID = (0, 1, 2)  # clear this many steps on the safe side of warn
 FIRING_SLACK = 1.25  # a proposal may keep alerts firing at most this much longer than today (plus a little)
 CRIT_GRID = (0, 2, 4)  # crit moved by this many steps
+# A storm: alerts of one rule on many targets within this window reach a person as one
+# notification (the notifier's group window, [[notify]] group_window, default 30 s), so they
+# count as one page here too.
+STORM_WINDOW_S = 30.0
+SHIFT_S = 12 * 3600.0  # pages are judged per 12-hour on-call shift (Google SRE: at most 2)
+# The history must hold the incident definition and the proposed `for` this many times over:
+# with fewer windows a page count (and "100% fewer pages") is one or two events, not a rate.
+HISTORY_WINDOWS = 6
+# A series' baseline: the highest median of its samples outside incidents over blocks this
+# long. A `clear` on the normal side of it is never reached in normal operation: the alert
+# latches after its first breach.
+BASELINE_S = 2 * 3600.0
+BASELINE_MIN_SAMPLES = 8
+# Flap episodes of a rule without flap detection are counted with the engine's usual
+# thresholds (the built-ins' 20/30 %): measured, never applied to its pages.
+MEASURE_FLAP = (20.0, 30.0)
 
 
 # --- the data ----------------------------------------------------------------------------
@@ -171,30 +192,106 @@ class Incident:
 
 @dataclass
 class Outcome:
-    """What one setting would have done over the history."""
+    """What one setting would have done over the history.
+
+    ``pages`` counts what a person receives: notifications of this rule grouped into storms
+    (``STORM_WINDOW_S``); ``notified`` is the engine's own count, one per alert."""
 
     pages: int = 0
+    notified: int = 0
+    true_pages: int = 0  # storms with an alert whose episode overlaps an incident
     fired: int = 0
     flap_episodes: int = 0
     pending_s: float = 0.0
     firing_s: float = 0.0
+    outside_s: float = 0.0  # firing outside every incident on its series
+    latch_s: float = 0.0  # longest stretch firing after the current condition cleared, outside incidents
+    latched: bool = False
+    clear_latches: bool = False  # clear on the normal side of a series' baseline
+    baseline: float | None = None  # the highest baseline (user's sign) when clear_latches
     resolve_s: list[float] = field(default_factory=list)
     caught: int = 0
     delays: list[float | None] = field(default_factory=list)  # per incident; None = missed
+    page_log: list[tuple[float, bool]] = field(default_factory=list, repr=False)  # (t, for an incident)
 
-    def to_json(self, series_time: float) -> dict[str, Any]:
+    @property
+    def recall(self) -> float | None:
+        return self.caught / len(self.delays) if self.delays else None
+
+    @property
+    def precision(self) -> float | None:
+        return self.true_pages / self.pages if self.pages else None
+
+    @property
+    def resolves(self) -> bool:
+        """It resolves between incidents and its clear is reached at the normal level."""
+        return not self.latched and not self.clear_latches
+
+    def pages_per_shift(self, span_s: float) -> float | None:
+        return self.pages * SHIFT_S / span_s if span_s > 0 else None
+
+    def to_json(self, series_time: float, span_s: float | None = None) -> dict[str, Any]:
         got = [d for d in self.delays if d is not None]
+        pps = self.pages_per_shift(span_s) if span_s is not None else None
         return {
             "pages": self.pages,
+            "notifications": self.notified,
+            "pages_per_shift": None if pps is None else round(pps, 3),
+            "precision": None if self.precision is None else round(self.precision, 4),
+            "recall": None if self.recall is None else round(self.recall, 4),
             "alerts_fired": self.fired,
             "flap_episodes": self.flap_episodes,
             "pending_percent": round(100.0 * self.pending_s / series_time, 4) if series_time else 0.0,
             "firing_percent": round(100.0 * self.firing_s / series_time, 4) if series_time else 0.0,
+            "firing_outside_incidents_s": round(self.outside_s, 1),
+            "firing_outside_incidents_percent": (round(100.0 * self.outside_s / series_time, 4)
+                                                 if series_time else 0.0),
+            "longest_firing_after_clear_s": round(self.latch_s, 1),
+            "resolves_between_incidents": not self.latched,
+            "clear_on_normal_side_of_baseline": self.clear_latches,
+            "baseline": self.baseline,
+            "latches": not self.resolves,
             "median_time_to_resolve_s": statistics.median(self.resolve_s) if self.resolve_s else None,
             "incidents_caught": self.caught,
             "detection_delay_s": self.delays,
             "max_detection_delay_s": max(got) if got else None,
         }
+
+    def add(self, o: "Outcome") -> None:
+        """Sum another part's outcome in (pages are grouped later, from page_log)."""
+        self.notified += o.notified
+        self.fired += o.fired
+        self.flap_episodes += o.flap_episodes
+        self.pending_s += o.pending_s
+        self.firing_s += o.firing_s
+        self.outside_s += o.outside_s
+        self.latch_s = max(self.latch_s, o.latch_s)
+        self.resolve_s += o.resolve_s
+        self.delays += o.delays
+        self.caught += o.caught
+        self.page_log += o.page_log
+
+
+def group_storms(log: Sequence[tuple[float, bool]]) -> tuple[int, int]:
+    """(storms, storms with a page for an incident) from (t, for_incident) pages of one rule.
+
+    The first page opens a window of STORM_WINDOW_S; every page in it goes out with it (the
+    notifier's group window). Greedy windows from the left are the fewest windows that cover
+    the pages, so adding pages never lowers the count: a partial count bounds the total."""
+    storms = true = 0
+    end = -math.inf
+    hit = False
+    for t, inc in sorted(log):
+        if t >= end:
+            if hit:
+                true += 1
+            storms += 1
+            end = t + STORM_WINDOW_S
+            hit = False
+        hit = hit or inc
+    if hit:
+        true += 1
+    return storms, true
 
 
 @dataclass
@@ -209,6 +306,9 @@ class RuleTuning:
     new: Outcome | None = None
     evaluated: int = 0
     note: str = ""
+    span_s: float = 0.0  # first to last sample of the rule's series
+    short_history: bool = False  # too little history: nothing proposed
+    rejected: dict[str, int] = field(default_factory=dict)  # candidates that caught every incident, and why not
 
     @property
     def changed(self) -> bool:
@@ -228,12 +328,15 @@ class RuleTuning:
             "series": self.series,
             "incidents": [{"target": i.target, "labels": i.labels, "start": i.start, "end": i.end,
                            "duration_s": i.duration} for i in self.incidents],
-            "current": {**self.current.to_json(), **self.old.to_json(self.series_time)},
-            "proposal": ({**self.proposal.to_json(), **self.new.to_json(self.series_time)}
+            "history_s": round(self.span_s, 1),
+            "too_little_history": self.short_history,
+            "current": {**self.current.to_json(), **self.old.to_json(self.series_time, self.span_s)},
+            "proposal": ({**self.proposal.to_json(), **self.new.to_json(self.series_time, self.span_s)}
                          if self.proposal is not None and self.new is not None else None),
             "changed": self.changed,
             "page_cut_percent": None if self.page_cut_percent is None else round(self.page_cut_percent, 1),
             "candidates_evaluated": self.evaluated,
+            "candidates_rejected": dict(self.rejected),
             "note": self.note,
         }
 
@@ -247,13 +350,101 @@ class TuneReport:
     last_t: float | None
     incident_s: float
     max_delay_s: float
+    incident_definition: str = ""
+    known_incidents: int | None = None  # how many were marked (--incidents); None: tune's own definition
+    note: str = ""  # e.g. too little history for anything
 
     def to_json(self) -> dict[str, Any]:
         return {
             "samples": self.samples, "series": self.series, "first_t": self.first_t, "last_t": self.last_t,
             "incident_s": self.incident_s, "max_delay_s": self.max_delay_s,
+            "incident_definition": self.incident_definition, "known_incidents": self.known_incidents,
+            "storm_window_s": STORM_WINDOW_S, "shift_s": SHIFT_S, "note": self.note,
             "rules": [r.to_json() for r in self.rules],
         }
+
+
+@dataclass(frozen=True)
+class KnownIncident:
+    """An incident a person marked (``--incidents``): on ``target`` from ``start`` to ``end``;
+    ``rules``: only for these rules (empty: any rule whose threshold is crossed then)."""
+
+    target: str
+    start: float
+    end: float
+    rules: tuple[str, ...] = ()
+
+
+class IncidentsError(ValueError):
+    """An --incidents file that cannot be used: one line per problem."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _when(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        raise ValueError(f"expected an ISO-8601 time or epoch seconds, got {json.dumps(v)}")
+    if not isinstance(v, str):
+        if not math.isfinite(v):
+            raise ValueError(f"expected a finite number of epoch seconds, got {v}")
+        return float(v)
+    try:
+        d = _dt.datetime.fromisoformat(v.strip())
+    except ValueError:
+        raise ValueError(f'expected an ISO-8601 time like "2026-03-01T14:05:00Z" or epoch seconds, got "{v}"') from None
+    if d.tzinfo is None:
+        raise ValueError(f'"{v}" has no UTC offset: add Z or one like +01:00')
+    return d.timestamp()
+
+
+def parse_incidents(text: str, name: str) -> list[KnownIncident]:
+    """The --incidents file: a JSON list of {"target", "start", "end"} (ISO-8601 with an offset,
+    or epoch seconds), optionally "rule" (a name or a list). Raises IncidentsError with one
+    line per problem."""
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
+        raise IncidentsError([f"{name}: not valid JSON: {e}"]) from None
+    if not isinstance(doc, list):
+        raise IncidentsError([f'{name}: expected a list of {{"target", "start", "end"}}, got a JSON {type(doc).__name__}'])
+    problems: list[str] = []
+    out: list[KnownIncident] = []
+    for n, e in enumerate(doc):
+        where = f"{name}: [{n}]"
+        if not isinstance(e, dict):
+            problems.append(f'{where}: expected an object {{"target", "start", "end"}}, got {json.dumps(e)[:60]}')
+            continue
+        bad = len(problems)
+        for key in sorted(set(e) - {"target", "start", "end", "rule"}):
+            problems.append(f'{where}: unknown key "{key}" (known: target, start, end, rule)')
+        for key in ("target", "start", "end"):
+            if key not in e:
+                problems.append(f'{where}: missing "{key}"')
+        target = e.get("target")
+        if "target" in e and (not isinstance(target, str) or not target.strip()):
+            problems.append(f"{where}.target: expected a non-empty string, got {json.dumps(target)[:60]}")
+        times: dict[str, float] = {}
+        for key in ("start", "end"):
+            if key in e:
+                try:
+                    times[key] = _when(e[key])
+                except ValueError as err:
+                    problems.append(f"{where}.{key}: {err}")
+        if len(times) == 2 and times["end"] <= times["start"]:
+            problems.append(f"{where}: end {e['end']} is not after start {e['start']}")
+        rules = e.get("rule", ())
+        if isinstance(rules, str):
+            rules = (rules,)
+        if not isinstance(rules, (list, tuple)) or not all(isinstance(r, str) and r for r in rules):
+            problems.append(f"{where}.rule: expected a rule name or a list of names, got {json.dumps(e.get('rule'))[:60]}")
+            rules = ()
+        if len(problems) == bad:
+            out.append(KnownIncident(str(target), times["start"], times["end"], tuple(rules)))
+    if problems:
+        raise IncidentsError(problems)
+    return out
 
 
 # --- per series: runs, flap intervals ----------------------------------------------------
@@ -264,7 +455,8 @@ _FLAP_TOTAL = 1520.0
 class _Series:
     """One series seen through one rule: signed values, and runs per threshold level (cached)."""
 
-    __slots__ = ("data", "ts", "n", "idx", "vals", "above", "runs", "cache", "view", "labels", "down")
+    __slots__ = ("data", "ts", "n", "idx", "vals", "above", "runs", "cache", "view", "labels", "down",
+                 "windows", "covered", "base")
 
     def __init__(self, data: SeriesData, sign: float, floor: float, view: dict[str, str],
                  labels: dict[str, str]):
@@ -285,6 +477,9 @@ class _Series:
         self.view = view
         self.labels = labels
         self.down: list[tuple[float, float]] = []  # host-down intervals (inhibition)
+        self.windows: list[tuple[float, float]] = []  # this series' incidents (start, end)
+        self.covered: list[tuple[float, float]] = []  # incidents and the current condition's runs, merged
+        self.base = -math.inf  # signed baseline (``_baseline``); -inf: below every candidate's clear
 
     def above_level(self, c: float) -> list[int]:
         a = self.above.get(c)
@@ -430,11 +625,13 @@ class _Episode:
 def simulate(ts: Sequence[float], runs: Sequence[tuple[int, int, Sequence[tuple[int, int]]]], *,
              for_s: float, attempts: int, kff: float = 0.0, flaps: Sequence[tuple[int, int]] = (),
              suppressed: Callable[[float, str], bool] | None = None, t_end: float | None = None,
-             out: Outcome | None = None, episodes: list[_Episode] | None = None) -> Outcome:
+             out: Outcome | None = None, episodes: list[_Episode] | None = None,
+             paged: list[tuple[float, _Episode]] | None = None) -> Outcome:
     """The engine's state machine over a series' condition runs (see ``_Series.bad_runs``).
 
     ``suppressed(t, severity)``: True when a page at ``t`` is inhibited or silenced (someone
-    knows: counts as detection, not as a page). Adds to ``out``; fills ``episodes``."""
+    knows: counts as detection, not as a page). Adds to ``out`` (``notified``: one per
+    notification the engine sends); fills ``episodes`` and ``paged`` (time, episode)."""
     o = out if out is not None else Outcome()
     eps = episodes if episodes is not None else []
     n = len(ts)
@@ -442,7 +639,6 @@ def simulate(ts: Sequence[float], runs: Sequence[tuple[int, int, Sequence[tuple[
     cs: float | None = None  # clear_since (keep_firing_for)
     sev = "warning"
     ep: _Episode | None = None
-    pages: list[tuple[int, float, str]] = []  # (index, t, severity) before flap filtering
 
     def page(i: int, sev_: str) -> None:
         t = ts[i]
@@ -452,9 +648,12 @@ def simulate(ts: Sequence[float], runs: Sequence[tuple[int, int, Sequence[tuple[
             if ep is not None and ep.notify_t is None:
                 ep.notify_t = t
             return
-        o.pages += 1
-        if ep is not None and ep.notify_t is None:
-            ep.notify_t = t
+        o.notified += 1
+        if ep is not None:
+            if paged is not None:
+                paged.append((t, ep))
+            if ep.notify_t is None:
+                ep.notify_t = t
 
     def resolve(t: float) -> None:
         nonlocal firing, cs, ep
@@ -553,14 +752,20 @@ def simulate(ts: Sequence[float], runs: Sequence[tuple[int, int, Sequence[tuple[
                         if e_.notify_t is None:
                             e_.notify_t = tb
                     else:
-                        o.pages += 1
+                        o.notified += 1
+                        if paged is not None:
+                            paged.append((tb, e_))
                         if e_.notify_t is None:
                             e_.notify_t = tb
                     break
     return o
 
 
-def detection_delays(incidents: Sequence[Incident], episodes: Sequence[_Episode], max_delay: float) -> list[float | None]:
+def detection_delays(incidents: Sequence[Incident], episodes: Sequence[_Episode], max_delay: float,
+                     early: float = math.inf) -> list[float | None]:
+    """Per incident: seconds from its start to the page that told someone (None: missed, or
+    later than ``max_delay``). An alert that paged more than ``early`` before the start and
+    is still firing told nobody about this incident: it is missed."""
     out: list[float | None] = []
     for inc in incidents:
         d: float | None = None
@@ -572,7 +777,8 @@ def detection_delays(incidents: Sequence[Incident], episodes: Sequence[_Episode]
                 if e.fire_t > inc.start + max_delay:
                     break
                 continue
-            d = max(0.0, e.notify_t - inc.start)
+            if e.notify_t >= inc.start - early:
+                d = max(0.0, e.notify_t - inc.start)
             break
         out.append(d if d is not None and d <= max_delay else None)
     return out
@@ -698,44 +904,128 @@ class _Inhibition:
 
 def _outcome(sers: Sequence[_Series], tr: _Triple, rule: Rule, for_s: float, attempts: int,
              inh: _Inhibition, t_end: float | None, incidents: Mapping[int, list[Incident]],
-             max_delay: float, limit: int | None = None) -> Outcome | None:
-    """Run one candidate over every series; None once pages exceed ``limit``."""
+             max_delay: float, limit: int | None = None,
+             prior: Sequence[tuple[float, bool]] = (), early: float = math.inf) -> Outcome | None:
+    """Run one candidate over every series; None once its pages (storms grouped, with the
+    ``prior`` pages of other parts of the rule) exceed ``limit``."""
     o = Outcome()
     delays: list[float | None] = []
+    log = o.page_log
+    checked = 0
     for k, ser in enumerate(sers):
         runs = ser.bad_runs(tr.lo, tr.clr, tr.crit, tr.warn_none)
         incs = incidents.get(k)
         if not runs and not incs:
             continue
-        flaps = _flaps(ser, tr, rule) if rule.flap else ()
+        flaps = _flaps(ser, tr, rule.flap) if rule.flap else ()
+        if runs and not rule.flap:
+            o.flap_episodes += len(_flaps(ser, tr, MEASURE_FLAP))
         eps: list[_Episode] = []
+        paged: list[tuple[float, _Episode]] = []
         simulate(ser.ts, runs, for_s=for_s, attempts=attempts, kff=rule.keep_firing_for_s, flaps=flaps,
-                 suppressed=inh.for_series(rule, ser), t_end=t_end, out=o, episodes=eps)
+                 suppressed=inh.for_series(rule, ser), t_end=t_end, out=o, episodes=eps, paged=paged)
         if incs:
-            delays.extend(detection_delays(incs, eps, max_delay))
-        if limit is not None and o.pages > limit:
-            return None
+            delays.extend(detection_delays(incs, eps, max_delay, early))
+        _judge_episodes(ser, eps, paged, t_end, o)
+        if limit is not None and len(log) + len(prior) > limit and len(log) >= checked * 1.25:
+            # the grouped count so far is a lower bound of the total (see group_storms)
+            checked = len(log)
+            if group_storms([*prior, *log])[0] > limit:
+                return None
     o.delays = delays
     o.caught = sum(1 for d in delays if d is not None)
     return o
 
 
-def _flaps(ser: _Series, tr: _Triple, rule: Rule) -> list[tuple[int, int]]:
-    key = ("flap", tr.lo, tr.clr, tr.crit, tr.warn_none)
+def _judge_episodes(ser: _Series, eps: Sequence[_Episode], paged: Sequence[tuple[float, _Episode]],
+                    t_end: float | None, o: Outcome) -> None:
+    """Per series: which pages are for an incident, time firing outside incidents, and the
+    longest stretch firing while the current condition is clear outside incidents (latching)."""
+    wins = ser.windows
+    last = t_end if t_end is not None else (ser.ts[-1] if ser.n else 0.0)
+    for t, ep in paged:
+        end = ep.end_t if ep.end_t is not None else math.inf
+        o.page_log.append((t, any(ep.fire_t <= e and end >= s_ for s_, e in wins)))
+    cov = ser.covered
+    for ep in eps:
+        a = ep.fire_t
+        b = ep.end_t if ep.end_t is not None else max(last, a)
+        o.outside_s += (b - a) - _overlap(wins, a, b)
+        # uncovered pieces of [a, b]: firing while nothing sustained (nor the current condition) holds
+        k = max(0, bisect_right(cov, (a, math.inf)) - 1)
+        x = a
+        while k < len(cov) and cov[k][0] < b:
+            c0, c1 = cov[k]
+            if c0 > x:
+                o.latch_s = max(o.latch_s, c0 - x)
+            x = max(x, c1)
+            k += 1
+        if b > x:
+            o.latch_s = max(o.latch_s, b - x)
+
+
+def _overlap(iv: Sequence[tuple[float, float]], a: float, b: float) -> float:
+    return sum(max(0.0, min(b, e) - max(a, s_)) for s_, e in iv if s_ < b and e > a)
+
+
+def _merge(iv: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for s_, e in sorted(iv):
+        if out and s_ <= out[-1][1]:
+            if e > out[-1][1]:
+                out[-1] = (out[-1][0], e)
+        else:
+            out.append((s_, e))
+    return out
+
+
+def _baseline(ser: _Series) -> float:
+    """The series' highest block median outside its incidents (signed), exact where it is
+    above the series' floor (the lowest clear any candidate uses); -inf below it."""
+    ts, n = ser.ts, ser.n
+    if not ser.idx or n < BASELINE_MIN_SAMPLES:
+        return -math.inf
+    t0 = ts[0]
+    wins = ser.windows
+    blocks: dict[int, list[float]] = {}
+    for i, v in zip(ser.idx, ser.vals):
+        t = ts[i]
+        if wins and _in_closed(wins, t):
+            continue
+        blocks.setdefault(int((t - t0) // BASELINE_S), []).append(v)
+    best = -math.inf
+    for blk, vals in blocks.items():
+        lo = bisect_left(ts, t0 + blk * BASELINE_S)
+        hi = bisect_left(ts, t0 + (blk + 1) * BASELINE_S)
+        m = hi - lo
+        for s_, e in wins:  # samples inside incidents are not the normal level
+            if s_ < t0 + (blk + 1) * BASELINE_S and e >= t0 + blk * BASELINE_S:
+                m -= bisect_right(ts, e, lo, hi) - bisect_left(ts, s_, lo, hi)
+        if m < BASELINE_MIN_SAMPLES:
+            continue
+        j = (m - 1) // 2 - (m - len(vals))  # the lower median's rank among the samples past the floor
+        if j >= 0:
+            best = max(best, sorted(vals)[j])
+    return best
+
+
+def _in_closed(iv: Sequence[tuple[float, float]], t: float) -> bool:
+    k = bisect_right(iv, (t, math.inf)) - 1
+    return k >= 0 and iv[k][0] <= t <= iv[k][1]
+
+
+def _flaps(ser: _Series, tr: _Triple, flap: tuple[float, float]) -> list[tuple[int, int]]:
+    key = ("flap", tr.lo, tr.clr, tr.crit, tr.warn_none, flap)
     got = ser.cache.get(key)
     if got is None:
-        assert rule.flap is not None
-        got = ser.cache[key] = flap_intervals(ser.n, ser.bad_runs(tr.lo, tr.clr, tr.crit, tr.warn_none), *rule.flap)
+        got = ser.cache[key] = flap_intervals(ser.n, ser.bad_runs(tr.lo, tr.clr, tr.crit, tr.warn_none), *flap)
     return got
 
 
-def _incidents(sers: Sequence[_Series], tr: _Triple, incident_s: float) -> dict[int, list[Incident]]:
-    out: dict[int, list[Incident]] = {}
-    for k, ser in enumerate(sers):
-        for i0, i1, _ in ser.bad_runs(tr.lo, tr.clr, tr.crit, tr.warn_none):
-            if ser.ts[i1] - ser.ts[i0] >= incident_s:
-                out.setdefault(k, []).append(Incident(ser.data.target, ser.data.labels, ser.ts[i0], ser.ts[i1]))
-    return out
+def _incidents_of(ser: _Series, tr: _Triple, incident_s: float) -> list[Incident]:
+    return [Incident(ser.data.target, ser.data.labels, ser.ts[i0], ser.ts[i1])
+            for i0, i1, _ in ser.bad_runs(tr.lo, tr.clr, tr.crit, tr.warn_none)
+            if ser.ts[i1] - ser.ts[i0] >= incident_s]
 
 
 def _down_intervals(series: Sequence[SeriesData], rules: Sequence[Rule], tags: Callable[[str], Mapping[str, str]],
@@ -769,6 +1059,16 @@ def _down_intervals(series: Sequence[SeriesData], rules: Sequence[Rule], tags: C
     return out
 
 
+def incident_definition(incident_s: float, known: int | None = None, source: str = "--incidents") -> str:
+    """Tune's incident definition, in words (printed with every report)."""
+    if known is not None:
+        return (f"incident = one of the {known} marked in {source} (target, start, end); a rule counts one when "
+                f"its current threshold is crossed on that target during it, or when the entry names the rule")
+    return (f"incident = a sustained condition: the rule's current condition (its threshold, with its "
+            f"hysteresis) held on one series for at least {format_duration(incident_s)}, from the first to "
+            f"the last breaching sample (the threshold alone where the series' normal level is past the clear)")
+
+
 def tune(
     series: Sequence[SeriesData],
     rules: Sequence[Rule],
@@ -778,8 +1078,13 @@ def tune(
     max_delay_s: float = 300.0,
     only: Sequence[str] | None = None,
     silences: Sequence[Any] = (),
+    known: Sequence[KnownIncident] | None = None,
+    known_source: str = "--incidents",
 ) -> TuneReport:
-    """Backtest ``rules`` over ``series`` and propose a quieter setting for each tunable rule."""
+    """Backtest ``rules`` over ``series`` and propose a quieter setting for each tunable rule.
+
+    ``known``: incidents marked by a person; recall is measured against those instead of
+    tune's own definition (a sustained condition)."""
     tags = tags or (lambda _t: {})
     first = min((s.ts[0] for s in series if s.ts), default=None)
     last = max((s.ts[-1] for s in series if s.ts), default=None)
@@ -788,20 +1093,64 @@ def tune(
     by_metric: dict[str, list[SeriesData]] = {}
     for s in series:
         by_metric.setdefault(s.metric, []).append(s)
-    report = TuneReport([], sum(len(s.ts) for s in series), len(series), first, last, incident_s, max_delay_s)
+    report = TuneReport([], sum(len(s.ts) for s in series), len(series), first, last, incident_s, max_delay_s,
+                        incident_definition(incident_s, None if known is None else len(known), known_source),
+                        None if known is None else len(known))
+    span = (last - first) if first is not None and last is not None else 0.0
+    if known is None and span < HISTORY_WINDOWS * incident_s:
+        report.note = too_little_history(span, f"the incident definition (a condition held "
+                                               f"{format_duration(incident_s)})", incident_s)
     for rule in rules:
         if not rule.enabled or (only and rule.name not in only) or _tunable(rule) is not None:
             continue
         if rule.warn is None and rule.crit is None and not rule.overrides:
             continue
-        rt = _tune_rule(rule, by_metric.get(rule.metric, []), tags, inh, last, incident_s, max_delay_s)
+        rt = _tune_rule(rule, by_metric.get(rule.metric, []), tags, inh, last, incident_s, max_delay_s, known)
         if rt is not None:
             report.rules.append(rt)
     return report
 
 
+def too_little_history(span: float, what: str, need_s: float) -> str:
+    return (f"too little history to propose anything: {format_duration(round(span))} of samples; {what} needs "
+            f"at least {format_duration(round(HISTORY_WINDOWS * need_s))} ({HISTORY_WINDOWS} times as long)")
+
+
+def _assign_known(known: Sequence[KnownIncident], rule: Rule,
+                  parts: Sequence[tuple[_Triple, Sequence[_Series]]]) -> list[dict[int, list[Incident]]]:
+    """Each marked incident that concerns ``rule`` on the one series of its target that crosses
+    the current threshold the most during it (or, when it names the rule, comes closest)."""
+    out: list[dict[int, list[Incident]]] = [{} for _ in parts]
+    for ki in known:
+        if ki.rules and rule.name not in ki.rules:
+            continue
+        best: tuple[float, int, int] | None = None
+        for p, (tr, ss) in enumerate(parts):
+            for k, ser in enumerate(ss):
+                if ser.data.target != ki.target:
+                    continue
+                i0 = bisect_left(ser.ts, ki.start)
+                i1 = bisect_right(ser.ts, ki.end)
+                if i1 <= i0:
+                    continue
+                sign = 1.0 if rule.op == ">" else -1.0
+                margin = max(sign * v for v in ser.data.vs[i0:i1]) - tr.lo
+                if best is None or margin > best[0]:
+                    best = (margin, p, k)
+        if best is None or (best[0] <= 0 and not ki.rules):
+            continue
+        _, p, k = best
+        ser = parts[p][1][k]
+        out[p].setdefault(k, []).append(Incident(ki.target, ser.data.labels, ki.start, ki.end))
+    for d in out:
+        for lst in d.values():
+            lst.sort(key=lambda i: i.start)
+    return out
+
+
 def _tune_rule(rule: Rule, data: Sequence[SeriesData], tags: Callable[[str], Mapping[str, str]], inh: _Inhibition,
-               t_end: float | None, incident_s: float, max_delay_s: float) -> RuleTuning | None:
+               t_end: float | None, incident_s: float, max_delay_s: float,
+               known: Sequence[KnownIncident] | None = None) -> RuleTuning | None:
     s = 1.0 if rule.op == ">" else -1.0
     step = _step(rule)
     # each series with its own current thresholds (overrides) when thresholds are not swept
@@ -818,6 +1167,8 @@ def _tune_rule(rule: Rule, data: Sequence[SeriesData], tags: Callable[[str], Map
     if not picked:
         return None
     series_time = sum((sd.ts[-1] - sd.ts[0]) for sd, *_ in picked if len(sd.ts) > 1)
+    span = (max(sd.ts[-1] for sd, *_ in picked if sd.ts) - min(sd.ts[0] for sd, *_ in picked if sd.ts)
+            if any(sd.ts for sd, *_ in picked) else 0.0)
     cur_cand = Candidate(rule.warn, rule.crit, rule.clear, rule.for_s, rule.attempts)
 
     sers: list[_Series] = []
@@ -837,27 +1188,62 @@ def _tune_rule(rule: Rule, data: Sequence[SeriesData], tags: Callable[[str], Map
         sers = [_Series(sd, s, floor, view, labels) for sd, view, labels, _ in picked]
         cur_parts = [(cur_tr, sers)]
 
-    # incidents: the current condition (with its hysteresis) held for incident_s
-    incs_by_part = [_incidents(ss, tr, incident_s) for tr, ss in cur_parts]
+    # incidents: the current condition (with its hysteresis) held for incident_s, or the marked ones.
+    # On a series whose normal level is past the current clear, that hysteresis never ends (the
+    # current setting latches there): its incidents are the threshold alone held that long.
+    incs_by_part: list[dict[int, list[Incident]]] = [{} for _ in cur_parts]
+    inc_tr: dict[int, _Triple] = {}  # per series (id): the condition its incidents are made of
+    for p, (tr, ss) in enumerate(cur_parts):
+        plain = replace(tr, clr=tr.lo)
+        for k, ser in enumerate(ss):
+            got = _incidents_of(ser, plain, incident_s) if known is None else []
+            ser.windows = _merge((i.start, i.end) for i in got)
+            ser.base = _baseline(ser)
+            use = plain if ser.base > tr.clr else tr
+            inc_tr[id(ser)] = use
+            if known is None:
+                got = got if use is plain else _incidents_of(ser, tr, incident_s)
+                if got:
+                    incs_by_part[p][k] = got
+    if known is not None:
+        incs_by_part = _assign_known(known, rule, cur_parts)
     incidents = sorted((i for d in incs_by_part for lst in d.values() for i in lst), key=lambda i: i.start)
     allow_raise = bool(incidents)
+    # what each series is judged against: its incidents, and where the incident condition holds
+    for (tr, ss), incs in zip(cur_parts, incs_by_part):
+        for k, ser in enumerate(ss):
+            ser.windows = _merge((i.start, i.end) for i in incs.get(k, ()))
+            t_ = inc_tr[id(ser)]
+            runs = ser.bad_runs(t_.lo, t_.clr, t_.crit, t_.warn_none)
+            ts, n = ser.ts, ser.n
+            ser.covered = _merge([*ser.windows, *((ts[i0], ts[i1 + 1] if i1 + 1 < n else ts[i1])
+                                                   for i0, i1, _ in runs)])
+            ser.base = _baseline(ser)
+    # a candidate firing this long while nothing sustained holds stays up between incidents
+    latch_limit = incident_s + rule.keep_firing_for_s
+
+    def clear_latch(gparts: list[tuple[_Triple, list[_Series]]]) -> float | None:
+        """The highest baseline (user's sign) past the candidate's clear, None when every clear is reached."""
+        worst = None
+        for tr, ss in gparts:
+            for ser in ss:
+                if ser.base > tr.clr and (worst is None or ser.base > worst):
+                    worst = ser.base
+        return None if worst is None else s * worst
 
     def score(gparts: list[tuple[_Triple, list[_Series]]], for_s: float, attempts: int,
               limit: int | None) -> Outcome | None:
         total = Outcome()
         for (tr, ss), incs in zip(gparts, incs_by_part):
-            lim = None if limit is None else limit - total.pages
-            o = _outcome(ss, tr, rule, for_s, attempts, inh, t_end, incs, max_delay_s, lim)
+            o = _outcome(ss, tr, rule, for_s, attempts, inh, t_end, incs, max_delay_s, limit, total.page_log,
+                         latch_limit)
             if o is None:
                 return None
-            total.pages += o.pages
-            total.fired += o.fired
-            total.flap_episodes += o.flap_episodes
-            total.pending_s += o.pending_s
-            total.firing_s += o.firing_s
-            total.resolve_s += o.resolve_s
-            total.delays += o.delays
-            total.caught += o.caught
+            total.add(o)
+        total.pages, total.true_pages = group_storms(total.page_log)
+        total.latched = total.latch_s > latch_limit
+        base = clear_latch(gparts)
+        total.clear_latches, total.baseline = base is not None, base
         return total
 
     def catches(gparts: list[tuple[_Triple, list[_Series]]], for_s: float, attempts: int) -> list[float | None] | None:
@@ -867,11 +1253,11 @@ def _tune_rule(rule: Rule, data: Sequence[SeriesData], tags: Callable[[str], Map
             for k, lst in incs.items():
                 ser = ss[k]
                 eps: list[_Episode] = []
-                flaps = _flaps(ser, tr, rule) if rule.flap else ()
+                flaps = _flaps(ser, tr, rule.flap) if rule.flap else ()
                 simulate(ser.ts, ser.bad_runs(tr.lo, tr.clr, tr.crit, tr.warn_none), for_s=for_s, attempts=attempts,
                          kff=rule.keep_firing_for_s, flaps=flaps, suppressed=inh.for_series(rule, ser),
                          t_end=t_end, episodes=eps)
-                d = detection_delays(lst, eps, max_delay_s)
+                d = detection_delays(lst, eps, max_delay_s, latch_limit)
                 if any(x is None for x in d):
                     return None
                 delays += d
@@ -879,7 +1265,12 @@ def _tune_rule(rule: Rule, data: Sequence[SeriesData], tags: Callable[[str], Map
 
     old = score(cur_parts, rule.for_s, rule.attempts, None)
     assert old is not None
-    rt = RuleTuning(rule, len(picked), series_time, incidents, cur_cand, old)
+    rt = RuleTuning(rule, len(picked), series_time, incidents, cur_cand, old, span_s=span)
+    if known is None and span < HISTORY_WINDOWS * incident_s:
+        rt.note = too_little_history(span, f"the incident definition (a condition held "
+                                           f"{format_duration(incident_s)})", incident_s)
+        rt.short_history = True
+        return rt
 
     for_cap = max(max_delay_s, rule.for_s)
     for_grid = sorted({f for f in FOR_GRID if f <= for_cap} | {rule.for_s}, reverse=True)
@@ -891,16 +1282,24 @@ def _tune_rule(rule: Rule, data: Sequence[SeriesData], tags: Callable[[str], Map
     else:
         cand_parts = [cur_parts]
 
-    # fewer pages must not come from alerts that never resolve: cap the time spent firing
-    firing_cap = FIRING_SLACK * old.firing_s + 0.001 * series_time
+    # fewer pages must not come from alerts that stay up: cap the time firing outside incidents
+    outside_cap = FIRING_SLACK * old.outside_s + 0.001 * series_time
+    rejected: dict[str, int] = {}
+
+    def reject(why: str) -> None:
+        rejected[why] = rejected.get(why, 0) + 1
+
     best: tuple[tuple[float, ...], Candidate, Outcome] | None = None
-    # the current setting competes too (when it catches everything)
+    # the current setting competes too (when it catches everything and does not latch)
     cur_delays = catches(cur_parts, rule.for_s, rule.attempts)
-    if cur_delays is not None:
+    if cur_delays is not None and old.resolves:
         best = ((old.pages, sum(d or 0.0 for d in cur_delays), 0.0), cur_cand, old)
     evaluated = 1
     for gparts in cand_parts:
         tr = gparts[0][0]
+        if clear_latch(gparts) is not None:
+            reject("clear on the normal side of the baseline")
+            continue
         for attempts in att_grid:
             for for_s in for_grid:  # longest first: the first that catches everything pages least
                 evaluated += 1
@@ -913,22 +1312,40 @@ def _tune_rule(rule: Rule, data: Sequence[SeriesData], tags: Callable[[str], Map
                     cand = Candidate(rule.warn, rule.crit, rule.clear, for_s, attempts)
                 limit = int(best[0][0]) if best is not None else None
                 o = score(gparts, for_s, attempts, limit)
-                if o is None or o.firing_s > firing_cap:
-                    break  # worse than the best so far, or alerts that stay up (a clear nobody reaches)
-                key = (float(o.pages), sum(d or 0.0 for d in delays), _distance(cand, cur_cand, step))
-                if best is None or key < best[0]:
-                    best = (key, cand, o)
+                # shorter `for` only pages more, fires longer and flaps as much: stop at the first
+                if o is None:
+                    break  # worse than the best so far
+                if o.latched:
+                    reject("latches (stays firing between incidents)")
+                elif o.flap_episodes > old.flap_episodes:
+                    reject("adds flap episodes")
+                elif o.outside_s > outside_cap:
+                    reject("fires longer outside incidents")
+                else:
+                    key = (float(o.pages), sum(d or 0.0 for d in delays), _distance(cand, cur_cand, step))
+                    if best is None or key < best[0]:
+                        best = (key, cand, o)
                 break
     rt.evaluated = evaluated
+    rt.rejected = rejected
     if best is None:
-        rt.note = "no setting on the grid catches every incident within the allowed delay; kept as is"
+        rt.note = ("no setting on the grid catches every incident within --max-delay without latching or "
+                   "adding flap episodes; kept as is")
         return rt
-    rt.proposal, rt.new = best[1], best[2]
+    prop, new = best[1], best[2]
+    if prop != cur_cand and span < HISTORY_WINDOWS * prop.for_s:
+        rt.note = too_little_history(span, f"judging `for {format_duration(prop.for_s)}`", prop.for_s)
+        rt.short_history = True
+        return rt
+    rt.proposal, rt.new = prop, new
+    if not old.resolves:
+        rt.note = "the current setting latches (see 'resolves between incidents' and 'clear vs baseline')"
     if cur_delays is None and incidents:
         rt.note = (f"the current setting misses {len(incidents) - old.caught} of {len(incidents)} incidents "
                    "within --max-delay: the proposal pages sooner, so it may page more")
     if not incidents:
-        rt.note = ("no sustained incident in this history: thresholds not raised and `for` kept within "
+        rt.note = (("no sustained incident in this history" if known is None else
+                    "no marked incident concerns this rule") + ": thresholds not raised and `for` kept within "
                    "--max-delay, so a breach of today's threshold is still caught in time")
     return rt
 
