@@ -40,3 +40,13 @@ def test_down_scrolls_the_drill_down_at_once(tmp_path: Path) -> None:
         screen.keys("PageDown", "PageDown")
         end = screen.wait_for("MemTotal: 1000 kB", timeout=5)  # the raw output, the last thing on it
         assert "read " not in end  # "read <time>", the first row, has scrolled out
+
+
+def test_tab_walks_the_panes_at_80x24(tmp_path: Path) -> None:
+    with _screen(tmp_path) as screen:
+        screen.wait_for("1 Health")
+        screen.keys("Tab")
+        screen.wait_for("Endpoint", timeout=5)  # Latency: the next pane, shown
+        screen.keys("BTab")
+        health = screen.wait_for("Ld/c", timeout=5)
+        assert "Endpoint" not in health

@@ -70,7 +70,7 @@ SHIFT_KEYS = Binding.Group("noise handover note")
 PANE_ACTIONS = frozenset({"pane", "filter", "clear_filter", "drill", "ack", "silence", "unsilence", "escalate"})
 # Keys that change what the panes show: off whenever another screen covers them (a drill-down,
 # help), or they would move an invisible cursor or open a filter bar nobody sees.
-VIEW_ACTIONS = frozenset({"pane", "filter", "clear_filter", "drill"})
+VIEW_ACTIONS = frozenset({"pane", "next_pane", "filter", "clear_filter", "drill"})
 
 
 def tilde(path: Path | str) -> str:
@@ -154,6 +154,13 @@ class DashboardScreen(Screen[None]):
     themselves (their :focus styles change), so nothing else needs it."""
 
     focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+
+    # Tab walks the panes in both layouts. Textual's own Tab moves focus among the visible
+    # widgets, and with tabs (80x24) the one pane shown is the only one: Tab did nothing.
+    BINDINGS = [
+        Binding("tab", "app.next_pane(1)", "Next pane", show=False),
+        Binding("shift+tab", "app.next_pane(-1)", "Previous pane", show=False),
+    ]
 
 
 class OpsdashApp(App[None]):
@@ -540,6 +547,12 @@ class OpsdashApp(App[None]):
     def action_pane(self, pane_id: str) -> None:
         self.active_pane = pane_id
         self.pane(pane_id).table.focus()
+
+    def action_next_pane(self, step: int) -> None:
+        line = self.query_one(FilterLine)
+        if line.prompting and line.has_focus:
+            return  # typing a filter: Tab is no reason to leave it
+        self.action_pane(PANES[(PANES.index(self.active_pane) + step) % len(PANES)])
 
     def action_filter(self) -> None:
         self.query_one(FilterLine).open()
