@@ -47,7 +47,7 @@ from .alerts import AlertsPane
 from .backups import BackupsPane
 from .cache import CachePane
 from .data import (PANE_TITLES, PANES, Row, SparkCache, Summary, View, build_view, compile_filter, fmt_age,
-                   header_counts, load_snapshot)
+                   header_counts, load_snapshot, notify_cell)
 from .detail import DetailScreen
 from .dialogs import AckDialog, PacketScreen, SilenceDialog, SilenceRequest, UnsilenceDialog
 from .filterline import FilterLine
@@ -123,6 +123,9 @@ class FleetHeader(Widget):
             parts += [sep] if i else []
             parts += [Text(text, style=styles[level]) for text, level in group]
         parts.append(sep)
+        note = notify_cell(s, brief=brief >= 2)  # notifications waiting or failing (opsdash/notify)
+        if note is not None:
+            parts += [Text(note[0], style=styles[note[1]]), sep]
         col_style = {"embedded": "ok", "live": "ok", "stopped": "crit", "none": "warn"}.get(collector, "warn")
         col_text = {"embedded": "● collector embedded", "live": "● collector live", "stopped": "✖ collector stopped",
                     "none": "✖ no collector"}.get(collector, collector)

@@ -119,6 +119,7 @@ class Snapshot:
     collector_running: bool = False
     sparks: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[float]] = field(default_factory=dict)
     error: str | None = None
+    notify: tuple[int, int] = (0, 0)  # notifications queued, failing (notify_counts)
 
 
 @dataclass
@@ -144,6 +145,8 @@ class Summary:
     crit_acked: int = 0
     warn_acked: int = 0
     silenced: int = 0
+    notify_queued: int = 0  # notifications waiting in the outbox (opsdash/notify)
+    notify_failing: int = 0  # ... whose last try failed
 
 
 @dataclass
@@ -319,6 +322,7 @@ def load_snapshot(store: Any, now: float, sparks: SparkCache | None = None) -> S
     snap.alerts = store.alerts(now=now)
     snap.collector = store.collector_status()
     snap.collector_running = bool(snap.collector) and now - snap.collector["heartbeat"] <= 30.0
+    snap.notify = notify_counts(store)
     if sparks is not None:
         keys = spark_keys(snap.endpoints, snap.caches)
         for k in keys:
@@ -742,7 +746,25 @@ def summarize(snap: Snapshot, rows: Mapping[str, list[Row]]) -> Summary:
     ts = [r["t"] for kind in (snap.hosts, snap.patches, snap.caches, snap.backups, snap.endpoints) for r in kind]
     s.last_poll_age = snap.now - max(ts) if ts else None
     s.collector = "live" if snap.collector_running else ("stopped" if snap.collector else "none")
+    s.notify_queued, s.notify_failing = snap.notify
     return s
+
+
+def notify_counts(store: Any) -> tuple[int, int]:
+    """(queued, failing) notifications over every [[notify]] target, for the header."""
+    counts = store.notify_counts() if hasattr(store, "notify_counts") else {}
+    return sum(c["queued"] for c in counts.values()), sum(c["failing"] for c in counts.values())
+
+
+def notify_cell(s: Summary, brief: bool = False) -> Cell | None:
+    """The header's "notify: 3 queued, 1 failing" (warn while any fails), or None when none waits."""
+    q, f = s.notify_queued, s.notify_failing
+    if not q and not f:
+        return None
+    if brief:
+        return (f"notify {q}q {f}f" if f else f"notify {q}q"), ("warn" if f else "muted")
+    return "notify: " + ", ".join(x for x in (f"{q} queued" if q else "", f"{f} failing" if f else "") if x), \
+        ("warn" if f else "muted")
 
 
 def header_counts(s: Summary, brief: bool = False) -> list[list[Cell]]:
