@@ -203,3 +203,52 @@ def test_hostile_hosts_are_left_clean_and_healthy_hosts_keep_their_schedule(host
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     _assert_host_left_clean(hostile, "after kill -9")
+
+
+def main() -> None:
+    """The same scenario by hand, for longer (bench/RESULTS.md):
+    ``python -m tests.test_remote_runner_hostile --seconds 120``."""
+    import argparse
+    import tempfile
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=120.0)
+    ap.add_argument("--kill9-after", type=float, default=30.0)
+    a = ap.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="opsdash-hostile-"))
+    h = Hostile(base / "hostile")
+    healthy = start_sshd(base / "healthy")
+    try:
+        cfg = base / "config.toml"
+        cfg.write_text(h.config(healthy))
+        store, stats_file = base / "store.sqlite", base / "stats.json"
+        report: dict = {}
+        for phase, secs, sig in (("sigterm", a.seconds, signal.SIGTERM), ("kill9", a.kill9_after, signal.SIGKILL)):
+            proc = _collect(cfg, store, stats_file if sig == signal.SIGTERM else None)
+            t0, peak = time.monotonic(), 0
+            while time.monotonic() - t0 < secs:
+                peak = max(peak, len(marked_processes(h.token)))
+                time.sleep(1.0)
+            proc.send_signal(sig)
+            proc.communicate(timeout=60)
+            time.sleep(5.0)
+            report[phase] = {"seconds": secs, "peak_host_processes_during_run": peak,
+                             "host_processes_5s_after_stop": len(marked_processes(h.token)),
+                             "files_in_host_tmpdir": len(list(h.tmpdir.iterdir())),
+                             "mktemp_calls": len(h.mktemp_log.read_text().splitlines()) if h.mktemp_log.exists() else 0}
+            if sig == signal.SIGTERM:
+                report[phase]["stats"] = json.loads(stats_file.read_text())
+                with sqlite3.connect(store) as db:
+                    report[phase]["healthy_host_polls"] = dict(db.execute(
+                        "SELECT s.target, COUNT(*) FROM samples JOIN series s ON s.id = samples.series_id "
+                        "WHERE s.metric = 'host.up' AND s.target LIKE 'ok-%' GROUP BY s.target"))
+                    report[phase]["errors"] = {f"{k} {t}/{n}": (json.loads(d).get("error") or "")[:90] for k, t, n, d in db.execute(
+                        "SELECT kind, target, name, data FROM latest WHERE kind IN ('patches', 'backup', 'cache', 'endpoint')")}
+        print(json.dumps(report, indent=2))
+    finally:
+        h.stop()
+        healthy.stop()
+
+
+if __name__ == "__main__":
+    main()
