@@ -293,6 +293,8 @@ async def test_note_from_the_handover_screen_reloads_it(store_path: Path):
         await until(pilot, lambda: isinstance(app.screen, NoteDialog), "the note dialog")
         await pilot.press(*"[red]literal[/red]", "enter")
         await until(pilot, lambda: "## Notes for the next shift (1)" in (screen.markdown or ""), "the reload")
+        # The notes are the report's last section: scroll there, as a reader would.
+        screen.query_one("#handover-body").scroll_end(animate=False)
         await pilot.pause(0.05)
         assert r"\[red\]literal\[/red\]" in screen_text(app)  # escaped by the report, shown literally
 
