@@ -870,9 +870,13 @@ def _email(v: Any) -> str:
 
 def _email_list(v: Any) -> tuple[str, ...]:
     items = [v] if isinstance(v, str) else v
+    expected = 'a list of email addresses like ["oncall@example.com"]'
     if not isinstance(items, list) or not items:
-        raise _Invalid('a list of email addresses like ["oncall@example.com"]')
-    return tuple(_email(x) for x in items)
+        raise _Invalid(expected)
+    for x in items:
+        if not isinstance(x, str) or not _EMAIL_RE.match(x):
+            raise _Invalid(f"{expected} ({_show(x)} is not one)")
+    return tuple(items)
 
 
 def _notify(ck: _Checker, data: Any) -> list[NotifyConfig]:
