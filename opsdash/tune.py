@@ -620,6 +620,7 @@ class _Episode:
     fire_t: float
     notify_t: float | None
     end_t: float | None
+    told: list[float] = field(default_factory=list)  # every time someone was told (paged, or it was held)
 
 
 def simulate(ts: Sequence[float], runs: Sequence[tuple[int, int, Sequence[tuple[int, int]]]], *,
@@ -645,13 +646,16 @@ def simulate(ts: Sequence[float], runs: Sequence[tuple[int, int, Sequence[tuple[
         if flaps and _in_intervals(flaps, i):
             return
         if suppressed is not None and suppressed(t, sev_):
-            if ep is not None and ep.notify_t is None:
-                ep.notify_t = t
+            if ep is not None:
+                ep.told.append(t)
+                if ep.notify_t is None:
+                    ep.notify_t = t
             return
         o.notified += 1
         if ep is not None:
             if paged is not None:
                 paged.append((t, ep))
+            ep.told.append(t)
             if ep.notify_t is None:
                 ep.notify_t = t
 
@@ -749,12 +753,14 @@ def simulate(ts: Sequence[float], runs: Sequence[tuple[int, int, Sequence[tuple[
                     if kff > 0 and e_.end_t is not None and e_.end_t <= tb:
                         break
                     if suppressed is not None and suppressed(tb, sev):
+                        e_.told.append(tb)
                         if e_.notify_t is None:
                             e_.notify_t = tb
                     else:
                         o.notified += 1
                         if paged is not None:
                             paged.append((tb, e_))
+                        e_.told.append(tb)
                         if e_.notify_t is None:
                             e_.notify_t = tb
                     break
@@ -777,8 +783,11 @@ def detection_delays(incidents: Sequence[Incident], episodes: Sequence[_Episode]
                 if e.fire_t > inc.start + max_delay:
                     break
                 continue
-            if e.notify_t >= inc.start - early:
-                d = max(0.0, e.notify_t - inc.start)
+            # told about this incident: paged at most `early` before it, or paged again during it
+            # (an escalation to critical)
+            told = [t for t in e.told if t >= inc.start - early]
+            if told:
+                d = max(0.0, min(told) - inc.start)
             break
         out.append(d if d is not None and d <= max_delay else None)
     return out
