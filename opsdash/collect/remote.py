@@ -66,13 +66,16 @@ READ_CHUNK = 65536
 
 # $1 nonce, $2 input bytes, $3 host-side deadline (s), $4 TERM->KILL grace (s), $5 the command.
 # The wrapper itself is in $OPSDASH_RUN (see Invocation.command_line), so setsid can re-run it.
+# setsid is only called when we are not a group leader, so it does not fork (no -w needed,
+# which util-linux before 2.24 lacks); the exit status travels in our last stderr line anyway.
+# Without setsid (BSD) or /proc, the group is the one sshd made for the session: ours alone.
 WRAPPER = r"""
 n=$1 len=$2 dl=$3 g=$4 c=$5
 pg=
 if [ -r "/proc/$$/stat" ]; then read -r _ _ _ _ pg _ <"/proc/$$/stat"; else pg=$(ps -o pgid= -p $$ 2>/dev/null); pg=${pg#"${pg%%[! ]*}"}; fi
 if [ "$pg" != "$$" ] && [ "${OPSDASH_RUN_SID-}" != "$n" ] && command -v setsid >/dev/null 2>&1; then
   OPSDASH_RUN_SID=$n; export OPSDASH_RUN_SID
-  exec setsid -w sh -c 'eval "$OPSDASH_RUN"' opsdash-run "$@"
+  exec setsid sh -c 'eval "$OPSDASH_RUN"' opsdash-run "$@"
 fi
 unset OPSDASH_RUN OPSDASH_RUN_SID
 printf '%s pgid=%s\n' "$n" "$pg" >&2
