@@ -28,6 +28,7 @@ pytestmark = pytest.mark.integration
 
 AM_BIN = "/usr/bin/prometheus-alertmanager"
 FOR_S = 2.0
+AM_RESOLVE_TIMEOUT = 4  # Alertmanager resolves an alert not re-posted for this long
 
 
 def _restart_sshd(s) -> None:
@@ -90,6 +91,8 @@ def alertmanager(tmp_path: Path):
     root = tmp_path / "am"
     root.mkdir()
     (root / "alertmanager.yml").write_text(f"""
+global:
+  resolve_timeout: {AM_RESOLVE_TIMEOUT}s
 route:
   receiver: hook
   group_by: ['alertname', 'target']
@@ -220,3 +223,51 @@ group_window = "1s"
     assert "### Symptoms" in body and "runbook" in body.lower()  # the escalation packet
     assert fire_mail["Message-ID"].startswith("<") and "notification id:" in body
     assert "RESOLVED" in resolve_mail["Subject"]
+
+
+async def test_alertmanager_keeps_a_firing_alert_because_it_is_re_posted(tmp_path: Path, alertmanager) -> None:
+    """Alertmanager resolves an alert nobody re-posts within its resolve_timeout; opsdash
+    re-posts every `resend` while the alert fires, so it stays active; once opsdash stops
+    re-posting, Alertmanager times it out."""
+    from opsdash.alerts.engine import engine_for as engine_of
+    from opsdash.config import parse_config
+    from opsdash.model import Sample
+    from opsdash.notify import Notifier
+
+    am_url, _rec = alertmanager
+    cfg = parse_config(f"""
+[[hosts]]
+name = "web-1"
+[[rules]]
+name = "disk"
+metric = "host.disk_percent"
+warn = 85
+for = "0s"
+[[notify]]
+name = "am"
+kind = "alertmanager"
+url = "{am_url}"
+resend = "1s"
+""")
+
+    def active() -> list:
+        doc = httpx.get(am_url + "/api/v2/alerts", timeout=5).json()
+        return [a for a in doc if a["labels"].get("alertname") == "disk" and a["status"]["state"] == "active"]
+
+    with Store(tmp_path / "s.sqlite") as store:
+        engine = engine_of(cfg, store)
+        n = Notifier(cfg, store)
+        engine.observe([Sample(time.time(), "web-1", "host.disk_percent", 90.0, {"mount": "/"})])
+        n.reconcile()
+        stop = asyncio.Event()
+        task = asyncio.create_task(n.run(stop))
+        try:
+            await _wait("the alert active in Alertmanager", active, 10)
+            await asyncio.sleep(AM_RESOLVE_TIMEOUT * 2)  # twice its resolve_timeout
+            assert active(), "re-posting should have kept it active"
+            (a,) = active()
+            assert a["labels"]["target"] == "web-1" and a["labels"]["tier"] == "L1"
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+        await _wait("Alertmanager to time it out once nobody re-posts", lambda: not active(), AM_RESOLVE_TIMEOUT + 6)

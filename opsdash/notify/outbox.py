@@ -99,9 +99,12 @@ class Notifier:
             states += sts
         if events or states:
             self.store.enqueue_notifications(events, states, now)
-            for ev in events:
-                a = ev.alert
-                log.info("notify %s: queued %s %s on %s (id %s)", ev.target, ev.event, a["rule"], a["target"], ev.id)
+            groups: dict[tuple[str, str, str], list[str]] = {}
+            for ev in events:  # one line per target, event and rule: a storm of 500 is one line
+                groups.setdefault((ev.target, ev.event, ev.grp), []).append(ev.alert["target"])
+            for (target, event, rule), who in groups.items():
+                shown = ", ".join(who[:5]) + (f" and {len(who) - 5} more" if len(who) > 5 else "")
+                log.info("notify %s: queued %s %s on %s", target, event, rule, shown)
         if now - self._last_prune > 3600:
             self.store.prune_notifications(now - KEEP_SENT)
             self._last_prune = now
