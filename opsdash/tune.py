@@ -97,8 +97,9 @@ HISTORY_WINDOWS = 6
 # latches after its first breach.
 BASELINE_S = 2 * 3600.0
 BASELINE_MIN_SAMPLES = 8
-# Flap episodes of a rule without flap detection are counted with the engine's usual
-# thresholds (the built-ins' 20/30 %): measured, never applied to its pages.
+# A rule without flap detection shows no flapping state: what a person sees flap is the alert
+# itself firing and resolving. Those episodes are counted with the engine's weighting at the
+# built-ins' 20/30 %: measured, never applied to its pages.
 MEASURE_FLAP = (20.0, 30.0)
 
 
@@ -927,12 +928,12 @@ def _outcome(sers: Sequence[_Series], tr: _Triple, rule: Rule, for_s: float, att
         if not runs and not incs:
             continue
         flaps = _flaps(ser, tr, rule.flap) if rule.flap else ()
-        if runs and not rule.flap:
-            o.flap_episodes += len(_flaps(ser, tr, MEASURE_FLAP))
         eps: list[_Episode] = []
         paged: list[tuple[float, _Episode]] = []
         simulate(ser.ts, runs, for_s=for_s, attempts=attempts, kff=rule.keep_firing_for_s, flaps=flaps,
                  suppressed=inh.for_series(rule, ser), t_end=t_end, out=o, episodes=eps, paged=paged)
+        if len(eps) > 1 and not rule.flap:
+            o.flap_episodes += _alert_flaps(ser, eps)
         if incs:
             delays.extend(detection_delays(incs, eps, max_delay, early))
         _judge_episodes(ser, eps, paged, t_end, o)
@@ -944,6 +945,19 @@ def _outcome(sers: Sequence[_Series], tr: _Triple, rule: Rule, for_s: float, att
     o.delays = delays
     o.caught = sum(1 for d in delays if d is not None)
     return o
+
+
+def _alert_flaps(ser: _Series, eps: Sequence[_Episode]) -> int:
+    """Flap episodes of the alert itself (firing <-> resolved, what a person sees), by the
+    engine's weighted state change at MEASURE_FLAP, for a rule without flap detection."""
+    ts, n = ser.ts, ser.n
+    runs = []
+    for e in eps:
+        i0 = bisect_left(ts, e.fire_t)
+        i1 = (bisect_left(ts, e.end_t) if e.end_t is not None else n) - 1
+        if i1 >= i0:
+            runs.append((i0, i1, ()))
+    return len(flap_intervals(n, runs, *MEASURE_FLAP))
 
 
 def _judge_episodes(ser: _Series, eps: Sequence[_Episode], paged: Sequence[tuple[float, _Episode]],
@@ -990,31 +1004,39 @@ def _merge(iv: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
 
 def _baseline(ser: _Series) -> float:
     """The series' highest block median outside its incidents (signed), exact where it is
-    above the series' floor (the lowest clear any candidate uses); -inf below it."""
-    ts, n = ser.ts, ser.n
-    if not ser.idx or n < BASELINE_MIN_SAMPLES:
+    above the series' floor (the lowest clear any candidate uses); -inf below it. Only
+    blocks where at least half the samples are past the floor are looked at sample by sample."""
+    ts, n, idx, vals = ser.ts, ser.n, ser.idx, ser.vals
+    if not idx or n < BASELINE_MIN_SAMPLES:
         return -math.inf
     t0 = ts[0]
     wins = ser.windows
-    blocks: dict[int, list[float]] = {}
-    for i, v in zip(ser.idx, ser.vals):
-        t = ts[i]
-        if wins and _in_closed(wins, t):
-            continue
-        blocks.setdefault(int((t - t0) // BASELINE_S), []).append(v)
     best = -math.inf
-    for blk, vals in blocks.items():
-        lo = bisect_left(ts, t0 + blk * BASELINE_S)
-        hi = bisect_left(ts, t0 + (blk + 1) * BASELINE_S)
+    blk = int((ts[idx[0]] - t0) // BASELINE_S)
+    last = int((ts[idx[-1]] - t0) // BASELINE_S)
+    while blk <= last:
+        b0, b1 = t0 + blk * BASELINE_S, t0 + (blk + 1) * BASELINE_S
+        lo, hi = bisect_left(ts, b0), bisect_left(ts, b1)
+        j0, j1 = bisect_left(idx, lo), bisect_left(idx, hi)
+        blk += 1
+        if j1 == j0:
+            if j0 < len(idx):  # skip to the next block with a sample past the floor
+                blk = max(blk, int((ts[idx[j0]] - t0) // BASELINE_S))
+            continue
         m = hi - lo
+        above = vals[j0:j1]
+        cut = False
         for s_, e in wins:  # samples inside incidents are not the normal level
-            if s_ < t0 + (blk + 1) * BASELINE_S and e >= t0 + blk * BASELINE_S:
+            if s_ < b1 and e >= b0:
                 m -= bisect_right(ts, e, lo, hi) - bisect_left(ts, s_, lo, hi)
+                cut = True
+        if cut:
+            above = [v for i, v in zip(idx[j0:j1], above) if not _in_closed(wins, ts[i])]
         if m < BASELINE_MIN_SAMPLES:
             continue
-        j = (m - 1) // 2 - (m - len(vals))  # the lower median's rank among the samples past the floor
+        j = (m - 1) // 2 - (m - len(above))  # the lower median's rank among the samples past the floor
         if j >= 0:
-            best = max(best, sorted(vals)[j])
+            best = max(best, sorted(above)[j])
     return best
 
 
