@@ -148,6 +148,7 @@ class HostConfig:
     caches: tuple[CacheConfig, ...] = ()
     backups: tuple[BackupConfig, ...] = ()
     max_output: int = 8 * 1024 * 1024  # bytes one remote command may return (stdout + stderr); past it, stopped
+    depends_on: tuple[str, ...] = ()  # hosts/endpoints whose outage explains this one's (alerts/dependencies.py)
 
     @property
     def is_local(self) -> bool:
@@ -177,6 +178,7 @@ class EndpointConfig:
     tags: dict[str, str] = field(default_factory=dict)
     source: str | None = None  # a [[sources]] name: quantiles from Prometheus instead
     queries: dict[str, str] = field(default_factory=dict)  # p50/p95/p99/error_rate PromQL
+    depends_on: tuple[str, ...] = ()  # hosts/endpoints whose outage explains this one's
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,22 @@ class NotifyConfig:
 
 
 @dataclass(frozen=True)
+class MaintenanceConfig:
+    """A [[maintenance]] window (opsdash/maintenance.py): matching alerts are not paged during it.
+
+    Recurring (``every``: ``days`` at ``at`` local time in ``tz``) or one window (``start``)."""
+
+    name: str
+    match: dict[str, str]  # the same matchers as silences
+    duration: float
+    tz: str = "UTC"
+    every: str = ""  # as written ("sat 02:00"), for display
+    days: tuple[int, ...] = ()  # 0 = Monday .. 6 = Sunday
+    at: tuple[int, int] = (0, 0)  # (hour, minute), wall clock in tz
+    start: float | None = None  # one window: Unix time
+
+
+@dataclass(frozen=True)
 class Settings:
     retention: float = 14 * 86400.0
     theme: str = "opsdash-dark"
@@ -259,9 +277,15 @@ class Config:
     rules: tuple[RuleConfig, ...]
     raw: dict[str, Any] = field(default_factory=dict, repr=False)  # the TOML document as read
     notify: tuple[NotifyConfig, ...] = ()
+    maintenance: tuple[MaintenanceConfig, ...] = ()
 
     def host(self, name: str) -> HostConfig | None:
         return next((h for h in self.hosts if h.name == name), None)
+
+    def parents(self) -> dict[str, tuple[str, ...]]:
+        """Each host's and endpoint's direct parents: its ``depends_on``, and for a host its
+        ``jump`` when that names a configured host (reached through it, it is down with it)."""
+        return _parents(self.hosts, self.endpoints)
 
 
 # --- locations ---------------------------------------------------------------------
@@ -628,6 +652,7 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
             "sources": (lambda v: v, []),
             "rules": (lambda v: v, []),
             "notify": (lambda v: v, []),
+            "maintenance": (lambda v: v, []),
         },
     )
     s = ck.table(
@@ -685,6 +710,7 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
                 "ssh_config": (_nonempty, defaults["ssh_config"]),
                 "patches_interval": (_positive_duration, defaults["patches_interval"]),
                 "max_output": (_size, defaults["max_output"]),
+                "depends_on": (_str_list, ()),
                 "caches": (lambda x: x, []),
                 "backups": (lambda x: x, []),
             },
@@ -732,6 +758,7 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
                 "tags": (_str_table, {}),
                 "source": (_nonempty, None),
                 "queries": (_str_table, {}),
+                "depends_on": (_str_list, ()),
             },
         )
         slo = ck.table(
@@ -744,6 +771,7 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
             continue
         endpoints.append(EndpointConfig(**v, slo=SLO(**slo)))
     ck.unique([e for e in raw_eps if isinstance(e, dict)], "endpoints")
+    _check_depends_on(ck, hosts, endpoints)
 
     raw_src = ck.array(doc.get("sources"), "sources")
     sources = []
@@ -847,6 +875,7 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
         rules=tuple(rules),
         raw=doc,
         notify=tuple(_notify(ck, doc.get("notify"))),
+        maintenance=tuple(_maintenance(ck, doc.get("maintenance"), hosts, endpoints, sources)),
     )
 
 
@@ -1031,6 +1060,224 @@ def _check_jump_cycles(ck: _Checker, hosts: list[HostConfig]) -> None:
                 break
             seen.add(j)
             j = by_name[j].jump
+
+
+# --- dependencies and maintenance windows ----------------------------------------------
+
+
+def _parents(hosts: Any, endpoints: Any) -> dict[str, tuple[str, ...]]:
+    names = {h.name for h in hosts}
+    out: dict[str, list[str]] = {}
+    for h in hosts:
+        ps = out.setdefault(h.name, [])
+        ps += [p for p in h.depends_on if p not in ps]
+        if h.jump in names and h.jump not in ps:
+            ps.append(h.jump)  # implicit: reached through it
+    for e in endpoints:
+        ps = out.setdefault(e.name, [])
+        ps += [p for p in e.depends_on if p not in ps]
+    return {k: tuple(v) for k, v in out.items() if v}
+
+
+def _check_depends_on(ck: _Checker, hosts: list[HostConfig], endpoints: list[EndpointConfig]) -> None:
+    """Every ``depends_on`` names a host or endpoint of this file (did-you-mean), not itself,
+    and no chain of depends_on (and jump) loops back: a loop would keep each quiet for ever."""
+    known = {h.name for h in hosts} | {e.name for e in endpoints}
+    where: dict[str, str] = {}
+    for kind, items in (("hosts", hosts), ("endpoints", endpoints)):
+        for i, item in enumerate(items):
+            where.setdefault(item.name, f"{kind}[{i}]")
+            for j, p in enumerate(item.depends_on):
+                path = f"{kind}[{i}].depends_on[{j}]"
+                if p == item.name:
+                    ck.problem(path, f'"{p}" cannot depend on itself')
+                elif p not in known:
+                    close = difflib.get_close_matches(p, sorted(known), n=1, cutoff=0.6)
+                    hint = f' (did you mean "{close[0]}"?)' if close else ""
+                    ck.problem(path, f"expected a host or endpoint name from this file, got {_show(p)}{hint}")
+    graph = _parents(hosts, endpoints)
+    jump_only = {h.name: h.jump for h in hosts}
+    done: set[str] = set()
+    for start in sorted(graph):
+        # depth-first along parents; a name met again on the current path is a loop
+        path: list[str] = []
+        on_path: set[str] = set()
+
+        def visit(n: str) -> list[str] | None:
+            if n in on_path:
+                return path[path.index(n):] + [n]
+            if n in done:
+                return None
+            path.append(n)
+            on_path.add(n)
+            for p in graph.get(n, ()):
+                loop = visit(p)
+                if loop:
+                    return loop
+            path.pop()
+            on_path.discard(n)
+            done.add(n)
+            return None
+
+        loop = visit(start)
+        if loop:
+            if all(jump_only.get(a) == b for a, b in zip(loop, loop[1:])):
+                return  # a loop of jumps only: _check_jump_cycles reported it
+            ck.problem(f"{where.get(loop[0], 'hosts')}.depends_on",
+                       "dependencies loop: " + " -> ".join(loop) + " (each would keep the other quiet)")
+            return
+
+
+_DAY_NAMES = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+_DAY_WORDS = {"daily": tuple(range(7)), "weekdays": (0, 1, 2, 3, 4), "weekends": (5, 6)}
+_EVERY_EXPECTED = 'days and a time, like "sat 02:00", "mon,wed 03:30", "mon-fri 22:00" or "daily 02:00"'
+
+
+def parse_every(text: Any) -> tuple[tuple[int, ...], tuple[int, int]]:
+    """ "sat 02:00" -> ((5,), (2, 0)); "mon,wed 03:30", "mon-fri 22:00", "daily 02:00". Days are
+    three-letter names (or whole ones), comma lists and ranges; "daily", "weekdays", "weekends"."""
+    if not isinstance(text, str):
+        raise _Invalid(_EVERY_EXPECTED)
+    parts = text.strip().lower().split()
+    if len(parts) != 2:
+        raise _Invalid(_EVERY_EXPECTED)
+    days_s, time_s = parts
+    m = re.fullmatch(r"(\d{1,2}):(\d\d)", time_s)
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        raise _Invalid(f"{_EVERY_EXPECTED} (the time is HH:MM, 00:00-23:59)")
+
+    def day(word: str) -> int:
+        d = _DAY_NAMES.get(word[:3]) if len(word) >= 3 else None
+        full = {"mon": "monday", "tue": "tuesday", "wed": "wednesday", "thu": "thursday", "fri": "friday",
+                "sat": "saturday", "sun": "sunday"}
+        if d is None or not full[word[:3]].startswith(word):
+            raise _Invalid(f"{_EVERY_EXPECTED} (not a day: {word!r})")
+        return d
+
+    days: set[int] = set()
+    for item in days_s.split(","):
+        if item in _DAY_WORDS:
+            days.update(_DAY_WORDS[item])
+        elif "-" in item:
+            a, _, b = item.partition("-")
+            lo, hi = day(a), day(b)
+            d = lo
+            while True:
+                days.add(d)
+                if d == hi:
+                    break
+                d = (d + 1) % 7
+        else:
+            days.add(day(item))
+    return tuple(sorted(days)), (int(m.group(1)), int(m.group(2)))
+
+
+def _start_time(v: Any) -> Any:
+    """A TOML datetime or an ISO-8601 string; without an offset it is wall time in the window's tz."""
+    import datetime as _dt
+
+    if isinstance(v, _dt.datetime):
+        return v
+    if isinstance(v, str):
+        try:
+            return _dt.datetime.fromisoformat(v.strip().replace("Z", "+00:00"))
+        except ValueError:
+            pass
+    raise _Invalid('a date and time like "2026-12-05T02:00:00Z" (or without Z: in the window\'s tz)')
+
+
+def _zone(name: str) -> Any:
+    import zoneinfo
+
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+# Labels a series carries besides its target's tags (engine.py, rules.py): what a matcher may use too.
+SERIES_LABELS = ("mount", "cache", "backup", "vantage", "metric")
+_MATCH_BUILTINS = ("target", "rule", "alertname", "severity")
+
+
+def _maintenance(ck: _Checker, data: Any, hosts: list[HostConfig], endpoints: list[EndpointConfig],
+                 sources: list[SourceConfig]) -> list[MaintenanceConfig]:
+    """[[maintenance]]: name, match (silence matchers, checked like `opsdash silence` checks them),
+    `every` or `start`, duration, tz (an IANA zone name)."""
+    out = []
+    items = ck.array(data, "maintenance")
+    tag_keys = {k for x in (*hosts, *endpoints) for k in x.tags}
+    keys = set(_MATCH_BUILTINS) | set(SERIES_LABELS) | tag_keys
+    targets = {h.name for h in hosts} | {e.name for e in endpoints}
+    # A Prometheus source brings targets of its own (instance labels): any target name may come.
+    check_targets = not any(s.kind == "prometheus" for s in sources)
+    for i, w in enumerate(items):
+        wp = f"maintenance[{i}]"
+        v = ck.table(
+            w,
+            wp,
+            {
+                "name": (_nonempty, _REQUIRED),
+                "match": (_str_table, _REQUIRED),
+                "every": (lambda x: (x, parse_every(x)), None),
+                "start": (_start_time, None),
+                "duration": (_positive_duration, _REQUIRED),
+                "tz": (_nonempty, "UTC"),
+            },
+        )
+        ok = v["name"] is not None and v["match"] is not None and v["duration"] is not None
+        if v["match"] is not None:
+            if not v["match"]:
+                ck.problem(f"{wp}.match", 'expected at least one matcher, like { role = "db" }')
+                ok = False
+            for k, val in v["match"].items():
+                mp = f"{wp}.match.{k}"
+                if k not in keys:
+                    close = difflib.get_close_matches(k, sorted(keys), n=1, cutoff=0.6)
+                    hint = f' (did you mean "{close[0]}"?)' if close else ""
+                    ck.problem(mp, f'unknown label "{k}"{hint}; alerts carry target, rule, severity, '
+                                   "their target's tags and their series' labels")
+                    ok = False
+                elif k == "severity" and val not in ("warning", "critical"):
+                    ck.problem(mp, f'expected "warning" or "critical", got {_show(val)}')
+                    ok = False
+                elif k == "target" and check_targets and val not in targets:
+                    close = difflib.get_close_matches(val, sorted(targets), n=1, cutoff=0.6)
+                    hint = f' (did you mean "{close[0]}"?)' if close else ""
+                    ck.problem(mp, f"expected a host or endpoint name from this file, got {_show(val)}{hint}")
+                    ok = False
+        zone = _zone(v["tz"]) if v["tz"] else None
+        if v["tz"] and zone is None:
+            import zoneinfo
+
+            close = difflib.get_close_matches(v["tz"], sorted(zoneinfo.available_timezones()), n=1, cutoff=0.6)
+            hint = f' (did you mean "{close[0]}"?)' if close else ""
+            ck.problem(f"{wp}.tz", f'unknown time zone {_show(v["tz"])}{hint}; expected an IANA name like "Europe/Berlin"')
+            ok = False
+        raw = w if isinstance(w, dict) else {}
+        if ("every" in raw) == ("start" in raw):
+            ck.problem(wp, 'expected exactly one of every (a recurring window, like "sat 02:00") or start (one window)')
+            ok = False
+        if v["every"] is not None and v["duration"] is not None and v["duration"] > 7 * 86400:
+            ck.problem(f"{wp}.duration", f"expected at most 7d for a recurring window, got {_show(raw.get('duration'))}")
+            ok = False
+        if not ok or (v["every"] is None and v["start"] is None):
+            continue
+        start = None
+        days: tuple[int, ...] = ()
+        at = (0, 0)
+        if v["start"] is not None:
+            st = v["start"]
+            if st.tzinfo is None:
+                st = st.replace(tzinfo=zone)
+            start = st.timestamp()
+        else:
+            days, at = v["every"][1]
+        out.append(MaintenanceConfig(name=v["name"], match=v["match"], duration=v["duration"], tz=v["tz"],
+                                     every=v["every"][0].strip() if v["every"] else "", days=days, at=at,
+                                     start=start))
+    ck.unique([w for w in items if isinstance(w, dict)], "maintenance")
+    return out
 
 
 def empty_config() -> Config:

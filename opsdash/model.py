@@ -339,5 +339,6 @@ class Alert:
             "silenced": self.silenced,
             "flapping": self.flapping,
             "inhibited": self.inhibited,
+            "suppressed_by": self.suppressed_by,
             "source": self.source,
         }

@@ -167,6 +167,11 @@ _MIGRATIONS: list[str] = [
         PRIMARY KEY (target, alert_id)
     );
     """,
+    # 4: why a firing alert is held back (a maintenance window, a parent down): the notifier
+    # reads it like a silence (alerts/engine.py "Holds").
+    """
+    ALTER TABLE alerts ADD COLUMN suppressed_by TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -591,12 +596,13 @@ class Store:
     # A new episode (the row was resolved) starts from the rule's tier again. "L1" < "L2" < "L3".
     _UPSERT_ALERT = (
         "INSERT INTO alerts (id, rule, target, labels, severity, state, since, value, summary, runbook, tier,"
-        " flapping, inhibited, source, updated_at, resolved_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+        " flapping, inhibited, source, updated_at, resolved_at, suppressed_by) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
         "ON CONFLICT (id) DO UPDATE SET severity=excluded.severity, state=excluded.state, since=excluded.since,"
         " value=excluded.value, summary=excluded.summary, runbook=excluded.runbook,"
         " tier=CASE WHEN alerts.state != 'resolved' AND alerts.tier > excluded.tier THEN alerts.tier"
         " ELSE excluded.tier END,"
         " flapping=excluded.flapping, inhibited=excluded.inhibited, labels=excluded.labels,"
+        " suppressed_by=excluded.suppressed_by,"
         " updated_at=excluded.updated_at, resolved_at=excluded.resolved_at"
     )
 
@@ -605,7 +611,7 @@ class Store:
         return (
             a.id, a.rule, a.target, _labels_json(a.labels), a.severity, a.state, a.since, a.value,
             a.summary, a.runbook, a.tier, int(a.flapping), int(a.inhibited), a.source, now,
-            now if a.state == "resolved" else None,
+            now if a.state == "resolved" else None, a.suppressed_by,
         )
 
     def upsert_alert(self, a: Alert, now: float) -> None:
@@ -659,7 +665,7 @@ class Store:
         now = time.time() if now is None else now
         sql = (
             "SELECT id, rule, target, labels, severity, state, since, value, summary, runbook, tier, flapping,"
-            " inhibited, source FROM alerts"
+            " inhibited, source, suppressed_by FROM alerts"
         )
         args: list[Any] = []
         if states:
@@ -674,7 +680,7 @@ class Store:
             a = Alert(
                 id=r[0], rule=r[1], target=r[2], labels=labels, severity=r[4], state=r[5], since=r[6],
                 value=r[7], summary=r[8], runbook=r[9], tier=r[10], flapping=bool(r[11]),
-                inhibited=bool(r[12]), source=r[13],
+                inhibited=bool(r[12]), source=r[13], suppressed_by=r[14],
             )
             ack = acks.get(a.id)
             if ack:

@@ -28,6 +28,18 @@ the target's other alerts are marked inhibited (shown, never paged). Dead man's 
 ``no-data`` rule): ``tick(now)`` fires for a series with no sample for 3x its
 observed interval, and its next sample resolves it.
 
+Holds (``suppressed_by``): an alert a ``[[maintenance]]`` window covers says
+"maintenance NAME", and an alert of a target whose parent is down (``depends_on``,
+or the ``jump`` host it is reached through; alerts/dependencies.py) says "PARENT
+down"; while the parent's down alert is only pending, "PARENT down?". Such an alert
+is shown and never paged; the notifier (level-triggered) pages it when the hold
+lifts and it still fires, so a window or a parent never swallows an outage. After
+the parent recovers, its dependants stay held for one poll interval plus their
+rule's ``for``: time for their own alerts to clear. The parent's summary names the
+dependants it holds ("12 dependants suppressed: ..."). Holds are judged when an
+alert changes, and for every open alert when a window starts or ends, a parent
+goes down or comes back, or a hold-off ends (``_refresh_holds``).
+
 Time comes only from the samples and from ``tick(now)``: no wall clock here,
 so tests use a fake clock and ``replay`` runs on recorded time.
 
@@ -53,10 +65,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..config import format_duration
+from .. import maintenance as _maint
+from ..config import MaintenanceConfig, format_duration
 from ..model import Alert, Sample
 from ..errors import StoreError
 from ..store import AlertWrites, Store
+from .dependencies import Dependencies
 from .rules import NO_DATA, Rule, matches
 
 __all__ = ["METRIC_NAMES", "AlertEngine", "TransitionEvent", "alert_id", "group_alerts"]
@@ -203,6 +217,7 @@ class _State:
         "sign", "lo", "clr", "crit", "warn_none", "for_s", "attempts", "kff", "flap_lo", "flap_hi",
         "state", "bad", "count", "bad_since", "crit_since", "clear_since", "severity", "since", "value", "t",
         "fired", "flast", "fbits", "fsum", "fcnt", "flapping", "inhibited", "dirty", "series",
+        "suppressed", "holding",
     )
 
     def __init__(self, rule: Rule, target: str, labels: dict[str, str], metric: str,
@@ -247,6 +262,8 @@ class _State:
         self.inhibited = False
         self.dirty = False
         self.series: Any = None
+        self.suppressed: str | None = None  # why it is held back (a window, a parent down): Alert.suppressed_by
+        self.holding: tuple[str, ...] = ()  # a down parent: the dependants it holds (named in its summary)
 
     # thresholds back in the user's sign, for reasons
     def threshold(self, which: str) -> float:
@@ -316,8 +333,18 @@ class AlertEngine:
         *,
         store: Store | None = None,
         tags: Callable[[str], Mapping[str, str]] | None = None,
+        windows: Sequence[MaintenanceConfig] = (),
+        dependencies: Dependencies | None = None,
     ):
         self.rules = [r for r in rules if r.enabled]
+        self._windows = tuple(windows)
+        self._deps = dependencies if dependencies else None
+        self._active: list[_maint.Occurrence] = []  # the windows running in [_win_from, _win_next)
+        self._win_from = float("inf")
+        self._win_next = float("-inf")
+        self._holds_next = float("-inf")  # when a hold may change by itself (a window, a hold-off ending)
+        self._holds_dirty = True  # a parent went down or came back: judge every open alert again
+        self._recovered: dict[str, float] = {}  # parent -> when its down alert resolved (the hold-off)
         self.store = store
         self._tags = tags or (lambda _t: {})
         self._by_metric: dict[str, list[Rule]] = {}
@@ -361,6 +388,8 @@ class AlertEngine:
         sample = self._sample
         for s in samples:
             sample(s.t, s.target, s.metric, s.value, s.labels)
+        if self._holds_dirty or self._now >= self._holds_next:
+            self._refresh_holds(self._now)
         if self.write_through and self._writes:
             self.flush()
         return out
@@ -386,6 +415,8 @@ class AlertEngine:
                 gap = now - ser.last_t
                 if gap > mult * iv:
                     self._fire_nodata(st, ser, now, gap)
+        if self._holds_dirty or now >= self._holds_next:
+            self._refresh_holds(now)
         if self.store is not None:
             rows = self._writes.rows
             for st in list(self._live.values()):
@@ -702,6 +733,10 @@ class AlertEngine:
         if not on and any(st.rule.name in self._inhibitors and st.state == FIRING
                           for st in self._by_target.get(target, ())):
             return  # still down by another inhibitor (an endpoint down from a second vantage)
+        if self._deps is not None and (target in self._down) != on and self._deps.dependants(target):
+            self._holds_dirty = True
+            if not on:
+                self._recovered[target] = t  # its dependants wait out a hold-off (_hold)
         if on:
             self._down.add(target)
         else:
@@ -718,6 +753,92 @@ class AlertEngine:
             if st.id in self._live and self.store is not None:
                 self._writes.rows[st.id] = (self._alert(st), t)
 
+    # --- holds: maintenance windows and dependencies -------------------------------------------
+
+    def _windows_at(self, t: float) -> list[_maint.Occurrence]:
+        if not self._windows:
+            return []
+        if not (self._win_from <= t < self._win_next):
+            self._active = _maint.active(self._windows, t)
+            nxt = _maint.next_change(self._windows, t)
+            self._win_from, self._win_next = t, (nxt if nxt is not None else t + 86400.0)
+        return self._active
+
+    def _interval(self, st: _State) -> float:
+        iv = st.series.interval if st.series is not None else None
+        if iv is None and self._deps is not None:
+            iv = self._deps.intervals.get(st.target)
+        return iv if iv is not None else 60.0
+
+    def _parent_pending(self, target: str) -> bool:
+        return any(o.rule.name in self._inhibitors and o.state == PENDING and not o.flapping
+                   for o in self._by_target.get(target, ()))
+
+    def _hold(self, st: _State, t: float) -> str | None:
+        """Why this alert is held back at ``t``, or None (see the module's "Holds")."""
+        if self._windows:
+            labels = self._full_labels(st)
+            for o in self._windows_at(t):
+                if _maint.covers(o, labels):
+                    return _maint.suppression(o)
+        deps = self._deps
+        if deps is None or st.target not in deps.parents:
+            return None
+        cause = deps.cause(st.target, self._down)
+        if cause is not None:
+            return f"{cause} down"
+        ancestors = deps.ancestors(st.target)
+        for a in ancestors:
+            if self._parent_pending(a):
+                return f"{a} down?"  # its page decides in a moment: do not page the dependant first
+        for a in ancestors:
+            back = self._recovered.get(a)
+            if back is not None:
+                until = back + self._interval(st) + st.for_s
+                if t < until:
+                    self._holds_next = min(self._holds_next, until)
+                    return f"{a} back at {_clock(back)}, held until {_clock(until)}"
+        return None
+
+    def _refresh_holds(self, now: float) -> None:
+        """Judge the hold of every open alert again; a change is written, and recorded as a
+        transition of a firing alert ("suppressed: ..." / "no longer suppressed")."""
+        self._holds_dirty = False
+        self._holds_next = float("inf")
+        if self._windows:
+            self._windows_at(now)
+            self._holds_next = self._win_next
+        for p, back in list(self._recovered.items()):
+            if now - back > 86400.0:
+                del self._recovered[p]
+        deps = self._deps
+        for st in list(self._live.values()):
+            old, old_holding = st.suppressed, st.holding
+            st.suppressed = self._hold(st, now)
+            if deps is not None and st.rule.name in self._inhibitors:
+                st.holding = deps.held_by(st.target, self._down) if st.state == FIRING else ()
+            if st.suppressed == old and st.holding == old_holding:
+                continue
+            if st.state == FIRING and st.suppressed != old:
+                if st.suppressed:
+                    reason = f"suppressed since {_clock(now)}: {st.suppressed}"
+                    notify = False
+                else:
+                    reason = f"no longer suppressed at {_clock(now)} ({old}); still firing"
+                    notify = not (st.flapping or st.inhibited)
+                ev = TransitionEvent(now, st.id, st.rule.name, st.target, "firing", "firing", st.severity, st.value,
+                                     reason, dict(st.labels), st.flapping, st.inhibited, notify)
+                self._out.append(ev)
+                if self.store is not None:
+                    w = self._writes
+                    w.transitions.append((now, st.id, st.rule.name, st.target, "firing", "firing", st.severity,
+                                          st.value, reason))
+                    w.events.append(ev)
+                    if notify:
+                        w.pages.append((ev, st.id, self._full_labels(st)))
+            if self.store is not None:
+                self._writes.rows[st.id] = (self._alert(st), now)
+
     # --- events and the store ---------------------------------------------------------------
 
     def _alert(self, st: _State) -> Alert:
@@ -730,10 +851,18 @@ class AlertEngine:
         return Alert(
             id=st.id, rule=st.rule.name, target=st.target, severity=st.severity, state=state, since=st.since,
             value=st.value, summary=self._summary(st), runbook=st.rule.runbook, tier=st.rule.tier_for(st.severity),
-            flapping=st.flapping, inhibited=st.inhibited, labels=dict(st.labels),
+            flapping=st.flapping, inhibited=st.inhibited, labels=dict(st.labels), suppressed_by=st.suppressed,
         )
 
     def _summary(self, st: _State) -> str:
+        text = self._summary_text(st)
+        if st.holding:
+            n = len(st.holding)
+            names = ", ".join(st.holding[:20]) + (f" and {n - 20} more" if n > 20 else "")
+            text += f"; {n} dependant{'s' * (n != 1)} suppressed: {names}"
+        return text
+
+    def _summary_text(self, st: _State) -> str:
         tmpl = st.rule.summary
         v = st.value
         if tmpl:
@@ -762,9 +891,12 @@ class AlertEngine:
             st.inhibited = False
         if inhibited and to in ("firing", "flapping"):
             reason += f"; inhibited: {st.target} is down"
-        if notify and (st.flapping or inhibited):
-            notify = False
         live = st.state != OK or st.flapping
+        st.suppressed = self._hold(st, t) if live else None
+        if st.suppressed and to in ("firing", "flapping"):
+            reason += f"; suppressed: {st.suppressed}"
+        if notify and (st.flapping or inhibited or st.suppressed):
+            notify = False
         if live:
             self._live[st.id] = st
         else:
@@ -776,8 +908,12 @@ class AlertEngine:
         if st.flapping and frm in ("ok", "pending") and to in ("ok", "pending"):
             return  # ok<->pending churn of a flapping alert: shown as flapping, not reported poll by poll
         self._out.append(ev)
-        if to == "firing" and frm != "firing" and st.rule.name in self._inhibitors:
-            self._set_inhibited(st.target, True, t)
+        if st.rule.name in self._inhibitors:
+            if to == "firing" and frm != "firing":
+                self._set_inhibited(st.target, True, t)
+            if self._deps is not None and self._deps.dependants(st.target):
+                self._holds_dirty = True  # down, pending or back: its dependants' holds change
+                st.holding = self._deps.held_by(st.target, self._down) if st.state == FIRING else ()
         if self.store is not None:
             self._write(st, ev, live)
 
@@ -850,4 +986,6 @@ def engine_for(config: Any, store: Any = None) -> "AlertEngine":
     from .rules import rules_from_config, tags_from_config
 
     tags = tags_from_config(config)
-    return AlertEngine(rules_from_config(config), store=store, tags=lambda target: tags.get(target, {}))
+    return AlertEngine(rules_from_config(config), store=store, tags=lambda target: tags.get(target, {}),
+                       windows=getattr(config, "maintenance", ()),
+                       dependencies=Dependencies.from_config(config) if hasattr(config, "parents") else None)
