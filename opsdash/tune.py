@@ -16,9 +16,21 @@ Definitions (per rule):
   or is inhibited/silenced, i.e. someone knows) no later than ``max_delay_s``
   after the incident began.
 
-The proposal is the grid point with the fewest pages that catches every
-incident, ties broken by smaller total detection delay, then by the smallest
-change. A rule with no sustained incident in the window cannot be judged by
+- **judged on** what a person would: pages (storms of one rule within
+  ``STORM_WINDOW_S`` count once) and pages per 12-hour shift, precision and
+  recall against the incidents, the worst detection delay, time firing outside
+  incidents, flap episodes, and whether it resolves between incidents.
+- **latches**: keeps firing longer than ``incident_s`` (+ keep_firing_for)
+  after the condition cleared outside incidents, or has ``clear`` on the normal
+  side of a series' baseline (``_baseline``). Never proposed; nor a setting
+  with more flap episodes than today's. Marked incidents (``KnownIncident``,
+  ``--incidents``) replace the sustained ones when given.
+- **too little history** (less than ``HISTORY_WINDOWS`` times the incident
+  definition or the proposed ``for``): nothing is proposed.
+
+The proposal is the admissible grid point with the fewest pages that catches
+every incident, ties broken by smaller total detection delay, then by the
+smallest change. A rule with no sustained incident in the window cannot be judged by
 history alone: its thresholds are never raised past the current ones and its
 ``for`` never past ``max_delay`` (or the current value), so any future breach
 of today's threshold is still caught in time.

@@ -52,7 +52,8 @@ def test_rows_sort_worst_first_and_say_it_in_words(snap: data.Snapshot):
     first = {r.ref.target: r.cells[0][0] for r in health}
     assert first["web-3"] == "✖ down"
     assert first["cache-2"] == "✖ auth"
-    assert first["db-1"] == "✖ CRIT"  # disk 93%
+    assert first["db-1"] == "▲ warn"  # disk 93%: past the built-in disk rule's warn (85), under its crit (95)
+    assert first["batch-1"] == "▲ warn"  # CPU 97%: past cpu's warn (90), under its crit (98)
     assert first["web-1"] == "● up"
     backups = view.rows["backups"]
     assert backups[0].ref.target == "db-1" and "FAILED" in backups[0].cells[2][0]
@@ -169,17 +170,31 @@ def test_pending_alerts_sort_by_time_to_fire() -> None:
     assert since == {"a3": data.fmt_age(60), "a2": "in " + data.fmt_age(30), "a1": "in " + data.fmt_age(7 * 86400 - 3600)}
 
 
+def _slo_severity(**slos: tuple[float, float]) -> "Severity":
+    """The rules in force for endpoints with these SLOs (availability %, ttfb_p95_ms): SLOs live in the rules."""
+    from opsdash.alerts.severity import Severity
+    from opsdash.config import parse_config
+
+    toml = "".join(f'[[endpoints]]\nname = "{n}"\nurl = "http://127.0.0.1:1/"\n'
+                   f'slo = {{ availability = {a}, ttfb_p95_ms = {p} }}\n' for n, (a, p) in slos.items())
+    return Severity.for_config(parse_config(toml))
+
+
 def test_latency_state_names_the_cause(snap: data.Snapshot):
     # Failing requests and a slow p95 are different pages to look at: the word says which.
-    view = data.build_view(snap)
+    view = data.build_view(snap, severity=_slo_severity(**{"api-login": (99.9, 400)}))
     api = next(r for r in view.rows["latency"] if r.ref.target == "api-login")
-    assert api.cells[0][0] == "✖ ERRORS"  # availability 99.5% under its 99.9% SLO (p95 is only a warning)
+    # availability 99.5% under its 99.9% SLO and p95 640 ms over 400: both warnings (availability-slo
+    # has no crit; ttfb-p95's crit is 800), and the failing requests name it
+    assert api.cells[0][0] == "▲ errors"
+    assert (api.cells[4][1], api.cells[6][1], api.cells[7][1]) == ("warn", "warn", "ok")  # p95, avail, err 1% (not > 1%)
+    sev = _slo_severity(e=(99.0, 400))
 
     def state_of(p95: float, err: float, avail: float) -> str:
         d = {"state": "ok", "p50_ms": 10, "p95_ms": p95, "p99_ms": p95, "error_rate": err, "availability": avail,
              "t": NOW, "interval": 15, "vantage": "local", "slo": {"availability": 99.0, "ttfb_p95_ms": 400}}
         s = data.Snapshot(now=NOW, endpoints=[{"target": "e", "name": "local", "t": NOW, "data": d}])
-        (row,) = data.build_view(s).rows["latency"]
+        (row,) = data.build_view(s, severity=sev).rows["latency"]
         return row.cells[0][0]
 
     assert state_of(20, 0.0, 1.0) == "● ok"

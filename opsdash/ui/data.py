@@ -19,6 +19,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from ..alerts.severity import CRITICAL as SEV_CRIT, NONE as SEV_NONE, OK as SEV_OK, UNKNOWN as SEV_UNKNOWN, \
+    WARNING as SEV_WARN, Severity
 from ..model import Alert
 from ..report.handover import FAR_PENDING_S, fires_in as alert_fires_in
 from ..stats import sparkline
@@ -223,10 +225,35 @@ def parse_iso(text: Any) -> float | None:
     return d.timestamp()
 
 
-def level_above(v: Any, warn: float, crit: float) -> int:
-    if not isinstance(v, (int, float)):
-        return UNKNOWN
-    return CRIT if v >= crit else WARN if v >= warn else OK
+# A figure's level is asked of the rules in force (alerts/severity.py), never decided here: the
+# value's level *now* against the rules' warn/crit, not whether an alert fires (that waits for
+# `for`, attempts and hysteresis). A figure no rule covers is shown uncoloured ("").
+_FROM_SEV = {SEV_NONE: OK, SEV_OK: OK, SEV_UNKNOWN: UNKNOWN, SEV_WARN: WARN, SEV_CRIT: CRIT}
+_BUILTIN_SEVERITY: Severity | None = None
+
+
+def builtin_severity() -> Severity:
+    """The built-in rules alone: what a viewer without a config judges by (as a collector would)."""
+    global _BUILTIN_SEVERITY
+    if _BUILTIN_SEVERITY is None:
+        _BUILTIN_SEVERITY = Severity.for_config(None)
+    return _BUILTIN_SEVERITY
+
+
+def figure_level(sev: Severity, metric: str, value: Any, target: str, labels: Mapping[str, str] | None = None,
+                 tags: Mapping[str, str] | None = None) -> tuple[int, str]:
+    """(level, cell style) of one figure: ``(OK, "")`` when no rule covers it."""
+    s = sev.level(metric, value, target, labels, tags)
+    level = _FROM_SEV[s]
+    return level, ("" if s == SEV_NONE else LEVEL_NAME[level])
+
+
+def down_level(sev: Severity, metric: str, target: str, labels: Mapping[str, str] | None = None,
+               tags: Mapping[str, str] | None = None) -> int:
+    """The level of a target that did not answer (``host.up`` / ``endpoint.up`` = 0) by its
+    rule (host-down, endpoint-down: critical); UNKNOWN (``?``) when the user disabled it."""
+    level, style = figure_level(sev, metric, 0.0, target, labels, tags)
+    return level if style else UNKNOWN
 
 
 def _lvl(level: int) -> str:
@@ -343,7 +370,7 @@ HOST_STATE_WORDS = {
 }
 
 
-def _health_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> list[Row]:
+def _health_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev: Severity) -> list[Row]:
     rows = []
     now = snap.now
     for r in snap.hosts:
@@ -355,15 +382,24 @@ def _health_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> 
         stale = is_stale(d.get("t", r["t"]), d.get("interval"), now)
         cpu, mem = h.get("cpu_percent"), h.get("mem_percent")
         disks = [x for x in h.get("disks") or [] if isinstance(x, dict)]
-        worst = max(disks, key=lambda x: x.get("percent") or 0, default=None)
         cpus = h.get("cpus")  # None: unknown (a NaN gauge), and so is load per CPU
         load = (h["load1"] / max(1, cpus)) if isinstance(h.get("load1"), (int, float)) and cpus is not None else None
-        lv_cpu, lv_mem = level_above(cpu, 80, 95), level_above(mem, 85, 95)
-        lv_disk = level_above(worst.get("percent") if worst else None, 80, 90)
-        lv_load = level_above(load, 1.0, 2.0)
+        (lv_cpu, st_cpu), (lv_mem, st_mem) = (figure_level(sev, "host.cpu_percent", cpu, host, None, tags),
+                                              figure_level(sev, "host.mem_percent", mem, host, None, tags))
+        (lv_load, st_load) = figure_level(sev, "host.load1_per_cpu", load, host, None, tags)
+        # The mount shown is the worst by its rules (a per-mount rule may make a fuller mount fine),
+        # then the fullest: the disk a rule would page about.
+        worst, (lv_disk, st_disk) = None, figure_level(sev, "host.disk_percent", None, host, None, tags)
+        best_key: tuple[int, float] | None = None
+        for x in disks:
+            lv = figure_level(sev, "host.disk_percent", x.get("percent"), host, {"mount": str(x.get("mount", ""))}, tags)
+            pct = x.get("percent")
+            key = (lv[0] if lv[0] != UNKNOWN else -1, pct if isinstance(pct, (int, float)) else -1.0)
+            if best_key is None or key > best_key:
+                worst, (lv_disk, st_disk), best_key = x, lv, key
         if state != "ok":
-            level = CRIT
-            st = state_cell(CRIT, HOST_STATE_WORDS.get(state, state))
+            level = down_level(sev, "host.up", host, None, tags)
+            st = state_cell(level, HOST_STATE_WORDS.get(state, state))
         else:
             level = max((x for x in (lv_cpu, lv_mem, lv_disk, lv_load) if x != UNKNOWN), default=UNKNOWN)
             st = state_cell(level, {OK: "up", WARN: "warn", CRIT: "CRIT", UNKNOWN: "up?"}[level])
@@ -375,10 +411,10 @@ def _health_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> 
         cells = (
             st,
             (host, ""),
-            (fmt_pct(cpu) if up else "—", _lvl(lv_cpu) if up else "muted"),
-            (fmt_pct(mem) if up else "—", _lvl(lv_mem) if up else "muted"),
-            (disk_txt if up else "—", _lvl(lv_disk) if up else "muted"),
-            (f"{load:.2f}" if up and load is not None else "—", _lvl(lv_load) if up else "muted"),
+            (fmt_pct(cpu) if up else "—", st_cpu if up else "muted"),
+            (fmt_pct(mem) if up else "—", st_mem if up else "muted"),
+            (disk_txt if up else "—", st_disk if up else "muted"),
+            (f"{load:.2f}" if up and load is not None else "—", st_load if up else "muted"),
             (fmt_age(h.get("uptime_s")) if up else "—", ""),
             (fmt_age(age), "stale" if stale else "muted"),
         )
@@ -393,7 +429,7 @@ def _health_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> 
     return rows
 
 
-def _latency_rows(snap: Snapshot, ep_tags: Mapping[str, Mapping[str, str]]) -> list[Row]:
+def _latency_rows(snap: Snapshot, ep_tags: Mapping[str, Mapping[str, str]], sev: Severity) -> list[Row]:
     rows = []
     now = snap.now
     for r in snap.endpoints:
@@ -401,27 +437,23 @@ def _latency_rows(snap: Snapshot, ep_tags: Mapping[str, Mapping[str, str]]) -> l
         name, vantage = r["target"], r["name"] or d.get("vantage") or "local"
         tags = ep_tags.get(name, {})
         stale = is_stale(d.get("t", r["t"]), d.get("interval"), now)
-        slo = d.get("slo") or {}
+        labels = {"vantage": vantage}
+        # The SLOs are in the rules (per-endpoint thresholds of ttfb-p95 and availability-slo).
         p95 = d.get("p95_ms")
-        slo_p95 = slo.get("ttfb_p95_ms")
-        lv_p95 = level_above(p95, slo_p95, 2 * slo_p95) if isinstance(slo_p95, (int, float)) else (OK if p95 is not None else UNKNOWN)
+        lv_p95, st_p95 = figure_level(sev, "endpoint.ttfb_p95_ms", p95, name, labels, tags)
         avail = d.get("availability")
-        slo_av = slo.get("availability")
         avail_pct = avail * 100 if isinstance(avail, (int, float)) and avail <= 1 else avail
-        if isinstance(avail_pct, (int, float)) and isinstance(slo_av, (int, float)):
-            lv_av = CRIT if avail_pct < slo_av else OK
-        else:
-            lv_av = OK if avail_pct is not None else UNKNOWN
+        lv_av, st_av = figure_level(sev, "endpoint.availability", avail_pct, name, labels, tags)  # the metric is percent
         err = d.get("error_rate")
-        lv_err = level_above(err, 0.01, 0.05)
+        lv_err, st_err = figure_level(sev, "endpoint.error_rate", err, name, labels, tags)
         state = d.get("state") or "error"
         if state != "ok":
-            level = CRIT
+            level = down_level(sev, "endpoint.up", name, labels, tags)
             # What fits the column and reads at a glance: "down", the status code ("503"), "error".
             status = d.get("status")
             word = {"unreachable": "down", "timeout": "down",
                     "bad-status": str(status) if status else "bad"}.get(state, state[:6])
-            st = state_cell(CRIT, word)
+            st = state_cell(level, word)
         else:
             level = max([x for x in (lv_p95, lv_av, lv_err) if x != UNKNOWN] or [OK])
             # Say which: failing requests (availability, error rate) outrank a slow p95 at the
@@ -437,10 +469,10 @@ def _latency_rows(snap: Snapshot, ep_tags: Mapping[str, Mapping[str, str]]) -> l
             (name, ""),
             (vantage, ""),
             (fmt_ms(d.get("p50_ms")), ""),
-            (fmt_ms(p95), _lvl(lv_p95)),
+            (fmt_ms(p95), st_p95),
             (fmt_ms(d.get("p99_ms")), ""),
-            (fmt_avail(avail_pct), _lvl(lv_av)),
-            (f"{err * 100:.0f}%" if isinstance(err, (int, float)) else "—", _lvl(lv_err)),
+            (fmt_avail(avail_pct), st_av),
+            (f"{err * 100:.0f}%" if isinstance(err, (int, float)) else "—", st_err),
             (sparkline(spark[-40:], 10) if spark else "", "spark"),
             (fmt_age(now - d.get("t", r["t"])), "stale" if stale else "muted"),
         )
@@ -455,7 +487,7 @@ def _latency_rows(snap: Snapshot, ep_tags: Mapping[str, Mapping[str, str]]) -> l
     return rows
 
 
-def _cache_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> list[Row]:
+def _cache_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev: Severity) -> list[Row]:
     rows = []
     now = snap.now
     for r in snap.caches:
@@ -464,6 +496,7 @@ def _cache_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> l
         tags = host_tags.get(host, {})
         stale = is_stale(d.get("t", r["t"]), d.get("interval"), now)
         hr = d.get("hit_rate")
+        lv_hr, st_hr = figure_level(sev, "cache.hit_rate", hr, host, {"cache": name}, tags)
         if d.get("error"):
             level = CRIT
             st = state_cell(CRIT, "error")
@@ -471,7 +504,7 @@ def _cache_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> l
             level = UNKNOWN
             st = state_cell(UNKNOWN, "no data")
         else:
-            level = CRIT if hr < 0.5 else WARN if hr < 0.8 else OK
+            level = lv_hr
             st = state_cell(level, {OK: "ok", WARN: "low", CRIT: "LOW"}[level])
         if stale:
             st = stale_cell(st)
@@ -480,7 +513,7 @@ def _cache_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> l
             st,
             (f"{host}/{name}", ""),
             (d.get("kind") or "", "muted"),
-            (f"{hr * 100:.0f}%" if isinstance(hr, (int, float)) else "—", _lvl(level)),
+            (f"{hr * 100:.0f}%" if isinstance(hr, (int, float)) else "—", _lvl(level) if d.get("error") else st_hr),
             (fmt_num(d.get("ops_per_s")), ""),
             (sparkline(spark[-56:], 14, 0.0, 1.0) if spark else "", "spark"),
             (fmt_age(now - d.get("t", r["t"])), "stale" if stale else "muted"),
@@ -496,7 +529,12 @@ def _cache_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> l
     return rows
 
 
-def _patch_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> list[Row]:
+def _count_style(level: int, style: str, n: int) -> str:
+    """A count's cell style: its rule's level when past a threshold, else muted when zero."""
+    return style if level >= WARN else "muted" if not n else ""
+
+
+def _patch_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev: Severity) -> list[Row]:
     rows = []
     host_state = {r["target"]: (r["data"] or {}).get("state") for r in snap.hosts}
     now = snap.now
@@ -513,7 +551,11 @@ def _patch_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> l
             cells = (st, (host, ""), ("—", "muted"), ("—", "muted"), ("—", "muted"), ("", "muted"), ("—", "muted"))
         else:
             sec, pend, reboot = p.get("security") or 0, p.get("pending") or 0, bool(p.get("reboot_required"))
-            level = WARN if (sec or reboot) else OK
+            lv_pend, st_pend = figure_level(sev, "patches.pending", pend, host, None, tags)
+            lv_sec, st_sec = figure_level(sev, "patches.security", sec, host, None, tags)
+            lv_rb, st_rb = figure_level(sev, "patches.reboot_required", 1.0 if reboot else 0.0, host, None, tags)
+            # security-updates waits 7 days before it fires; the pane shows the count past its threshold now
+            level = max(x for x in (lv_pend, lv_sec, lv_rb, OK) if x != UNKNOWN)
             word = "security" if sec else "reboot" if reboot else ("pending" if pend else "current")
             st = state_cell(level, word)
             last = p.get("last_update")
@@ -521,9 +563,9 @@ def _patch_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> l
             cells = (
                 st,
                 (host, ""),
-                (str(pend), "warn" if pend else "muted"),
-                (str(sec), "warn" if sec else "muted"),
-                ("YES" if reboot else "no", "warn" if reboot else "muted"),
+                (str(pend), _count_style(lv_pend, st_pend, pend)),
+                (str(sec), _count_style(lv_sec, st_sec, sec)),
+                ("YES" if reboot else "no", _count_style(lv_rb, st_rb, reboot)),
                 (p.get("manager") or "", "muted"),
                 (fmt_age(now - last_t) if last_t else "—", ""),
             )
@@ -545,7 +587,7 @@ def _patch_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> l
     return rows
 
 
-def _backup_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> list[Row]:
+def _backup_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev: Severity) -> list[Row]:
     rows = []
     now = snap.now
     for r in snap.backups:
@@ -557,29 +599,33 @@ def _backup_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> 
         age = d.get("age_s")
         if isinstance(age, (int, float)):
             age = age + max(0.0, now - t_read)  # the backup keeps ageing after the read
-        max_age = d.get("max_age") or 26 * 3600
-        lv_age = UNKNOWN if age is None else CRIT if age > max_age else OK
+        labels = {"backup": str(name)}
+        # backup-age's per-job thresholds are the job's max_age (warning) and twice it (critical)
+        lv_age, st_age = figure_level(sev, "backup.age_s", age, host, labels, tags)
         rt = d.get("restore_test")
         if isinstance(rt, dict):
             rt_t = parse_iso(rt.get("at")) if isinstance(rt.get("at"), str) else rt.get("at")
             rt_age = now - rt_t if isinstance(rt_t, (int, float)) else None
+            lv_ok, st_ok = figure_level(sev, "backup.restore_ok", 1.0 if rt.get("ok") else 0.0, host, labels, tags)
+            lv_rage, st_rage = figure_level(sev, "backup.restore_age_s", rt_age, host, labels, tags)
+            lv_rt, st_rt = max((lv_ok, st_ok), (lv_rage, st_rage), key=lambda x: (x[0] != UNKNOWN, x[0], bool(x[1])))
             if rt.get("ok"):
-                lv_rt = WARN if rt_age is not None and rt_age > 3 * 86400 else OK
                 rt_txt = f"✔ ok {fmt_age(rt_age)}" + (" ✓sum" if rt.get("checksum_verified") else "")
             else:
-                lv_rt = CRIT
                 rt_txt = f"✖ FAILED {fmt_age(rt_age)}"
         else:
-            lv_rt, rt_txt = WARN, "▲ never tested"
+            # No test result is no value: no rule judges it (restore-test-stale needs a last test).
+            lv_rt, st_rt, rt_txt = UNKNOWN, "muted", "▲ never tested"
+        failed = isinstance(rt, dict) and not rt.get("ok")
         if d.get("error"):
             level = CRIT
             st = state_cell(CRIT, "error")
         else:
-            level = max(lv_age if lv_age != UNKNOWN else WARN, lv_rt)
-            word = {OK: "ok", WARN: "warn", CRIT: "CRIT"}[level]
-            if lv_rt == CRIT:
+            level = max((x for x in (lv_age, lv_rt) if x != UNKNOWN), default=UNKNOWN)
+            word = {OK: "ok", WARN: "warn", CRIT: "CRIT", UNKNOWN: "unknown"}[level]
+            if failed and level == lv_rt and level >= WARN:
                 word = "RESTORE"
-            elif lv_age == CRIT:
+            elif lv_age == level and level >= WARN:
                 word = "OLD"
             st = state_cell(level, word)
         if stale:
@@ -587,8 +633,8 @@ def _backup_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> 
         cells = (
             st,
             (f"{host}/{name}", ""),
-            (rt_txt, _lvl(lv_rt)),
-            (fmt_age(age), _lvl(lv_age)),
+            (rt_txt, st_rt),
+            (fmt_age(age), st_age),
             (str(d["snapshots"]) if isinstance(d.get("snapshots"), int) else "—", ""),
             (d.get("kind") or "", "muted"),
             (fmt_age(now - t_read), "stale" if stale else "muted"),
@@ -598,7 +644,7 @@ def _backup_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]]) -> 
             Row(
                 key=f"backup:{host}:{name}", rank=(-rank_level, host, name), cells=_fade(cells, stale),
                 ref=Ref("backup", host, name), level=rank_level,
-                search=_search(host, name, d.get("kind"), "restore failed" if lv_rt == CRIT else "",
+                search=_search(host, name, d.get("kind"), "restore failed" if failed else "",
                                "stale" if stale else "", d.get("error"), tags=tags),
                 tags=tags,
             )
@@ -683,20 +729,24 @@ def far_pending_row(folded: Sequence[Row], opened: bool) -> Row:
 
 
 def build_view(snap: Snapshot, endpoint_tags: Mapping[str, Mapping[str, str]] | None = None,
-               rule_for: Mapping[str, float] | None = None, pause: Callable[[], None] | None = None) -> View:
+               rule_for: Mapping[str, float] | None = None, pause: Callable[[], None] | None = None,
+               severity: Severity | None = None) -> View:
     """Rows for every pane. ``rule_for``: each rule's `for` in seconds (pending alerts sort by time to fire).
-    ``pause`` is called between panes: the UI's worker waits there while keys are being pressed."""
+    ``pause`` is called between panes: the UI's worker waits there while keys are being pressed.
+    ``severity``: the rules in force (``Severity.for_config(config)``), which colour every figure;
+    the built-in rules when None."""
+    sev = severity if severity is not None else builtin_severity()
     host_tags: dict[str, Mapping[str, str]] = {}
     for r in snap.hosts:
         tags = (r["data"] or {}).get("tags") or {}
         if isinstance(tags, dict):
             host_tags[r["target"]] = {str(k): str(v) for k, v in tags.items()}
     builders: dict[str, Callable[[], list[Row]]] = {
-        "health": lambda: _health_rows(snap, host_tags),
-        "latency": lambda: _latency_rows(snap, endpoint_tags or {}),
-        "cache": lambda: _cache_rows(snap, host_tags),
-        "patches": lambda: _patch_rows(snap, host_tags),
-        "backups": lambda: _backup_rows(snap, host_tags),
+        "health": lambda: _health_rows(snap, host_tags, sev),
+        "latency": lambda: _latency_rows(snap, endpoint_tags or {}, sev),
+        "cache": lambda: _cache_rows(snap, host_tags, sev),
+        "patches": lambda: _patch_rows(snap, host_tags, sev),
+        "backups": lambda: _backup_rows(snap, host_tags, sev),
         "alerts": lambda: _alert_rows(snap, host_tags, rule_for),
     }
     rows: dict[str, list[Row]] = {}
