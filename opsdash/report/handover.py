@@ -31,7 +31,8 @@ import statistics
 import time
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..alerts.rules import builtin_rules, rules_from_config
+from ..alerts.rules import builtin_rules, rules_from_config, tags_from_config
+from ..alerts.severity import Severity
 from ..config import Config, format_duration
 from ..model import Alert, iso
 from ..stats import percentile
@@ -95,13 +96,21 @@ def _silence_for(silences: Sequence[Any], a: Alert) -> Any:
     return max(hits, key=lambda s: s.ends_at) if hits else None
 
 
-def _patches(store: Store) -> list[dict[str, Any]]:
+def _past_warn(sev: Severity, tags: Mapping[str, Mapping[str, str]], metric: str, value: Any, target: str,
+               labels: Mapping[str, str] | None = None) -> bool:
+    """Past a rule's warn now (alerts/severity.py): what needs the next shift's eye, by the rules in force."""
+    return sev.level(metric, value, target, labels, tags.get(target)) in ("warning", "critical")
+
+
+def _patches(store: Store, sev: Severity, tags: Mapping[str, Mapping[str, str]]) -> list[dict[str, Any]]:
     out = []
     for row in store.latest("patches"):
         p = (row["data"] or {}).get("patches") or {}
         sec = p.get("security") or 0
         reboot = bool(p.get("reboot_required"))
-        if not sec and not reboot:
+        host = row["target"]
+        if not (_past_warn(sev, tags, "patches.security", sec, host)
+                or _past_warn(sev, tags, "patches.reboot_required", 1.0 if reboot else 0.0, host)):
             continue
         pkgs = [x.get("name", "") for x in (p.get("packages") or []) if isinstance(x, dict) and x.get("security")]
         out.append({"host": row["target"], "security": sec, "pending": p.get("pending") or 0,
@@ -111,7 +120,7 @@ def _patches(store: Store) -> list[dict[str, Any]]:
     return out
 
 
-def _backups(store: Store, now: float) -> list[dict[str, Any]]:
+def _backups(store: Store, now: float, sev: Severity, tags: Mapping[str, Mapping[str, str]]) -> list[dict[str, Any]]:
     out = []
     for row in store.latest("backup"):
         d = row["data"] or {}
@@ -120,7 +129,9 @@ def _backups(store: Store, now: float) -> list[dict[str, Any]]:
             age = age + max(0.0, now - row["t"])
         max_age = d.get("max_age")
         rt = d.get("restore_test") or None
-        stale = age is not None and max_age is not None and age > max_age
+        # stale: past backup-age's warn (the job's max_age, unless a [[rules]] entry says otherwise)
+        stale = age is not None and _past_warn(sev, tags, "backup.age_s", age, row["target"],
+                                               {"backup": str(row["name"] or d.get("name", ""))})
         failed = isinstance(rt, dict) and rt.get("ok") is False
         error = d.get("error")
         if not (stale or failed or (error and age is None)):
@@ -240,8 +251,10 @@ def handover(store: Store, cfg: Config | None = None, *, since: float = 8 * 3600
     notes = [{"t": iso(n.t), "who": n.who, "target": n.target, "text": n.text}
              for n in store.notes(since=start) if n.alert_id is None]
 
-    patches = _patches(store)
-    backups = _backups(store, now)
+    sev = Severity.for_config(cfg)
+    tags = tags_from_config(cfg) if cfg is not None else {}
+    patches = _patches(store, sev, tags)
+    backups = _backups(store, now, sev, tags)
     slo = _slo(store, cfg, start, now)
     report: dict[str, Any] = {
         "generated_at": iso(now), "since": iso(start), "until": iso(now), "window_s": since,

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import textwrap
 import time
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
+from ..alerts.rules import tags_from_config
+from ..alerts.severity import CRITICAL, NONE, Severity
 from ..model import Alert, iso
 from ..textsafe import clean
 
@@ -19,15 +21,30 @@ def worst(*states: str) -> str:
     return max(states, key=lambda s: _RANK[s], default="ok")
 
 
-def overall_status(hosts: list[dict[str, Any]], endpoints: list[dict[str, Any]], alerts: Iterable[Alert]) -> str:
-    """Critical: a host or endpoint that cannot be reached, or a critical alert.
-    Warning: a warning alert. Unknown: a probe that failed to read (nothing worse).
-    A host nothing tried to reach (``--probe http``, or no health probe) is "unknown"
-    and counts for nothing: not probed is not down."""
+def _down(severity: Severity, metric: str, target: str, labels: dict[str, str] | None,
+          tags: Mapping[str, Mapping[str, str]]) -> str:
+    """A target that did not answer, by its rule (host-down / endpoint-down on ``*.up`` = 0):
+    "critical" with the built-ins; a user who disabled the rule gets "ok" for it."""
+    lv = severity.level(metric, 0.0, target, labels, tags.get(target))
+    return "ok" if lv == NONE else lv if lv in ("ok", "warning", CRITICAL) else "unknown"
+
+
+def overall_status(hosts: list[dict[str, Any]], endpoints: list[dict[str, Any]], alerts: Iterable[Alert],
+                   severity: Severity | None = None, tags: Mapping[str, Mapping[str, str]] | None = None) -> str:
+    """The worst level on this snapshot, every threshold from the rules in force.
+
+    The alerts are the rules evaluated on this one snapshot (``instant_alerts``: thresholds
+    only, no `for` or attempts), so a warning alert is a value past a rule's warn now, as
+    the panes colour it (alerts/severity.py). A host or endpoint that cannot be reached is
+    what its down rule says of ``up`` = 0 (critical with the built-ins). Unknown: a probe
+    that failed to read (nothing worse). A host nothing tried to reach (``--probe http``,
+    or no health probe) is "unknown" and counts for nothing: not probed is not down."""
+    sev = severity if severity is not None else Severity.for_config(None)
+    tags = tags or {}
     status = "ok"
     for h in hosts:
         if h["state"] not in ("ok", "unknown"):
-            status = worst(status, "critical")
+            status = worst(status, _down(sev, "host.up", h["name"], None, tags))
         elif h.get("error"):
             status = worst(status, "unknown")
         for section in ("patches",):
@@ -38,7 +55,7 @@ def overall_status(hosts: list[dict[str, Any]], endpoints: list[dict[str, Any]],
                 status = worst(status, "unknown")
     for e in endpoints:
         if e["state"] != "ok":
-            status = worst(status, "critical")
+            status = worst(status, _down(sev, "endpoint.up", e["name"], {"vantage": str(e.get("vantage") or "local")}, tags))
     for a in alerts:
         if a.state == "firing" and not a.silenced:
             status = worst(status, "critical" if a.severity == "critical" else "warning")
@@ -64,7 +81,8 @@ def build(collector: Any, alerts: list[Alert], probes: set[str] | None, now: flo
             endpoints += [{k: d.get(k) for k in keys} for d in source_endpoints(collector)]
     return {
         "generated_at": iso(now),
-        "status": overall_status(hosts, endpoints, alerts),
+        "status": overall_status(hosts, endpoints, alerts, Severity.for_config(collector.config),
+                                 tags_from_config(collector.config)),
         "hosts": hosts,
         "endpoints": endpoints,
         "alerts": [a.to_json() for a in alerts],
