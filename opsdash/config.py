@@ -1070,12 +1070,12 @@ def _parents(hosts: Any, endpoints: Any) -> dict[str, tuple[str, ...]]:
     out: dict[str, list[str]] = {}
     for h in hosts:
         ps = out.setdefault(h.name, [])
-        ps += [p for p in h.depends_on if p not in ps]
+        ps += [p for p in h.depends_on if p not in ps and p != h.name]
         if h.jump in names and h.jump not in ps:
             ps.append(h.jump)  # implicit: reached through it
     for e in endpoints:
         ps = out.setdefault(e.name, [])
-        ps += [p for p in e.depends_on if p not in ps]
+        ps += [p for p in e.depends_on if p not in ps and p != e.name]
     return {k: tuple(v) for k, v in out.items() if v}
 
 
