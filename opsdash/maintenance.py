@@ -25,7 +25,7 @@ from typing import Iterable, Mapping, Sequence
 
 from .config import MaintenanceConfig
 
-__all__ = ["Occurrence", "active", "covers", "label", "next_change", "occurrences", "upcoming"]
+__all__ = ["Occurrence", "active", "covers", "label", "next_change", "occurrences", "occurrences_between", "upcoming"]
 
 _DAY = 86400.0
 
@@ -88,6 +88,11 @@ def active(windows: Iterable[MaintenanceConfig], t: float) -> list[Occurrence]:
         if runs:
             out.append(max(runs, key=lambda o: o.start))
     return out
+
+
+def occurrences_between(windows: Iterable[MaintenanceConfig], since: float, until: float) -> list[Occurrence]:
+    """Every run of these windows that overlaps [since, until), by start."""
+    return sorted((o for w in windows for o in occurrences(w, since, until)), key=lambda o: (o.start, o.name))
 
 
 def upcoming(windows: Iterable[MaintenanceConfig], t: float, horizon: float) -> list[Occurrence]:

@@ -104,7 +104,7 @@ def run_alerts(args: argparse.Namespace) -> int:
                 print(f"== {args.group_by} = {name} ({len(items)})")
             for a in items:
                 flags = [f for f, on in (("ACK", a.acked), ("SILENCED", a.silenced), ("FLAPPING", a.flapping),
-                                         ("INHIBITED", a.inhibited)) if on]
+                                         ("INHIBITED", a.inhibited), ("SUPPRESSED", bool(a.suppressed_by))) if on]
                 value = "" if a.value is None else f"{a.value:g}"
                 print(f"{a.id}  {a.severity.upper():<8} {a.state:<8} {a.tier}  {a.target:<16} {a.rule:<18} "
                       f"since {iso(a.since)} ({_ago(now, a.since)} ago)  value {value}"
@@ -113,6 +113,8 @@ def run_alerts(args: argparse.Namespace) -> int:
                     print(f"    {a.summary}")
                 if a.runbook:
                     print(f"    runbook: {a.runbook}")
+                if a.suppressed_by:  # a maintenance window or a parent down: shown, not paged
+                    print(f"    suppressed: {a.suppressed_by}")
                 if a.acked:
                     print(f"    acked by {a.ack_by}" + (f": {a.ack_note}" if a.ack_note else ""))
                 for n in notes[a.id][-3:]:

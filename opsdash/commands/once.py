@@ -8,6 +8,7 @@ import json
 import sys
 
 from ..alerts.engine import AlertEngine
+from ..alerts.dependencies import Dependencies
 from ..alerts.rules import rules_from_config, tags_from_config
 from ..collect.collector import Collector
 from ..errors import ConfigError
@@ -31,7 +32,8 @@ def instant_alerts(config, samples, collector: Collector | None = None) -> list[
     """The rules evaluated on this one snapshot: thresholds only (no `for`, no attempts)."""
     rules = [r.instant() for r in rules_from_config(config)]
     tags = tags_from_config(config)
-    engine = AlertEngine(rules, store=None, tags=lambda target: tags.get(target, {}))
+    engine = AlertEngine(rules, store=None, tags=lambda target: tags.get(target, {}), windows=config.maintenance,
+                         dependencies=Dependencies.from_config(config))  # holds say why, as in the collector
     engine.observe(samples)
     alerts = [a for a in engine.active() if a.state == "firing"]
     if collector is not None:

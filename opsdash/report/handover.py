@@ -4,7 +4,9 @@
 next shift needs: a one-paragraph summary; alerts still open (severity, since,
 value, ack with who and note, silence and when it ends); alerts that resolved
 during the shift with how long they fired; silences that end in the next 12
-hours; hosts with security updates or a reboot pending (latest "patches"
+hours; maintenance windows that ran in the shift, run now or start in the
+next 12 hours (alerts a window or a down parent holds say so: ``suppressed_by``);
+hosts with security updates or a reboot pending (latest "patches"
 rows); backups stale or with a failed restore test (latest "backup" rows);
 endpoints that breached their latency or availability SLO, with the shift's
 p95 (from samples); acks given and notes left during the shift.
@@ -31,6 +33,7 @@ import statistics
 import time
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from .. import maintenance as _maint
 from ..alerts.rules import builtin_rules, rules_from_config, tags_from_config
 from ..alerts.severity import Severity
 from ..config import Config, format_duration
@@ -203,6 +206,7 @@ def handover(store: Store, cfg: Config | None = None, *, since: float = 8 * 3600
             "id": a.id, "rule": a.rule, "target": a.target, "labels": a.labels, "severity": a.severity,
             "state": a.state, "since": iso(a.since), "for_s": now - a.since, "value": a.value, "summary": a.summary,
             "tier": a.tier, "flapping": a.flapping, "inhibited": a.inhibited, "runbook": a.runbook,
+            "suppressed_by": a.suppressed_by,
             "ack": ({"who": ack.who, "note": ack.note, "at": iso(ack.t), "sticky": ack.sticky,
                      "expires_at": iso(ack.expires_at)} if ack else None),
             "silence": ({"id": sil.id, "who": sil.who, "note": sil.note, "ends_at": iso(sil.ends_at),
@@ -253,6 +257,12 @@ def handover(store: Store, cfg: Config | None = None, *, since: float = 8 * 3600
 
     sev = Severity.for_config(cfg)
     tags = tags_from_config(cfg) if cfg is not None else {}
+    windows = cfg.maintenance if cfg is not None else ()
+    maintenance = {
+        "during_shift": [o.to_json() for o in _maint.occurrences_between(windows, start, now) if o.end <= now],
+        "active": [o.to_json() for o in _maint.active(windows, now)],
+        "upcoming": [o.to_json() for o in _maint.upcoming(windows, now, SILENCE_HORIZON)],
+    }
     patches = _patches(store, sev, tags)
     backups = _backups(store, now, sev, tags)
     slo = _slo(store, cfg, start, now)
@@ -267,6 +277,7 @@ def handover(store: Store, cfg: Config | None = None, *, since: float = 8 * 3600
         "pending_later": pending_later,
         "resolved_alerts": resolved,
         "silences_expiring": expiring,
+        "maintenance": maintenance,
         "patches": patches,
         "backups": backups,
         "slo_breaches": slo,
@@ -350,6 +361,8 @@ def _open_alert_lines(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
         sil_s = (f"until {sil['ends_at']} ({_dur(sil['ends_in_s'])}) by {md(sil['who'])}"
                  + (f": {md(sil['note'])}" if sil["note"] else "")) if sil else "-"
         state = a["state"] + (" (flapping)" if a["flapping"] else "") + (" (inhibited)" if a["inhibited"] else "")
+        if a.get("suppressed_by"):
+            state += f" (suppressed: {md(a['suppressed_by'])})"
         return (a["severity"].upper(), state, md(a["target"]), md(a["rule"]),
                 f"{a['since']} ({_dur(a['for_s'])})", md(_num(a["value"])), ack_s, sil_s)
 
@@ -377,6 +390,12 @@ def _silence_lines(silences: Sequence[Mapping[str, Any]]) -> list[str]:
     return [f"- #{s['id']} " + ", ".join(f"{md(k)}={md(v)}" for k, v in s["matchers"].items())
             + f": ends {s['ends_at']} (in {_dur(s['ends_in_s'])}), by {md(s['who'])}"
             + (f": {md(s['note'])}" if s["note"] else "") for s in silences]
+
+
+def _window_lines(windows: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    return [f"- {when}: {md(w['name'])} " + ", ".join(f"{md(k)}={md(v)}" for k, v in w["match"].items())
+            + f" from {w['start']} to {w['end']}" + (f" (every {md(w['every'])}, {md(w['tz'])})" if w["every"] else "")
+            for when, w in windows]
 
 
 def _patch_lines(patches: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -437,6 +456,11 @@ def to_markdown(r: Mapping[str, Any]) -> str:
         L += _section("Pending, would fire in more than 1h", r["pending_later"], _pending_later_lines)
     L += _section("Fired and resolved during the shift", r["resolved_alerts"], _resolved_lines)
     L += _section("Silences ending in the next 12 hours", r["silences_expiring"], _silence_lines)
+    m = r.get("maintenance") or {}
+    windows = ([("ran", w) for w in m.get("during_shift", [])] + [("running now", w) for w in m.get("active", [])]
+               + [("next 12h", w) for w in m.get("upcoming", [])])
+    if windows:
+        L += _section("Maintenance windows", windows, _window_lines)
     L += _section("Patches: security updates or reboot pending", r["patches"], _patch_lines)
     L += _section("Backups: stale or restore test failed", r["backups"], _backup_lines)
     L += _section("Endpoints that breached their SLO", r["slo_breaches"], _slo_lines)

@@ -198,6 +198,7 @@ def render_text(snap: dict[str, Any]) -> str:
         for a in firing:
             sev = "CRIT" if a["severity"] == "critical" else "WARN"
             note = "  (inhibited: its target is down)" if a.get("inhibited") else ""
+            note += f"  (suppressed: {a['suppressed_by']})" if a.get("suppressed_by") else ""
             out.extend(_wrap(f"  {sev} {a['tier']:<3} ", (a["summary"] or a["rule"]) + note, 11))
             if a.get("runbook"):
                 out.extend(_wrap("           runbook: ", a["runbook"], 20))

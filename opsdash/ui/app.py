@@ -250,6 +250,7 @@ class OpsdashApp(App[None]):
         self._styles: dict[str, Any] = {}
         self._endpoint_tags = {e.name: dict(e.tags) for e in config.endpoints} if config else {}
         self._rule_for = {r.name: r.for_s for r in rules_from_config(config)} if config else {}
+        self._windows = config.maintenance if config else ()  # the header's "maint: ..." (ui/data.py)
         self._severity = Severity.for_config(config)  # the rules in force colour the panes (alerts/severity.py)
         themes, self.theme_problems = load_themes(user_themes if user_themes is not None else user_themes_dir())
         for t in themes.values():  # on a 16/256-colour terminal, red must stay red (themes.py)
@@ -402,7 +403,7 @@ class OpsdashApp(App[None]):
                     if not self.store_path.exists():
                         raise OpsdashError("no store yet: waiting for a collector to write it")
                     self._reader = Store(self.store_path, readonly=True)
-                snap = load_snapshot(self._reader, now, self._sparks)
+                snap = load_snapshot(self._reader, now, self._sparks, self._windows)
                 view = build_view(snap, self._endpoint_tags, self._rule_for, pause=pause, severity=self._severity)
             except Exception as e:  # noqa: BLE001 - reported as data, never a crash
                 if self._reader is not None and not isinstance(e, OpsdashError):

@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..alerts.severity import CRITICAL as SEV_CRIT, NONE as SEV_NONE, OK as SEV_OK, UNKNOWN as SEV_UNKNOWN, \
     WARNING as SEV_WARN, Severity
+from .. import maintenance as _maint
 from ..model import Alert
 from ..report.handover import FAR_PENDING_S, fires_in as alert_fires_in
 from ..stats import sparkline
@@ -122,6 +123,7 @@ class Snapshot:
     sparks: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[float]] = field(default_factory=dict)
     error: str | None = None
     notify: tuple[int, int] = (0, 0)  # notifications queued, failing (notify_counts)
+    windows: list[Any] = field(default_factory=list)  # maintenance windows running now (maintenance.Occurrence)
 
 
 @dataclass
@@ -149,6 +151,8 @@ class Summary:
     silenced: int = 0
     notify_queued: int = 0  # notifications waiting in the outbox (opsdash/notify)
     notify_failing: int = 0  # ... whose last try failed
+    held: int = 0  # firing alerts a maintenance window or a down parent holds back (Alert.suppressed_by)
+    maintenance: list[str] = field(default_factory=list)  # "sat-patching until 04:00", for the header
 
 
 @dataclass
@@ -338,9 +342,12 @@ def spark_keys(endpoints: Sequence[Mapping[str, Any]], caches: Sequence[Mapping[
     return keys
 
 
-def load_snapshot(store: Any, now: float, sparks: SparkCache | None = None) -> Snapshot:
-    """Everything one redraw needs, read from the store (call from a worker thread)."""
+def load_snapshot(store: Any, now: float, sparks: SparkCache | None = None,
+                  windows: Sequence[Any] = ()) -> Snapshot:
+    """Everything one redraw needs, read from the store (call from a worker thread).
+    ``windows``: the config's [[maintenance]] windows, for the header's "maint: ..." while one runs."""
     snap = Snapshot(now=now)
+    snap.windows = _maint.active(windows, now) if windows else []
     snap.hosts = store.latest("host", raw=False)
     snap.patches = store.latest("patches", raw=False)
     snap.caches = store.latest("cache", raw=False)
@@ -667,12 +674,15 @@ def _alert_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]],
     rule_for = rule_for or {}
     for a in snap.alerts:
         level = alert_level(a)
-        quiet = a.acked or a.silenced or a.inhibited
+        quiet = a.acked or a.silenced or a.inhibited or bool(a.suppressed_by)
         sev = ("✖ CRIT", "crit") if a.severity == "critical" else ("▲ warn", "warn")
         if a.state != "firing" or quiet:
             sev = (sev[0], "muted")
         state = "flapping" if a.flapping else a.state
-        ack = "acked" if a.acked else "muted" if a.silenced else "inhib" if a.inhibited else ""
+        ack = ("acked" if a.acked else "muted" if a.silenced else "inhib" if a.inhibited
+               else "held" if a.suppressed_by else "")
+        # Why it is held (a window, a parent down) reads in the summary: "... · suppressed: bastion down"
+        what = (a.summary or a.rule) + (f" · suppressed: {a.suppressed_by}" if a.suppressed_by else "")
         tags = {**host_tags.get(a.target, {}), **a.labels, "rule": a.rule, "severity": a.severity}
         # A pending alert says when it fires ("in 6d"), not how long it has waited: a
         # week-long `for` then reads as not urgent at a glance.
@@ -682,7 +692,7 @@ def _alert_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]],
             sev,
             (state, _lvl(level) if not quiet else "muted"),
             (a.target, ""),
-            (a.summary or a.rule, ""),
+            (what, ""),
             (f"in {fmt_age(max(fires_in, 0.0))}", "muted") if fires_in is not None else (fmt_age(now - a.since), ""),
             (ack, "ok" if ack else ""),
         )
@@ -698,7 +708,7 @@ def _alert_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]],
                 key=f"alert:{a.id}",
                 rank=(state_order, sink, -level if a.state != "pending" else 0, order, a.target, a.id),
                 cells=cells, ref=Ref("alert", a.target, a.id), level=level if not quiet else min(level, UNKNOWN),
-                search=_search(a.id, a.rule, a.target, a.severity, a.state, a.summary, ack,
+                search=_search(a.id, a.rule, a.target, a.severity, a.state, what, ack,
                                "flapping" if a.flapping else "", tags=tags),
                 tags=tags, fold=FAR_PENDING if far else "",
             )
@@ -782,6 +792,8 @@ def summarize(snap: Snapshot, rows: Mapping[str, list[Row]]) -> Summary:
                 s.silenced += 1
             elif a.inhibited:
                 pass  # its parent's alert (host down) is the one to look at
+            elif a.suppressed_by:
+                s.held += 1  # a window or a down parent holds it: the parent's alert is the one to look at
             elif a.acked:
                 s.crit_acked += crit
                 s.warn_acked += not crit
@@ -797,6 +809,7 @@ def summarize(snap: Snapshot, rows: Mapping[str, list[Row]]) -> Summary:
     s.last_poll_age = snap.now - max(ts) if ts else None
     s.collector = "live" if snap.collector_running else ("stopped" if snap.collector else "none")
     s.notify_queued, s.notify_failing = snap.notify
+    s.maintenance = [_maint.label(o, snap.now) for o in snap.windows]
     return s
 
 
@@ -848,8 +861,14 @@ def header_counts(s: Summary, brief: bool = False) -> list[list[Cell]]:
     if s.silenced:
         alerts.append((" · " if alerts else "", "muted"))
         alerts.append((f"{s.silenced} silenced", "muted"))
+    if s.held:
+        alerts.append((" · " if alerts else "", "muted"))
+        alerts.append((f"{s.held} held", "muted"))
     if not alerts:
         alerts.append(("● no alerts firing", "ok"))
+    for m in s.maintenance:  # a window running now: "maint: sat-patching until 04:00"
+        alerts.append((" · ", "muted"))
+        alerts.append((f"maint {m.split(' until ')[0]}" if brief else f"maint: {m}", "muted"))
     return [hosts, alerts]
 
 
