@@ -18,6 +18,12 @@
   (``POST /api/v2/silences``, ``push_silence``) and expired there
   (``DELETE /api/v2/silence/{id}``, ``expire_silence``).
 
+- A ``[[maintenance]]`` window that is running is mirrored as a silence for the
+  rest of its run (``mirror_windows``), so Alertmanager's own routes stay quiet too.
+  Its comment carries ``[opsdash maintenance NAME@START]``: the poll that finds it
+  listed does not create it again, and it is not mirrored back as a local silence
+  (the engine holds opsdash's alerts itself: ``suppressed_by``).
+
 The alert engine leaves alerts whose ``source`` is not "opsdash" alone.
 """
 
@@ -31,11 +37,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+import logging
+
 import httpx
 
-from ..config import Config, SourceConfig
+from .. import maintenance as _maint
+from ..config import Config, MaintenanceConfig, SourceConfig
 from ..errors import ParseError, ProbeError
-from ..model import Alert
+from ..model import Alert, iso
 from .prom import instance_host, match_host, source_row
 from .source_http import Reply, SourceDown, http_client, request_body, request_json, safe_url
 
@@ -57,6 +66,8 @@ __all__ = [
 
 CRITICAL_SEVERITIES = {"critical", "page", "error", "high", "emergency", "alert", "fatal", "p1", "sev1"}
 _MARK = re.compile(r"\[opsdash #(\d+)\]")
+_WINDOW_MARK = "[opsdash maintenance "
+log = logging.getLogger("opsdash.collect")
 
 
 def source_label(name: str) -> str:
@@ -291,6 +302,9 @@ async def poll_alertmanager(collector: Any, cfg: SourceConfig, state: AMState) -
                                                                     alerts=len(state.alerts)), None)])
         raise err from None
     alerts = [to_alert(a, cfg.name, collector.config, t) for a in am_alerts]
+    windows = getattr(collector.config, "maintenance", ())
+    if windows:
+        await mirror_windows(cfg, collector.config, windows, am_silences, t)
     state.alerts, state.silences = alerts, am_silences
     state.ok, state.error, state.last_ok = True, None, t
     if collector.store is not None:
@@ -345,8 +359,8 @@ def _mirror_silences(store: Any, source_name: str, silences: Sequence[AMSilence]
     local_ids = {s.id: s for s in local}
     live = {s.id: s for s in silences if s.state in ("active", "pending")}
     for sid, s in live.items():
-        if sid in by_ext:
-            continue
+        if sid in by_ext or _WINDOW_MARK in s.comment:
+            continue  # known, or a window we mirrored (the engine holds our alerts itself)
         m = _MARK.search(s.comment)
         if m and int(m.group(1)) in local_ids:
             mine = local_ids[int(m.group(1))]  # made by opsdash; heal a lost external_id
@@ -362,6 +376,51 @@ def _mirror_silences(store: Any, source_name: str, silences: Sequence[AMSilence]
     for sid, s in by_ext.items():
         if sid not in live and s.expired_at is None and s.ends_at > now:
             store.expire_silence(s.id, now)
+
+
+# --- maintenance windows -------------------------------------------------------------------------
+
+
+def window_mark(o: _maint.Occurrence) -> str:
+    return f"{_WINDOW_MARK}{o.name}@{iso(o.start)}]"
+
+
+def window_matchers(w: MaintenanceConfig, config: Config | None) -> list[dict[str, Any]]:
+    """A window's matchers as Alertmanager label matchers: ``rule`` is ``alertname``; ``target``
+    matches the ``instance`` label by the host's name or address, with any port (as
+    alert_target reads it); other labels as they are."""
+    out = []
+    for k, v in w.match.items():
+        if k in ("rule", "alertname"):
+            out.append({"name": "alertname", "value": v, "isRegex": False, "isEqual": True})
+        elif k == "target":
+            h = config.host(v) if config is not None else None
+            names = sorted({v, h.address} if h is not None else {v})
+            alt = "|".join(re.escape(x) for x in names)
+            out.append({"name": "instance", "value": f"({alt})(:[0-9]+)?", "isRegex": True, "isEqual": True})
+        else:
+            out.append({"name": k, "value": v, "isRegex": False, "isEqual": True})
+    return out
+
+
+async def mirror_windows(cfg: SourceConfig, config: Config | None, windows: Sequence[MaintenanceConfig],
+                         silences: Sequence[AMSilence], now: float) -> list[str]:
+    """Create a silence in this Alertmanager for each window running now that it does not
+    list yet (by the mark in its comment), ending when the window ends. Returns the ids made.
+    A failure is logged and tried again at the next poll."""
+    listed = " ".join(s.comment for s in silences if s.state in ("active", "pending"))
+    made = []
+    for o in _maint.active(windows, now):
+        mark = window_mark(o)
+        if mark in listed:
+            continue
+        try:
+            made.append(await create_alertmanager_silence(
+                cfg, window_matchers(o.window, config), o.end, "opsdash",
+                f"maintenance {o.name} until {iso(o.end)} {mark}", starts_at=now))
+        except ProbeError as e:
+            log.warning("alertmanager %s: cannot mirror maintenance %s as a silence: %s", cfg.name, o.name, e)
+    return made
 
 
 # --- the queue's hooks ---------------------------------------------------------------------------
