@@ -141,6 +141,8 @@ class Notifier:
                     await self._resend(t, client)
             except OpsdashError as e:  # the store is locked or full: try again in a moment
                 log.debug("notify %s: %s", t.name, e)
+            except Exception as e:  # a bug must not end delivery for good: say so, go on
+                log.error("notify %s: internal error: %s: %s", t.name, type(e).__name__, e)
             try:
                 await asyncio.wait_for(stop.wait(), POLL)
             except asyncio.TimeoutError:
@@ -148,7 +150,12 @@ class Notifier:
 
     async def _deliver(self, t: NotifyConfig, client: httpx.AsyncClient, row: OutboxRow) -> None:
         try:
-            await self.send(t, client, row)
+            try:
+                await self.send(t, client, row)
+            except DeliveryError:
+                raise
+            except Exception as e:  # a bug in rendering: this row fails (and is retried), others go on
+                raise DeliveryError(f"internal error: {type(e).__name__}: {e}") from None
         except DeliveryError as e:
             now = self.clock()
             error = redact(str(e), self._secrets[t.name]) or "failed"
