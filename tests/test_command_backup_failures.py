@@ -83,7 +83,7 @@ def test_once_over_ssh_reports_the_failed_test_and_the_alert(sshd: Sshd, tmp_pat
                        capture_output=True, text=True, timeout=60)
     out = json.loads(r.stdout)
     b = out["hosts"][0]["backups"][0]
-    assert b["restore_test"]["ok"] is False, b
+    assert b["restore_test"] is not None and b["restore_test"]["ok"] is False, (b, r.stderr[-500:])
     assert b["restore_test"]["detail"] == "command exited 2: restore of etc.tar failed: disk full"
     alerts = [a for a in out["alerts"] if a["rule"] == "restore-test-failed"]
     assert alerts and alerts[0]["target"] == "db-1" and alerts[0]["severity"] == "critical", out["alerts"]

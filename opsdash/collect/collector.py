@@ -337,12 +337,12 @@ class Collector:
         hs = self.hosts[name]
         t = self.clock()
         timeout = backup.restore_test.timeout if restore and backup.restore_test else max(hs.cfg.timeout, 120.0)
-        prev = hs.backups.get(backup.name)
         try:
             status: BackupStatus = await probe_backup(self.runner(name), backup, now=t, run_restore=restore, timeout=timeout)
         except ProbeError as e:
             # The host or the channel failed: the row says why (never "not polled yet")
             # and keeps what the last good poll found.
+            prev = hs.backups.get(backup.name)
             status = (replace(prev, error=str(e)) if prev is not None
                       else BackupStatus(backup.name, backup.kind, None, None, None, error=str(e)))
             hs.backups[backup.name] = status
@@ -352,6 +352,7 @@ class Collector:
         # A `command` job without a separate restore_test is its own test, run by this job.
         tests_here = restore or (backup.kind == "command" and backup.restore_test is None)
         fresh_test = status.restore_test is not None and tests_here
+        prev = hs.backups.get(backup.name)  # now, not before the probe: the restore job may have run meanwhile
         if status.restore_test is None and prev is not None and prev.restore_test is not None:
             # A freshness poll does not forget the last restore test's result.
             status = replace(status, restore_test=prev.restore_test)
