@@ -172,6 +172,56 @@ _MIGRATIONS: list[str] = [
     """
     ALTER TABLE alerts ADD COLUMN suppressed_by TEXT;
     """,
+    # 5: incidents (opsdash/incidents.py): the incident, what happened to it (status changes,
+    # notes, escalations, links: each timed and by whom), its linked alerts and its triage
+    # checklist; and config writes (tune --write), which an incident's timeline shows.
+    """
+    CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        t REAL NOT NULL,             -- opened at
+        who TEXT NOT NULL,
+        text TEXT NOT NULL,          -- the report in plain words
+        severity TEXT NOT NULL,      -- a [[severities]] name: P1 .. P4
+        owner TEXT,
+        status TEXT NOT NULL,        -- investigating | identified | monitoring | resolved
+        tier TEXT NOT NULL DEFAULT 'L1',
+        resolved_at REAL
+    );
+    CREATE TABLE incident_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        incident_id INTEGER NOT NULL,
+        t REAL NOT NULL,
+        who TEXT NOT NULL,
+        kind TEXT NOT NULL,          -- open | status | note | escalation | link | unlink | checklist | severity | owner
+        text TEXT NOT NULL DEFAULT '',
+        data TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX incident_events_incident ON incident_events (incident_id, t);
+    CREATE TABLE incident_alerts (
+        incident_id INTEGER NOT NULL,
+        alert_id TEXT NOT NULL,
+        t REAL NOT NULL,
+        who TEXT NOT NULL,
+        PRIMARY KEY (incident_id, alert_id)
+    );
+    CREATE TABLE incident_checklist (
+        incident_id INTEGER NOT NULL,
+        item TEXT NOT NULL,          -- symptoms | reproduction | environment | tried
+        text TEXT NOT NULL,
+        t REAL NOT NULL,
+        who TEXT NOT NULL,
+        PRIMARY KEY (incident_id, item)
+    );
+    CREATE TABLE config_writes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        t REAL NOT NULL,
+        who TEXT NOT NULL,
+        source TEXT NOT NULL,        -- tune
+        path TEXT NOT NULL,
+        changes TEXT NOT NULL DEFAULT '[]'  -- JSON list of "rules[disk].warn: 85 -> 90" lines
+    );
+    CREATE INDEX config_writes_t ON config_writes (t);
+    """,
 ]
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -1003,3 +1053,141 @@ class Store:
             n = db.execute("DELETE FROM notify_outbox WHERE sent_at IS NOT NULL AND sent_at < ?", (before,)).rowcount
             db.execute("DELETE FROM notify_sent WHERE status = 'resolved' AND t < ?", (before,))
         return n
+
+    # --- incidents (opsdash/incidents.py) and config writes --------------------------
+    # Written by viewers (the CLI, the TUI); each call is one committed transaction.
+
+    _INCIDENT_COLS = "id, t, who, text, severity, owner, status, tier, resolved_at"
+
+    def add_incident(self, text: str, *, severity: str, who: str, owner: str | None = None,
+                     status: str = "investigating", t: float | None = None) -> int:
+        t = time.time() if t is None else t
+        with self._tx() as db:
+            iid = db.execute(
+                "INSERT INTO incidents (t, who, text, severity, owner, status) VALUES (?,?,?,?,?,?)",
+                (t, who, text, severity, owner, status)).lastrowid or 0
+            db.execute("INSERT INTO incident_events (incident_id, t, who, kind, text, data) VALUES (?,?,?,?,?,?)",
+                       (iid, t, who, "open", text, json.dumps({"severity": severity, "owner": owner,
+                                                                "status": status})))
+        return iid
+
+    def incident(self, incident_id: int) -> "IncidentRow | None":
+        rows = self._query(f"SELECT {self._INCIDENT_COLS} FROM incidents WHERE id = ?", (incident_id,))
+        return IncidentRow(*rows[0]) if rows else None
+
+    def incidents(self, *, open_only: bool = False, since: float = 0.0) -> list["IncidentRow"]:
+        """Incidents opened since ``since`` (and every one still open), oldest first."""
+        sql = f"SELECT {self._INCIDENT_COLS} FROM incidents WHERE (t >= ? OR resolved_at IS NULL OR resolved_at >= ?)"
+        if open_only:
+            sql += " AND status != 'resolved'"
+        return [IncidentRow(*r) for r in self._query(sql + " ORDER BY t, id", (since, since))]
+
+    def update_incident(self, incident_id: int, *, who: str, kind: str, text: str = "",
+                        data: Mapping[str, Any] | None = None, t: float | None = None,
+                        **fields: Any) -> None:
+        """Change the incident's ``fields`` (status, severity, owner, tier, resolved_at) and
+        record the event ``kind`` with its ``text`` in the same transaction."""
+        allowed = {"status", "severity", "owner", "tier", "resolved_at"}
+        bad = set(fields) - allowed
+        if bad:
+            raise ValueError(f"not an incident field: {', '.join(sorted(bad))}")
+        t = time.time() if t is None else t
+        with self._tx() as db:
+            if fields:
+                sets = ", ".join(f"{k} = ?" for k in fields)
+                db.execute(f"UPDATE incidents SET {sets} WHERE id = ?", (*fields.values(), incident_id))
+            db.execute("INSERT INTO incident_events (incident_id, t, who, kind, text, data) VALUES (?,?,?,?,?,?)",
+                       (incident_id, t, who, kind, text, json.dumps(dict(data or {}))))
+
+    def incident_events(self, incident_id: int) -> list["IncidentEvent"]:
+        return [IncidentEvent(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in self._query(
+            "SELECT id, incident_id, t, who, kind, text, data FROM incident_events WHERE incident_id = ?"
+            " ORDER BY t, id", (incident_id,))]
+
+    def link_incident_alert(self, incident_id: int, alert_id: str, *, who: str, t: float | None = None) -> bool:
+        """Link an alert to the incident; False if it was linked already (nothing written)."""
+        t = time.time() if t is None else t
+        with self._tx() as db:
+            n = db.execute("INSERT OR IGNORE INTO incident_alerts (incident_id, alert_id, t, who) VALUES (?,?,?,?)",
+                           (incident_id, alert_id, t, who)).rowcount
+            if n:
+                db.execute("INSERT INTO incident_events (incident_id, t, who, kind, text, data) VALUES (?,?,?,?,?,?)",
+                           (incident_id, t, who, "link", alert_id, "{}"))
+        return n > 0
+
+    def unlink_incident_alert(self, incident_id: int, alert_id: str, *, who: str, t: float | None = None) -> bool:
+        t = time.time() if t is None else t
+        with self._tx() as db:
+            n = db.execute("DELETE FROM incident_alerts WHERE incident_id = ? AND alert_id = ?",
+                           (incident_id, alert_id)).rowcount
+            if n:
+                db.execute("INSERT INTO incident_events (incident_id, t, who, kind, text, data) VALUES (?,?,?,?,?,?)",
+                           (incident_id, t, who, "unlink", alert_id, "{}"))
+        return n > 0
+
+    def incident_alerts(self, incident_id: int) -> list[str]:
+        return [r[0] for r in self._query(
+            "SELECT alert_id FROM incident_alerts WHERE incident_id = ? ORDER BY t, alert_id", (incident_id,))]
+
+    def set_incident_checklist(self, incident_id: int, item: str, text: str, *, who: str,
+                               t: float | None = None) -> None:
+        t = time.time() if t is None else t
+        with self._tx() as db:
+            db.execute("INSERT INTO incident_checklist (incident_id, item, text, t, who) VALUES (?,?,?,?,?)"
+                       " ON CONFLICT (incident_id, item) DO UPDATE SET text=excluded.text, t=excluded.t,"
+                       " who=excluded.who", (incident_id, item, text, t, who))
+            db.execute("INSERT INTO incident_events (incident_id, t, who, kind, text, data) VALUES (?,?,?,?,?,?)",
+                       (incident_id, t, who, "checklist", text, json.dumps({"item": item})))
+
+    def incident_checklist(self, incident_id: int) -> dict[str, tuple[str, float, str]]:
+        """item -> (text, t, who)."""
+        return {r[0]: (r[1], r[2], r[3]) for r in self._query(
+            "SELECT item, text, t, who FROM incident_checklist WHERE incident_id = ?", (incident_id,))}
+
+    def add_config_write(self, source: str, path: str, changes: Sequence[str], *, who: str,
+                         t: float | None = None) -> int:
+        t = time.time() if t is None else t
+        with self._tx() as db:
+            return db.execute("INSERT INTO config_writes (t, who, source, path, changes) VALUES (?,?,?,?,?)",
+                              (t, who, source, path, json.dumps(list(changes)))).lastrowid or 0
+
+    def config_writes(self, since: float = 0.0, until: float | None = None) -> list["ConfigWrite"]:
+        sql, args = "SELECT id, t, who, source, path, changes FROM config_writes WHERE t >= ?", [since]
+        if until is not None:
+            sql += " AND t <= ?"
+            args.append(until)
+        return [ConfigWrite(*r[:5], tuple(json.loads(r[5]))) for r in self._query(sql + " ORDER BY t, id", args)]
+
+
+@dataclass(frozen=True)
+class IncidentRow:
+    id: int
+    t: float
+    who: str
+    text: str
+    severity: str
+    owner: str | None
+    status: str
+    tier: str
+    resolved_at: float | None
+
+
+@dataclass(frozen=True)
+class IncidentEvent:
+    id: int
+    incident_id: int
+    t: float
+    who: str
+    kind: str
+    text: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ConfigWrite:
+    id: int
+    t: float
+    who: str
+    source: str
+    path: str
+    changes: tuple[str, ...]
