@@ -29,6 +29,7 @@ import asyncio
 import logging
 import random
 import time
+from dataclasses import replace
 from typing import Any, Callable
 
 import httpx
@@ -92,9 +93,9 @@ class Notifier:
             evs, sts, told = decide(t, alerts, sent, now, lambda rule: self._describe.get(rule, ""))
             if t.kind == "email" and told:
                 packets = self._packets(told, now)
-                for ev in evs:
-                    if ev.alert["alert_id"] in packets and ev.event != "resolved":
-                        ev.alert["packet"] = packets[ev.alert["alert_id"]]
+                # A copy: the sent state shares the event's dict and need not keep the packet.
+                evs = [replace(ev, alert={**ev.alert, "packet": packets[ev.alert["alert_id"]]})
+                       if ev.event != "resolved" and ev.alert["alert_id"] in packets else ev for ev in evs]
             events += evs
             states += sts
         if events or states:
