@@ -334,14 +334,14 @@ def test_stale_health_rows_keep_the_last_known_state_and_its_order(tmp_path: Pat
     first = {r.ref.target: r.cells[0] for r in health}
     assert first["web-3"] == ("◌ down", "stale")
     assert first["cache-2"] == ("◌ auth", "stale")
-    assert first["db-1"] == ("◌ CRIT", "stale")
-    assert first["mon-1"] == ("◌ warn", "stale")
+    assert first["db-1"] == ("◌ warn", "stale")  # disk 93%: the built-in disk rule's warning (85/95)
+    assert first["mon-1"] == ("◌ up", "stale")  # disk 82%: under it
     assert first["web-1"] == ("◌ up", "stale")
     assert all(lvl == "stale" for r in health for _, lvl in r.cells)
     order = [r.ref.target for r in health]
-    # by last known severity: the four that were critical, then the warning, then the rest
-    assert set(order[:4]) == {"batch-1", "cache-2", "db-1", "web-3"}
-    assert order[4] == "mon-1"
+    # by last known severity: the two that were critical (down), then the warnings, then the rest
+    assert set(order[:2]) == {"cache-2", "web-3"}
+    assert set(order[2:4]) == {"batch-1", "db-1"}
     assert data.compile_filter("state=down")(next(r for r in health if r.ref.target == "web-3"))
     assert data.compile_filter("stale")(health[0])
 
