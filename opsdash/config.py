@@ -261,6 +261,29 @@ class MaintenanceConfig:
 
 
 @dataclass(frozen=True)
+class SeverityConfig:
+    """An incident severity ([[severities]]): how soon someone must respond and resolve.
+
+    Incidents (opsdash/incidents.py) take their severity from these; the SLA report reads
+    the same targets for MTTA (``respond_s``) and MTTR (``resolve_s``) breaches."""
+
+    name: str  # P1 .. P4
+    respond_s: float  # time to respond (first acknowledgement) target
+    resolve_s: float  # time to resolve target
+    postmortem_s: float | None = None  # a postmortem is due this long after resolve; None: none required
+    description: str = ""
+
+
+# Used when the config has no [[severities]]; a config that has them replaces the lot.
+DEFAULT_SEVERITIES: tuple[SeverityConfig, ...] = (
+    SeverityConfig("P1", 15 * 60.0, 4 * 3600.0, 48 * 3600.0, "critical: down or unusable for many users"),
+    SeverityConfig("P2", 3600.0, 8 * 3600.0, None, "major: degraded for many, or down for some"),
+    SeverityConfig("P3", 4 * 3600.0, 3 * 86400.0, None, "minor: a workaround exists"),
+    SeverityConfig("P4", 86400.0, 7 * 86400.0, None, "low: cosmetic or a question"),
+)
+
+
+@dataclass(frozen=True)
 class Settings:
     retention: float = 14 * 86400.0
     theme: str = "opsdash-dark"
@@ -278,6 +301,7 @@ class Config:
     raw: dict[str, Any] = field(default_factory=dict, repr=False)  # the TOML document as read
     notify: tuple[NotifyConfig, ...] = ()
     maintenance: tuple[MaintenanceConfig, ...] = ()
+    severities: tuple[SeverityConfig, ...] = DEFAULT_SEVERITIES  # incident severities, most severe first
 
     def host(self, name: str) -> HostConfig | None:
         return next((h for h in self.hosts if h.name == name), None)
@@ -653,6 +677,7 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
             "rules": (lambda v: v, []),
             "notify": (lambda v: v, []),
             "maintenance": (lambda v: v, []),
+            "severities": (lambda v: v, None),
         },
     )
     s = ck.table(
@@ -876,7 +901,36 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
         raw=doc,
         notify=tuple(_notify(ck, doc.get("notify"))),
         maintenance=tuple(_maintenance(ck, doc.get("maintenance"), hosts, endpoints, sources)),
+        severities=_severities(ck, doc.get("severities")),
     )
+
+
+def _severities(ck: _Checker, data: Any) -> tuple[SeverityConfig, ...]:
+    """[[severities]]: name, respond, resolve, postmortem (optional), description; the
+    defaults (P1..P4) when absent. Listed most severe first."""
+    if data is None:
+        return DEFAULT_SEVERITIES
+    items = ck.array(data, "severities")
+    out = []
+    for i, item in enumerate(items):
+        sp = f"severities[{i}]"
+        v = ck.table(item, sp, {
+            "name": (_nonempty, _REQUIRED),
+            "respond": (_positive_duration, _REQUIRED),
+            "resolve": (_positive_duration, _REQUIRED),
+            "postmortem": (_positive_duration, None),
+            "description": (_str, ""),
+        })
+        if None in (v["name"], v["respond"], v["resolve"]):
+            continue
+        if v["respond"] > v["resolve"]:
+            ck.problem(f"{sp}.respond", f"expected at most resolve ({format_duration(v['resolve'])}), "
+                                        f"got {format_duration(v['respond'])}")
+        out.append(SeverityConfig(v["name"], v["respond"], v["resolve"], v["postmortem"], v["description"]))
+    ck.unique([x for x in items if isinstance(x, dict)], "severities")
+    if not out and not ck.problems:
+        ck.problem("severities", "expected at least one [[severities]] entry")
+    return tuple(out)
 
 
 NOTIFY_KINDS = ("alertmanager", "webhook", "email")
