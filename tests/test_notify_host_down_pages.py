@@ -132,12 +132,38 @@ receivers:
         rec.stop()
 
 
+@pytest.fixture
+def host_sshd(tmp_path: Path):
+    """The host's own sshd (not the session's: this test stops it), stopped by PID at the end."""
+    s = start_sshd(tmp_path / "sshd")
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def hook():
+    rec = WebhookReceiver().start()
+    try:
+        yield rec
+    finally:
+        rec.stop()
+
+
+@pytest.fixture
+def smtp():
+    server = SmtpReceiver().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 async def test_a_host_down_pages_alertmanager_webhook_and_email_and_each_gets_the_resolve(
-        tmp_path: Path, alertmanager) -> None:
+        tmp_path: Path, alertmanager, host_sshd, hook: WebhookReceiver, smtp: SmtpReceiver) -> None:
     am_url, am_rec = alertmanager
-    sshd = start_sshd(tmp_path / "sshd")
-    hook = WebhookReceiver().start()
-    smtp = SmtpReceiver().start()
+    sshd = host_sshd
     cfg_path = tmp_path / "config.toml"
     cfg_path.write_text(sshd.host_toml("db-1", interval="1s", timeout="2s") + f"""
 tags = {{ role = "db" }}
@@ -200,9 +226,6 @@ group_window = "1s"
     finally:
         collector.stop()
         await asyncio.wait_for(task, 15)
-        smtp.stop()
-        hook.stop()
-        sshd.stop()
         store.close()
     assert fired_after <= FOR_S + 30 and resolved_after <= 30
     print(f"\nAlertmanager's receiver: firing {fired_after:.1f}s after sshd stopped, "
