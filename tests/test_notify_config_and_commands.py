@@ -173,3 +173,21 @@ def test_init_systemd_prints_a_hardened_unit_with_resolved_paths(tmp_path: Path,
         f.write_text(unit)
         r = subprocess.run(["systemd-analyze", "verify", str(f)], capture_output=True, text=True, timeout=60)
         assert str(f) not in r.stdout + r.stderr, r.stdout + r.stderr  # no line about our unit: it parsed
+
+
+def test_a_config_readable_by_others_naming_notify_secrets_is_warned_about(tmp_path: Path) -> None:
+    import os
+
+    from opsdash.config import load_config
+    from opsdash.security import warn_world_readable_secrets
+
+    pw = tmp_path / "smtp-password"
+    pw.write_text("hunter2\n")
+    os.chmod(pw, 0o644)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(GOOD + f'username = "opsdash"\npassword_file = "{pw}"\n')
+    os.chmod(cfg, 0o644)
+    warnings = warn_world_readable_secrets(load_config(cfg))
+    assert any("notify[1].headers.Authorization" in w and "notify[2].password_file" in w for w in warnings), warnings
+    assert any(str(pw) in w and "chmod 600" in w for w in warnings), warnings
+    assert all("hunter2" not in w and "abc123secret" not in w for w in warnings)
