@@ -113,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
         path = _common.config_path(args)
         # the result must load (as check-config) or nothing is written: ConfigError
         written = update_config(path, lambda doc: apply_to_config(doc, report.rules))
+        if written:
+            _record_write(args, str(path), written)
 
     if args.format == "json":
         out = report.to_json()
@@ -133,6 +135,19 @@ def run(args: argparse.Namespace) -> int:
         else:
             print("\nnothing to write: every rule is already at its proposal")
     return 0
+
+
+def _record_write(args: argparse.Namespace, path: str, written: list[str]) -> None:
+    """The store keeps each config write (an incident's timeline shows it); the config is written
+    already, so a store that cannot be written is a warning, not a failure."""
+    from ..errors import StoreError
+    from ..store import current_user
+
+    try:
+        with _common.open_store(args) as store:
+            store.add_config_write("tune", path, written, who=current_user())
+    except StoreError as e:
+        print(f"opsdash: tune: the write is not recorded in the store: {e}", file=sys.stderr)
 
 
 def _delay(o: object) -> str:
