@@ -191,3 +191,13 @@ def test_a_config_readable_by_others_naming_notify_secrets_is_warned_about(tmp_p
     assert any("notify[1].headers.Authorization" in w and "notify[2].password_file" in w for w in warnings), warnings
     assert any(str(pw) in w and "chmod 600" in w for w in warnings), warnings
     assert all("hunter2" not in w and "abc123secret" not in w for w in warnings)
+
+
+def test_check_config_lists_the_notify_targets_without_their_secrets(tmp_path: Path, capsys) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(GOOD.replace("http://127.0.0.1:8080/hook", "http://u:pw-s3cret@127.0.0.1:8080/hook?token=t0k3n"))
+    assert main(["check-config", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "  notify: 3" in out and "am: alertmanager http://127.0.0.1:9093 for severity=critical" in out
+    assert "mail: email smtp 127.0.0.1:25 to oncall@example.com, lead@example.com" in out
+    assert "pw-s3cret" not in out and "t0k3n" not in out and "abc123secret" not in out

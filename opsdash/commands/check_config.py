@@ -50,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"  sources: {len(config.sources)}")
         for s in config.sources:
             print(f"    {clean(s.name)}: {s.kind} {clean(redact_url(s.url))}")
+    if config.notify:
+        print(f"  notify: {len(config.notify)}")
+        for n in config.notify:
+            where = redact_url(n.url) if n.url else f"smtp {n.smtp} to {', '.join(n.to)}"
+            match = " for " + ",".join(f"{k}={v}" for k, v in n.match.items()) if n.match else ""
+            print(f"    {clean(n.name)}: {n.kind} {clean(where)}{clean(match)}")
     rules = rules_from_config(config)
     print(f"  rules: {len(rules)}")
     for r in rules:
