@@ -9,7 +9,8 @@ next 12 hours (alerts a window or a down parent holds say so: ``suppressed_by``)
 hosts with security updates or a reboot pending (latest "patches"
 rows); backups stale or with a failed restore test (latest "backup" rows);
 endpoints that breached their latency or availability SLO, with the shift's
-p95 (from samples); acks given and notes left during the shift.
+p95 (from samples); acks given and notes left during the shift; resolved P1
+incidents whose postmortem is due (48 h after the resolve) or late.
 
 ``to_markdown`` pastes cleanly into chat or a wiki: every string that came from
 a host, an endpoint or a person goes through ``md()`` (``clean`` for control
@@ -183,6 +184,13 @@ def _slo(store: Store, cfg: Config | None, since: float, now: float) -> list[dic
     return out
 
 
+def _postmortems_due(store: Store, cfg: Config | None, now: float) -> list[dict[str, Any]]:
+    """Resolved P1 incidents (a severity with a `postmortem` target) whose postmortem is due or late."""
+    from ..incidents import postmortems_due
+
+    return postmortems_due(store, cfg, now)
+
+
 def handover(store: Store, cfg: Config | None = None, *, since: float = 8 * 3600.0,
              now: float | None = None) -> dict[str, Any]:
     """The shift report as a dict (the JSON shape); ``since`` is the shift's length in seconds."""
@@ -283,6 +291,7 @@ def handover(store: Store, cfg: Config | None = None, *, since: float = 8 * 3600
         "slo_breaches": slo,
         "acks": acks,
         "notes": notes,
+        "postmortems_due": _postmortems_due(store, cfg, now),
     }
     report["summary"] = _summary(report)
     return report
@@ -326,6 +335,9 @@ def _summary(r: Mapping[str, Any]) -> str:
         extra.append(_plural(len(r["slo_breaches"]), "endpoint") + " breached an SLO")
     if r["notes"]:
         extra.append(_plural(len(r["notes"]), "note") + " for the next shift")
+    if r.get("postmortems_due"):
+        late = sum(1 for p in r["postmortems_due"] if p["state"] == "late")
+        extra.append(_plural(len(r["postmortems_due"]), "postmortem") + " due" + (f" ({late} late)" if late else ""))
     if extra:
         parts.append("; ".join(extra).capitalize() + ".")
     else:
@@ -445,6 +457,14 @@ def _note_lines(notes: Sequence[Mapping[str, Any]]) -> list[str]:
             + f": {md(n['text'], 2000)}" for n in notes]
 
 
+def _postmortem_lines(due: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [f"- incident {p['id']} ({md(p['severity'])}, {md(p['owner'] or 'unassigned')}): {md(p['text'])}: "
+            + (f"**late** by {_dur(-p['due_in_s'])} (due {p['due_at']})" if p["state"] == "late"
+               else f"due {p['due_at']} (in {_dur(p['due_in_s'])})")
+            + f"; resolved {p['resolved_at']}" + (f"; draft written {p['draft_at']}" if p["draft_at"] else "")
+            for p in due]
+
+
 def to_markdown(r: Mapping[str, Any]) -> str:
     """GitHub-flavoured Markdown; every remote or human string escaped with ``md``."""
     L: list[str] = [f"# Shift handover {r['since']} → {r['until']}", ""]
@@ -466,6 +486,8 @@ def to_markdown(r: Mapping[str, Any]) -> str:
     L += _section("Endpoints that breached their SLO", r["slo_breaches"], _slo_lines)
     L += _section("Acks during the shift", r["acks"], _ack_lines)
     L += _section("Notes for the next shift", r["notes"], _note_lines)
+    if r.get("postmortems_due"):
+        L += _section("Postmortems due or late", r["postmortems_due"], _postmortem_lines)
     return "\n".join(L).rstrip("\n") + "\n"
 
 
