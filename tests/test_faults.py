@@ -66,7 +66,7 @@ async def test_each_ssh_fault_is_a_state_with_a_reason(sshd: Sshd, faults) -> No
     assert st["drop"][0] == "error" and "closed" in st["drop"][1] or "lost" in st["drop"][1]
     assert st["stall"][0] == "timeout"
     assert st["garbage"][0] == "error" and "line" in st["garbage"][1]
-    assert st["flood"][0] == "error" and "larger than" in st["flood"][1]
+    assert st["flood"][0] == "error" and "over 8 MiB" in st["flood"][1]
     assert st["nxdomain"][0] == "unreachable" and "resolve" in st["nxdomain"][1]
 
 

@@ -31,7 +31,7 @@ from typing import Any, Callable, Mapping
 import asyncssh
 from asyncssh.public_key import get_default_public_key_algs
 
-from ..config import HostConfig
+from ..config import HostConfig, format_size
 from ..errors import SSHError
 from ..model import (
     HOST_AUTH_FAILED,
@@ -81,10 +81,11 @@ class _HostKeyCheck(asyncssh.SSHClient):
 class RemoteShell:
     """A long-lived ``sh`` on the host; requests are scripts, replies end at a marker."""
 
-    def __init__(self, process: asyncssh.SSHClientProcess):
+    def __init__(self, process: asyncssh.SSHClientProcess, max_output: int = MAX_OUTPUT_BYTES):
         self._proc = process
         self._buf = b""
         self.broken = False
+        self.max_output = max_output  # the host's cap, as for every other remote command
 
     async def request(self, script: str, timeout: float) -> tuple[str, int]:
         """Run ``script`` and return (output, exit status of its last command)."""
@@ -105,9 +106,9 @@ class RemoteShell:
                         scan = i
                     else:
                         scan = max(0, len(buf) - len(marker) + 1)
-                    if len(buf) > MAX_OUTPUT_BYTES:
+                    if len(buf) > self.max_output:
                         self.broken = True
-                        raise SSHError(f"health output larger than {MAX_OUTPUT_BYTES} bytes; dropped", state=HOST_ERROR)
+                        raise SSHError(f"health output over {format_size(self.max_output)}; dropped", state=HOST_ERROR)
                     chunk = await self._proc.stdout.read(READ_CHUNK)
                     if not chunk:
                         self.broken = True
@@ -435,7 +436,7 @@ class SSHHost:
                 except (asyncssh.Error, OSError) as e:
                     await self._reset()
                     raise SSHError(f"cannot open a shell: {e}", state=HOST_ERROR) from None
-                self._shell = RemoteShell(proc)
+                self._shell = RemoteShell(proc, self.cfg.max_output)
             try:
                 return await self._shell.request(script, max(0.1, deadline - loop.time()))
             except SSHError:
