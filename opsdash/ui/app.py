@@ -60,6 +60,7 @@ from .patches import PatchesPane
 from .priority import InputFirst, QuietGC
 from .safetext import join, safe
 from .shift import HandoverScreen, NoiseScreen, NoteDialog, NoteRequest
+from .incidents import IncidentsScreen
 from .styles import level_styles
 from .table import RowTable
 from .themes import DEFAULT_THEME, NO_COLOR_THEME, for_color_system, load_themes, theme_cycle
@@ -190,6 +191,7 @@ class OpsdashApp(App[None]):
         Binding("n", "noise", "Noise", group=SHIFT_KEYS),
         Binding("h", "handover", "Handover", group=SHIFT_KEYS),
         Binding("N", "note", "Note for the next shift", key_display="N", group=SHIFT_KEYS),
+        Binding("i", "incidents", "Incidents"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
@@ -544,7 +546,8 @@ class OpsdashApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # The noise and handover screens hide the panes: keys that act on a pane's selected row
         # would act on a row nobody can see, so they are off there (and out of that footer).
-        if action in PANE_ACTIONS and any(isinstance(s, (NoiseScreen, HandoverScreen)) for s in self.screen_stack):
+        if action in PANE_ACTIONS and any(isinstance(s, (NoiseScreen, HandoverScreen, IncidentsScreen))
+                                          for s in self.screen_stack):
             return False
         if action in VIEW_ACTIONS and len(self.screen_stack) > 1:
             return False
@@ -740,6 +743,12 @@ class OpsdashApp(App[None]):
             return
         self.push_screen(HandoverScreen(self.store_path, self.config, self.now))
 
+    def action_incidents(self) -> None:
+        if isinstance(self.screen, IncidentsScreen):
+            self.screen.load()
+            return
+        self.push_screen(IncidentsScreen(self.store_path, self.config, self.now))
+
     def action_note(self) -> None:
         row = self._context_row() if not isinstance(self.screen, (NoiseScreen, HandoverScreen)) else None
         target = row.ref.target if row is not None else None
@@ -808,6 +817,8 @@ class OpsdashApp(App[None]):
         yield SystemCommand("Shift handover", "The shift report; w writes it to a file (key h)", self.action_handover)
         yield SystemCommand("Note for the next shift", "Leave a note; it shows in the handover (key N)",
                             self.action_note)
+        yield SystemCommand("Incidents", "Incidents, their checklist, alerts and timeline (key i)",
+                            self.action_incidents)
         yield SystemCommand("Help", "Every key (key ?)", self.action_help)
         yield from super().get_system_commands(screen)
 
