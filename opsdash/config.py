@@ -284,6 +284,18 @@ DEFAULT_SEVERITIES: tuple[SeverityConfig, ...] = (
 
 
 @dataclass(frozen=True)
+class SLAConfig:
+    """[sla]: how `opsdash sla` (opsdash/sla.py, report/sla.py) and the burn-rate rules count.
+
+    ``respond_s``: time to acknowledge a firing alert, per tier (T1 = L1 under 1 h, T2 = L2
+    under 4 h); ``resolve_s``: time to resolve it, per tier (none by default)."""
+
+    exclude_maintenance: bool = True  # time in a [[maintenance]] window covering the endpoint is not counted
+    respond_s: dict[str, float] = field(default_factory=lambda: {"L1": 3600.0, "L2": 4 * 3600.0, "L3": 8 * 3600.0})
+    resolve_s: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Settings:
     retention: float = 14 * 86400.0
     theme: str = "opsdash-dark"
@@ -302,6 +314,7 @@ class Config:
     notify: tuple[NotifyConfig, ...] = ()
     maintenance: tuple[MaintenanceConfig, ...] = ()
     severities: tuple[SeverityConfig, ...] = DEFAULT_SEVERITIES  # incident severities, most severe first
+    sla: SLAConfig = SLAConfig()
 
     def host(self, name: str) -> HostConfig | None:
         return next((h for h in self.hosts if h.name == name), None)
@@ -678,6 +691,7 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
             "notify": (lambda v: v, []),
             "maintenance": (lambda v: v, []),
             "severities": (lambda v: v, None),
+            "sla": (lambda v: v, {}),
         },
     )
     s = ck.table(
@@ -902,7 +916,35 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
         notify=tuple(_notify(ck, doc.get("notify"))),
         maintenance=tuple(_maintenance(ck, doc.get("maintenance"), hosts, endpoints, sources)),
         severities=_severities(ck, doc.get("severities")),
+        sla=_sla(ck, doc.get("sla", {})),
     )
+
+
+def _tier_durations(v: Any) -> dict[str, float]:
+    """{ L1 = "1h", L2 = "4h" }: a duration per tier."""
+    if not isinstance(v, dict):
+        raise _Invalid('a table of durations per tier like { L1 = "1h", L2 = "4h" }')
+    out = {}
+    for k, d in v.items():
+        if k not in ("L1", "L2", "L3"):
+            raise _Invalid(f"tiers L1, L2 or L3 as keys (not {_show(k)})")
+        try:
+            out[k] = _positive_duration(d)
+        except _Invalid:
+            raise _Invalid(f'a duration like "1h" for {k}') from None
+    return out
+
+
+def _sla(ck: _Checker, data: Any) -> SLAConfig:
+    """[sla]: exclude_maintenance, targets (respond per tier), resolve_targets."""
+    d = SLAConfig()
+    v = ck.table(data, "sla", {
+        "exclude_maintenance": (_bool, True),
+        "targets": (_tier_durations, dict(d.respond_s)),
+        "resolve_targets": (_tier_durations, {}),
+    })
+    return SLAConfig(exclude_maintenance=bool(v["exclude_maintenance"]),
+                     respond_s={**d.respond_s, **(v["targets"] or {})}, resolve_s=dict(v["resolve_targets"] or {}))
 
 
 def _severities(ck: _Checker, data: Any) -> tuple[SeverityConfig, ...]:

@@ -28,6 +28,7 @@ from typing import Any, Mapping, Sequence
 
 from ..config import Config, RuleConfig
 from ..errors import ConfigError, ConfigProblem
+from ..sla import BURN_ALERTS
 
 __all__ = ["NO_DATA", "Rule", "builtin_rules", "check_rule_names", "rules_from_config", "tags_from_config"]
 
@@ -211,6 +212,7 @@ def builtin_rules(cfg: Config | None = None) -> list[Rule]:
           for_s=300, description="availability below the endpoint's SLO (percent)",
           tier={"warning": "L2", "critical": "L3"},
           runbook="the error budget is burning: find the failing vantage, then the failing dependency"),
+        *_burn_rules(r),
         r(name="cache-hit-rate", metric="cache.hit_rate", op="<", warn=0.8, crit=0.5, clear=0.85, for_s=600,
           description="cache hit rate falling (0..1)",
           runbook="evictions? a flush or restart? a deploy that changed cache keys? check memory limits"),
@@ -235,6 +237,23 @@ def builtin_rules(cfg: Config | None = None) -> list[Rule]:
           description="dead man's switch: a series stopped arriving (no sample for 3x its interval)",
           runbook="is the collector running (`opsdash collect`)? did the probe start failing? check its error"),
     ]
+
+
+def _burn_rules(r: Any) -> list[Rule]:
+    """The SRE workbook's multi-window burn-rate alerts (opsdash/sla.py BURN_ALERTS) for
+    endpoints with an availability SLO: the collector emits each pair's metric (the lower
+    of the two windows' burn rates) only for those, so a threshold on it means "both
+    windows burn faster than the factor". No `for`: the short window is the guard."""
+    out = []
+    for b in BURN_ALERTS:
+        page = b.severity == "critical"
+        out.append(r(
+            name=b.rule, metric=b.metric, **({"crit": b.factor} if page else {"warn": b.factor}),
+            description=f"error budget burning over {b.factor:g}x over {b.windows} ({'page' if page else 'ticket'})",
+            summary="{target}: error budget burning %s over %s" % (f"{{value:.1f}}x (> {b.factor:g}x)", b.windows),
+            runbook="the endpoint fails often enough to spend its error budget early: `opsdash sla` shows the "
+                    "budget left; find the failing vantage, then the failing dependency or the recent deploy"))
+    return out
 
 
 # Keys of a [[rules]] table and the Rule fields they set.

@@ -52,6 +52,7 @@ from ..stats import percentile
 from ..store import Store
 from ..textsafe import redact_url
 from ..parsers.curl import curl_command, parse_curl
+from ..sla import burn_trackers
 from .backups import probe_backup
 from .caches import read_counters
 from .health import HealthReading, health_script, local_health, parse_health_output
@@ -200,6 +201,7 @@ class Collector:
         self.endpoints: dict[tuple[str, str], EndpointWindow] = {
             (e.name, v): EndpointWindow(e.window) for e in config.endpoints for v in e.vantage
         }
+        self._burn = burn_trackers(config)  # endpoints with an availability SLO: burn-rate metrics (sla.py)
         self._ssh: dict[str, SSHHost] = {}
         self._http: HTTPProbe | None = None
         self._cache_state: dict[tuple[str, str], dict[str, Any]] = {}
@@ -414,6 +416,10 @@ class Collector:
                             ("availability", "endpoint.availability")):
             if s[key] is not None:
                 samples.append(Sample(r.t, ep.name, metric, s[key], labels))
+        burn = self._burn.get(ep.name)
+        if burn is not None:  # the endpoint's budget, all vantages together: no vantage label
+            burn.add(r.vantage, r.t, r.ok)
+            samples.extend(Sample(r.t, ep.name, m, v) for m, v in burn.rates(r.t).items())
         self._emit(samples, [("endpoint", ep.name, r.vantage, r.t, self.endpoint_json(ep, r.vantage), None)])
 
     def endpoint_json(self, ep: EndpointConfig, vantage: str) -> dict[str, Any]:
