@@ -60,6 +60,7 @@ from .patches import PatchesPane
 from .priority import InputFirst, QuietGC
 from .safetext import join, safe
 from .shift import HandoverScreen, NoiseScreen, NoteDialog, NoteRequest
+from .sla import SLAScreen
 from .incidents import IncidentsScreen
 from .styles import level_styles
 from .table import RowTable
@@ -192,6 +193,7 @@ class OpsdashApp(App[None]):
         Binding("h", "handover", "Handover", group=SHIFT_KEYS),
         Binding("N", "note", "Note for the next shift", key_display="N", group=SHIFT_KEYS),
         Binding("i", "incidents", "Incidents"),
+        Binding("l", "sla", "SLA"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
@@ -546,7 +548,7 @@ class OpsdashApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # The noise and handover screens hide the panes: keys that act on a pane's selected row
         # would act on a row nobody can see, so they are off there (and out of that footer).
-        if action in PANE_ACTIONS and any(isinstance(s, (NoiseScreen, HandoverScreen, IncidentsScreen))
+        if action in PANE_ACTIONS and any(isinstance(s, (NoiseScreen, HandoverScreen, IncidentsScreen, SLAScreen))
                                           for s in self.screen_stack):
             return False
         if action in VIEW_ACTIONS and len(self.screen_stack) > 1:
@@ -742,6 +744,12 @@ class OpsdashApp(App[None]):
             self.screen.load()
             return
         self.push_screen(HandoverScreen(self.store_path, self.config, self.now))
+
+    def action_sla(self) -> None:
+        if isinstance(self.screen, SLAScreen):
+            self.screen.load()
+            return
+        self.push_screen(SLAScreen(self.store_path, self.config, self.now))
 
     def action_incidents(self) -> None:
         if isinstance(self.screen, IncidentsScreen):
