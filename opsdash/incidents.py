@@ -75,7 +75,8 @@ class NotReady(IncidentError):
 
     def __init__(self, incident_id: int, item: str):
         self.item = item
-        super().__init__(f"incident {incident_id}: checklist item \"{item}\" ({CHECKLIST_LABELS[item]}) is empty; "
+        label = f" ({CHECKLIST_LABELS[item]})" if CHECKLIST_LABELS[item] != item else ""
+        super().__init__(f"incident {incident_id}: checklist item \"{item}\"{label} is empty; "
                          f"fill it first: opsdash incident checklist {incident_id} {item} TEXT")
 
 
