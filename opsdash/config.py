@@ -25,6 +25,7 @@ import tomlkit.exceptions
 
 from .errors import ConfigError, ConfigProblem
 from .fsutil import write_atomic
+from .textsafe import HTTP_TOKEN
 
 APP = "opsdash"
 
@@ -459,13 +460,10 @@ def _str_table(v: Any) -> dict[str, str]:
     return dict(v)
 
 
-HTTP_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token (RFC 9110)
-
-
 def _headers(v: Any) -> dict[str, str]:
     table = _str_table(v)
     for name, value in table.items():
-        if not HTTP_HEADER_NAME.fullmatch(name):
+        if not HTTP_TOKEN.fullmatch(name):  # an HTTP token (RFC 9110)
             raise _Invalid(f"an HTTP header name (letters, digits, !#$%&'*+.^_`|~-), got {name!r:.60}")
         if any(c in value for c in "\r\n\0"):
             raise _Invalid(f"one line per header, but {name!r:.60} holds a line break or NUL")

@@ -108,6 +108,10 @@ class TerminalWriter:
 
 # --- URLs and secrets -------------------------------------------------------------------
 
+# An HTTP token (RFC 9110), what a header name may be: config validates [endpoints] headers
+# with it, and the curl config file that carries them to a remote vantage refuses anything else.
+HTTP_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
 _USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
 
 

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 from urllib.parse import unquote
 
-from ..config import HTTP_HEADER_NAME
 from ..errors import ParseError
 from ..model import Phases
+from ..textsafe import HTTP_TOKEN
 
 __all__ = [
     "CURL_WRITE_OUT",
@@ -301,7 +301,7 @@ def curl_command(
     if user is not None:
         config.append(_config_line("user", user))
     for name, value in (headers or {}).items():
-        if not HTTP_HEADER_NAME.fullmatch(name) or "\r" in value or "\n" in value:
+        if not HTTP_TOKEN.fullmatch(name) or "\r" in value or "\n" in value:
             raise ValueError(f"not a valid HTTP header: {name!r}")
         config.append(_config_line("header", f"{name}: {value}"))
     return CurlCommand("LC_ALL=C " + " ".join(shlex.quote(a) for a in args), "".join(config))
