@@ -191,6 +191,27 @@ def _postmortems_due(store: Store, cfg: Config | None, now: float) -> list[dict[
     return postmortems_due(store, cfg, now)
 
 
+def _sla_week(store: Store, cfg: Config | None, start: float, now: float) -> list[dict[str, Any]]:
+    """The SLA section: per endpoint with an availability SLO, the last 7 days' availability and
+    budget left (report/sla.py), and the burn-rate alerts firing during the shift."""
+    if cfg is None or not any(e.slo.availability is not None for e in cfg.endpoints):
+        return []
+    from .sla import sla_report  # report/sla.py renders with md() from here
+
+    r = sla_report(store, cfg, since=7 * 86400.0, now=now)
+    out = []
+    for e in r["endpoints"]:
+        p = e["periods"]["7d"]
+        if e["slo"]["availability"] is None or p["availability_percent"] is None:
+            continue
+        out.append({"endpoint": e["name"], "availability_percent": p["availability_percent"],
+                    "slo_availability": e["slo"]["availability"], "budget_left_percent": p["budget_left_percent"],
+                    "budget_left_s": p["budget_left_s"], "exclude_maintenance": r["exclude_maintenance"],
+                    "burn_alerts": [b for b in e["burn_alerts"]
+                                    if b["resolved_at"] is None or b["resolved_at"] >= (iso(start) or "")]})
+    return out
+
+
 def handover(store: Store, cfg: Config | None = None, *, since: float = 8 * 3600.0,
              now: float | None = None) -> dict[str, Any]:
     """The shift report as a dict (the JSON shape); ``since`` is the shift's length in seconds."""
@@ -289,6 +310,7 @@ def handover(store: Store, cfg: Config | None = None, *, since: float = 8 * 3600
         "patches": patches,
         "backups": backups,
         "slo_breaches": slo,
+        "sla": _sla_week(store, cfg, start, now),
         "acks": acks,
         "notes": notes,
         "postmortems_due": _postmortems_due(store, cfg, now),
@@ -447,6 +469,19 @@ def _slo_lines(breaches: Sequence[Mapping[str, Any]]) -> list[str]:
          f"{e['slo_availability']:g}%" if e["slo_availability"] is not None else "-") for e in breaches))
 
 
+def _sla_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    out = []
+    for e in rows:
+        left = e["budget_left_percent"]
+        line = (f"- {md(e['endpoint'])}: {e['availability_percent']:.3f}% (SLO {e['slo_availability']:g}%), "
+                + (f"error budget left {left:.1f}%" if left is not None else "no error budget")
+                + (" (maintenance excluded)" if e["exclude_maintenance"] else " (maintenance counted)"))
+        for b in e["burn_alerts"]:
+            line += f"; {md(b['rule'])} fired {b['fired_at']}" + (f", resolved {b['resolved_at']}" if b["resolved_at"] else ", still firing")
+        out.append(line)
+    return out
+
+
 def _ack_lines(acks: Sequence[Mapping[str, Any]]) -> list[str]:
     return [f"- {a['at']} {md(a['who'])} acked {md(a['target'] or '?')} / {md(a['rule'] or a['alert_id'])}"
             + (" (sticky)" if a["sticky"] else "") + (f": {md(a['note'])}" if a["note"] else "") for a in acks]
@@ -484,6 +519,8 @@ def to_markdown(r: Mapping[str, Any]) -> str:
     L += _section("Patches: security updates or reboot pending", r["patches"], _patch_lines)
     L += _section("Backups: stale or restore test failed", r["backups"], _backup_lines)
     L += _section("Endpoints that breached their SLO", r["slo_breaches"], _slo_lines)
+    if r.get("sla"):
+        L += _section("SLA: the last 7 days", r["sla"], _sla_lines)
     L += _section("Acks during the shift", r["acks"], _ack_lines)
     L += _section("Notes for the next shift", r["notes"], _note_lines)
     if r.get("postmortems_due"):
