@@ -50,7 +50,7 @@ def to_markdown(r: Mapping[str, Any]) -> str:
     t = r["totals"]
     shift = format_duration(r["shift_s"])
     L = [f"# Noise {r['since']} → {r['until']}", "",
-         f"{t['rules']} rules, {t['pages']} pages: {t['pages_per_day']:g} a day, {t['pages_per_shift']:g} a "
+         f"{t['rules']} rules, {t['pages']} pages: {t['pages_per_day']:g} a day, {t['pages_per_shift']:g} per "
          f"{shift} shift; {t['unacked']} never acked.", ""]
     if r["rules"]:
         L += [_row("rule", "pages", "/day", f"/shift ({shift})", "alerts", "flaps", "flap %", "acked", "unacked",
