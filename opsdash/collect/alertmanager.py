@@ -45,6 +45,7 @@ from .. import maintenance as _maint
 from ..config import Config, MaintenanceConfig, SourceConfig
 from ..errors import ParseError, ProbeError
 from ..model import Alert, iso
+from .jobs import Sink
 from .prom import instance_host, match_host, source_row
 from .source_http import Reply, SourceDown, http_client, request_body, request_json, safe_url
 
@@ -284,8 +285,8 @@ class AMState:
     last_ok: float | None = None
 
 
-async def poll_alertmanager(collector: Any, cfg: SourceConfig, state: AMState) -> None:
-    t = collector.clock()
+async def poll_alertmanager(sink: Sink, cfg: SourceConfig, state: AMState) -> None:
+    t = sink.clock()
     try:
         # Two small GETs in turn under one deadline: a gather cancelled at shutdown
         # leaves an orphaned child whose CancelledError asyncio reports as a traceback.
@@ -298,18 +299,18 @@ async def poll_alertmanager(collector: Any, cfg: SourceConfig, state: AMState) -
             f"alertmanager {cfg.name} ({safe_url(cfg.url)}): no reply within {cfg.timeout:g}s", state="timeout")
         state.ok, state.error = False, str(err)
         # Alerts already in the store stay as they are (not resolved: we do not know).
-        collector._emit([], [("source", cfg.name, "", t, source_row(cfg, t, err.state, str(err), last_ok=state.last_ok,
-                                                                    alerts=len(state.alerts)), None)])
+        sink.emit([], [("source", cfg.name, "", t, source_row(cfg, t, err.state, str(err), last_ok=state.last_ok,
+                                                              alerts=len(state.alerts)), None)])
         raise err from None
-    alerts = [to_alert(a, cfg.name, collector.config, t) for a in am_alerts]
-    windows = getattr(collector.config, "maintenance", ())
+    alerts = [to_alert(a, cfg.name, sink.config, t) for a in am_alerts]
+    windows = sink.config.maintenance
     if windows:
-        await mirror_windows(cfg, collector.config, windows, am_silences, t)
+        await mirror_windows(cfg, sink.config, windows, am_silences, t)
     state.alerts, state.silences = alerts, am_silences
     state.ok, state.error, state.last_ok = True, None, t
-    if collector.store is not None:
-        await asyncio.to_thread(sync_store, collector.store, cfg.name, alerts, am_silences, t)
-    collector._emit([], [("source", cfg.name, "", t, source_row(
+    if sink.store is not None:
+        await asyncio.to_thread(sync_store, sink.store, cfg.name, alerts, am_silences, t)
+    sink.emit([], [("source", cfg.name, "", t, source_row(
         cfg, t, "ok", None, last_ok=t, alerts=len(alerts),
         suppressed=sum(1 for a in am_alerts if a.state == "suppressed"),
         silenced=sum(1 for a in am_alerts if a.silenced_by), inhibited=sum(1 for a in am_alerts if a.inhibited_by),

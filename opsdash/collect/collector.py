@@ -53,12 +53,15 @@ from ..store import Store
 from ..textsafe import redact_url
 from ..parsers.curl import curl_command, parse_curl
 from ..sla import burn_trackers
+from ..kinds import backups as backup_kinds
 from .backups import probe_backup
 from .caches import read_counters
 from .health import HealthReading, health_script, local_health, parse_health_output
 from .http import EndpointWindow, HTTPProbe, http_result
+from .jobs import HostRecord, Job, LatestRow
 from .patches import probe_patches
 from .runner import LocalRunner
+from .sources import source_jobs
 from .ssh import SSHHost
 
 MAX_BACKOFF = 300.0
@@ -67,25 +70,6 @@ MAX_HELD_SAMPLES = 500_000  # kept in memory while the store cannot be written (
 
 log = logging.getLogger("opsdash.collect")
 logging.getLogger("opsdash").addHandler(logging.NullHandler())  # silent unless a command sets up logging
-LatestRow = tuple[str, str, str, float, dict[str, Any], "str | None"]
-
-
-@dataclass
-class Job:
-    """One probe of one target, on its own schedule."""
-
-    kind: str  # health | patches | cache | backup | restore | check | http | source
-    target: str
-    name: str
-    interval: float
-    timeout: float
-    fn: Callable[[], Awaitable[None]]
-    failures: int = 0
-    polls: int = 0
-    polls_failed: int = 0
-    polls_late: int = 0
-    next_due: float = 0.0  # loop time
-    last_started: float = 0.0
 
 
 @dataclass
@@ -214,9 +198,7 @@ class Collector:
         self._stop: asyncio.Event | None = None
         self.extra_jobs: list[Callable[["Collector"], list[Job]]] = []  # sources (Prometheus ...) plug in here
         if config.sources:
-            from .sources import source_jobs  # sources.py imports this module, hence here
-
-            self.extra_jobs.append(source_jobs)
+            self.extra_jobs.append(source_jobs)  # each gets this collector as its jobs.Sink
         self.listeners: list[Callable[[list[Sample]], None]] = []
 
     # --- connections ----------------------------------------------------------------
@@ -281,7 +263,22 @@ class Collector:
             return hs.cfg.tags if hs is not None else {}
         return {**(hs.cfg.tags if hs is not None else {}), **ep}
 
-    def _host_row(self, hs: HostStatus) -> dict[str, Any]:
+    # --- what a source writes through (jobs.Sink) -------------------------------------
+
+    def emit(self, samples: list[Sample], latest: list[LatestRow]) -> None:
+        self._emit(samples, latest)
+
+    def host(self, name: str) -> HostStatus | None:
+        return self.hosts.get(name)
+
+    def add_host(self, cfg: HostConfig) -> HostStatus:
+        hs = self.hosts[cfg.name] = HostStatus(cfg)
+        return hs
+
+    def host_row(self, hs: HostRecord) -> dict[str, Any]:
+        return self._host_row(hs)
+
+    def _host_row(self, hs: HostRecord) -> dict[str, Any]:
         return {
             "name": hs.cfg.name,
             "tags": dict(hs.cfg.tags),
@@ -352,7 +349,7 @@ class Collector:
             self._emit([], [("backup", name, backup.name, t, row, None)])
             raise
         # A `command` job without a separate restore_test is its own test, run by this job.
-        tests_here = restore or (backup.kind == "command" and backup.restore_test is None)
+        tests_here = restore or (backup_kinds.get(backup.kind).probe_is_restore_test and backup.restore_test is None)
         fresh_test = status.restore_test is not None and tests_here
         prev = hs.backups.get(backup.name)  # now, not before the probe: the restore job may have run meanwhile
         if status.restore_test is None and prev is not None and prev.restore_test is not None:

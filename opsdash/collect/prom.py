@@ -9,8 +9,9 @@ Two halves:
   instance; ``instance_host`` and ``match_host`` decide which configured host
   an instance is.
 - **The poll** (``poll_prometheus``): one instant query per figure, run
-  concurrently under the source's timeout, results written through
-  ``collector._emit`` like every other probe.
+  concurrently under the source's timeout, results written through the
+  collector's :class:`~opsdash.collect.jobs.Sink` (``emit``), like every other
+  probe's; the poll never imports the collector.
 
 Host identity (one row per host)
     A Prometheus instance is a *configured* ``[[hosts]]`` entry when the host
@@ -58,6 +59,7 @@ from ..config import HostConfig, SourceConfig
 from ..textsafe import redact_url
 from ..errors import ParseError, ProbeError
 from ..model import HOST_ERROR, HOST_OK, HOST_UNREACHABLE, CacheStats, DiskUsage, Health, Sample
+from .jobs import LatestRow, Sink
 from .source_http import ReplyTooLarge, SourceDown, http_client, request_json, safe_url
 
 __all__ = [
@@ -450,31 +452,31 @@ def source_row(cfg: SourceConfig, t: float, state: str, error: str | None, **ext
             "t": t, "interval": cfg.interval, **extra}
 
 
-async def poll_prometheus(collector: Any, cfg: SourceConfig, state: Any) -> None:
+async def poll_prometheus(sink: Sink, cfg: SourceConfig, state: Any) -> None:
     """One poll of a Prometheus source: hosts, endpoints and caches it feeds.
 
     ``state`` is this source's :class:`opsdash.collect.sources.PromState`."""
-    t = collector.clock()
+    t = sink.clock()
     t0 = time.monotonic()
     try:
         async with http_client(cfg) as client:
-            results = await asyncio.wait_for(_run_queries(client, cfg, collector), cfg.timeout + 1)
+            results = await asyncio.wait_for(_run_queries(client, cfg, sink), cfg.timeout + 1)
     except asyncio.TimeoutError:
         err: ProbeError = SourceDown(f"prometheus {cfg.name} ({safe_url(cfg.url)}): no reply within {cfg.timeout:g}s",
                                      state="timeout")
-        _source_failed(collector, cfg, state, t, err)
+        _source_failed(sink, cfg, state, t, err)
         raise err from None
     except ProbeError as e:
-        _source_failed(collector, cfg, state, t, e)
+        _source_failed(sink, cfg, state, t, e)
         raise
     samples: list[Sample] = []
-    latest: list[Any] = []
+    latest: list[LatestRow] = []
     errors: list[str] = []
     host_q = results["hosts"]
     if isinstance(host_q, Exception):
         errors.append(f"hosts: {host_q}")
     else:
-        _hosts(collector, cfg, state, t, host_q, samples, latest)
+        _hosts(sink, cfg, state, t, host_q, samples, latest)
     for ep, res in results["endpoints"]:
         row, ep_samples = _endpoint(cfg, ep, t, res)
         state.endpoints[ep.name] = row
@@ -500,7 +502,7 @@ async def poll_prometheus(collector: Any, cfg: SourceConfig, state: Any) -> None
     latest.append(("source", cfg.name, "", t, source_row(
         cfg, t, "degraded" if errors else "ok", "; ".join(errors)[:1000] or None, hosts=sorted(state.hosts),
         duration_s=round(time.monotonic() - t0, 3), last_ok=t), None))
-    collector._emit(samples, latest)
+    sink.emit(samples, latest)
 
 
 async def _gather_dict(coros: Mapping[str, Any]) -> dict[str, Any]:
@@ -509,10 +511,10 @@ async def _gather_dict(coros: Mapping[str, Any]) -> dict[str, Any]:
     return dict(zip(keys, vals))
 
 
-async def _run_queries(client: httpx.AsyncClient, cfg: SourceConfig, collector: Any) -> dict[str, Any]:
+async def _run_queries(client: httpx.AsyncClient, cfg: SourceConfig, sink: Sink) -> dict[str, Any]:
     hq = host_queries(cfg.match, cfg.queries)
     host_coros = {k: query(client, cfg, q) for k, q in hq.items()}
-    eps = [e for e in collector.config.endpoints if e.source == cfg.name]
+    eps = [e for e in sink.config.endpoints if e.source == cfg.name]
     ep_coros = {f"{e.name}\x00{k}": query(client, cfg, q) for e in eps
                 for k, q in endpoint_queries(e.queries, e.window).items()}
     cq = cache_queries(cfg.queries)
@@ -547,13 +549,11 @@ def _synthetic_host(name: str, address: str, tags: dict[str, str], cfg: SourceCo
     )
 
 
-def _hosts(collector: Any, cfg: SourceConfig, state: Any, t: float, res: dict[str, Vector],
-           samples: list[Sample], latest: list[Any]) -> None:
-    from .collector import HostStatus
-
+def _hosts(sink: Sink, cfg: SourceConfig, state: Any, t: float, res: dict[str, Vector],
+           samples: list[Sample], latest: list[LatestRow]) -> None:
     readings = node_health(res["up"], res["uname"], res["gauges"], res["fs"], res["cpu"], res["cpus"],
                            known=state.instances)
-    configured = collector.config.hosts
+    configured = sink.config.hosts
     host_parts: dict[str, int] = {}
     for r in readings:
         hp = instance_host(r.instance)
@@ -566,15 +566,16 @@ def _hosts(collector: Any, cfg: SourceConfig, state: Any, t: float, res: dict[st
                 state.shadowed[r.instance] = cfg_host.name  # SSH owns this host's Health row
                 continue
             name = cfg_host.name
-            hs = collector.hosts[name]
+            hs = sink.host(name)
+            assert hs is not None, name  # every [[hosts]] entry has its row from the start
             if "prometheus" not in hs.cfg.probes:
                 hs.cfg = replace(hs.cfg, probes=(*hs.cfg.probes, "prometheus"), tags={**r.labels, **cfg_host.tags})
         else:
             hp = instance_host(r.instance)
             name = hp if host_parts[hp] == 1 else r.instance
-            hs = collector.hosts.get(name)
+            hs = sink.host(name)
             if hs is None or "prometheus" not in hs.cfg.probes:
-                hs = collector.hosts[name] = HostStatus(_synthetic_host(name, hp, r.labels, cfg))
+                hs = sink.add_host(_synthetic_host(name, hp, r.labels, cfg))
             elif hs.cfg.tags != r.labels:
                 hs.cfg = replace(hs.cfg, tags=dict(r.labels))
         state.hosts[name] = r.instance
@@ -587,7 +588,7 @@ def _hosts(collector: Any, cfg: SourceConfig, state: Any, t: float, res: dict[st
         else:
             hs.state, hs.error, hs.health = HOST_OK, None, r.health
             samples.extend(r.health.samples(t, name))
-        latest.append(("host", name, "", t, collector._host_row(hs), None))
+        latest.append(("host", name, "", t, sink.host_row(hs), None))
 
 
 def _endpoint(cfg: SourceConfig, ep: Any, t: float, res: Mapping[str, Any]) -> tuple[dict[str, Any], list[Sample]]:
@@ -627,17 +628,17 @@ def _endpoint(cfg: SourceConfig, ep: Any, t: float, res: Mapping[str, Any]) -> t
     return row, samples
 
 
-def _source_failed(collector: Any, cfg: SourceConfig, state: Any, t: float, e: ProbeError) -> None:
+def _source_failed(sink: Sink, cfg: SourceConfig, state: Any, t: float, e: ProbeError) -> None:
     """The source is down: say so on its row and on every row it feeds (no host.up samples)."""
     state.ok, state.error = False, str(e)
-    latest: list[Any] = [("source", cfg.name, "", t, source_row(cfg, t, e.state, str(e), hosts=sorted(state.hosts),
+    latest: list[LatestRow] = [("source", cfg.name, "", t, source_row(cfg, t, e.state, str(e), hosts=sorted(state.hosts),
                                                                  last_ok=state.last_ok), None)]
     for name in state.hosts:
-        hs = collector.hosts.get(name)
+        hs = sink.host(name)
         if hs is None:
             continue
         hs.state, hs.error, hs.t = HOST_ERROR, f"source {cfg.name}: {e}", t
-        latest.append(("host", name, "", t, collector._host_row(hs), None))
+        latest.append(("host", name, "", t, sink.host_row(hs), None))
     for ep_name, row in state.endpoints.items():
         row = {**row, "state": "error", "error": f"source {cfg.name}: {e}", "t": t}
         state.endpoints[ep_name] = row
@@ -646,4 +647,4 @@ def _source_failed(collector: Any, cfg: SourceConfig, state: Any, t: float, e: P
         row = {**row, "hit_rate": None, "error": f"source {cfg.name}: {e}", "t": t}
         state.caches[name] = row
         latest.append(("cache", cfg.name, name, t, row, None))
-    collector._emit([], latest)
+    sink.emit([], latest)

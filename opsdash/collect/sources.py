@@ -2,14 +2,18 @@
 
 Registration (one line in ``Collector.__init__``, after ``self.extra_jobs`` is set)::
 
-    from .sources import source_jobs; self.extra_jobs.append(source_jobs)
+    self.extra_jobs.append(source_jobs)
+
+Each poll gets the collector as a :class:`~opsdash.collect.jobs.Sink` (what it
+may read and write), so this module and the sources it runs never import the
+collector: imports in collect/ point one way.
 
 Each source is one job of kind ``"source"`` (target = the source's name) on the
 source's own interval. A poll never raises past its own timeout: a source that
 is down writes a ``latest`` row of kind ``source`` with its state and error,
 and the rows it feeds say so too (see ``prom.py``).
 
-Per-collector state lives here (weakly keyed by the collector), so ``opsdash
+Per-collector state lives here (weakly keyed by the sink), so ``opsdash
 once`` can read what the sources found: ``source_alerts(collector)`` and
 ``source_endpoints(collector)``.
 """
@@ -23,7 +27,7 @@ from typing import Any
 from ..config import SourceConfig
 from ..model import Alert
 from .alertmanager import AMState, poll_alertmanager
-from .collector import Collector, Job
+from .jobs import Job, Sink
 from .prom import poll_prometheus
 
 __all__ = ["PromState", "SourcesState", "source_alerts", "source_endpoints", "source_jobs", "state_of"]
@@ -48,17 +52,17 @@ class SourcesState:
     am: dict[str, AMState] = field(default_factory=dict)
 
 
-_STATES: "weakref.WeakKeyDictionary[Collector, SourcesState]" = weakref.WeakKeyDictionary()
+_STATES: "weakref.WeakKeyDictionary[Sink, SourcesState]" = weakref.WeakKeyDictionary()
 
 
-def state_of(collector: Collector) -> SourcesState:
+def state_of(collector: Sink) -> SourcesState:
     st = _STATES.get(collector)
     if st is None:
         st = _STATES[collector] = SourcesState()
     return st
 
 
-def source_jobs(collector: Collector) -> list[Job]:
+def source_jobs(collector: Sink) -> list[Job]:
     """One job per ``[[sources]]`` entry."""
     st = state_of(collector)
     jobs = []
@@ -81,17 +85,17 @@ def _bind(fn: Any, *args: Any) -> Any:
     return lambda: fn(*args)
 
 
-def source_alerts(collector: Collector) -> list[Alert]:
+def source_alerts(collector: Sink) -> list[Alert]:
     """Alertmanager alerts of the last poll (for ``opsdash once``, which has no store)."""
     return [a for am in state_of(collector).am.values() for a in am.alerts]
 
 
-def source_endpoints(collector: Collector) -> list[dict[str, Any]]:
+def source_endpoints(collector: Sink) -> list[dict[str, Any]]:
     """Endpoint rows fed by Prometheus sources (the Latency pane's shape, vantage = source name)."""
     return [row for ps in state_of(collector).prom.values() for row in ps.endpoints.values()]
 
 
-def source_rows(collector: Collector) -> list[dict[str, Any]]:
+def source_rows(collector: Sink) -> list[dict[str, Any]]:
     """One status dict per source: name, kind, ok, error, last_ok."""
     st = state_of(collector)
     out = []

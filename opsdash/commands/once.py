@@ -11,6 +11,7 @@ from ..alerts.engine import AlertEngine
 from ..alerts.dependencies import Dependencies
 from ..alerts.rules import rules_from_config, tags_from_config
 from ..collect.collector import Collector
+from ..collect.sources import source_alerts, source_endpoints
 from ..errors import ConfigError
 from ..model import Alert
 from ..report.snapshot import NAGIOS, build, render_text
@@ -70,12 +71,8 @@ def run(args: argparse.Namespace) -> int:
     collector.listeners.append(samples.extend)
     asyncio.run(collector.snapshot_once(probes=probes, http_samples=args.http_samples,
                                         restore_tests=args.run_restore_tests))
-    alerts = instant_alerts(config, samples, collector)
-    if config.sources:
-        from ..collect.sources import source_alerts
-
-        alerts += source_alerts(collector)
-    snap = build(collector, alerts, probes)
+    alerts = instant_alerts(config, samples, collector) + source_alerts(collector)
+    snap = build(collector, alerts, probes, source_endpoints=source_endpoints(collector))
     if args.format == "json":
         json.dump(snap, sys.stdout, indent=2)
         sys.stdout.write("\n")

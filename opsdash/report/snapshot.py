@@ -62,7 +62,10 @@ def overall_status(hosts: list[dict[str, Any]], endpoints: list[dict[str, Any]],
     return status
 
 
-def build(collector: Any, alerts: list[Alert], probes: set[str] | None, now: float | None = None) -> dict[str, Any]:
+def build(collector: Any, alerts: list[Alert], probes: set[str] | None, now: float | None = None,
+          source_endpoints: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
+    """The ``once`` snapshot. ``source_endpoints``: the Latency rows Prometheus sources fed
+    (``collect.sources.source_endpoints``, passed by the command: reports never import collect/)."""
     now = time.time() if now is None else now
     hosts = [hs.to_json(probes) for hs in collector.hosts.values()]
     endpoints = []
@@ -75,10 +78,7 @@ def build(collector: Any, alerts: list[Alert], probes: set[str] | None, now: flo
             for v in ep.vantage:
                 d = collector.endpoint_json(ep, v)
                 endpoints.append({k: d[k] for k in keys})
-        if collector.config.sources:
-            from ..collect.sources import source_endpoints
-
-            endpoints += [{k: d.get(k) for k in keys} for d in source_endpoints(collector)]
+        endpoints += [{k: d.get(k) for k in keys} for d in source_endpoints]
     return {
         "generated_at": iso(now),
         "status": overall_status(hosts, endpoints, alerts, Severity.for_config(collector.config),
