@@ -25,6 +25,9 @@ import tomlkit.exceptions
 
 from .errors import ConfigError, ConfigProblem
 from .fsutil import write_atomic
+from .kinds import backups as backup_kinds
+# A backup job's config is declared with the backup kinds (their keys are theirs); re-exported here.
+from .kinds.backups import BackupConfig, CheckConfig, RestoreTestConfig  # noqa: F401
 from .textsafe import HTTP_TOKEN
 
 APP = "opsdash"
@@ -89,35 +92,6 @@ def format_size(n: int) -> str:
 
 
 # --- the schema as dataclasses ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RestoreTestConfig:
-    every: float = 86400.0
-    sample: str = ""
-    timeout: float = 600.0
-
-
-@dataclass(frozen=True)
-class CheckConfig:
-    every: float = 7 * 86400.0
-    subset: str = "1%"  # restic --read-data-subset
-    timeout: float = 3600.0
-
-
-@dataclass(frozen=True)
-class BackupConfig:
-    name: str
-    kind: str  # restic | borg | pgbackrest | command
-    repository: str = ""
-    password_file: str = ""
-    max_age: float = 26 * 3600.0
-    interval: float = 600.0
-    restore_test: RestoreTestConfig | None = None
-    check: CheckConfig | None = None
-    command: str = ""  # kind = "command": exit 0 = pass, last stdout line = summary
-    stanza: str = ""  # pgbackrest
-    env: dict[str, str] = field(default_factory=dict, repr=False)  # may hold a password: kept out of repr/logs
 
 
 @dataclass(frozen=True)
@@ -503,7 +477,6 @@ def _percent(v: Any) -> float:
 
 PROBES = ("health", "patches", "local", "caches", "backups")
 CACHE_KINDS = ("redis", "memcached", "varnish", "nginx-log")
-BACKUP_KINDS = ("restic", "borg", "pgbackrest", "command")
 SOURCE_KINDS = ("prometheus", "alertmanager")
 
 
@@ -1082,7 +1055,25 @@ def _caches(ck: _Checker, data: Any, path: str) -> list[CacheConfig]:
     return out
 
 
+def _backup_key(key: backup_kinds.Key) -> Callable[[Any], str]:
+    def convert(v: Any) -> str:
+        v = _nonempty(v)
+        if key.check is not None:
+            try:
+                return key.check(v)
+            except ValueError as e:
+                raise _Invalid(str(e)) from None
+        return v
+
+    return convert
+
+
 def _backups(ck: _Checker, data: Any, path: str) -> list[BackupConfig]:
+    """[[hosts.backups]]: the keys every job has, and those its kind declares
+    (opsdash/kinds/backups/); a key of another kind is accepted and unused."""
+    kinds = backup_kinds.kinds()
+    kind_keys = {k.name: k for kind in kinds for k in kind.keys}
+    fields = set(BackupConfig.__dataclass_fields__)
     out = []
     items = ck.array(data, path)
     for i, b in enumerate(items):
@@ -1092,18 +1083,16 @@ def _backups(ck: _Checker, data: Any, path: str) -> list[BackupConfig]:
             bp,
             {
                 "name": (_nonempty, _REQUIRED),
-                "kind": (_one_of(*BACKUP_KINDS), _REQUIRED),
-                "repository": (_nonempty, ""),
-                "password_file": (_nonempty, ""),
+                "kind": (_one_of(*(k.name for k in kinds)), _REQUIRED),
+                **{name: (_backup_key(key), "") for name, key in kind_keys.items()},
                 "max_age": (_positive_duration, 26 * 3600.0),
                 "interval": (_positive_duration, 600.0),
                 "restore_test": (lambda x: x, None),
                 "check": (lambda x: x, None),
-                "command": (_nonempty, ""),
-                "stanza": (_nonempty, ""),
                 "env": (_str_table, {}),
             },
         )
+        kind = backup_kinds.get(v["kind"]) if v["kind"] is not None else None
         rt = None
         if v["restore_test"] is not None:
             r = ck.table(
@@ -1115,7 +1104,7 @@ def _backups(ck: _Checker, data: Any, path: str) -> list[BackupConfig]:
                     "timeout": (_positive_duration, 600.0),
                 },
             )
-            if v["kind"] in ("restic", "borg") and not r["sample"]:
+            if kind is not None and kind.needs_sample and not r["sample"]:
                 ck.problem(f"{bp}.restore_test.sample", "is required: a path in the snapshot to restore and verify")
             rt = RestoreTestConfig(**r)
         chk = None
@@ -1130,15 +1119,12 @@ def _backups(ck: _Checker, data: Any, path: str) -> list[BackupConfig]:
                 },
             )
             chk = CheckConfig(**c)
-        kind = v["kind"]
-        if kind in ("restic", "borg") and not v["repository"]:
-            ck.problem(f"{bp}.repository", f"is required for kind {kind}")
-        if kind == "command" and not v["command"]:
-            ck.problem(f"{bp}.command", "is required for kind command")
-        if kind == "pgbackrest" and not v["stanza"]:
-            ck.problem(f"{bp}.stanza", "is required for kind pgbackrest")
+        for key in kind.keys if kind is not None else ():
+            if key.required and not v[key.name]:
+                ck.problem(f"{bp}.{key.name}", f"is required for kind {kind.name}")
         if v["name"] is not None and kind is not None:
-            out.append(BackupConfig(**{**v, "restore_test": rt, "check": chk}))
+            own = {k: v.pop(k) for k in kind_keys if k not in fields}
+            out.append(BackupConfig(**{**v, "restore_test": rt, "check": chk, "options": {k: x for k, x in own.items() if x}}))
     ck.unique([b for b in items if isinstance(b, dict)], path)
     return out
 

@@ -28,6 +28,7 @@ from typing import Any, Mapping, Sequence
 
 from ..config import Config, RuleConfig
 from ..errors import ConfigError, ConfigProblem
+from ..kinds import backups as backup_kinds
 from ..sla import BURN_ALERTS
 
 __all__ = ["NO_DATA", "Rule", "builtin_rules", "check_rule_names", "rules_from_config", "tags_from_config"]
@@ -228,8 +229,9 @@ def builtin_rules(cfg: Config | None = None) -> list[Rule]:
           runbook="check the backup job's log and timer (systemctl list-timers), repository space and locks"),
         r(name="restore-test-failed", metric="backup.restore_ok", op="<", crit=0.5,
           description="the last restore test failed", tier={"warning": "L2", "critical": "L2"},
-          runbook="read the restore test detail; run `restic check` / `borg check`; a backup that cannot be "
-                  "restored is no backup"),
+          runbook="read the restore test detail; run " + " / ".join(
+              k.check_runbook for k in backup_kinds.kinds() if k.check_runbook)
+          + "; a backup that cannot be restored is no backup"),
         r(name="restore-test-stale", metric="backup.restore_age_s", warn=7 * DAY,
           description="no successful restore test for 7 days",
           runbook="run `opsdash once --probe backups --run-restore-tests`; check the restore test's schedule"),

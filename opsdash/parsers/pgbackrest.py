@@ -4,6 +4,11 @@
 what tells (0 ok, 1 missing stanza path, 2 no valid backups, 3 missing stanza
 data, 4 different cipher, 5 database mismatch, 6 backup in progress ...).
 Times are epoch seconds.
+
+``verify`` (2.45) exits 0 and ends "completed successfully" even when it found
+damage: it reports it at INFO, as ``invalid checksum 'FILE'`` lines and a
+summary whose lines after the first are indented continuations
+(``status: error``, ``checksum invalid: 1``). Both count as a failure.
 """
 
 from __future__ import annotations
@@ -89,27 +94,49 @@ def parse_info_json(text: str, stanza: str | None = None) -> StanzaInfo:
 _LOG = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} P\d+ +([A-Z]+): (.*)$")
 
 
-def parse_command_log(text: str, command: str, rc: int) -> tuple[bool, str]:
-    """Console log of ``pgbackrest check|verify|backup`` -> (ok, detail).
+# verify's findings, logged at INFO (pgBackRest src/command/verify/verify.c).
+_VERIFY_PROBLEM = re.compile(r"^(invalid (checksum|size|result)|file missing|unable to )|status: (error|invalid)")
 
-    Passing needs rc 0 and "<command> command end: completed successfully".
-    """
-    errors: list[str] = []
-    done = False
+
+def _entries(text: str, command: str) -> list[tuple[str, str]]:
+    """(level, message) per log entry; an indented line continues the entry before it."""
+    out: list[tuple[str, str]] = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         m = _LOG.match(line)
-        if not m:
-            if line.startswith(("ERROR:", "WARN:")):  # --log-level-console without timestamps
-                errors.append(line.strip())
-                continue
+        if m:
+            out.append((m.group(1), m.group(2)))
+        elif line.startswith(("ERROR:", "WARN:")):  # --log-level-console without timestamps
+            level, _, msg = line.strip().partition(": ")
+            out.append((level, msg))
+        elif line[:1].isspace() and out:
+            level, msg = out[-1]
+            out[-1] = (level, msg + "; " + line.strip())
+        else:
             raise ParseError(f"pgbackrest {command}: unexpected line", line, n)
-        level, msg = m.groups()
+    return out
+
+
+def parse_command_log(text: str, command: str, rc: int) -> tuple[bool, str]:
+    """Console log of ``pgbackrest check|verify|backup`` -> (ok, detail).
+
+    Passing needs rc 0, "<command> command end: completed successfully", no ERROR
+    and, for verify, none of the damage it reports at INFO.
+    """
+    errors: list[str] = []
+    damage: list[str] = []
+    done = False
+    for level, msg in _entries(text, command):
         if level in ("ERROR", "WARN"):
             errors.append(f"{level}: {msg}")
+        elif command == "verify" and level == "INFO" and _VERIFY_PROBLEM.search(msg):
+            damage.append(msg)
         if msg.startswith(f"{command} command end: completed successfully"):
             done = True
+    if damage:
+        # The finding with the file in it first, then the summary's counts.
+        return False, "; ".join(damage)[:300]
     if rc == 0 and done and not [e for e in errors if e.startswith("ERROR")]:
         return True, "completed successfully" + (f" ({errors[0][:200]})" if errors else "")
     return False, (errors[0] if errors else f"pgbackrest {command} exited {rc} without completing")[:300]
