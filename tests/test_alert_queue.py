@@ -16,6 +16,7 @@ import pytest
 from opsdash.alerts import AlertEngine, Rule, alert_id, queue
 from opsdash.cli import main
 from opsdash.model import Sample
+from opsdash.report.escalation import packet, to_markdown
 from opsdash.store import Store
 
 T0 = 1_795_860_000.0
@@ -81,8 +82,8 @@ def test_escalate_to_the_next_tier(store):
     top = queue.escalate(store, AID, who="ann", now=T0 + 7)
     assert not top.changed and top.to_tier == "L3"
     assert [e[3:] for e in store.escalations(AID)] == [("L1", "L2"), ("L2", "L3")]
-    md = queue.escalation_markdown(store, esc)
-    assert md.startswith("## Escalated to L2: p95 on shop (warning, firing)")
+    md = to_markdown(packet(store, esc.alert, now=T0 + 5, escalation=esc))  # the one packet (report/escalation.py)
+    assert md.startswith("## Escalated to L2: p95 on shop")
     assert "https://wiki/latency" in md and AID in md
 
 

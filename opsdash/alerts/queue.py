@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping
 
 from ..config import format_duration
 from ..errors import OpsdashError
-from ..model import Alert, iso
+from ..model import Alert
 from ..store import Silence, Store, current_user
 from .rules import next_tier
 
@@ -39,7 +39,6 @@ __all__ = [
     "ack",
     "describe_silence",
     "escalate",
-    "escalation_markdown",
     "find_alert",
     "find_silence",
     "matcher_vocabulary",
@@ -316,36 +315,6 @@ def escalate(store: Store, alert_id: str, *, who: str | None = None, now: float 
     esc = Escalation(a, a.tier, to, who, now)
     a.tier = to
     return esc
-
-
-def escalation_markdown(store: Store, esc: Escalation) -> str:
-    """A short Markdown summary to paste into the next tier's channel."""
-    a = esc.alert
-    lines = [
-        f"## Escalated to {esc.to_tier}: {a.rule} on {a.target} ({a.severity}, {a.state})",
-        "",
-        f"- **what**: {a.summary or a.rule}",
-        f"- **since**: {iso(a.since)}" + (" (flapping)" if a.flapping else ""),
-        f"- **value**: {a.value if a.value is not None else 'n/a'}",
-        f"- **tier**: {esc.from_tier} -> {esc.to_tier}, by {esc.who} at {iso(esc.t)}",
-        f"- **alert id**: `{a.id}`",
-    ]
-    if a.runbook:
-        lines.append(f"- **runbook**: {a.runbook}")
-    if a.acked:
-        lines.append(f"- **acked** by {a.ack_by}" + (f": {a.ack_note}" if a.ack_note else ""))
-    sil = silenced_by(store, a, esc.t)
-    for s in sil:
-        lines.append(f"- **silenced** by {s.who} until {iso(s.ends_at)}" + (f": {s.note}" if s.note else ""))
-    notes = store.notes(alert_id=a.id)
-    if notes:
-        lines += ["", "### What was tried"]
-        lines += [f"- {iso(n.t)} {n.who}: {n.text}" for n in notes[-10:]]
-    trs = store.transitions(alert_id=a.id)
-    if trs:
-        lines += ["", "### Recent transitions"]
-        lines += [f"- {iso(tr.t)} {tr.from_state} -> {tr.to_state}: {tr.reason}" for tr in trs[-5:]]
-    return "\n".join(lines) + "\n"
 
 
 def describe_silence(s: Silence, now: float) -> str:

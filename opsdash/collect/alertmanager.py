@@ -52,6 +52,7 @@ from .source_http import Reply, SourceDown, http_client, request_body, request_j
 __all__ = [
     "AMAlert",
     "AMSilence",
+    "AlertmanagerSilences",
     "alert_target",
     "create_alertmanager_silence",
     "expire_alertmanager_silence",
@@ -527,6 +528,20 @@ def expire_silence_sync(store: Any, config: Config | None, silence_id: int) -> d
     if config is None or not any(c.kind == "alertmanager" for c in config.sources):
         return {}
     return asyncio.run(expire_silence(store, config, silence_id))
+
+
+@dataclass(frozen=True)
+class AlertmanagerSilences:
+    """The :class:`~opsdash.alerts.mirror.AlertmanagerMirror` of a config's Alertmanager
+    sources, for callers that must not import collect/ (the TUI gets it from commands/run.py)."""
+
+    config: Config | None
+
+    def push_silence(self, store: Any, silence_id: int) -> dict[str, str]:
+        return push_silence_sync(store, self.config, silence_id)
+
+    def expire_silence(self, store: Any, silence_id: int) -> dict[str, str]:
+        return expire_silence_sync(store, self.config, silence_id)
 
 
 def alerts_json(alerts: Iterable[Alert]) -> list[dict[str, Any]]:

@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if sys.stdout.isatty():
         os.environ.pop("COLUMNS", None)
         os.environ.pop("LINES", None)
+    from ..collect.alertmanager import AlertmanagerSilences
     from ..ui.app import OpsdashApp
 
     app = OpsdashApp(
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         save_theme=getattr(args, "theme", None) is None,
         handle_signals=True,
         no_config=config_path(args) if config.path is None else None,  # load() fell back to this machine
+        alertmanager=AlertmanagerSilences(config),  # the TUI never imports collect/: its silences reach Alertmanager through this
     )
     try:
         app.run(mouse=not getattr(args, "no_mouse", False))

@@ -2,7 +2,10 @@
 
 Thin wrappers over ``opsdash.alerts.queue`` (the same actions as
 ``opsdash ack/silence/escalate`` in the shell). Each opens its own read-write
-Store (the UI's reader is read-only) and runs in a worker thread.
+Store (the UI's reader is read-only) and runs in a worker thread. Silences
+reach Alertmanager through the ``AlertmanagerMirror`` the app was given
+(alerts/mirror.py): the UI never imports collect/. The escalation packet is
+the one ``opsdash escalate`` prints (report/escalation.py).
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from ..alerts import queue
-from ..collect.alertmanager import expire_silence_sync, push_silence_sync
-from ..config import Config
+from ..alerts.mirror import NO_MIRROR, AlertmanagerMirror
 from ..alerts.rules import next_tier
+from ..config import Config
+from ..report.escalation import packet, to_markdown
 from ..store import Silence, Store, current_user
 
 
@@ -23,11 +27,11 @@ def ack(store_path: Path, alert_id: str, note: str, now: float, who: str | None 
 
 
 def silence(store_path: Path, matchers: Mapping[str, str], duration_s: float, note: str, now: float,
-            who: str | None = None, config: Config | None = None) -> int:
+            who: str | None = None, mirror: AlertmanagerMirror = NO_MIRROR) -> int:
     """A silence in the store and, for alerts from Alertmanager, in Alertmanager too."""
     with Store(store_path) as store:
         sid = queue.silence(store, dict(matchers), duration_s, note=note, who=who or current_user(), now=now)
-        push_silence_sync(store, config, sid)
+        mirror.push_silence(store, sid)
         return sid
 
 
@@ -49,7 +53,7 @@ def silences_covering(store_path: Path, alert_ids: Iterable[str], now: float) ->
     return sorted(found.values(), key=lambda s: s.t)
 
 
-def unsilence(store_path: Path, silence_ids: Iterable[int], now: float, config: Config | None = None) -> int:
+def unsilence(store_path: Path, silence_ids: Iterable[int], now: float, mirror: AlertmanagerMirror = NO_MIRROR) -> int:
     """End silences now, here and in the Alertmanager sources that hold a copy (as
     ``opsdash unsilence``). Returns how many were still active. An Alertmanager that cannot
     be reached raises, after the local silences have ended: the user is told it failed there."""
@@ -58,7 +62,7 @@ def unsilence(store_path: Path, silence_ids: Iterable[int], now: float, config: 
         for sid in silence_ids:
             ended += queue.unsilence(store, sid, now=now)
             if queue.find_silence(store, sid).external_id:
-                failed += [f"{src}: {out}" for src, out in expire_silence_sync(store, config, sid).items()
+                failed += [f"{src}: {out}" for src, out in mirror.expire_silence(store, sid).items()
                            if out.startswith("error")]
     if failed:
         raise queue.QueueError(f"ended here, but not in Alertmanager: {'; '.join(failed)}")
@@ -76,17 +80,13 @@ def note(store_path: Path, text: str, target: str | None, now: float, who: str |
         return store.add_note(text, who=who or current_user(), target=target or None, t=now)
 
 
-def escalation_packet(store: Store, alert_id: str, now: float, who: str | None = None) -> tuple[str, str]:
-    """(Markdown packet, tier it would go to) for an escalation not yet recorded."""
+def escalation_packet(store: Store, alert_id: str, now: float, config: Config | None = None,
+                      who: str | None = None) -> tuple[str, str]:
+    """(Markdown packet, tier it would go to) for an escalation not yet recorded: the packet
+    ``opsdash escalate`` prints for it (report/escalation.py), with the same config."""
     a = queue.find_alert(store, alert_id, now=now)
     esc = queue.Escalation(a, a.tier, next_tier(a.tier), who or current_user(), now)
-    try:
-        from ..report import escalation  # a fuller packet, when the report layer has one
-    except ImportError:
-        escalation = None
-    render = getattr(escalation, "escalation_markdown", None) if escalation else None
-    md = render(store, esc) if callable(render) else queue.escalation_markdown(store, esc)
-    return md, esc.to_tier
+    return to_markdown(packet(store, a, config, now=now, escalation=esc)), esc.to_tier
 
 
 __all__ = ["ack", "escalate", "escalation_packet", "next_tier", "note", "silence", "silence_vocabulary",

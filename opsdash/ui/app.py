@@ -38,6 +38,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Tab, Tabs
 
 from .. import gcpolicy
+from ..alerts.mirror import NO_MIRROR, AlertmanagerMirror
 from ..alerts.rules import rules_from_config
 from ..alerts.severity import Severity
 from ..config import Config, set_theme, update_config, user_themes_dir
@@ -217,11 +218,13 @@ class OpsdashApp(App[None]):
         save_theme: bool = True,
         handle_signals: bool = False,
         no_config: Path | None = None,
+        alertmanager: AlertmanagerMirror = NO_MIRROR,
     ) -> None:
         no_color = "NO_COLOR" in os.environ  # Textual pops it in App.__init__
         super().__init__()
         self.store_path = Path(store_path)
         self.config = config
+        self.alertmanager = alertmanager  # silences made here reach Alertmanager through it (alerts/mirror.py)
         self.now: Callable[[], float] = now or time.time
         self.collector = collector
         # Takeover: with no collector of its own, the app tries this each poll; it starts an
@@ -668,7 +671,7 @@ class OpsdashApp(App[None]):
                 label = ", ".join(f"{k}={v}" for k, v in req.matchers.items())
                 self._write(
                     lambda: actions.silence(self.store_path, req.matchers, req.duration_s, req.note, self.now(),
-                                            config=self.config),
+                                            mirror=self.alertmanager),
                     f"silenced {label} for {fmt_age(req.duration_s)}",
                 )
 
@@ -689,7 +692,7 @@ class OpsdashApp(App[None]):
 
         def done(silence_ids: list[int] | None) -> None:
             if silence_ids:
-                self._write(lambda: actions.unsilence(self.store_path, silence_ids, self.now(), config=self.config),
+                self._write(lambda: actions.unsilence(self.store_path, silence_ids, self.now(), mirror=self.alertmanager),
                             "ended silence " + ", ".join(f"#{i}" for i in silence_ids))
 
         self.push_screen(UnsilenceDialog(what, partial(actions.silences_covering, self.store_path, ids, self.now()),
@@ -706,7 +709,7 @@ class OpsdashApp(App[None]):
     def _open_packet(self, alert_id: str, target: str) -> None:
         try:
             with Store(self.store_path, readonly=True) as store:
-                md, to = actions.escalation_packet(store, alert_id, self.now())
+                md, to = actions.escalation_packet(store, alert_id, self.now(), self.config)
         except Exception as e:  # noqa: BLE001 - shown, never a crash
             self.call_from_thread(self.notify, join(("cannot build the packet: ", "bold"), (str(e), "")),
                                   severity="error")
