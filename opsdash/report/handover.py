@@ -29,7 +29,6 @@ Nothing here imports Textual; time is passed in.
 from __future__ import annotations
 
 import json
-import re
 import statistics
 import time
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -41,20 +40,13 @@ from ..config import Config, format_duration
 from ..model import Alert, iso
 from ..stats import percentile
 from ..store import Store
-from ..textsafe import clean, json_safe, redact_url
+from ..textsafe import json_safe, redact_url
+from .markdown import md  # here too: the other reports import it from handover
 from .staleness import staleness_line
 
 __all__ = ["handover", "md", "noise_table", "to_json", "to_markdown"]
 
 SILENCE_HORIZON = 12 * 3600.0
-
-_MD = re.compile(r"([\\|*_`\[\]<>])")
-
-
-def md(value: object, limit: int | None = 300) -> str:
-    """Untrusted text made safe for one line of Markdown (and a table cell)."""
-    return _MD.sub(r"\\\1", clean(value, limit=limit))
-
 
 # A pending alert whose `for` ends further off than this is not open yet: the TUI folds it into
 # one line (ui/data.py) and the handover lists it as "pending, would fire in ...", not as open.

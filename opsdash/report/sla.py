@@ -45,7 +45,7 @@ from ..sla import BURN_ALERTS, BURN_METRICS, _LONGEST, burn_trackers, covered, e
 from ..stats import percentile
 from ..store import Store
 from ..textsafe import json_safe, redact_url
-from .handover import md
+from .markdown import md
 
 __all__ = ["METHOD", "response_times", "sla_report", "to_json", "to_markdown"]
 
