@@ -68,7 +68,7 @@ def _secret_refs(config: Config) -> tuple[list[tuple[str, str, bool]], list[str]
         inline += [f"endpoints[{i}].headers.{k}" for k, v in e.headers.items() if v and _SECRET_NAME.search(k)]
         if _URL_PASSWORD.match(e.url):
             inline.append(f"endpoints[{i}].url")
-    for i, n in enumerate(getattr(config, "notify", ())):  # [[notify]]: webhook headers, SMTP password
+    for i, n in enumerate(config.notify):  # [[notify]]: webhook headers, SMTP password
         if n.password_file:
             files.append((f"notify[{i}].password_file", n.password_file, True))
         inline += [f"notify[{i}].headers.{k}" for k, v in n.headers.items() if v and _SECRET_NAME.search(k)]

@@ -31,6 +31,8 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
+from .config import Config
+
 __all__ = [
     "BURN_ALERTS", "BURN_METRICS", "BurnAlert", "BurnTracker", "Excluded", "burn_rate", "burn_trackers",
     "covered", "excluded_intervals", "poll_cap",
@@ -304,14 +306,12 @@ class BurnTracker:
         return out
 
 
-def burn_trackers(cfg: object) -> dict[str, BurnTracker]:
+def burn_trackers(cfg: Config) -> dict[str, BurnTracker]:
     """A tracker per endpoint with an availability SLO (what the collector keeps), each
     leaving out the maintenance windows that cover it when ``[sla] exclude_maintenance``."""
-    sla = getattr(cfg, "sla", None)
-    exclude = sla is None or getattr(sla, "exclude_maintenance", True)
-    windows = tuple(getattr(cfg, "maintenance", ()) or ()) if exclude else ()
+    windows = cfg.maintenance if cfg.sla.exclude_maintenance else ()
     out = {}
-    for e in getattr(cfg, "endpoints", ()):
+    for e in cfg.endpoints:
         if e.slo.availability is None:
             continue
         labels = {**e.tags, "target": e.name}

@@ -990,5 +990,4 @@ def engine_for(config: Any, store: Any = None) -> "AlertEngine":
 
     tags = tags_from_config(config)
     return AlertEngine(rules_from_config(config), store=store, tags=lambda target: tags.get(target, {}),
-                       windows=getattr(config, "maintenance", ()),
-                       dependencies=Dependencies.from_config(config) if hasattr(config, "parents") else None)
+                       windows=config.maintenance, dependencies=Dependencies.from_config(config))

@@ -173,9 +173,9 @@ class Collector:
         self.clock = clock
         self.run_restore_tests = run_restore_tests
         self.engine = alert_engine
-        if alert_engine is not None and hasattr(alert_engine, "use_tags"):
+        if alert_engine is not None:
             alert_engine.use_tags(self.target_tags)  # rule `match` sees Prometheus labels too
-        if alert_engine is not None and store is not None and hasattr(alert_engine, "take_writes"):
+        if alert_engine is not None and store is not None:
             alert_engine.write_through = False  # its changes go with our batches, from the writer thread
         self._store_down_since: float | None = None  # monotonic; when writes started failing
         self._store_error_logged: str | None = None
@@ -456,7 +456,7 @@ class Collector:
         """Commit what was polled and what the alert engine changed, in one transaction.
         Refused (disk full, locked, corrupt): keep it all, say so once, retry next time.
         False when the store refused it."""
-        engine = self.engine if self.store is not None and hasattr(self.engine, "take_writes") else None
+        engine = self.engine if self.store is not None else None
         if not self._pending and not self._pending_latest and not (engine is not None and engine.unwritten):
             return True
         samples, latest = self._pending, self._pending_latest
@@ -490,7 +490,7 @@ class Collector:
             self._store_down_since = time.monotonic()
         if error != self._store_error_logged:
             self._store_error_logged = error
-            held = self.engine.unwritten if self.engine is not None and hasattr(self.engine, "unwritten") else 0
+            held = self.engine.unwritten if self.engine is not None else 0
             log.error("store: cannot write: %s; keeping %d samples and %d alert changes in memory, "
                       "retrying every %gs", error, len(self._pending), held, FLUSH_PERIOD)
 
@@ -622,7 +622,7 @@ class Collector:
         while True:
             stopping = self._stop.is_set()
             now = self.clock()
-            if self.engine is not None and hasattr(self.engine, "tick"):
+            if self.engine is not None:
                 try:
                     self.engine.tick(now)  # memory only: its changes go with this flush
                 except OpsdashError as e:

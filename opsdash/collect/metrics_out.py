@@ -41,6 +41,7 @@ import time
 from typing import Any, Iterable
 
 from ..model import Sample
+from .sources import source_rows
 
 __all__ = ["TTFB_BUCKETS", "TTFBHistograms", "escape_label", "parse_addr", "render", "serve_metrics"]
 
@@ -147,7 +148,7 @@ def render(collector: Any, ttfb: TTFBHistograms | None = None, now: float | None
     fams = [host_up, pending, security, reboot, b_age, b_last, r_ok, r_age, r_dur, r_ts, hit]
 
     ep_up = F("opsdash_endpoint_up", "gauge", "1 when the endpoint's last request got an expected status.")
-    for (ep, vantage), w in getattr(collector, "endpoints", {}).items():
+    for (ep, vantage), w in collector.endpoints.items():
         if w.last is not None:
             ep_up.add(1.0 if w.last.ok else 0.0, endpoint=ep, vantage=vantage)
     fams.append(ep_up)
@@ -163,14 +164,9 @@ def render(collector: Any, ttfb: TTFBHistograms | None = None, now: float | None
         fams.append(h)
 
     src = F("opsdash_source_up", "gauge", "1 when the last poll of a Prometheus/Alertmanager source succeeded.")
-    try:
-        from .sources import source_rows
-
-        for r in source_rows(collector):
-            if r["ok"] or r["error"]:
-                src.add(1.0 if r["ok"] else 0.0, source=r["name"], kind=r["kind"])
-    except ImportError:  # pragma: no cover
-        pass
+    for r in source_rows(collector):
+        if r["ok"] or r["error"]:
+            src.add(1.0 if r["ok"] else 0.0, source=r["name"], kind=r["kind"])
     fams.append(src)
 
     polls = F("opsdash_polls_total", "counter", "Probe runs since the collector started, by probe kind.")

@@ -95,7 +95,7 @@ def _start_line(config: object, store_path: object, engine: object) -> str:
     parts = [f"{hosts} host{'s' * (hosts != 1)}", f"{len(c.endpoints)} endpoint{'s' * (len(c.endpoints) != 1)}",  # type: ignore[attr-defined]
              f"{caches} cache{'s' * (caches != 1)}", f"{backups} backup{'s' * (backups != 1)}",
              f"{len(c.sources)} source{'s' * (len(c.sources) != 1)}",  # type: ignore[attr-defined]
-             f"{len(getattr(engine, 'rules', ()))} rules"]
+             f"{len(engine.rules)} rules"]
     return (f"collector started (PID {os.getpid()}): config {c.path or '(none: this machine only)'}, "  # type: ignore[attr-defined]
             f"store {store_path}; watching {', '.join(parts)}")
 
@@ -107,12 +107,9 @@ async def _main(collector: Collector, args: argparse.Namespace) -> dict:
         loop.add_signal_handler(sig, collector.stop)
     server = None
     if args.metrics_listen:
-        try:
-            from ..collect.metrics_out import serve_metrics
-        except ImportError:
-            print("opsdash: --metrics-listen is not available in this build", file=sys.stderr)
-        else:
-            server = await serve_metrics(collector, args.metrics_listen)
+        from ..collect.metrics_out import serve_metrics
+
+        server = await serve_metrics(collector, args.metrics_listen)
     try:
         return await collector.run(duration=args.duration)
     finally:

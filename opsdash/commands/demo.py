@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..collect.collector import Collector
 from ..config import load_config
@@ -86,13 +86,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"opsdash demo: {args.hosts} hosts on 127.0.0.1:{ready['ssh_port']} (ssh), endpoints on "
               f"127.0.0.1:{ready['http_port']}, fleet pid {proc.pid}; config {args.config}; store {args.store}",
               file=sys.stderr)
-        tui = None if args.headless else _tui_runner()
-        if tui is None:
-            if not args.headless:
-                print("opsdash demo: the TUI is not available in this build; running headless (Ctrl+C stops)",
-                      file=sys.stderr)
+        if args.headless:
             return headless(args)
-        return int(tui(args) or 0)
+        from . import run as run_cmd  # the TUI, as `opsdash run` starts it
+
+        return int(run_cmd.run(args) or 0)
     except _Stop:
         return 0
     finally:
@@ -166,16 +164,6 @@ def stop_fleet(proc: subprocess.Popen, timeout: float = 5.0) -> None:
 
 
 # --- what runs against it --------------------------------------------------------------
-
-
-def _tui_runner() -> Callable[[argparse.Namespace], int] | None:
-    """The TUI entry from commands/run.py: ``run_app(args)`` if it offers one, else ``run(args)``."""
-    try:
-        from . import run as run_cmd
-        from ..ui import app as _ui_app  # noqa: F401  (the UI must be importable)
-    except ImportError:
-        return None
-    return getattr(run_cmd, "run_app", None) or getattr(run_cmd, "run", None)
 
 
 def headless(args: argparse.Namespace) -> int:

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     config = load(args)
     factory = None if getattr(args, "no_collector", False) else embedded_collector(config, store_path(args))
     collector = factory() if factory is not None else None
-    if collector is not None and getattr(collector, "error", None):
+    if collector is not None and collector.error:
         print(f"opsdash: embedded collector: {collector.error}", file=sys.stderr)
     # A lone Esc (close a dialog, clear the filter) waits ESCDELAY to be told from an
     # escape sequence; Textual's 100 ms default is felt on every Esc. 50 ms is what

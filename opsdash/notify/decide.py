@@ -70,7 +70,7 @@ def _held(a: Alert) -> str | None:
         return "inhibited"
     if a.silenced:
         return "silenced"
-    if getattr(a, "suppressed_by", None):
+    if a.suppressed_by:
         return "suppressed"
     return None
 

@@ -515,7 +515,7 @@ class OpsdashApp(App[None]):
         self.poll(urgent=True)
 
     def _collector_state(self) -> str:
-        if self.collector is not None and getattr(self.collector, "running", False):
+        if self.collector is not None and self.collector.running:
             return "● collector took over" if self.took_over else "embedded"
         return self.view.summary.collector if self.view else "none"
 
@@ -780,7 +780,7 @@ class OpsdashApp(App[None]):
         self.push_screen(NoteDialog(target), done)
 
     def action_refresh(self) -> None:
-        if self.collector is not None and getattr(self.collector, "running", False):
+        if self.collector is not None and self.collector.running:
             try:
                 self.collector.refresh_now()
             except Exception as e:  # noqa: BLE001

@@ -815,7 +815,7 @@ def summarize(snap: Snapshot, rows: Mapping[str, list[Row]]) -> Summary:
 
 def notify_counts(store: Any) -> tuple[int, int]:
     """(queued, failing) notifications over every [[notify]] target, for the header."""
-    counts = store.notify_counts() if hasattr(store, "notify_counts") else {}
+    counts = store.notify_counts()
     return sum(c["queued"] for c in counts.values()), sum(c["failing"] for c in counts.values())
 
 
