@@ -280,7 +280,8 @@ def _hostile_store(path: Path, now: float) -> Any:
 
 
 def test_handover_markdown_and_json_are_literal(tmp_path: Path) -> None:
-    handover = pytest.importorskip("opsdash.report.handover")
+    from opsdash.report import handover
+
     now = 1_795_900_000.0
     s, _ = _hostile_store(tmp_path / "s.sqlite", now)
     try:
@@ -299,7 +300,8 @@ def test_handover_markdown_and_json_are_literal(tmp_path: Path) -> None:
 
 
 def test_escalation_packet_markdown_and_json_are_literal(tmp_path: Path) -> None:
-    escalation = pytest.importorskip("opsdash.report.escalation")
+    from opsdash.report import escalation
+
     now = 1_795_900_000.0
     s, alert = _hostile_store(tmp_path / "s.sqlite", now)
     try:

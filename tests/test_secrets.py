@@ -206,7 +206,8 @@ def test_source_secrets_not_in_config_objects(source_config: Any) -> None:
 
 
 async def test_source_secrets_not_in_transport_errors(source_config: Any) -> None:
-    prom = pytest.importorskip("opsdash.collect.prom")
+    from opsdash.collect import prom
+
     config, _ = source_config
     for cfg in config.sources:
         client = prom.http_client(cfg)
