@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from . import maintenance as _maint
+from .alerts.rules import builtin_rules, rules_from_config
 from .config import Config, SeverityConfig, DEFAULT_SEVERITIES, format_duration
 from .errors import OpsdashError
 from .model import Alert, iso
@@ -533,13 +534,8 @@ def view(store: Store, ref: str | int, cfg: Config | None, now: float) -> dict[s
     linked = store.incident_alerts(inc.id)
     alerts = {a.id: a for a in store.alerts(now=now)}
     targets = targets_from_config(cfg)
-    rule_metrics: dict[str, str] = {}
-    try:
-        from .alerts.rules import builtin_rules, rules_from_config
-
-        rule_metrics = {r.name: r.metric for r in (rules_from_config(cfg) if cfg is not None else builtin_rules(None))}
-    except Exception:  # noqa: BLE001 - only the symptom words need it
-        pass
+    rules = rules_from_config(cfg) if cfg is not None else builtin_rules(None)
+    rule_metrics = {r.name: r.metric for r in rules}
     trs = store.transitions(since=inc.t - PROPOSE_WINDOW_S, until=inc.t + PROPOSE_WINDOW_S)
     proposals = propose(inc.text, inc.t, alerts.values(), trs, targets, rule_metrics=rule_metrics, exclude=linked)
     start, end = impact_span(store, inc, now, linked)

@@ -1,5 +1,6 @@
-"""The backup kinds, found by module: every public module of this package that
-defines ``KIND`` (a ``BackupKind``) is a kind, under ``KIND.name``.
+"""The backup kinds, found by module: every public module of this package
+defines ``KIND`` (a ``BackupKind``), registered under ``KIND.name``; one without
+it fails loudly rather than vanishing from config and the collector.
 
 Discovery instead of a hand-kept list is what lets a new kind be one new file.
 It runs on first use, not at import, so a kind module may import ``_base``
@@ -37,9 +38,8 @@ def kinds() -> tuple[BackupKind, ...]:
         for mod in pkgutil.iter_modules(__path__):
             if mod.name.startswith("_"):
                 continue
-            kind = getattr(importlib.import_module(f"{__name__}.{mod.name}"), "KIND", None)
-            if isinstance(kind, BackupKind):
-                found[kind.name] = kind
+            kind = importlib.import_module(f"{__name__}.{mod.name}").KIND  # every public module here is a kind
+            found[kind.name] = kind
         _REGISTRY.update(sorted(found.items()))
     return tuple(_REGISTRY.values())
 
