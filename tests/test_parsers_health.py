@@ -63,7 +63,7 @@ def test_df_timeout_keeps_the_rest_of_the_reading() -> None:
 
 @pytest.mark.parametrize("text,what", [
     ("=== loadavg ===\n0.1 0.2 0.3 1/1 1\n", "no uptime section"),
-    ("a banner and nothing else\n", "no loadavg section"),
+    ("a banner and nothing else\n", "no sections; not the health script"),
 ])
 def test_broken_output_raises_parse_error(text: str, what: str) -> None:
     with pytest.raises(ParseError, match=what):

@@ -68,7 +68,15 @@ ARGS: dict[str, list[list[str]]] = {
     "replay": [["{samples}"], ["{samples}", "--format", "json"]],
     "check-config": [[]],
     "collect": [["--duration", "1s"]],
-    "init": [["--config", "{new_config}"]],
+    "init": [["--config", "{new_config}"], ["--systemd"]],
+    # An incident about the hostile host: its proposals and timeline carry the remote text.
+    "incident": [["open", "web-1 disk " + EVIL, "--severity", "P1"], ["list"], ["link", "1", "{alert}"],
+                 ["note", "1", "tried " + EVIL], ["show", "1"], ["show", "1", "--format", "json"],
+                 ["escalate", "1"]],
+    "postmortem": [["1"]],
+    "notify": [["status"], ["status", "--format", "json"]],
+    "sla": [[], ["--format", "json"]],
+    "noise": [[], ["--format", "json"]],
 }
 TUI_ONLY = {"run", "demo"}
 

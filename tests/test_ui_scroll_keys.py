@@ -34,6 +34,10 @@ def test_pgdn_reaches_the_end_of_the_help_at_80x24(tmp_path: Path) -> None:
 def test_down_scrolls_the_drill_down_at_once(tmp_path: Path) -> None:
     with _screen(tmp_path) as screen:
         screen.wait_for("1 Health")
+        # A host with figures (the top row is the worst, a host that is down): filter to it, open it.
+        screen.keys("/")
+        screen.wait_for("Enter keeps it", timeout=5)  # the prompt is open: keys are text now
+        screen.keys("db-2", "Enter")
         screen.keys("Enter")
         top = screen.wait_for("health.cpu_percent")  # loaded; the top of the detail is in view
         assert "Raw last probe output" not in top  # the end is below, at 80x24
