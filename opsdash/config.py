@@ -26,6 +26,7 @@ import tomlkit.exceptions
 from .errors import ConfigError, ConfigProblem
 from .fsutil import write_atomic
 from .kinds import backups as backup_kinds
+from .kinds import security as security_kind
 # A backup job's config is declared with the backup kinds (their keys are theirs); re-exported here.
 from .kinds.backups import BackupConfig, CheckConfig, RestoreTestConfig  # noqa: F401
 from .textsafe import HTTP_TOKEN
@@ -124,6 +125,7 @@ class HostConfig:
     backups: tuple[BackupConfig, ...] = ()
     max_output: int = 8 * 1024 * 1024  # bytes one remote command may return (stdout + stderr); past it, stopped
     depends_on: tuple[str, ...] = ()  # hosts/endpoints whose outage explains this one's (alerts/dependencies.py)
+    security: security_kind.SecurityConfig = security_kind.SecurityConfig()  # the "security" probe's keys
 
     @property
     def is_local(self) -> bool:
@@ -475,9 +477,21 @@ def _percent(v: Any) -> float:
     return f
 
 
-PROBES = ("health", "patches", "local", "caches", "backups")
+PROBES = ("health", "patches", "local", "caches", "backups", "security")
 CACHE_KINDS = ("redis", "memcached", "varnish", "nginx-log")
 SOURCE_KINDS = ("prometheus", "alertmanager")
+
+
+def _kind_key(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A probe kind's own key check (it raises ValueError saying what it expected)."""
+
+    def convert(v: Any) -> Any:
+        try:
+            return check(v)
+        except ValueError as e:
+            raise _Invalid(str(e)) from None
+
+    return convert
 
 
 def _probe_list(v: Any) -> tuple[str, ...]:
@@ -692,6 +706,7 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
             "patches_interval": (_positive_duration, 3600.0),
             "jump": (_nonempty, None),
             "max_output": (_size, 8 * 1024 * 1024),
+            **{k: (_kind_key(check), d) for k, (check, d) in security_kind.KEYS.items()},
         },
     )
 
@@ -721,6 +736,7 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
                 "patches_interval": (_positive_duration, defaults["patches_interval"]),
                 "max_output": (_size, defaults["max_output"]),
                 "depends_on": (_str_list, ()),
+                **{k: (_kind_key(check), defaults[k]) for k, (check, _) in security_kind.KEYS.items()},
                 "caches": (lambda x: x, []),
                 "backups": (lambda x: x, []),
             },
@@ -731,6 +747,7 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
                 ck.problem(f"{hp}.jump", "a host cannot jump through itself")
             elif j not in host_names and ("@" not in j and ":" not in j or not _JUMP_RE.match(j)):
                 ck.problem(f"{hp}.jump", f'expected a host name from this file or "user@host:port", got {_show(j)}')
+        security = security_kind.SecurityConfig(**{k: v.pop(k) for k in security_kind.KEYS})
         caches = _caches(ck, v.pop("caches"), f"{hp}.caches")
         backups = _backups(ck, v.pop("backups"), f"{hp}.backups")
         if v["name"] is None:
@@ -740,6 +757,7 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
                 **{**v, "address": v["address"] or v["name"]},
                 caches=tuple(caches),
                 backups=tuple(backups),
+                security=security,
             )
         )
     ck.unique([h for h in raw_hosts if isinstance(h, dict)], "hosts")

@@ -67,6 +67,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .. import maintenance as _maint
 from ..config import MaintenanceConfig, format_duration
+from ..kinds import security as security_kind
 from ..model import Alert, Sample
 from ..errors import StoreError
 from ..store import AlertWrites, Store
@@ -154,6 +155,7 @@ _METRICS: dict[str, tuple[str, str]] = {
     "backup.restore_ok": ("restore test ok", "bool"),
     "backup.restore_age_s": ("last good restore test", "dur"),
     "backup.restore_duration_s": ("restore test duration", "dur"),
+    **security_kind.METRICS,  # security.* (opsdash/kinds/security.py)
 }
 # Every metric opsdash emits (docs/contracts.md "Metrics"): what a rule's `metric` may name.
 METRIC_NAMES: tuple[str, ...] = tuple(sorted(_METRICS))

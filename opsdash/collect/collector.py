@@ -54,12 +54,13 @@ from ..textsafe import redact_url
 from ..parsers.curl import curl_command, parse_curl
 from ..sla import burn_trackers
 from ..kinds import backups as backup_kinds
+from ..kinds import security as security_kind
 from .backups import probe_backup
 from .caches import read_counters
 from .health import HealthReading, health_script, local_health, parse_health_output
 from .http import EndpointWindow, HTTPProbe, http_result
 from .jobs import HostRecord, Job, LatestRow
-from .patches import probe_patches
+from .patches import probe_patches, run_script
 from .runner import LocalRunner
 from .sources import source_jobs
 from .ssh import SSHHost
@@ -89,6 +90,7 @@ class HostStatus:
     caches: dict[str, CacheStats] = field(default_factory=dict)
     cache_errors: dict[str, str] = field(default_factory=dict)
     backups: dict[str, BackupStatus] = field(default_factory=dict)
+    security: security_kind.SecurityStatus | None = None
 
     def to_json(self, probes: set[str] | None = None) -> dict[str, Any]:
         cfg = self.cfg
@@ -302,6 +304,28 @@ class Collector:
             raise
         hs.patches, hs.patch_manager, hs.patches_error = status, manager, None
         self._emit(status.samples(t, name), [("patches", name, "", t, {**row, "patches": status.to_json(), "error": None}, None)])
+
+    async def poll_security(self, name: str) -> None:
+        """The security kind's script through the one remote runner. A command that may
+        not run is a line in the row's errors, not a failed poll: the rest still shows."""
+        hs = self.hosts[name]
+        t = self.clock()
+        row = {"t": t, "interval": hs.cfg.patches_interval}
+        cfg = hs.cfg.security
+        try:
+            sections = await run_script(self.runner(name), security_kind.script(cfg), timeout=max(hs.cfg.timeout, 60.0))
+        except ProbeError as e:
+            self._emit([], [("security", name, "", t, {**row, "security": None, "error": str(e)}, None)])
+            raise
+        prev = hs.security.sudoers_hash if hs.security is not None else None
+        if prev is None and self.store is not None:  # across restarts: the last poll's, from the store
+            old = await asyncio.to_thread(self.store.latest, "security", name, raw=False)
+            prev = ((old[0].get("data") or {}).get("security") or {}).get("sudoers_hash") if old else None
+        # The patches probe's parsed history when it has run; else the kind reads its own.
+        last = hs.patches.last_update if hs.patches is not None else None
+        st = security_kind.read(cfg, sections, previous_sudoers=prev, last_update=last)
+        hs.security = st
+        self._emit(st.samples(t, name), [("security", name, "", t, {**row, "security": st.to_json(), "error": None}, None)])
 
     async def poll_cache(self, name: str, cache: CacheConfig) -> None:
         hs = self.hosts[name]
@@ -520,6 +544,9 @@ class Collector:
             if want("patches") and "patches" in h.probes:
                 jobs.append(Job("patches", h.name, "", h.patches_interval, max(h.timeout, 120.0) + 5,
                                 _bind(self.poll_patches, h.name)))
+            if want("security") and "security" in h.probes:
+                jobs.append(Job("security", h.name, "", h.patches_interval, max(h.timeout, 60.0) + 5,
+                                _bind(self.poll_security, h.name)))
             if want("caches"):
                 for c in h.caches:
                     jobs.append(Job("cache", h.name, c.name, c.interval or h.interval, h.timeout + 1,
@@ -684,7 +711,7 @@ class Collector:
             # Things no longer in the config leave the panes (sources re-add what they find).
             hosts = set(self.hosts)
             await asyncio.to_thread(self.store.retain_latest, {
-                "host": hosts, "patches": hosts, "cache": hosts, "backup": hosts,
+                "host": hosts, "patches": hosts, "security": hosts, "cache": hosts, "backup": hosts,
                 "endpoint": {e.name for e in self.config.endpoints},
                 "source": {s.name for s in self.config.sources},
             })
@@ -737,7 +764,7 @@ class Collector:
             else:
                 await self._run_job(job)
 
-        host_kinds = ("health", "patches", "cache", "backup", "restore")
+        host_kinds = ("health", "patches", "security", "cache", "backup", "restore")
         by_host: dict[str, list[Job]] = {}
         for j in self.jobs:
             if j.kind in host_kinds:
