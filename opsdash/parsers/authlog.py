@@ -7,7 +7,7 @@ Accepts the three time stamps sshd's lines come with: the journal's
 future). Lines without a time stamp or a ``sshd[PID]`` tag are skipped.
 
 What counts as one failed login: each "Failed <method> for" line; a connection
-(sshd PID) that shows a failure sign (an invalid user, "authenticating user"
+(its client "ADDR port N", else the sshd PID) that shows a failure sign (an invalid user, "authenticating user"
 closing, too many attempts) but no "Failed" line counts once; so "Invalid user
 x" followed by "Failed password for invalid user x" is one, not two.
 """
@@ -24,6 +24,7 @@ _SYSLOG = re.compile(r"^([A-Z][a-z]{2}) +(\d{1,2}) (\d\d):(\d\d):(\d\d)\s")
 _MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
 _PID = re.compile(r"\bsshd(?:-session)?\[(\d+)\]:")
 _FAILED = re.compile(r"\bFailed (?:password|publickey|keyboard-interactive\S*|none|hostbased) for ")
+_CONN = re.compile(r"\b(\S+) port (\d+)\b")
 _SIGN = re.compile(r"\b(?:Invalid user |authenticating user |invalid user |maximum authentication attempts exceeded)")
 
 
@@ -66,7 +67,8 @@ def failed_logins(text: str, *, now: float, utc_offset_s: int = 0, window_s: flo
         t = _stamp(line, now, utc_offset_s)
         if t is None or not now - window_s <= t <= now + 300:
             continue
-        pid = pm.group(1)
+        cm = _CONN.search(line, pm.end())
+        pid = f"{cm.group(1)}:{cm.group(2)}" if cm else pm.group(1)
         if _FAILED.search(line):
             failed[pid] = failed.get(pid, 0) + 1
         elif _SIGN.search(line):
