@@ -116,6 +116,20 @@ def _patches(store: Store, sev: Severity, tags: Mapping[str, Mapping[str, str]])
     return out
 
 
+def _security(store: Store) -> list[dict[str, Any]]:
+    """Hosts whose security probe found something, or could not run a command (named)."""
+    out = []
+    for row in store.latest("security"):
+        d = row["data"] or {}
+        j = d.get("security") or {}
+        findings = list(j.get("issues") or [])
+        errors = list(j.get("errors") or []) + ([d["error"]] if d.get("error") else [])
+        if findings or errors:
+            out.append({"host": row["target"], "issues": findings, "errors": errors, "checked_at": iso(row["t"])})
+    out.sort(key=lambda r: (-len(r["issues"]), r["host"]))
+    return out
+
+
 def _backups(store: Store, now: float, sev: Severity, tags: Mapping[str, Mapping[str, str]]) -> list[dict[str, Any]]:
     out = []
     for row in store.latest("backup"):
@@ -300,6 +314,7 @@ def handover(store: Store, cfg: Config | None = None, *, since: float = 8 * 3600
         "silences_expiring": expiring,
         "maintenance": maintenance,
         "patches": patches,
+        "security": _security(store),
         "backups": backups,
         "slo_breaches": slo,
         "sla": _sla_week(store, cfg, start, now),
@@ -437,6 +452,10 @@ def _patch_lines(patches: Sequence[Mapping[str, Any]]) -> list[str]:
     return out
 
 
+def _security_lines(hosts: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [f"- {md(h['host'])}: " + "; ".join(md(x) for x in [*h["issues"], *h["errors"]]) for h in hosts]
+
+
 def _backup_lines(backups: Sequence[Mapping[str, Any]]) -> list[str]:
     out = []
     for b in backups:
@@ -509,6 +528,7 @@ def to_markdown(r: Mapping[str, Any]) -> str:
     if windows:
         L += _section("Maintenance windows", windows, _window_lines)
     L += _section("Patches: security updates or reboot pending", r["patches"], _patch_lines)
+    L += _section("Security: findings or checks that could not run", r.get("security") or [], _security_lines)
     L += _section("Backups: stale or restore test failed", r["backups"], _backup_lines)
     L += _section("Endpoints that breached their SLO", r["slo_breaches"], _slo_lines)
     if r.get("sla"):

@@ -65,7 +65,8 @@ COLUMNS: dict[str, tuple[tuple[str, str, int], ...]] = {
     ),
     "patches": (
         ("state", "State", 11), ("host", "Host", 14), ("pending", "Pend", 4), ("security", "Sec", 4),
-        ("reboot", "Reboot", 6), ("manager", "Mgr", 4), ("last", "Updated", 7), ("age", "Age", 4),
+        ("reboot", "Reboot", 6), ("manager", "Mgr", 4), ("last", "Updated", 7), ("secur", "Security", 8),
+        ("age", "Age", 4),
     ),
     "backups": (
         ("state", "State", 10), ("backup", "Backup", 16), ("restore", "Restore test", 14),
@@ -114,6 +115,7 @@ class Snapshot:
     now: float
     hosts: list[dict[str, Any]] = field(default_factory=list)
     patches: list[dict[str, Any]] = field(default_factory=list)
+    security: dict[str, dict[str, Any]] = field(default_factory=dict)  # host -> latest "security" row data
     caches: list[dict[str, Any]] = field(default_factory=list)
     backups: list[dict[str, Any]] = field(default_factory=list)
     endpoints: list[dict[str, Any]] = field(default_factory=list)
@@ -350,6 +352,7 @@ def load_snapshot(store: Any, now: float, sparks: SparkCache | None = None,
     snap.windows = _maint.active(windows, now) if windows else []
     snap.hosts = store.latest("host", raw=False)
     snap.patches = store.latest("patches", raw=False)
+    snap.security = {r["target"]: r["data"] or {} for r in store.latest("security", raw=False)}
     snap.caches = store.latest("cache", raw=False)
     snap.backups = store.latest("backup", raw=False)
     snap.endpoints = store.latest("endpoint", raw=False)
@@ -541,6 +544,35 @@ def _count_style(level: int, style: str, n: int) -> str:
     return style if level >= WARN else "muted" if not n else ""
 
 
+# security.* figure -> how it is read from the probe's row (kinds/security.py to_json)
+_SECURITY_FIGURES: dict[str, Any] = {
+    "security.unexpected_listeners": lambda j: None if j["unexpected_listeners"] is None else len(j["unexpected_listeners"]),
+    "security.sshd_weak_settings": lambda j: None if j["sshd_weak_settings"] is None else len(j["sshd_weak_settings"]),
+    "security.failed_logins_per_h": lambda j: j["failed_logins_per_h"],
+    "security.firewall_active": lambda j: None if j["firewall"] is None else float(j["firewall"] != ""),
+    "security.extra_uid0": lambda j: None if j["extra_uid0"] is None else len(j["extra_uid0"]),
+    "security.sudoers_changed": lambda j: None if j["sudoers_changed"] is None else float(j["sudoers_changed"]),
+    "security.days_since_security_update": lambda j: j["days_since_security_update"],
+}
+
+
+def _security_cell(d: Mapping[str, Any] | None, sev: Severity, host: str,
+                   tags: Mapping[str, str]) -> tuple[tuple[str, str], int]:
+    """The Security column: "ok", "2 issues" (figures past their rules), "error"; "—" unpolled."""
+    if d is None:
+        return ("—", "muted"), OK
+    j = d.get("security")
+    if not j:
+        return ("error", "crit") if d.get("error") else ("—", "muted"), OK
+    levels = [figure_level(sev, m, v, host, None, tags) for m, f in _SECURITY_FIGURES.items()
+              if (v := f(j)) is not None]
+    bad = [(lv, st) for lv, st in levels if lv >= WARN]
+    if not bad:
+        return ("partial" if j.get("errors") else "ok", "" if j.get("errors") else "muted"), OK
+    worst = max(bad)
+    return (f"{len(bad)} issue{'s' if len(bad) > 1 else ''}", worst[1]), worst[0]
+
+
 def _patch_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev: Severity) -> list[Row]:
     rows = []
     host_state = {r["target"]: (r["data"] or {}).get("state") for r in snap.hosts}
@@ -577,6 +609,10 @@ def _patch_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev:
                 (fmt_age(now - last_t) if last_t else "—", ""),
             )
             pend_rank = -(sec * 1000 + pend)
+        sec_cell, sec_level = _security_cell(snap.security.get(host), sev, host, tags)
+        cells = cells + (sec_cell,)
+        if p and sec_level > level:
+            level = sec_level
         if stale:
             cells = (stale_cell(cells[0]),) + cells[1:]
         cells = cells + ((fmt_age(now - d.get("t", r["t"])), "stale" if stale else "muted"),)
