@@ -39,7 +39,7 @@ async def test_hints_follow_focus_and_the_group_shows_only_when_it_fits(store_pa
     async with make_app(store_path).run_test(size=LARGE) as pilot:
         await ready(pilot)
         text = bar_text(pilot.app)
-        assert "q Quit u Unsilence  n h N noise handover note " in text
+        assert "q Quit u Unsilence i Incidents l SLA  n h N noise handover note " in text
         assert text.endswith(" ^p palette ") and len(text) == LARGE[0]  # at the right edge
         await pilot.click(KeyBar, offset=(LARGE[0] - 5, 0))
         await pilot.pause()

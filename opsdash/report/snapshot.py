@@ -130,7 +130,8 @@ def _wrap(first: str, text: Any, indent: int) -> list[str]:
     lines indented by ``indent``. Error lines are wrapped, never cut: the end of a
     host-key message holds the presented fingerprint and what to do."""
     return textwrap.wrap(clean(text, limit=_MAX_ERROR), _WIDTH, initial_indent=first,
-                         subsequent_indent=" " * indent, break_on_hyphens=False) or [first.rstrip()]
+                         subsequent_indent=" " * indent, break_on_hyphens=False,
+                         break_long_words=False) or [first.rstrip()]  # a path or a fingerprint stays whole
 
 
 def render_text(snap: dict[str, Any]) -> str:
