@@ -157,3 +157,22 @@ def test_an_empty_nftables_ruleset_in_a_netns_is_no_firewall() -> None:
         assert {x.metric: x.value for x in st.samples(0.0, "ns")}["security.firewall_active"] == 0.0
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=True)
+
+
+class _AsNobody(LocalRunner):
+    """The one local runner, its script run as an unprivileged user (no sudo rights)."""
+
+    async def run(self, command, **kw):
+        return await super().run(f"setpriv --reuid=65534 --regid=65534 --clear-groups {command}", **kw)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None or shutil.which("nft") is None,
+                    reason="needs root (to drop to nobody), setpriv and nft")
+def test_a_refused_command_is_one_line_naming_it_and_the_other_figures_still_show() -> None:
+    cfg = security.SecurityConfig(expect_listen=("22/tcp",))
+    st = security.read(cfg, asyncio.run(run_script(_AsNobody(), security.script(cfg), timeout=30)))
+    denied = [e for e in st.errors if e.startswith("nft list ruleset: permission denied")]
+    assert len(denied) == 1, st.errors
+    assert all("\n" not in e for e in st.errors)
+    assert st.unexpected is not None and st.extra_uid0 is not None  # ss and /etc/passwd need no root
+    assert st.days_since_update is not None
