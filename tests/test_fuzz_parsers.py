@@ -37,7 +37,8 @@ from opsdash.collect import patches as patches_mod
 from opsdash.collect.health import parse_health_output
 from opsdash.errors import ParseError, ProbeError
 from opsdash.model import CpuTimes
-from opsdash.parsers import apt, borg, curl, health, memcached, nginx_log, pgbackrest, reboot, redis, restic, rpm, varnish
+from opsdash.parsers import (apt, authlog, borg, curl, health, memcached, nginx_log, pgbackrest, rdiff_backup, reboot,
+                             redis, restic, rpm, ss, sshd_config, varnish)
 
 # When a hypothesis test fails, its pytest plugin imports libcst to suggest a
 # patch, and libcst trips a DeprecationWarning (mypy_extensions.TypedDict) that
@@ -309,6 +310,19 @@ TARGETS: dict[str, Target] = {
         lambda text, data: pgbackrest.parse_command_log(text, data.draw(st.sampled_from(["check", "verify", "backup"]), label="command"),
                                                         data.draw(RC, label="rc")),
         _fx("pgbackrest-")),
+    # rdiff-backup
+    "rdiff_backup.parse_increments": Target(_one(rdiff_backup.parse_increments), _fx("rdiff-backup-list")),
+    "rdiff_backup.parse_verify": Target(_rc(rdiff_backup.parse_verify), _fx("rdiff-backup-")),
+    "rdiff_backup.classify_error": Target(_one(rdiff_backup.classify_error), _fx("rdiff-backup-")),
+    # host security
+    "ss.parse_ss": Target(_one(ss.parse_ss), _fx("ss_tulpnH")),
+    "sshd_config.parse_sshd_t": Target(_one(sshd_config.parse_sshd_t), _fx("sshd_T")),
+    "sshd_config.weak_settings": Target(
+        lambda text, data: sshd_config.weak_settings(sshd_config.parse_sshd_t(text)), _fx("sshd_T")),
+    "authlog.failed_logins": Target(
+        lambda text, data: authlog.failed_logins(
+            text, now=data.draw(st.floats(0, 4e9), label="now"), utc_offset_s=data.draw(UTC_OFFSET, label="utc_offset_s")),
+        _fx("sshd_T", "ss_tulpnH")),
     # reboot
     "reboot.installed_kernels": Target(_one(reboot.installed_kernels), _fx("needrestart", "reboot-")),
     "reboot.kernel_outdated": Target(
@@ -399,6 +413,7 @@ def test_unmutated_fixtures_never_crash(name: str) -> None:
 DEFAULTS: dict[str, Any] = {
     "rc": 0, "utc_offset_s": 0, "headers": {"x-cache": "HIT"}, "prev": None, "df_rc": 0, "block_size": 1024,
     "stanza": None, "command": "check", "boot": "vmlinuz-6.1.0-40-amd64", "path": "/src/data.bin", "nonce": "abc123",
+    "now": 1_790_000_000.0,
 }
 
 
