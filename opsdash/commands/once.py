@@ -17,7 +17,7 @@ from ..model import Alert
 from ..report.snapshot import NAGIOS, build, render_text
 from . import _common
 
-PROBES = ("health", "patches", "caches", "backups", "http")
+PROBES = ("health", "patches", "security", "caches", "backups", "http")
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
