@@ -27,6 +27,7 @@ from .errors import ConfigError, ConfigProblem
 from .fsutil import write_atomic
 from .kinds import backups as backup_kinds
 from .kinds import security as security_kind
+from .kinds import tls as tls_kind
 # A backup job's config is declared with the backup kinds (their keys are theirs); re-exported here.
 from .kinds.backups import BackupConfig, CheckConfig, RestoreTestConfig  # noqa: F401
 from .textsafe import HTTP_TOKEN
@@ -156,6 +157,8 @@ class EndpointConfig:
     source: str | None = None  # a [[sources]] name: quantiles from Prometheus instead
     queries: dict[str, str] = field(default_factory=dict)  # p50/p95/p99/error_rate PromQL
     depends_on: tuple[str, ...] = ()  # hosts/endpoints whose outage explains this one's
+    ca_file: str | None = None  # a PEM bundle for a private CA; None: the system store
+    tls: tls_kind.TLSConfig = tls_kind.TLSConfig()  # the certificate check of an https URL (kinds/tls.py)
 
 
 @dataclass(frozen=True)
@@ -787,8 +790,14 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
                 "source": (_nonempty, None),
                 "queries": (_str_table, {}),
                 "depends_on": (_str_list, ()),
+                "ca_file": (_nonempty, None),
+                "tls": (lambda x: x, {}),
             },
         )
+        tls = ck.table(v.pop("tls"), f"{ep}.tls", {k: (_kind_key(check), d) for k, (check, d) in tls_kind.KEYS.items()})
+        if tls["warn_days"] is not None and tls["crit_days"] is not None and tls["crit_days"] > tls["warn_days"]:
+            ck.problem(f"{ep}.tls", f"expected crit_days <= warn_days, got crit_days={tls['crit_days']:g} "
+                                    f"warn_days={tls['warn_days']:g}")
         slo = ck.table(
             v.pop("slo"), f"{ep}.slo", {"availability": (_percent, None), "ttfb_p95_ms": (_number, None)}
         )
@@ -797,7 +806,7 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
                 ck.problem(f"{ep}.vantage[{vi}]", f'expected "local" or a host name from this file, got {_show(vant)}')
         if v["name"] is None or v["url"] is None:
             continue
-        endpoints.append(EndpointConfig(**v, slo=SLO(**slo)))
+        endpoints.append(EndpointConfig(**v, slo=SLO(**slo), tls=tls_kind.TLSConfig(**tls)))
     ck.unique([e for e in raw_eps if isinstance(e, dict)], "endpoints")
     _check_depends_on(ck, hosts, endpoints)
 

@@ -68,6 +68,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from .. import maintenance as _maint
 from ..config import MaintenanceConfig, format_duration
 from ..kinds import security as security_kind
+from ..kinds import tls as tls_kind
 from ..model import Alert, Sample
 from ..errors import StoreError
 from ..store import AlertWrites, Store
@@ -156,6 +157,7 @@ _METRICS: dict[str, tuple[str, str]] = {
     "backup.restore_age_s": ("last good restore test", "dur"),
     "backup.restore_duration_s": ("restore test duration", "dur"),
     **security_kind.METRICS,  # security.* (opsdash/kinds/security.py)
+    **tls_kind.METRICS,  # tls.* (opsdash/kinds/tls.py)
 }
 # Every metric opsdash emits (docs/contracts.md "Metrics"): what a rule's `metric` may name.
 METRIC_NAMES: tuple[str, ...] = tuple(sorted(_METRICS))
@@ -198,6 +200,8 @@ _BOOL_WORDS = {
     "endpoint.up": ("up", "down"),
     "backup.restore_ok": ("restore test passed", "restore test failed"),
     "patches.reboot_required": ("reboot required", "no reboot required"),
+    "tls.verified": ("certificate chain verifies", "certificate chain does not verify"),
+    "tls.name_ok": ("certificate names the host", "certificate is for another name"),
 }
 
 

@@ -30,6 +30,7 @@ from ..config import Config, RuleConfig
 from ..errors import ConfigError, ConfigProblem
 from ..kinds import backups as backup_kinds
 from ..kinds import security as security_kind
+from ..kinds import tls as tls_kind
 from ..sla import BURN_ALERTS
 
 __all__ = ["NO_DATA", "Rule", "builtin_rules", "check_rule_names", "rules_from_config", "tags_from_config"]
@@ -187,6 +188,27 @@ def _security_rules(r: Any) -> list[Rule]:
     ]
 
 
+def _tls_rules(r: Any, cfg: Config | None) -> list[Rule]:
+    """Certificates (kinds/tls.py): days left, per endpoint from its ``tls`` table; a chain that
+    does not verify and a certificate for another name are their own alerts."""
+    d = tls_kind.TLSConfig()
+    days = tuple(Override({"target": e.name}, e.tls.warn_days, e.tls.crit_days)
+                 for e in (cfg.endpoints if cfg is not None else ())
+                 if (e.tls.warn_days, e.tls.crit_days) != (d.warn_days, d.crit_days))
+    rb = tls_kind.RUNBOOKS
+    return [
+        r(name="tls-expiry", metric="tls.days_left", op="<", warn=d.warn_days, crit=d.crit_days,
+          overrides=days, description="certificate expires within 21 days (critical within 7; per endpoint: tls)",
+          runbook=rb["tls.days_left"]),
+        r(name="tls-unverified", metric="tls.verified", op="<", crit=0.5,
+          description="the certificate chain does not verify (ca_file, else the system store)",
+          runbook=rb["tls.verified"]),
+        r(name="tls-name-mismatch", metric="tls.name_ok", op="<", crit=0.5,
+          description="the certificate does not name the endpoint's host",
+          runbook=rb["tls.name_ok"]),
+    ]
+
+
 def builtin_rules(cfg: Config | None = None) -> list[Rule]:
     """The default rules, with per-target thresholds taken from ``cfg`` (SLOs, backup max_age)."""
     slo_overrides = []
@@ -253,6 +275,7 @@ def builtin_rules(cfg: Config | None = None) -> list[Rule]:
           description="a reboot is required (kernel or core library updated)",
           runbook="cat /var/run/reboot-required.pkgs / needs-restarting -r; schedule a reboot"),
         *_security_rules(r),
+        *_tls_rules(r, cfg),
         r(name="backup-age", metric="backup.age_s", overrides=tuple(backup_overrides), warn=26 * 3600.0,
           crit=52 * 3600.0, description="last backup older than the job's max_age (critical at twice)",
           tier={"warning": "L1", "critical": "L2"},

@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Mapping
+from urllib.parse import urlsplit
 
 from .. import gcpolicy
 from ..cache_rate import HitRateTracker
@@ -55,12 +56,14 @@ from ..parsers.curl import curl_command, parse_curl
 from ..sla import burn_trackers
 from ..kinds import backups as backup_kinds
 from ..kinds import security as security_kind
+from ..kinds import tls as tls_kind
 from .backups import probe_backup
 from .caches import read_counters
 from .health import HealthReading, health_script, local_health, parse_health_output
 from .http import EndpointWindow, HTTPProbe, http_result
 from .jobs import HostRecord, Job, LatestRow
 from .patches import probe_patches, run_script
+from . import resolve
 from .runner import LocalRunner
 from .sources import source_jobs
 from .ssh import SSHHost
@@ -187,6 +190,7 @@ class Collector:
         self.endpoints: dict[tuple[str, str], EndpointWindow] = {
             (e.name, v): EndpointWindow(e.window) for e in config.endpoints for v in e.vantage
         }
+        self._tls: dict[tuple[str, str], tls_kind.TLSStatus] = {}  # the last certificate check per (endpoint, vantage)
         self._burn = burn_trackers(config)  # endpoints with an availability SLO: burn-rate metrics (sla.py)
         self._ssh: dict[str, SSHHost] = {}
         self._http: HTTPProbe | None = None
@@ -402,12 +406,45 @@ class Collector:
     async def poll_endpoint(self, ep: EndpointConfig, vantage: str) -> None:
         if vantage == "local":
             assert self._http is not None
-            r = await self._http.probe(ep, self.clock())
+            req = self._http.probe(ep, self.clock())
         else:
-            r = await self._remote_http(ep, vantage)
+            req = self._remote_http(ep, vantage)
+        if _tls_checked(ep):
+            # The certificate is checked beside the request, in the same time budget: a chain
+            # that fails verification fails the request too, and the days must still show.
+            r, st = await asyncio.gather(req, self._probe_tls(ep, vantage))
+            self._tls[(ep.name, vantage)] = st
+            self._emit(st.samples(r.t, ep.name, {"vantage": vantage}), [])
+        else:
+            r = await req
         self.record_http(ep, r)
         if not r.ok:
             raise ProbeError(r.error or r.state, state=r.state)
+
+    async def _probe_tls(self, ep: EndpointConfig, vantage: str) -> tls_kind.TLSStatus:
+        """The certificate check of kinds/tls.py: asyncio TLS here, openssl through the one
+        remote runner on a remote vantage."""
+        parts = urlsplit(ep.url)
+        host, port = parts.hostname or "", parts.port or 443
+        if vantage == "local":
+            try:
+                addr = host if resolve.is_address(host) else (await resolve.getaddrinfo(host, port, ep.timeout))[0][4][0]
+            except (OSError, resolve.ResolveError) as e:
+                return tls_kind.failed(host, f"cannot resolve {host}: {getattr(e, 'strerror', None) or e}", ep.tls)
+            ca = os.path.expanduser(ep.ca_file) if ep.ca_file else None
+            return await tls_kind.probe_local(host, addr, port, ca_file=ca, timeout=ep.timeout,
+                                              now=self.clock(), cfg=ep.tls)
+        ca_pem = None
+        if ep.ca_file:
+            try:
+                ca_pem = await asyncio.to_thread(Path(os.path.expanduser(ep.ca_file)).read_text)
+            except (OSError, UnicodeDecodeError) as e:
+                return tls_kind.failed(host, f"cannot read ca_file {ep.ca_file}: {getattr(e, 'strerror', None) or e}", ep.tls)
+        try:
+            sections = await run_script(self.runner(vantage), tls_kind.script(host, port, ca_pem=ca_pem), timeout=ep.timeout)
+        except ProbeError as e:
+            return tls_kind.failed(host, f"vantage {vantage}: {e}", ep.tls)
+        return tls_kind.read(host, sections, now=self.clock(), cfg=ep.tls)
 
     async def _remote_http(self, ep: EndpointConfig, vantage: str) -> HTTPResult:
         t = self.clock()
@@ -461,6 +498,7 @@ class Collector:
             "t": r.t if r else None,
             "interval": ep.interval,
             "slo": {"availability": ep.slo.availability, "ttfb_p95_ms": ep.slo.ttfb_p95_ms},
+            **({"tls": tls.to_json()} if (tls := self._tls.get((ep.name, vantage))) is not None else {}),
         }
 
     # --- results ---------------------------------------------------------------------
@@ -782,6 +820,10 @@ class Collector:
             await self.flush()
         finally:
             await self.close()
+
+
+def _tls_checked(ep: EndpointConfig) -> bool:
+    return ep.tls.enabled and ep.url.lower().startswith("https://")
 
 
 def _bind(fn: Callable[..., Awaitable[None]], *args: Any, **kwargs: Any) -> Callable[[], Awaitable[None]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import socket
 import ssl
 import time
@@ -73,14 +74,16 @@ class HTTPProbe:
     """Probes endpoints from this machine. One instance per collector."""
 
     def __init__(self) -> None:
-        self._clients: dict[tuple[bool, bool], httpx.AsyncClient] = {}
+        self._clients: dict[tuple[bool, bool, str | None], httpx.AsyncClient] = {}
 
-    def _client(self, verify: bool, fresh: bool) -> httpx.AsyncClient:
-        key = (verify, fresh)
+    def _client(self, verify: bool, fresh: bool, ca_file: str | None = None) -> httpx.AsyncClient:
+        key = (verify, fresh, ca_file if verify else None)
         c = self._clients.get(key)
         if c is None:
             limits = httpx.Limits(max_keepalive_connections=0 if fresh else 20, max_connections=200)
-            c = httpx.AsyncClient(verify=verify, limits=limits, follow_redirects=False, trust_env=False)
+            # An endpoint's ca_file (a private CA) instead of the system store; a bad file is an OSError/SSLError.
+            v: bool | ssl.SSLContext = ssl.create_default_context(cafile=os.path.expanduser(key[2])) if key[2] else verify
+            c = httpx.AsyncClient(verify=v, limits=limits, follow_redirects=False, trust_env=False)
             self._clients[key] = c
         return c
 
@@ -133,7 +136,7 @@ class HTTPProbe:
                 ext: dict[str, Any] = {"trace": trace}
                 if parts.scheme == "https":
                     ext["sni_hostname"] = host
-                client = self._client(ep.verify_tls, ep.fresh_connection)
+                client = self._client(ep.verify_tls, ep.fresh_connection, ep.ca_file)
                 req = client.build_request(ep.method, url, headers=headers, extensions=ext)
                 # The address replaced the name in the URL, and with it any user:password@.
                 auth = (unquote(parts.username), unquote(parts.password or "")) if parts.username else None

@@ -439,6 +439,25 @@ def _health_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev
     return rows
 
 
+def _cert_state(sev: Severity, tls: Any, name: str, labels: Mapping[str, str],
+                tags: Mapping[str, str]) -> tuple[int, str] | None:
+    """(level, word) of an endpoint's certificate check (kinds/tls.py) when it is not ok:
+    "cert 5d" (expiring or expired), "cert CA" (chain does not verify), "cert name"."""
+    if not isinstance(tls, dict) or tls.get("state") in (None, "ok", "error"):
+        return None
+    days = tls.get("days_left")
+    found = []
+    if isinstance(days, (int, float)):
+        lv, _ = figure_level(sev, "tls.days_left", days, name, labels, tags)
+        found.append((lv, f"cert {days:.0f}d"))
+    if tls.get("verified") is False:
+        found.append((figure_level(sev, "tls.verified", 0.0, name, labels, tags)[0], "cert CA"))
+    if tls.get("name_ok") is False:
+        found.append((figure_level(sev, "tls.name_ok", 0.0, name, labels, tags)[0], "cert name"))
+    found = [f for f in found if f[0] not in (OK, UNKNOWN)]
+    return max(found, key=lambda f: f[0]) if found else None
+
+
 def _latency_rows(snap: Snapshot, ep_tags: Mapping[str, Mapping[str, str]], sev: Severity) -> list[Row]:
     rows = []
     now = snap.now
@@ -471,6 +490,9 @@ def _latency_rows(snap: Snapshot, ep_tags: Mapping[str, Mapping[str, str]], sev:
             failing = level in (lv_av, lv_err)
             word = "ok" if level == OK else ("errors" if failing else "slow")
             st = state_cell(level, word.upper() if level == CRIT else word)
+        cert = _cert_state(sev, d.get("tls"), name, labels, tags)
+        if cert is not None and cert[0] >= level:  # the certificate explains the row: "cert 5d"
+            level, st = cert[0], state_cell(cert[0], cert[1])
         if stale:
             st = stale_cell(st)
         spark = snap.sparks.get((name, "endpoint.ttfb_ms", (("vantage", vantage),)), [])

@@ -30,7 +30,8 @@ from .keybar import KeyBar
 HISTORY_S = 6 * 3600.0
 SPARK_W = 48
 
-_PREFIX = {"host": "host.", "patches": "patches.", "cache": "cache.", "backup": "backup.", "endpoint": "endpoint."}
+_PREFIX = {"host": "host.", "patches": "patches.", "cache": "cache.", "backup": "backup.",
+           "endpoint": ("endpoint.", "tls.")}  # an endpoint's certificate figures are its own (kinds/tls.py)
 
 
 def _relevant(ref: Ref, metric: str, labels: dict[str, str]) -> bool:
