@@ -22,3 +22,11 @@ def test_one_of_each_is_singular() -> None:
 def test_two_of_each_is_plural() -> None:
     s = _summary(report(2))
     assert "2 alerts fired" in s and "2 silences end within 12h" in s and "2 hosts need security updates" in s
+
+
+def test_the_noise_report_counts_one_page_and_one_rule_in_the_singular() -> None:
+    from opsdash.report.noise import to_markdown
+
+    totals = {"rules": 1, "pages": 1, "pages_per_day": 0.1, "pages_per_shift": 0.0, "unacked": 0}
+    text = to_markdown({"since": "a", "until": "b", "shift_s": 8 * 3600.0, "totals": totals, "rules": []})
+    assert "1 rule, 1 page:" in text

@@ -326,8 +326,12 @@ def handover(store: Store, cfg: Config | None = None, *, since: float = 8 * 3600
     return report
 
 
-def _plural(n: int, word: str, plural: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (plural or word + 's')}"
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 page``, ``2 pages``: one way to count things in every report and screen."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+_plural = plural
 
 
 def _summary(r: Mapping[str, Any]) -> str:

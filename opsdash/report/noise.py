@@ -15,7 +15,7 @@ from ..config import format_duration
 from ..model import iso
 from ..store import Store
 from ..textsafe import json_safe
-from .handover import md, noise_table
+from .handover import md, noise_table, plural
 
 __all__ = ["noise_report", "to_json", "to_markdown"]
 
@@ -50,7 +50,7 @@ def to_markdown(r: Mapping[str, Any]) -> str:
     t = r["totals"]
     shift = format_duration(r["shift_s"])
     L = [f"# Noise {r['since']} → {r['until']}", "",
-         f"{t['rules']} rules, {t['pages']} pages: {t['pages_per_day']:g} a day, {t['pages_per_shift']:g} per "
+         f"{plural(t['rules'], 'rule')}, {plural(t['pages'], 'page')}: {t['pages_per_day']:g} a day, {t['pages_per_shift']:g} per "
          f"{shift} shift; {t['unacked']} never acked.", ""]
     if r["rules"]:
         L += [_row("rule", "pages", "/day", f"/shift ({shift})", "alerts", "flaps", "flap %", "acked", "unacked",

@@ -32,7 +32,7 @@ from textual.widgets import Button, DataTable, Input, Label, Static
 
 from ..config import Config
 from ..fsutil import write_atomic
-from ..report.handover import handover, noise_table, to_markdown
+from ..report.handover import handover, noise_table, plural, to_markdown
 from ..store import Store
 from .data import fmt_age
 from .dialogs import dialog_buttons
@@ -117,7 +117,7 @@ class NoiseScreen(Screen[None]):
         self.rows = msg.rows
         pages = sum(r["pages"] for r in msg.rows)
         if msg.rows:
-            summary.update(Text(f"{len(msg.rows)} rules, {pages} pages ({pages / self.days:.1f} a day)"))
+            summary.update(Text(f"{plural(len(msg.rows), 'rule')}, {plural(pages, 'page')} ({pages / self.days:.1f} a day)"))
         else:
             summary.update(Text(f"no alert transitions in the last {self.days:g} days"))
         self._fill()
