@@ -208,8 +208,11 @@ def _fields_from_der(der: bytes) -> openssl.X509Fields:
     sans: list[str] = []
     try:
         ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        sans += [f"DNS:{n}" for n in ext.get_values_for_type(x509.DNSName)]
-        sans += [f"IP:{a}" for a in ext.get_values_for_type(x509.IPAddress)]
+        for n in ext:  # in the certificate's order, as openssl prints them
+            if isinstance(n, x509.DNSName):
+                sans.append(f"DNS:{n.value}")
+            elif isinstance(n, x509.IPAddress):
+                sans.append(f"IP:{n.value}")
     except x509.ExtensionNotFound:
         pass
     return openssl.X509Fields(cert.not_valid_after_utc.timestamp(), cert.issuer.rfc4514_string(),
