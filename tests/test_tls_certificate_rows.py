@@ -63,3 +63,19 @@ def test_bad_tls_keys_get_one_clear_line(tls: str, why: str) -> None:
     with pytest.raises(ConfigError) as e:
         parse_config(f'[[endpoints]]\nname = "a"\nurl = "https://127.0.0.1:1/"\ntls = {tls}\n')
     assert why in str(e.value)
+
+
+async def test_verify_tls_false_leaves_the_chain_unjudged_but_still_counts_the_days(tmp_path: Path) -> None:
+    srv = HTTPSServer(*leaf(tmp_path, "ss", ca=None, days=5))
+    try:
+        cfg = parse_config(f'[[endpoints]]\nname = "lab"\nurl = "{srv.url}"\nverify_tls = false\ntimeout = "5s"\n')
+        col = Collector(cfg)
+        seen: list = []
+        col.listeners.append(seen.extend)
+        await col.snapshot_once(probes={"http"})
+        tls = col.endpoint_json(cfg.endpoints[0], "local")["tls"]
+        assert tls["verified"] is None and tls["state"] == "expiring" and 4.9 < tls["days_left"] <= 5
+        assert {s.metric for s in seen if s.metric.startswith("tls.")} == {"tls.days_left", "tls.name_ok"}
+        assert col.endpoint_json(cfg.endpoints[0], "local")["state"] == "ok"
+    finally:
+        srv.close()

@@ -180,6 +180,7 @@ class Collector:
         self.engine = alert_engine
         if alert_engine is not None:
             alert_engine.use_tags(self.target_tags)  # rule `match` sees Prometheus labels too
+            alert_engine.use_details(self.failure_detail)  # a failed restore test's summary says why
         if alert_engine is not None and store is not None:
             alert_engine.write_through = False  # its changes go with our batches, from the writer thread
         self._store_down_since: float | None = None  # monotonic; when writes started failing
@@ -360,6 +361,15 @@ class Collector:
             samples.append(Sample(t, name, "cache.ops_per_s", stats.ops_per_s, labels))
         self._emit(samples, [("cache", name, cache.name, t, {**stats.to_json(), "error": None, "t": t, "interval": interval}, None)])
 
+    def failure_detail(self, target: str, metric: str, labels: Mapping[str, str]) -> str | None:
+        """Why a 0/1 series is bad, from the probe's last result (the engine's summaries)."""
+        if metric != "backup.restore_ok":
+            return None
+        hs = self.hosts.get(target)
+        b = hs.backups.get(labels.get("backup", "")) if hs is not None else None
+        rt = b.restore_test if b is not None else None
+        return rt.detail if rt is not None and not rt.ok and rt.detail else None
+
     async def poll_backup(self, name: str, backup: BackupConfig, *, restore: bool) -> None:
         hs = self.hosts[name]
         t = self.clock()
@@ -413,6 +423,8 @@ class Collector:
             # The certificate is checked beside the request, in the same time budget: a chain
             # that fails verification fails the request too, and the days must still show.
             r, st = await asyncio.gather(req, self._probe_tls(ep, vantage))
+            if not ep.verify_tls:  # the user said not to trust the chain: no verdict on it, days and name still
+                st = replace(st, verified=None)
             self._tls[(ep.name, vantage)] = st
             self._emit(st.samples(r.t, ep.name, {"vantage": vantage}), [])
         else:
