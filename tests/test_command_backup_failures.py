@@ -87,6 +87,7 @@ def test_once_over_ssh_reports_the_failed_test_and_the_alert(sshd: Sshd, tmp_pat
     assert b["restore_test"]["detail"] == "command exited 2: restore of etc.tar failed: disk full"
     alerts = [a for a in out["alerts"] if a["rule"] == "restore-test-failed"]
     assert alerts and alerts[0]["target"] == "db-1" and alerts[0]["severity"] == "critical", out["alerts"]
+    assert alerts[0]["summary"].endswith("restore test failed: command exited 2: restore of etc.tar failed: disk full")
     assert r.returncode == 2  # Nagios CRITICAL
 
 
@@ -107,4 +108,6 @@ async def test_the_collector_records_it_and_the_alert_fires(sshd: Sshd):
     assert "disk full" in st.restore_test.detail
     firing = [a for a in engine.active() if a.rule == "restore-test-failed"]
     assert firing and firing[0].state == "firing" and firing[0].target == "db-1"
+    # The page names the backup and says why, as `once` does.
+    assert firing[0].summary == "db-1 backup nightly: restore test failed: command exited 2: restore of etc.tar failed: disk full"
     await asyncio.sleep(0)

@@ -356,6 +356,7 @@ class AlertEngine:
         self._recovered: dict[str, float] = {}  # parent -> when its down alert resolved (the hold-off)
         self.store = store
         self._tags = tags or (lambda _t: {})
+        self._details: Callable[[str, str, Mapping[str, str]], str | None] = lambda _t, _m, _l: None
         self._by_metric: dict[str, list[Rule]] = {}
         self._glob_rules: list[Rule] = []
         self._nodata_rule: Rule | None = None
@@ -388,6 +389,12 @@ class AlertEngine:
         """Look up target tags here from now on: the collector's live view, which adds
         a Prometheus target's labels to the config's tags. Read when a series is new."""
         self._tags = tags
+
+    def use_details(self, details: Callable[[str, str, Mapping[str, str]], str | None]) -> None:
+        """Ask here why a series is bad when its summary is written: a 0/1 sample such as
+        ``backup.restore_ok`` carries no reason, the probe's result does ("restore test
+        failed: sha256 mismatch"). ``details(target, metric, labels)`` returns it or None."""
+        self._details = details
 
     # --- public API ---------------------------------------------------------------------
 
@@ -886,7 +893,9 @@ class AlertEngine:
             return f"{who}: no {st.metric} data for {_dur(v or 0)}"
         words = _BOOL_WORDS.get(st.metric) if st.kind == "bool" else None
         if words is not None and v is not None:
-            return f"{who}: {words[0] if v >= 0.5 else words[1]}"
+            text = f"{who}: {words[0] if v >= 0.5 else words[1]}"
+            why = self._details(st.target, st.metric, st.labels) if st.state != OK else None
+            return f"{text}: {why}" if why else text
         lvl = 2 if st.severity == CRITICAL else 1
         return f"{who}: {st.condition(v, lvl if st.state != OK else 0)}"
 

@@ -35,25 +35,10 @@ def instant_alerts(config, samples, collector: Collector | None = None) -> list[
     tags = tags_from_config(config)
     engine = AlertEngine(rules, store=None, tags=lambda target: tags.get(target, {}), windows=config.maintenance,
                          dependencies=Dependencies.from_config(config))  # holds say why, as in the collector
-    engine.observe(samples)
-    alerts = [a for a in engine.active() if a.state == "firing"]
     if collector is not None:
-        metric = {r.name: r.metric for r in rules}
-        for a in alerts:
-            if metric.get(a.rule) == "backup.restore_ok":
-                a.summary = _with_restore_reason(a, collector)
-    return alerts
-
-
-def _with_restore_reason(a: Alert, collector: Collector) -> str:
-    """"db1 backup pg: restore test failed: <why>": the test's detail is in this run's
-    result, not in the 0/1 sample the rule saw."""
-    hs = collector.hosts.get(a.target)
-    b = hs.backups.get(a.labels.get("backup", "")) if hs is not None else None
-    rt = b.restore_test if b is not None else None
-    if rt is None or rt.ok or not rt.detail:
-        return a.summary
-    return f"{a.summary}: {rt.detail}"
+        engine.use_details(collector.failure_detail)  # "restore test failed: <why>"
+    engine.observe(samples)
+    return [a for a in engine.active() if a.state == "firing"]
 
 
 def run(args: argparse.Namespace) -> int:
