@@ -37,7 +37,8 @@ from opsdash.collect import patches as patches_mod
 from opsdash.collect.health import parse_health_output
 from opsdash.errors import ParseError, ProbeError
 from opsdash.model import CpuTimes
-from opsdash.parsers import (apt, authlog, borg, curl, health, memcached, nginx_log, pgbackrest, rdiff_backup, reboot,
+from opsdash.parsers import (apt, authlog, borg, curl, health, memcached, nginx_log, openssl, pgbackrest, rdiff_backup,
+                             reboot,
                              redis, restic, rpm, ss, sshd_config, varnish)
 
 # When a hypothesis test fails, its pytest plugin imports libcst to suggest a
@@ -310,6 +311,11 @@ TARGETS: dict[str, Target] = {
         lambda text, data: pgbackrest.parse_command_log(text, data.draw(st.sampled_from(["check", "verify", "backup"]), label="command"),
                                                         data.draw(RC, label="rc")),
         _fx("pgbackrest-")),
+    # TLS certificates (openssl s_client / x509 from a remote vantage)
+    "openssl.parse_verify": Target(_one(openssl.parse_verify), _fx("s_client_")),
+    "openssl.parse_x509": Target(_one(openssl.parse_x509), _fx("x509_")),
+    "openssl.parse_not_after": Target(
+        lambda text, data: [openssl.parse_not_after(ln) for ln in text.splitlines()[:50]], _fx("x509_")),
     # rdiff-backup
     "rdiff_backup.parse_increments": Target(_one(rdiff_backup.parse_increments), _fx("rdiff-backup-list")),
     "rdiff_backup.parse_verify": Target(_rc(rdiff_backup.parse_verify), _fx("rdiff-backup-")),
