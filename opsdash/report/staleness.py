@@ -19,13 +19,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["STALE_AFTER", "data_age", "staleness_line"]
+__all__ = ["STALE_AFTER", "age_words", "data_age", "staleness_line"]
 
 STALE_AFTER = 30.0  # s without a heartbeat: the collector writes one every 0.5 s
 
 
-def _age(seconds: float) -> str:
-    """Rounded for a person reading a warning: "40s", "6m", "3h", "2d"."""
+def age_words(seconds: float) -> str:
+    """Rounded for a person reading a warning or a pane: "40s", "6m", "3h", "2d"."""
     s = max(0.0, seconds)
     if s < 90:
         return f"{s:.0f}s"
@@ -61,5 +61,5 @@ def staleness_line(store: Any, now: float, *, max_age: float = STALE_AFTER) -> s
         return None
     age = now - float(st["heartbeat"])
     if age > max_age and _pid_alive(st["pid"]):  # alive but silent: hung, or its store writes fail
-        return f"data is {_age(age)} old: the collector (pid {st['pid']}) has not written for {_age(age)}"
-    return f"data is {_age(age)} old: no collector is running"
+        return f"data is {age_words(age)} old: the collector (pid {st['pid']}) has not written for {age_words(age)}"
+    return f"data is {age_words(age)} old: no collector is running"

@@ -24,6 +24,7 @@ from ..alerts.severity import CRITICAL as SEV_CRIT, NONE as SEV_NONE, OK as SEV_
 from .. import maintenance as _maint
 from ..model import Alert
 from ..report.handover import FAR_PENDING_S, fires_in as alert_fires_in
+from ..report.staleness import age_words
 from ..stats import sparkline
 
 # Levels, worst last; rows sort by level descending.
@@ -168,16 +169,7 @@ class View:
 
 
 def fmt_age(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    s = max(0.0, seconds)
-    if s < 90:
-        return f"{s:.0f}s"
-    if s < 90 * 60:
-        return f"{s / 60:.0f}m"
-    if s < 48 * 3600:
-        return f"{s / 3600:.0f}h"
-    return f"{s / 86400:.0f}d"
+    return "—" if seconds is None else age_words(seconds)
 
 
 def fmt_pct(v: Any, digits: int = 0) -> str:
