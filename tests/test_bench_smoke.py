@@ -22,7 +22,7 @@ SMOKE = [
     ("memory_bench.py", ["--hosts", "5", "--endpoints", "3", "--minutes", "1"], "after 1 simulated minutes", {0}),
     ("replay_bench.py", ["--samples", "20000", "--series", "20"], "replay_file (parse + engine): 20,000 samples", {0, 1}),
     ("tune_bench.py", ["--series", "5", "--days", "0.2"], "5 series x 0.2 d", {0}),
-    ("poll_cost.py", ["--hosts", "3", "--rounds", "1"], "| 3 |", {0}),
+    ("poll_cost.py", ["--hosts", "3", "--rounds", "1", "--marks", "2", "4"], "| 3 |", {0}),
     ("ttfb_accuracy.py", ["--delays", "50", "--probes", "2"], "| injected delay |", {0}),
     ("tui_bench.py", ["--hosts", "20", "--idle", "1", "--rounds", "2", "--warm", "1", "--filter", "node-001"],
      "| `escape (clear filter)` |", {0, 1}),
