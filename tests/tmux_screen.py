@@ -29,6 +29,7 @@ class TmuxScreen:
                f"{shlex.quote(sys.executable)} -m opsdash {' '.join(shlex.quote(a) for a in args)}")
         self._tmux("new-session", "-d", "-s", "t", "-x", str(size[0]), "-y", str(size[1]), cmd)
         self._path = self._tmux("display-message", "-p", "#{socket_path}").strip()
+        self.pid = int(self._tmux("display-message", "-p", "#{pane_pid}").strip())  # opsdash itself (exec)
 
     def _tmux(self, *args: str) -> str:
         return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=True).stdout
@@ -52,10 +53,27 @@ class TmuxScreen:
             time.sleep(0.1)
         raise AssertionError(f"{needle!r} not on screen within {timeout}s:\n{screen}")
 
-    def close(self) -> None:
+    def hang_up(self) -> None:
+        """Kill the tmux server: the pane's terminal goes away, as when an SSH session drops."""
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
         if self._path:
             Path(self._path).unlink(missing_ok=True)  # kill-server leaves the socket file behind
+
+    def alive(self) -> bool:
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                return f.read().split(") ", 1)[1][:1] != "Z"
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+
+    def close(self) -> None:
+        self.hang_up()
+        # Stopped by PID, whatever the app did with the hang-up: no test leaves a TUI behind.
+        deadline = time.monotonic() + 5
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.alive():
+            os.kill(self.pid, 9)
 
     def __enter__(self) -> "TmuxScreen":
         return self

@@ -319,9 +319,10 @@ class OpsdashApp(App[None]):
             self.notify(Text(self.notice), title="No config file", severity="warning", timeout=NOTICE_TIMEOUT)
         if self.handle_signals:
             loop = asyncio.get_running_loop()
-            for sig in (signal.SIGHUP, signal.SIGTERM):
+            handlers = ((signal.SIGTERM, self.exit), (signal.SIGHUP, self._hang_up))
+            for sig, handler in handlers:
                 try:
-                    loop.add_signal_handler(sig, self.exit)
+                    loop.add_signal_handler(sig, handler)
                 except (NotImplementedError, RuntimeError, ValueError):
                     pass
         # Everything built so far (modules, widgets, styles) lives as long as the app: out of the
@@ -332,6 +333,18 @@ class OpsdashApp(App[None]):
         self._gc_held = True
         self.set_interval(self.poll_interval, self.poll)
         self.poll(urgent=True)
+
+    def _hang_up(self) -> None:
+        """The terminal is gone (the SSH session to the jump host dropped, tmux was killed).
+
+        There is no one to draw for, and Textual's shutdown, which restores the terminal,
+        can block for ever on a terminal that no longer exists (its writer thread's queue):
+        the process then lingers, and an embedded collector keeps the store's lock from
+        the viewers that would take over. So: stop our collector (its last poll is
+        written and the lock released), then leave at once, as a hung-up shell does."""
+        if self.collector is not None:
+            self.collector.stop(timeout=2.0)
+        os._exit(128 + signal.SIGHUP)
 
     def on_unmount(self) -> None:
         if self._gc_held:
