@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import threading
 
+import httpx
 import pytest
 
 from tests.sshd import SSHD, Sshd, start_sshd
@@ -47,3 +49,27 @@ def silent_listener():
     for c in held:
         c.close()
     srv.close()
+
+
+@pytest.fixture(scope="module")
+def alertmanager(tmp_path_factory: pytest.TempPathFactory):
+    """A real Alertmanager (Debian's) on a loopback port, routing to nothing: silences and
+    alerts are read back through its API. One per test module."""
+    from tests.test_sources_integration import BINARIES, Stack, wait_for
+
+    if not os.path.exists(BINARIES["alertmanager"]):
+        pytest.skip("not installed: prometheus-alertmanager (Debian package)")
+    root = tmp_path_factory.mktemp("am")
+    s = Stack(root)
+    (root / "alertmanager.yml").write_text("route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n")
+    s.start("alertmanager", [
+        BINARIES["alertmanager"], f"--config.file={root / 'alertmanager.yml'}", f"--storage.path={root / 'data'}",
+        f"--web.listen-address=127.0.0.1:{s.am_port}", "--cluster.listen-address=",
+    ])
+    try:
+        wait_for("alertmanager ready", lambda: httpx.get(s.am + "/-/ready", timeout=5).status_code == 200, timeout=30)
+    except BaseException:
+        s.stop()
+        raise
+    yield s
+    s.stop()

@@ -6,7 +6,6 @@ store as a local silence."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 
@@ -17,29 +16,9 @@ from opsdash.collect.alertmanager import mirror_windows, parse_silences, parse_t
 from opsdash.config import parse_config
 from opsdash.model import iso
 from opsdash.store import Store
-from tests.test_sources_integration import BINARIES, Stack, wait_for
+from tests.test_sources_integration import Stack
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def alertmanager(tmp_path_factory: pytest.TempPathFactory):
-    if not os.path.exists(BINARIES["alertmanager"]):
-        pytest.skip("not installed: prometheus-alertmanager (Debian package)")
-    root = tmp_path_factory.mktemp("am")
-    s = Stack(root)
-    (root / "alertmanager.yml").write_text("route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n")
-    s.start("alertmanager", [
-        BINARIES["alertmanager"], f"--config.file={root / 'alertmanager.yml'}", f"--storage.path={root / 'data'}",
-        f"--web.listen-address=127.0.0.1:{s.am_port}", "--cluster.listen-address=",
-    ])
-    try:
-        wait_for("alertmanager ready", lambda: httpx.get(s.am + "/-/ready", timeout=5).status_code == 200, timeout=30)
-    except BaseException:
-        s.stop()
-        raise
-    yield s
-    s.stop()
 
 
 def test_a_running_window_is_one_silence_there_until_it_ends(alertmanager: Stack, tmp_path: Path) -> None:

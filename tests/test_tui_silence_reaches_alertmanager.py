@@ -18,7 +18,6 @@ from opsdash.ui import actions
 from opsdash.ui.app import OpsdashApp
 from tests.sshd import free_port
 from tests.test_sources_integration import Stack, get_json, wait_for
-from tests.test_unsilence_alertmanager import alertmanager  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.integration
 

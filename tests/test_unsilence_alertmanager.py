@@ -5,7 +5,6 @@ parse_alerts -> sync_store)."""
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -17,29 +16,9 @@ from opsdash.collect.alertmanager import parse_alerts, sync_store, to_alert
 from opsdash.config import load_config
 from opsdash.store import Store
 from tests.sshd import free_port
-from tests.test_sources_integration import BINARIES, Stack, get_json, wait_for
+from tests.test_sources_integration import Stack, get_json, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def alertmanager(tmp_path_factory: pytest.TempPathFactory):
-    if not os.path.exists(BINARIES["alertmanager"]):
-        pytest.skip("not installed: prometheus-alertmanager (Debian package)")
-    root = tmp_path_factory.mktemp("am")
-    s = Stack(root)
-    (root / "alertmanager.yml").write_text("route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n")
-    s.start("alertmanager", [
-        BINARIES["alertmanager"], f"--config.file={root / 'alertmanager.yml'}", f"--storage.path={root / 'data'}",
-        f"--web.listen-address=127.0.0.1:{s.am_port}", "--cluster.listen-address=",
-    ])
-    try:
-        wait_for("alertmanager ready", lambda: httpx.get(s.am + "/-/ready", timeout=5).status_code == 200, timeout=30)
-    except BaseException:
-        s.stop()
-        raise
-    yield s
-    s.stop()
 
 
 def test_unsilence_ends_the_silence_here_and_in_alertmanager(alertmanager: Stack, tmp_path: Path, capsys,
