@@ -64,11 +64,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     q.add_argument("id", metavar="ID")
 
 
-def _fail(e: OpsdashError) -> int:
-    print(f"opsdash: {e}", file=sys.stderr)
-    return 3
-
-
 def _config_or_none(args: argparse.Namespace):
     """The config if there is one: incident commands work on a store alone (default severities)."""
     try:
@@ -90,11 +85,8 @@ def run_open(args: argparse.Namespace) -> int:
     cfg = _config_or_none(args)
     now = time.time()
     with _common.open_store(args) as store:
-        try:
-            inc = incidents.open_incident(store, args.text, who=_who(), now=now, severity=args.severity,
-                                          owner=args.owner, severities=cfg.severities if cfg else DEFAULT_SEVERITIES)
-        except OpsdashError as e:
-            return _fail(e)
+        inc = incidents.open_incident(store, args.text, who=_who(), now=now, severity=args.severity,
+                                      owner=args.owner, severities=cfg.severities if cfg else DEFAULT_SEVERITIES)
         v = incidents.view(store, inc.id, cfg, now)
     print(inc.id)  # stdout: the id alone, for scripts
     alerts = [p for p in v["proposals"] if p["alert_id"]][:5]
@@ -135,10 +127,7 @@ def run_show(args: argparse.Namespace) -> int:
 
     cfg = _config_or_none(args)
     with _common.open_store(args) as store:
-        try:
-            v = incidents.view(store, args.id, cfg, time.time())
-        except OpsdashError as e:
-            return _fail(e)
+        v = incidents.view(store, args.id, cfg, time.time())
     sys.stdout.write(to_json(v) if args.format == "json" else incident_markdown(v))
     return 0
 
@@ -147,10 +136,7 @@ def run_link(args: argparse.Namespace) -> int:
     from .. import incidents
 
     with _common.open_store(args) as store:
-        try:
-            inc, a, new = incidents.link(store, args.id, args.alert, who=_who(), now=time.time())
-        except OpsdashError as e:
-            return _fail(e)
+        inc, a, new = incidents.link(store, args.id, args.alert, who=_who(), now=time.time())
     print(f"incident {inc.id}: {'linked' if new else 'already linked'} {a.id} {a.rule} on {a.target}")
     return 0
 
@@ -159,10 +145,7 @@ def run_unlink(args: argparse.Namespace) -> int:
     from .. import incidents
 
     with _common.open_store(args) as store:
-        try:
-            inc, aid, _ = incidents.unlink(store, args.id, args.alert, who=_who(), now=time.time())
-        except OpsdashError as e:
-            return _fail(e)
+        inc, aid, _ = incidents.unlink(store, args.id, args.alert, who=_who(), now=time.time())
     print(f"incident {inc.id}: unlinked {aid}")
     return 0
 
@@ -171,10 +154,7 @@ def run_status(args: argparse.Namespace) -> int:
     from .. import incidents
 
     with _common.open_store(args) as store:
-        try:
-            frm, to = incidents.set_status(store, args.id, args.status, who=_who(), now=time.time(), note=args.note)
-        except OpsdashError as e:
-            return _fail(e)
+        frm, to = incidents.set_status(store, args.id, args.status, who=_who(), now=time.time(), note=args.note)
     print(f"incident {incidents.parse_id(args.id)}: {frm} -> {to}" + (f": {args.note}" if args.note else ""))
     return 0
 
@@ -183,10 +163,7 @@ def run_note(args: argparse.Namespace) -> int:
     from .. import incidents
 
     with _common.open_store(args) as store:
-        try:
-            incidents.add_note(store, args.id, args.text, who=_who(), now=time.time())
-        except OpsdashError as e:
-            return _fail(e)
+        incidents.add_note(store, args.id, args.text, who=_who(), now=time.time())
     print(f"incident {incidents.parse_id(args.id)}: note saved")
     return 0
 
@@ -195,11 +172,8 @@ def run_checklist(args: argparse.Namespace) -> int:
     from .. import incidents
 
     with _common.open_store(args) as store:
-        try:
-            item = incidents.set_checklist(store, args.id, args.item, args.text, who=_who(), now=time.time())
-            missing = incidents.missing_items(store, incidents.parse_id(args.id))
-        except OpsdashError as e:
-            return _fail(e)
+        item = incidents.set_checklist(store, args.id, args.item, args.text, who=_who(), now=time.time())
+        missing = incidents.missing_items(store, incidents.parse_id(args.id))
     print(f"incident {incidents.parse_id(args.id)}: {item} saved; "
           + (f"still empty: {', '.join(missing)}" if missing else "checklist complete, ready to escalate"))
     return 0
@@ -209,9 +183,6 @@ def run_escalate(args: argparse.Namespace) -> int:
     from .. import incidents
 
     with _common.open_store(args) as store:
-        try:
-            frm, to = incidents.escalate(store, args.id, who=_who(), now=time.time())
-        except OpsdashError as e:
-            return _fail(e)
+        frm, to = incidents.escalate(store, args.id, who=_who(), now=time.time())
     print(f"incident {incidents.parse_id(args.id)}: escalated {frm} -> {to}")
     return 0
