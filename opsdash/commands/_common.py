@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..config import Config, default_config_path, default_store_path, empty_config, load_config, parse_duration
 from ..errors import ConfigError, ConfigProblem
+from ..fsutil import write_atomic
 from ..store import Store
 
 
@@ -51,3 +52,22 @@ def duration_arg(text: str) -> float:
 
 def bad_argument(name: str, message: str) -> ConfigError:
     return ConfigError([ConfigProblem("command line", name, message)])
+
+
+def write_out(path: str | os.PathLike[str], text: str) -> bool:
+    """A report written to ``--out`` (atomically, 0600): one line on stderr either way."""
+    try:
+        write_atomic(path, text)
+    except OSError as e:
+        print(f"opsdash: {path}: cannot write: {e.strerror or e}", file=sys.stderr)
+        return False
+    print(f"wrote {path}", file=sys.stderr)
+    return True
+
+
+def emit(args: argparse.Namespace, text: str) -> int:
+    """A report to ``--out`` if given, else to stdout; the exit code."""
+    if args.out:
+        return 0 if write_out(args.out, text) else 1
+    sys.stdout.write(text)
+    return 0

@@ -13,7 +13,6 @@ import argparse
 import sys
 import time
 
-from ..fsutil import write_atomic
 from . import _common
 
 
@@ -37,17 +36,7 @@ def run_handover(args: argparse.Namespace) -> int:
     cfg = _common.load(args)
     with _common.open_store(args) as store:
         report = handover(store, cfg, since=args.since, now=time.time())
-    text = to_json(report) if args.format == "json" else to_markdown(report)
-    if args.out:
-        try:
-            write_atomic(args.out, text)
-        except OSError as e:
-            print(f"opsdash: {args.out}: cannot write: {e.strerror or e}", file=sys.stderr)
-            return 1
-        print(f"wrote {args.out}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return _common.emit(args, to_json(report) if args.format == "json" else to_markdown(report))
 
 
 def run_note(args: argparse.Namespace) -> int:

@@ -12,7 +12,6 @@ from ..alerts.dependencies import Dependencies
 from ..alerts.rules import rules_from_config, tags_from_config
 from ..collect.collector import Collector
 from ..collect.sources import source_alerts, source_endpoints
-from ..errors import ConfigError
 from ..model import Alert
 from ..report.snapshot import NAGIOS, build, render_text
 from . import _common

@@ -14,8 +14,6 @@ import argparse
 import sys
 import time
 
-from ..errors import OpsdashError
-from ..fsutil import write_atomic
 from . import _common
 
 
@@ -37,26 +35,18 @@ def run(args: argparse.Namespace) -> int:
     cfg = _config_or_none(args)
     now = time.time()
     with _common.open_store(args) as store:
-        try:
-            inc = incidents.find(store, args.id)
-            if args.done:
-                store.update_incident(inc.id, who=current_user(), kind="postmortem", text="marked done", t=now,
-                                      data={"done": True})
-                print(f"incident {inc.id}: postmortem marked done")
-                return 0
-            text = postmortem_markdown(incidents.view(store, inc.id, cfg, now))
-        except OpsdashError as e:
-            print(f"opsdash: {e}", file=sys.stderr)
-            return 3
+        inc = incidents.find(store, args.id)  # an unknown id: cli.main says so, exit 3
+        if args.done:
+            store.update_incident(inc.id, who=current_user(), kind="postmortem", text="marked done", t=now,
+                                  data={"done": True})
+            print(f"incident {inc.id}: postmortem marked done")
+            return 0
+        text = postmortem_markdown(incidents.view(store, inc.id, cfg, now))
         if not args.out:
             sys.stdout.write(text)
             return 0
-        try:
-            write_atomic(args.out, text)
-        except OSError as e:
-            print(f"opsdash: {args.out}: cannot write: {e.strerror or e}", file=sys.stderr)
+        if not _common.write_out(args.out, text):
             return 1
         store.update_incident(inc.id, who=current_user(), kind="postmortem", text=f"draft written to {args.out}",
                               t=now, data={"done": False, "path": str(args.out)})
-    print(f"wrote {args.out}", file=sys.stderr)
     return 0

@@ -10,10 +10,8 @@ how time is counted). The periods are the last 7 days and the last --since.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
-from ..fsutil import write_atomic
 from . import _common
 
 
@@ -33,17 +31,4 @@ def run(args: argparse.Namespace) -> int:
     cfg = _common.load(args)
     with _common.open_store(args) as store:
         report = sla_report(store, cfg, since=args.since, now=time.time())
-    return _common_write(args, to_json(report) if args.format == "json" else to_markdown(report))
-
-
-def _common_write(args: argparse.Namespace, text: str) -> int:
-    if args.out:
-        try:
-            write_atomic(args.out, text)
-        except OSError as e:
-            print(f"opsdash: {args.out}: cannot write: {e.strerror or e}", file=sys.stderr)
-            return 1
-        print(f"wrote {args.out}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return _common.emit(args, to_json(report) if args.format == "json" else to_markdown(report))
