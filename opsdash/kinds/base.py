@@ -1,0 +1,214 @@
+"""The shape of a probe kind: everything opsdash knows about one kind of check, in one module.
+
+A kind module (``opsdash/kinds/<name>.py``) defines ``KIND = SomeKind()``, an
+instance of a ``Kind`` subclass. The registry (``opsdash/kinds/registry.py``)
+finds it by module, so there is no list to edit. Everything else iterates over
+the registered kinds and asks them:
+
+- **config.py** hands each kind its top-level array (``[[dns]]``, ``[[journeys]]``
+  ...) and a ``KeyChecker``; the kind returns its typed checks (frozen
+  dataclasses with ``name``, ``interval``, ``timeout``) and reports each problem
+  with its key path. Checks land in ``Config.checks[kind.name]``.
+- **the collector** asks ``vantages(check)`` for where the check runs (``local``
+  or host names), makes one job per (check, vantage) and calls ``probe``
+  with a ``ProbeContext``: the one remote runner, the clock, the previous row.
+  What ``probe`` returns is a typed row: its ``to_json`` is the store's latest
+  row (kind ``kind.name``, target ``check.name``, name the vantage) and its
+  ``samples`` the series.
+- **the alert engine and check-config** know the kind's ``metrics`` (names,
+  units, what reasons call them); **metrics out** exports them with their help
+  text; **the rules** take the kind's ``rules`` (with runbooks) as built-ins,
+  with per-check thresholds from ``BuiltinRule.per_check``.
+- **the panes** show rows of the pane the kind names (``pane``): ``columns``
+  says which of the pane's slots a row value fills and which metric's rules
+  colour it; ``state`` gives the row's one word. Severity still comes only from
+  the rules (alerts/severity.py): a kind declares metrics, never thresholds
+  the panes use on their own.
+- **the drill-down and the handover** ask ``detail`` and ``handover_line``.
+
+A kind imports only the model, errors, this module and its parser: it is
+testable without a host, and the collector injects the runner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, ClassVar, Iterable, Mapping, Protocol, Sequence
+
+from ..model import Sample
+
+__all__ = [
+    "BuiltinRule", "Column", "Kind", "KeyChecker", "Metric", "ProbeContext", "Row", "Section",
+    "is_number",
+]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One series a kind emits. ``label`` is what alert reasons call it ("resolve p95");
+    ``unit`` how its values read: "" | "%" | "ms" | "bool" | "dur" | "frac"."""
+
+    name: str
+    label: str
+    unit: str = ""
+    help: str = ""
+
+    @property
+    def prom_name(self) -> str:
+        return "opsdash_" + self.name.replace(".", "_")
+
+
+@dataclass(frozen=True)
+class BuiltinRule:
+    """A built-in rule of the kind. alerts/rules.py turns it into a ``Rule(builtin=True)``.
+    ``per_check(check)`` gives that check's own (warn, crit) when it overrides them, else None;
+    the overrides match the series' ``target`` (the check's name)."""
+
+    name: str
+    metric: str
+    warn: float | None = None
+    crit: float | None = None
+    op: str = ">"
+    clear: float | None = None
+    for_s: float = 0.0
+    description: str = ""
+    runbook: str = ""
+    summary: str = ""
+    tier: Mapping[str, str] | None = None
+    per_check: Callable[[Any], tuple[float | None, float | None] | None] | None = None
+
+
+@dataclass(frozen=True)
+class Column:
+    """One value of a kind's row in its pane. ``slot``: the pane's column it fills
+    (Latency: "p50", "p95", "p99", "avail", "err"); ``key``: the key of the row's JSON;
+    ``unit``: how the pane formats it ("ms", "%", "frac", ""); ``metric``: the metric whose
+    rules colour it (with the row's labels), or None for an uncoloured figure."""
+
+    slot: str
+    key: str
+    unit: str = ""
+    metric: str | None = None
+
+
+class Section(Protocol):
+    rc: int
+    out: str
+    err: str
+
+
+class Row(Protocol):
+    """A kind's typed row: what one probe found. ``to_json``/``from_json`` round-trip
+    through the store's latest table; ``samples`` are its series at time ``t``."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+    def samples(self, t: float, target: str, labels: Mapping[str, str]) -> list[Sample]: ...
+
+
+class KeyChecker(Protocol):
+    """config.py's checker as a kind sees it. ``table`` checks a TOML table against
+    ``spec`` {key: (check, default)}: a check returns the converted value or raises
+    ValueError("what was expected"); ``REQUIRED`` as default makes the key mandatory.
+    Unknown keys are reported with did-you-mean. Every problem carries its key path
+    and line; the kind adds its own with ``problem(path, message)``."""
+
+    REQUIRED: object
+    hosts: frozenset[str]  # the configured host names (vantages must name one, or "local")
+
+    def table(self, data: Any, path: str, spec: Mapping[str, tuple[Callable[[Any], Any], Any]]) -> dict[str, Any]: ...
+
+    def array(self, data: Any, path: str) -> list[Any]: ...
+
+    def problem(self, path: str, message: str) -> None: ...
+
+    def unique(self, items: list[dict[str, Any]], path: str, what: str = "name") -> None: ...
+
+    def duration(self, v: Any) -> float: ...  # "500ms", "1m", 30 -> seconds; ValueError otherwise
+
+
+class ProbeContext(Protocol):
+    """What the collector gives a probe. ``run_script`` runs a body of ``sec NAME CMD ...``
+    sections on a vantage through the one remote runner (streamed, capped, killed on
+    timeout; collect/remote.py) and returns its sections; on "local" it runs here.
+    Failures to reach the vantage raise ProbeError."""
+
+    def clock(self) -> float: ...
+
+    def run_script(self, vantage: str, body: str, timeout: float) -> Awaitable[Mapping[str, Section]]: ...
+
+    def previous(self, kind: str, target: str, name: str) -> Awaitable[dict[str, Any] | None]:
+        """The last row this kind wrote for (target, name): in memory, else the store's."""
+        ...
+
+    def read_file(self, path: str, max_bytes: int = 65536) -> Awaitable[bytes]:
+        """A local file read off the event loop (secrets, CA bundles); OSError as is."""
+        ...
+
+
+class Kind:
+    """Base of every generic probe kind; subclasses set the class attributes and methods."""
+
+    name: ClassVar[str]  # the latest rows' kind and the jobs' kind: "dns"
+    section: ClassVar[str]  # the config's top-level array: "dns" for [[dns]]
+    title: ClassVar[str]  # "DNS": headings in the drill-down and the handover
+    pane: ClassVar[str] = "latency"  # the pane whose rows it adds to
+    metrics: ClassVar[tuple[Metric, ...]] = ()
+    rules: ClassVar[tuple[BuiltinRule, ...]] = ()
+    columns: ClassVar[tuple[Column, ...]] = ()
+    # The metric that says the check works at all (1 ok, 0 failing): a failing row's level
+    # is this metric's rule level, as an endpoint's is endpoint.up's.
+    up_metric: ClassVar[str | None] = None
+    row_type: ClassVar[Any]  # has from_json(dict) -> row
+
+    # --- config -------------------------------------------------------------------
+
+    def load(self, ck: KeyChecker, items: list[Any], path: str) -> tuple[Any, ...]:
+        """Check ``items`` (the TOML array at ``path``) and return the typed checks."""
+        raise NotImplementedError
+
+    def vantages(self, check: Any) -> Sequence[str]:
+        """Where the check runs: "local" or host names. One job per vantage."""
+        return tuple(getattr(check, "vantage", ("local",)))
+
+    def secrets(self, check: Any) -> Iterable[str]:
+        """Values read from the check's secret files, to be scrubbed from messages (none by default)."""
+        return ()
+
+    # --- probing ------------------------------------------------------------------
+
+    async def probe(self, check: Any, vantage: str, ctx: ProbeContext) -> Any:
+        """Run the check once from ``vantage``; return its row. What the check finds wrong
+        (NXDOMAIN, a failing step) is the row's state, not an exception; ProbeError only
+        when the vantage cannot be used at all."""
+        raise NotImplementedError
+
+    def failed(self, check: Any, vantage: str, reason: str, t: float) -> Any:
+        """The row for a probe that could not run (vantage unreachable, timeout)."""
+        raise NotImplementedError
+
+    # --- showing ------------------------------------------------------------------
+
+    def state(self, row: Mapping[str, Any]) -> tuple[str, bool]:
+        """The row's one word for the pane's state column and whether it is a failure
+        ("NXDOMAIN", True). The level of a working row comes from its columns' metrics."""
+        ok = row.get("ok")
+        return ("ok", False) if ok else (str(row.get("reason") or "error")[:8], True)
+
+    def detail(self, row: Mapping[str, Any]) -> list[str]:
+        """Lines for the drill-down (plain text; the UI sanitises and lays out)."""
+        return [f"{k}: {v}" for k, v in row.items() if not isinstance(v, (dict, list))]
+
+    def handover_line(self, target: str, vantage: str, row: Mapping[str, Any]) -> str | None:
+        """One line for the handover when the row is not ok, else None."""
+        word, failing = self.state(row)
+        if not failing:
+            return None
+        return f"{self.title} {target} from {vantage}: {row.get('reason') or word}"
+
+    def labels(self, check: Any, vantage: str) -> dict[str, str]:
+        return {"vantage": vantage}
+
+
+def is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
