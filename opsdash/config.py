@@ -17,7 +17,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, MutableMapping, TypeVar
+from typing import Any, Callable, Mapping, MutableMapping, TypeVar
 
 import platformdirs
 import tomlkit
@@ -28,6 +28,7 @@ from .fsutil import write_atomic
 from .kinds import backups as backup_kinds
 from .kinds import security as security_kind
 from .kinds import tls as tls_kind
+from .kinds.registry import kinds as registered_kinds
 # A backup job's config is declared with the backup kinds (their keys are theirs); re-exported here.
 from .kinds.backups import BackupConfig, CheckConfig, RestoreTestConfig  # noqa: F401
 from .textsafe import HTTP_TOKEN
@@ -295,6 +296,8 @@ class Config:
     maintenance: tuple[MaintenanceConfig, ...] = ()
     severities: tuple[SeverityConfig, ...] = DEFAULT_SEVERITIES  # incident severities, most severe first
     sla: SLAConfig = SLAConfig()
+    # The checks of every registered probe kind (opsdash/kinds/registry.py): kind name -> its typed checks.
+    checks: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
     def host(self, name: str) -> HostConfig | None:
         return next((h for h in self.hosts if h.name == name), None)
@@ -680,6 +683,7 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
             "maintenance": (lambda v: v, []),
             "severities": (lambda v: v, None),
             "sla": (lambda v: v, {}),
+            **{k.section: (lambda v: v, []) for k in registered_kinds()},
         },
     )
     s = ck.table(
@@ -915,7 +919,46 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
         maintenance=tuple(_maintenance(ck, doc.get("maintenance"), hosts, endpoints, sources)),
         severities=_severities(ck, doc.get("severities")),
         sla=_sla(ck, doc.get("sla", {})),
+        checks=_kind_checks(ck, doc, hosts),
     )
+
+
+class _KindChecker:
+    """The checker a probe kind gets (kinds/base.KeyChecker): its checks raise ValueError
+    saying what they expected; problems go to the one list with their key paths and lines."""
+
+    REQUIRED = _REQUIRED
+
+    def __init__(self, ck: "_Checker", hosts: frozenset[str]):
+        self._ck = ck
+        self.hosts = hosts
+
+    def table(self, data: Any, path: str, spec: Mapping[str, tuple[Callable[[Any], Any], Any]]) -> dict[str, Any]:
+        return self._ck.table(data, path, {k: (_kind_key(c), d) for k, (c, d) in spec.items()})
+
+    def array(self, data: Any, path: str) -> list[Any]:
+        return self._ck.array(data, path)
+
+    def problem(self, path: str, message: str) -> None:
+        self._ck.problem(path, message)
+
+    def unique(self, items: list[dict[str, Any]], path: str, what: str = "name") -> None:
+        self._ck.unique(items, path, what)
+
+    def duration(self, v: Any) -> float:
+        try:
+            return _duration(v)
+        except _Invalid as e:
+            raise ValueError(e.expected) from None
+
+
+def _kind_checks(ck: "_Checker", doc: Mapping[str, Any], hosts: list[HostConfig]) -> dict[str, tuple[Any, ...]]:
+    kc = _KindChecker(ck, frozenset(h.name for h in hosts))
+    out: dict[str, tuple[Any, ...]] = {}
+    for kind in registered_kinds():
+        items = ck.array(doc.get(kind.section), kind.section)
+        out[kind.name] = tuple(kind.load(kc, items, kind.section)) if items else ()
+    return out
 
 
 def _tier_durations(v: Any) -> dict[str, float]:
