@@ -69,6 +69,7 @@ from .. import maintenance as _maint
 from ..config import MaintenanceConfig, format_duration
 from ..kinds import security as security_kind
 from ..kinds import tls as tls_kind
+from ..kinds.registry import metrics as kind_metrics
 from ..model import Alert, Sample
 from ..errors import StoreError
 from ..store import AlertWrites, Store
@@ -158,6 +159,8 @@ _METRICS: dict[str, tuple[str, str]] = {
     "backup.restore_duration_s": ("restore test duration", "dur"),
     **security_kind.METRICS,  # security.* (opsdash/kinds/security.py)
     **tls_kind.METRICS,  # tls.* (opsdash/kinds/tls.py)
+    # every registered probe kind's (opsdash/kinds/registry.py): dns.*, journey.*, db.* ...
+    **{m.name: (m.label, m.unit) for m in kind_metrics()},
 }
 # Every metric opsdash emits (docs/contracts.md "Metrics"): what a rule's `metric` may name.
 METRIC_NAMES: tuple[str, ...] = tuple(sorted(_METRICS))
@@ -202,6 +205,7 @@ _BOOL_WORDS = {
     "patches.reboot_required": ("reboot required", "no reboot required"),
     "tls.verified": ("certificate chain verifies", "certificate chain does not verify"),
     "tls.name_ok": ("certificate names the host", "certificate is for another name"),
+    **{m.name: m.words for m in kind_metrics() if m.words},
 }
 
 

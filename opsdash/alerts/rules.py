@@ -31,6 +31,7 @@ from ..errors import ConfigError, ConfigProblem
 from ..kinds import backups as backup_kinds
 from ..kinds import security as security_kind
 from ..kinds import tls as tls_kind
+from ..kinds.registry import kinds as registered_kinds
 from ..sla import BURN_ALERTS
 
 __all__ = ["NO_DATA", "Rule", "builtin_rules", "check_rule_names", "rules_from_config", "tags_from_config"]
@@ -209,6 +210,26 @@ def _tls_rules(r: Any, cfg: Config | None) -> list[Rule]:
     ]
 
 
+def _kind_rules(r: Any, cfg: Config | None) -> list[Rule]:
+    """Every registered probe kind's built-in rules (kinds/base.BuiltinRule), with the
+    per-check thresholds its checks set as overrides on ``target`` (the check's name)."""
+    out = []
+    for kind in registered_kinds():
+        checks = cfg.checks.get(kind.name, ()) if cfg is not None else ()
+        for b in kind.rules:
+            overrides = []
+            if b.per_check is not None:
+                for c in checks:
+                    own = b.per_check(c)
+                    if own is not None:
+                        overrides.append(Override({"target": c.name}, own[0], own[1]))
+            kw: dict[str, Any] = {"tier": dict(b.tier)} if b.tier else {}
+            out.append(r(name=b.name, metric=b.metric, warn=b.warn, crit=b.crit, op=b.op, clear=b.clear,
+                         for_s=b.for_s, description=b.description, runbook=b.runbook, summary=b.summary,
+                         overrides=tuple(overrides), **kw))
+    return out
+
+
 def builtin_rules(cfg: Config | None = None) -> list[Rule]:
     """The default rules, with per-target thresholds taken from ``cfg`` (SLOs, backup max_age)."""
     slo_overrides = []
@@ -276,6 +297,7 @@ def builtin_rules(cfg: Config | None = None) -> list[Rule]:
           runbook="cat /var/run/reboot-required.pkgs / needs-restarting -r; schedule a reboot"),
         *_security_rules(r),
         *_tls_rules(r, cfg),
+        *_kind_rules(r, cfg),
         r(name="backup-age", metric="backup.age_s", overrides=tuple(backup_overrides), warn=26 * 3600.0,
           crit=52 * 3600.0, description="last backup older than the job's max_age (critical at twice)",
           tier={"warning": "L1", "critical": "L2"},

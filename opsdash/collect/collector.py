@@ -57,6 +57,8 @@ from ..sla import burn_trackers
 from ..kinds import backups as backup_kinds
 from ..kinds import security as security_kind
 from ..kinds import tls as tls_kind
+from ..kinds.registry import by_name as kind_by_name
+from .checks import CheckState, check_jobs
 from .backups import probe_backup
 from .caches import read_counters
 from .health import HealthReading, health_script, local_health, parse_health_output
@@ -206,6 +208,8 @@ class Collector:
         self.extra_jobs: list[Callable[["Collector"], list[Job]]] = []  # sources (Prometheus ...) plug in here
         if config.sources:
             self.extra_jobs.append(source_jobs)  # each gets this collector as its jobs.Sink
+        self.checks = CheckState()  # the registered probe kinds' last rows (collect/checks.py)
+        self.extra_jobs.append(check_jobs)
         self.listeners: list[Callable[[list[Sample]], None]] = []
 
     # --- connections ----------------------------------------------------------------
@@ -363,6 +367,9 @@ class Collector:
 
     def failure_detail(self, target: str, metric: str, labels: Mapping[str, str]) -> str | None:
         """Why a 0/1 series is bad, from the probe's last result (the engine's summaries)."""
+        kind = metric.partition(".")[0]
+        if kind_by_name(kind) is not None:  # a probe kind's row says why: "NXDOMAIN for shop.example.com"
+            return self.checks.reason(kind, target, labels.get("vantage", "local"))
         if metric != "backup.restore_ok":
             return None
         hs = self.hosts.get(target)
@@ -628,6 +635,8 @@ class Collector:
             return True
         except asyncio.TimeoutError:
             job.polls_failed += 1
+            if job.on_timeout is not None:
+                job.on_timeout()
             if job.kind == "health":
                 hs = self.hosts[job.target]
                 t = self.clock()

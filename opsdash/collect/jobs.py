@@ -39,6 +39,8 @@ class Job:
     polls_late: int = 0
     next_due: float = 0.0  # loop time
     last_started: float = 0.0
+    # Called when a run overstays ``timeout``: the probe's own "no result" row (probe kinds).
+    on_timeout: Callable[[], None] | None = None
 
 
 class HostRecord(Protocol):

@@ -25,7 +25,12 @@ opsdash_polls_total                            counter    kind
 opsdash_polls_failed_total                     counter    kind
 opsdash_polls_late_total                       counter    kind
 opsdash_collector_start_time_seconds           gauge      (none)
+opsdash_<kind>_<figure>                        gauge      check, vantage (+ the kind's labels)
 =============================================  =========  ==================================
+
+The last row is every registered probe kind's metrics (kinds/base.Metric), named
+``opsdash_`` + the metric with dots as underscores: ``dns.resolve_p95_ms`` is
+``opsdash_dns_resolve_p95_ms``, with the kind's help text.
 
 Base units (seconds, ratios 0..1), ``_total`` on counters, HELP and TYPE for
 every family, label values escaped (``\\``, ``"``, newline) as the format
@@ -41,6 +46,7 @@ import time
 from typing import Any, Iterable
 
 from ..model import Sample
+from ..kinds.registry import kinds
 from .sources import source_rows
 
 __all__ = ["TTFB_BUCKETS", "TTFBHistograms", "escape_label", "parse_addr", "render", "serve_metrics"]
@@ -162,6 +168,19 @@ def render(collector: Any, ttfb: TTFBHistograms | None = None, now: float | None
             h.add(counts[-2], "_sum", endpoint=ep, vantage=vantage)
             h.add(counts[-1], "_count", endpoint=ep, vantage=vantage)
         fams.append(h)
+
+    # Every registered probe kind's metrics (kinds/base.Metric: name, help), per check and vantage.
+    checks = getattr(collector, "checks", None)
+    for kind in kinds():
+        fam = {m.name: F(m.prom_name, "gauge", m.help or m.label) for m in kind.metrics}
+        for (kname, target, _v), samples in sorted(checks.samples.items() if checks else ()):
+            if kname != kind.name:
+                continue
+            for smp in samples:
+                f = fam.get(smp.metric)
+                if f is not None and smp.value == smp.value:
+                    f.add(smp.value, check=target, **smp.labels)
+        fams.extend(fam.values())
 
     src = F("opsdash_source_up", "gauge", "1 when the last poll of a Prometheus/Alertmanager source succeeded.")
     for r in source_rows(collector):

@@ -52,6 +52,9 @@ class Metric:
     label: str
     unit: str = ""
     help: str = ""
+    # For a "bool" metric: what alert summaries say when it is 1 and when 0
+    # ("resolves", "does not resolve"); the row's reason follows a 0.
+    words: tuple[str, str] | None = None
 
     @property
     def prom_name(self) -> str:

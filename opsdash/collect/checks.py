@@ -1,0 +1,138 @@
+"""The collector's side of the registered probe kinds (opsdash/kinds/registry.py).
+
+One job per (check, vantage) of every kind; each run calls the kind's ``probe``
+with a ``KindContext`` (the one remote runner, the clock, the previous row) and
+writes what it returns: samples, and the latest row (kind, check name, vantage).
+A probe that cannot run at all (vantage unreachable, timeout, a bug) writes the
+kind's ``failed`` row, so the pane shows why and the up-metric's rule fires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol
+
+from ..errors import OpsdashError
+from ..kinds.base import Kind
+from ..kinds.registry import kinds
+from ..model import Sample
+from .jobs import Job, LatestRow
+from .patches import run_script
+from .runner import LocalRunner
+
+__all__ = ["CheckState", "KindContext", "check_jobs"]
+
+
+class _Owner(Protocol):
+    config: Any
+    store: Any
+    hosts: Mapping[str, Any]
+    checks: "CheckState"
+
+    def clock(self) -> float: ...
+
+    def runner(self, host: str) -> Any: ...
+
+    def emit(self, samples: list[Sample], latest: list[LatestRow]) -> None: ...
+
+
+@dataclass
+class CheckState:
+    """The last row and samples of every (kind, check, vantage): for metrics out, the
+    alert summaries (``reason``) and the next probe's ``previous``."""
+
+    rows: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    samples: dict[tuple[str, str, str], list[Sample]] = field(default_factory=dict)
+
+    def reason(self, kind: str, target: str, vantage: str) -> str | None:
+        row = self.rows.get((kind, target, vantage))
+        return str(row["reason"]) if row and not row.get("ok", True) and row.get("reason") else None
+
+
+class KindContext:
+    """kinds/base.ProbeContext over a collector."""
+
+    def __init__(self, owner: _Owner):
+        self._owner = owner
+        self._local = LocalRunner()
+
+    def clock(self) -> float:
+        return self._owner.clock()
+
+    def _runner(self, vantage: str) -> Any:
+        if vantage in self._owner.hosts:
+            return self._owner.runner(vantage)
+        return self._local  # "local": this machine, through the same wrapper
+
+    async def run_script(self, vantage: str, body: str, timeout: float) -> Mapping[str, Any]:
+        return await run_script(self._runner(vantage), body, timeout=timeout)
+
+    async def previous(self, kind: str, target: str, name: str) -> dict[str, Any] | None:
+        row = self._owner.checks.rows.get((kind, target, name))
+        if row is not None:
+            return row
+        store = self._owner.store
+        if store is None:
+            return None
+        rows = await asyncio.to_thread(store.latest, kind, target, raw=False)
+        for r in rows:
+            if r["name"] == name and isinstance(r.get("data"), dict):
+                return r["data"]
+        return None
+
+    async def read_file(self, path: str, max_bytes: int = 65536) -> bytes:
+        def read() -> bytes:
+            with open(path, "rb") as f:
+                return f.read(max_bytes)
+        return await asyncio.to_thread(read)
+
+
+async def poll_check(owner: _Owner, ctx: KindContext, kind: Kind, check: Any, vantage: str) -> None:
+    t = owner.clock()
+    try:
+        row = await kind.probe(check, vantage, ctx)
+        failed = None
+    except asyncio.CancelledError:
+        raise
+    except OpsdashError as e:
+        row, failed = kind.failed(check, vantage, str(e), t), e
+    _record(owner, kind, check, vantage, row, t)
+    if failed is not None:
+        raise failed  # counted as a failed poll; the row already says why
+
+
+def record_timeout(owner: _Owner, kind: Kind, check: Any, vantage: str, timeout: float) -> None:
+    t = owner.clock()
+    _record(owner, kind, check, vantage, kind.failed(check, vantage, f"no result within {timeout:g}s", t), t)
+
+
+def _record(owner: _Owner, kind: Kind, check: Any, vantage: str, row: Any, t: float) -> None:
+    labels = kind.labels(check, vantage)
+    data = {**row.to_json(), "t": t, "interval": check.interval, "vantage": vantage}
+    samples = row.samples(t, check.name, labels)
+    key = (kind.name, check.name, vantage)
+    owner.checks.rows[key] = data
+    owner.checks.samples[key] = samples
+    owner.emit(samples, [(kind.name, check.name, vantage, t, data, None)])
+
+
+def check_jobs(owner: _Owner) -> list[Job]:
+    """One job per (check, vantage) of every registered kind with checks in the config."""
+    ctx = KindContext(owner)
+    jobs: list[Job] = []
+    for kind in kinds():
+        for check in owner.config.checks.get(kind.name, ()):
+            for v in kind.vantages(check):
+                jobs.append(Job(kind.name, check.name, v, check.interval, check.timeout + 5,
+                                _bind(poll_check, owner, ctx, kind, check, v),
+                                on_timeout=_bind_sync(record_timeout, owner, kind, check, v, check.timeout + 5)))
+    return jobs
+
+
+def _bind(fn: Any, *args: Any) -> Callable[[], Any]:
+    return lambda: fn(*args)
+
+
+def _bind_sync(fn: Any, *args: Any) -> Callable[[], None]:
+    return lambda: fn(*args)
