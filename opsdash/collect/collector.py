@@ -622,7 +622,8 @@ class Collector:
                 for v in e.vantage:
                     jobs.append(Job("http", e.name, v, e.interval, e.timeout + 6, _bind(self.poll_endpoint, e, v)))
         for extra in self.extra_jobs:
-            jobs.extend(extra(self))
+            # A probe kind's jobs (kind = its name) only when asked for; sources always.
+            jobs.extend(j for j in extra(self) if probes is None or kind_by_name(j.kind) is None or j.kind in probes)
         return jobs
 
     async def _run_job(self, job: Job) -> bool:

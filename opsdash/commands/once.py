@@ -12,11 +12,13 @@ from ..alerts.dependencies import Dependencies
 from ..alerts.rules import rules_from_config, tags_from_config
 from ..collect.collector import Collector
 from ..collect.sources import source_alerts, source_endpoints
+from ..kinds.registry import kinds as registered_kinds
 from ..model import Alert
 from ..report.snapshot import NAGIOS, build, render_text
 from . import _common
 
-PROBES = ("health", "patches", "security", "caches", "backups", "http")
+# The built-in probes, then every registered probe kind by name (dns, journeys, db ...).
+PROBES = ("health", "patches", "security", "caches", "backups", "http") + tuple(k.name for k in registered_kinds())
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ from typing import Any, Iterable, Mapping
 
 from ..alerts.rules import tags_from_config
 from ..alerts.severity import CRITICAL, NONE, Severity
+from ..kinds.registry import by_name as kind_by_name
 from ..model import Alert, iso
 from ..textsafe import clean
 
@@ -30,7 +31,8 @@ def _down(severity: Severity, metric: str, target: str, labels: dict[str, str] |
 
 
 def overall_status(hosts: list[dict[str, Any]], endpoints: list[dict[str, Any]], alerts: Iterable[Alert],
-                   severity: Severity | None = None, tags: Mapping[str, Mapping[str, str]] | None = None) -> str:
+                   severity: Severity | None = None, tags: Mapping[str, Mapping[str, str]] | None = None,
+                   checks: Iterable[Mapping[str, Any]] = ()) -> str:
     """The worst level on this snapshot, every threshold from the rules in force.
 
     The alerts are the rules evaluated on this one snapshot (``instant_alerts``: thresholds
@@ -38,7 +40,9 @@ def overall_status(hosts: list[dict[str, Any]], endpoints: list[dict[str, Any]],
     the panes colour it (alerts/severity.py). A host or endpoint that cannot be reached is
     what its down rule says of ``up`` = 0 (critical with the built-ins). Unknown: a probe
     that failed to read (nothing worse). A host nothing tried to reach (``--probe http``,
-    or no health probe) is "unknown" and counts for nothing: not probed is not down."""
+    or no health probe) is "unknown" and counts for nothing: not probed is not down.
+    A probe kind's failing check (``checks``: NXDOMAIN, a failing journey step) is what the
+    rule on its up-metric says of 0, like an endpoint."""
     sev = severity if severity is not None else Severity.for_config(None)
     tags = tags or {}
     status = "ok"
@@ -56,6 +60,10 @@ def overall_status(hosts: list[dict[str, Any]], endpoints: list[dict[str, Any]],
     for e in endpoints:
         if e["state"] != "ok":
             status = worst(status, _down(sev, "endpoint.up", e["name"], {"vantage": str(e.get("vantage") or "local")}, tags))
+    for c in checks:
+        kind = kind_by_name(c["kind"])
+        if kind is not None and kind.up_metric and kind.state(c)[1]:
+            status = worst(status, _down(sev, kind.up_metric, c["name"], {"vantage": c["vantage"]}, tags))
     for a in alerts:
         if a.state == "firing" and not a.silenced:
             status = worst(status, "critical" if a.severity == "critical" else "warning")
@@ -79,12 +87,17 @@ def build(collector: Any, alerts: list[Alert], probes: set[str] | None, now: flo
                 d = collector.endpoint_json(ep, v)
                 endpoints.append({k: d[k] for k in keys})
         endpoints += [{k: d.get(k) for k in keys} for d in source_endpoints]
+    # The registered probe kinds' rows (dns, journeys, databases ...), as the collector stored them.
+    checks = [{"kind": k, "name": target, "vantage": v, **{x: y for x, y in row.items() if x != "vantage"}}
+              for (k, target, v), row in sorted(collector.checks.rows.items())
+              if probes is None or k in probes]
     return {
         "generated_at": iso(now),
         "status": overall_status(hosts, endpoints, alerts, Severity.for_config(collector.config),
-                                 tags_from_config(collector.config)),
+                                 tags_from_config(collector.config), checks),
         "hosts": hosts,
         "endpoints": endpoints,
+        "checks": checks,
         "alerts": [a.to_json() for a in alerts],
     }
 
@@ -192,6 +205,16 @@ def render_text(snap: dict[str, Any]) -> str:
         )
         if e.get("error") and e["state"] != "ok":
             out.extend(_wrap("    ", e["error"], 4))
+    checks = snap.get("checks") or []
+    if checks:
+        out.append("")
+        out.append("CHECKS                         state")
+    for c in checks:
+        kind = kind_by_name(c["kind"])
+        word, failing = kind.state(c) if kind is not None else ("?", False)
+        label = clean(f"{c['kind']} {c['name']}@{c['vantage']}", limit=30)
+        head = f"  {label:<30} {clean(word, limit=10):<9}"
+        out.extend(_wrap(head + " ", c.get("reason") or "", 43) if failing else [head.rstrip()])
     firing = [a for a in snap["alerts"] if a["state"] == "firing"]
     if firing:
         out.append("")
