@@ -37,6 +37,7 @@ from .. import maintenance as _maint
 from ..alerts.rules import builtin_rules, rules_from_config, tags_from_config
 from ..alerts.severity import Severity
 from ..config import Config, format_duration
+from ..kinds.registry import kinds as registered_kinds
 from ..model import Alert, iso
 from ..stats import percentile
 from ..store import Store
@@ -127,6 +128,20 @@ def _security(store: Store) -> list[dict[str, Any]]:
         if findings or errors:
             out.append({"host": row["target"], "issues": findings, "errors": errors, "checked_at": iso(row["t"])})
     out.sort(key=lambda r: (-len(r["issues"]), r["host"]))
+    return out
+
+
+def _checks(store: Store) -> list[dict[str, Any]]:
+    """Every registered probe kind's checks that are failing now, with the kind's own line
+    ("DNS shop-a from local: NXDOMAIN for shop.example.com")."""
+    out = []
+    for kind in registered_kinds():
+        for row in store.latest(kind.name):
+            d = row["data"] or {}
+            line = kind.handover_line(row["target"], row["name"], d)
+            if line:
+                out.append({"kind": kind.name, "check": row["target"], "vantage": row["name"], "line": line,
+                            "checked_at": iso(row["t"])})
     return out
 
 
@@ -315,6 +330,7 @@ def handover(store: Store, cfg: Config | None = None, *, since: float = 8 * 3600
         "maintenance": maintenance,
         "patches": patches,
         "security": _security(store),
+        "checks": _checks(store),
         "backups": backups,
         "slo_breaches": slo,
         "sla": _sla_week(store, cfg, start, now),
@@ -460,6 +476,10 @@ def _security_lines(hosts: Sequence[Mapping[str, Any]]) -> list[str]:
     return [f"- {md(h['host'])}: " + "; ".join(md(x) for x in [*h["issues"], *h["errors"]]) for h in hosts]
 
 
+def _check_lines(checks: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [f"- {md(c['line'])}" for c in checks]
+
+
 def _backup_lines(backups: Sequence[Mapping[str, Any]]) -> list[str]:
     out = []
     for b in backups:
@@ -533,6 +553,8 @@ def to_markdown(r: Mapping[str, Any]) -> str:
         L += _section("Maintenance windows", windows, _window_lines)
     L += _section("Patches: security updates or reboot pending", r["patches"], _patch_lines)
     L += _section("Security: findings or checks that could not run", r.get("security") or [], _security_lines)
+    if r.get("checks"):  # only when a probe kind's check is failing: no empty section per kind
+        L += _section("Checks failing (DNS, journeys, databases ...)", r["checks"], _check_lines)
     L += _section("Backups: stale or restore test failed", r["backups"], _backup_lines)
     L += _section("Endpoints that breached their SLO", r["slo_breaches"], _slo_lines)
     if r.get("sla"):
