@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from ..alerts.severity import CRITICAL as SEV_CRIT, NONE as SEV_NONE, OK as SEV_OK, UNKNOWN as SEV_UNKNOWN, \
     WARNING as SEV_WARN, Severity
 from .. import maintenance as _maint
+from ..kinds.registry import kinds as registered_kinds
 from ..model import Alert
 from ..report.handover import FAR_PENDING_S, fires_in as alert_fires_in
 from ..report.staleness import age_words
@@ -127,6 +128,7 @@ class Snapshot:
     error: str | None = None
     notify: tuple[int, int] = (0, 0)  # notifications queued, failing (notify_counts)
     windows: list[Any] = field(default_factory=list)  # maintenance windows running now (maintenance.Occurrence)
+    checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # probe kind -> its latest rows
 
 
 @dataclass
@@ -348,6 +350,7 @@ def load_snapshot(store: Any, now: float, sparks: SparkCache | None = None,
     snap.caches = store.latest("cache", raw=False)
     snap.backups = store.latest("backup", raw=False)
     snap.endpoints = store.latest("endpoint", raw=False)
+    snap.checks = {k.name: store.latest(k.name, raw=False) for k in registered_kinds()}
     snap.alerts = store.alerts(now=now)
     snap.collector = store.collector_status()
     snap.collector_running = bool(snap.collector) and now - snap.collector["heartbeat"] <= 30.0
@@ -508,6 +511,60 @@ def _latency_rows(snap: Snapshot, ep_tags: Mapping[str, Mapping[str, str]], sev:
                 search=_search(name, vantage, d.get("url"), state, "stale" if stale else "", tags=tags), tags=tags,
             )
         )
+    return rows
+
+
+_FORMATS: dict[str, Callable[[Any], str]] = {
+    "ms": fmt_ms, "%": fmt_pct, "frac": lambda v: fmt_pct(v * 100 if isinstance(v, (int, float)) else v), "": fmt_num,
+}
+# The Latency pane's cells after state, name and vantage: which slot a kind's Column fills.
+_LATENCY_SLOTS = ("p50", "p95", "p99", "avail", "err")
+
+
+def _kind_rows(snap: Snapshot, pane: str, sev: Severity) -> list[Row]:
+    """Rows of the registered probe kinds that show in ``pane`` (kinds/base.Kind: ``columns``,
+    ``state``, ``up_metric``). Levels come from the rules, as every other figure's: a failing
+    check is its up-metric's rule at 0, a working one the worst of its columns' metrics."""
+    rows: list[Row] = []
+    now = snap.now
+    for kind in registered_kinds():
+        if kind.pane != pane or pane != "latency":
+            continue
+        for r in snap.checks.get(kind.name) or ():
+            d = r["data"] or {}
+            name, vantage = r["target"], r["name"] or "local"
+            labels = {"vantage": vantage}
+            stale = is_stale(d.get("t", r["t"]), d.get("interval"), now)
+            word, failing = kind.state(d)
+            figures: dict[str, Cell] = {}
+            levels = []
+            for col in kind.columns:
+                v = d.get(col.key)
+                lv, style = figure_level(sev, col.metric, v, name, labels) if col.metric else (OK, "")
+                if lv != UNKNOWN:
+                    levels.append(lv)
+                figures[col.slot] = (_FORMATS.get(col.unit, fmt_num)(v) if v is not None else "—", style)
+            if failing:
+                level = down_level(sev, kind.up_metric, name, labels) if kind.up_metric else CRIT
+            else:
+                level = max(levels or [OK])
+            st = state_cell(level, word if failing or level == OK else ("slow" if level == WARN else "SLOW"))
+            if stale:
+                st = stale_cell(st)
+            cells = (
+                st,
+                (f"{kind.name}:{name}", ""),
+                (vantage, ""),
+                *(figures.get(slot, ("", "")) for slot in _LATENCY_SLOTS),
+                ("", "spark"),
+                (fmt_age(now - d.get("t", r["t"])), "stale" if stale else "muted"),
+            )
+            rank_level = WARN if stale and level < WARN else level
+            rows.append(Row(
+                key=f"{kind.name}:{name}:{vantage}", rank=(-rank_level, f"{kind.name}:{name}", vantage),
+                cells=_fade(cells, stale), ref=Ref(kind.name, name, vantage), level=rank_level,
+                search=_search(kind.name, kind.title, name, vantage, word, d.get("reason"), "stale" if stale else ""),
+            ))
     return rows
 
 
@@ -803,7 +860,7 @@ def build_view(snap: Snapshot, endpoint_tags: Mapping[str, Mapping[str, str]] | 
             host_tags[r["target"]] = {str(k): str(v) for k, v in tags.items()}
     builders: dict[str, Callable[[], list[Row]]] = {
         "health": lambda: _health_rows(snap, host_tags, sev),
-        "latency": lambda: _latency_rows(snap, endpoint_tags or {}, sev),
+        "latency": lambda: _latency_rows(snap, endpoint_tags or {}, sev) + _kind_rows(snap, "latency", sev),
         "cache": lambda: _cache_rows(snap, host_tags, sev),
         "patches": lambda: _patch_rows(snap, host_tags, sev),
         "backups": lambda: _backup_rows(snap, host_tags, sev),

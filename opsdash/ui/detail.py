@@ -20,6 +20,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Static
 
+from ..kinds.registry import by_name as kind_by_name, kinds as registered_kinds
 from ..model import Alert
 from ..stats import sparkline
 from ..store import Store
@@ -37,6 +38,8 @@ _PREFIX = {"host": "host.", "patches": "patches.", "cache": "cache.", "backup": 
 def _relevant(ref: Ref, metric: str, labels: dict[str, str]) -> bool:
     if ref.kind == "alert":
         return False
+    if ref.kind not in _PREFIX:  # a registered probe kind: its own metrics, from this vantage
+        return metric.startswith(ref.kind + ".") and labels.get("vantage", ref.name) == ref.name
     if not metric.startswith(_PREFIX[ref.kind]):
         return False
     if ref.kind == "cache":
@@ -257,9 +260,12 @@ class DetailScreen(Screen[None]):
                 return [Text("This alert is no longer in the store.")]
             parts += self._alert(store, a, now)
             return parts
-        kind = {"backup": "backup", "cache": "cache", "endpoint": "endpoint", "patches": "patches", "host": "host"}[ref.kind]
-        rows = [r for r in store.latest(kind, ref.target) if ref.kind in ("host", "patches") or r["name"] == ref.name]
+        probe_kind = kind_by_name(ref.kind)  # a registered probe kind (dns, journey, db ...), or a built-in
+        rows = [r for r in store.latest(ref.kind, ref.target) if ref.kind in ("host", "patches") or r["name"] == ref.name]
         row = rows[0] if rows else None
+        if probe_kind is not None and row is not None:
+            parts.append(self._section(f"{probe_kind.title} {ref.target} from {ref.name}"))
+            parts.append(safe("\n".join(probe_kind.detail(row["data"] or {})), multiline=True, limit=20000))
         parts.append(self._section("Now"))
         if row is None:
             parts.append(Text("no reading in the store"))
@@ -270,6 +276,15 @@ class DetailScreen(Screen[None]):
             items: list[tuple[str, Any]] = [("read", Text(fmt_time(row["t"], now)))]
             items += [(k, fmt_field(k, v, now)) for k, v in _flatten(data)]
             parts.append(_kv_table(items))
+        if ref.kind == "host":
+            # Kinds whose checks run on this host and show in its drill-down (slow queries: Database).
+            for k in registered_kinds():
+                if k.pane != "health":
+                    continue
+                for r in store.latest(k.name):
+                    if r["name"] == ref.target:
+                        parts.append(self._section(f"{k.title}: {r['target']}"))
+                        parts.append(safe("\n".join(k.detail(r["data"] or {})), multiline=True, limit=20000))
         parts.append(self._section(f"History, last {int(HISTORY_S // 3600)}h"))
         hist = self._history(store, now)
         parts.append(hist if hist is not None else Text("no samples yet"))
