@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.sshd import start_sshd  # noqa: E402
+from tests.support.sshd import start_sshd  # noqa: E402
 
 REMOTE = "cat /proc/loadavg /proc/uptime /proc/meminfo; head -n 3 /proc/stat; timeout 5 df -P -k -l"
 

@@ -1,5 +1,5 @@
 """By hand: 120 s of `opsdash collect` against a Prometheus and an Alertmanager that answer
-every request with a 3 GB stream (tests/fake_prometheus.py), beside a healthy host, endpoint
+every request with a 3 GB stream (tests/support/fake_prometheus.py), beside a healthy host, endpoint
 and Prometheus source (one of whose gauges is NaN). Prints the collector's peak RSS
 (VmHWM), what was streamed, the collect stats and every source's row. Loopback only;
 everything it starts is stopped.
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from opsdash.store import Store  # noqa: E402
-from tests.fake_prometheus import FakePrometheus  # noqa: E402
+from tests.support.fake_prometheus import FakePrometheus  # noqa: E402
 
 
 def config(url: str) -> str:

@@ -6,7 +6,7 @@ Starts a throwaway sshd, a switch port in front of it (down, then up) and
 `opsdash collect` at 1 s polls; when host-down fires, holds BEGIN IMMEDIATE on
 the store from another connection for 60 s while the host comes back, then
 releases it and measures how long the store takes to show the alert resolved.
-tests/test_store_outage_recovery.py is the 10 s version. Everything lives in
+tests/integration/test_store_outage_recovery.py is the 10 s version. Everything lives in
 /tmp/opsdash-store-outage and is stopped by PID at the end.
 """
 import json
@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.sshd import start_sshd
-import tests.test_store_outage_recovery as T
+from tests.support.sshd import start_sshd
+import tests.integration.test_store_outage_recovery as T
 base = Path("/tmp/opsdash-store-outage"); base.mkdir(exist_ok=True); sshd = start_sshd(base / "sshd")
 store = base / "s.sqlite"
 for p in base.glob("s.sqlite*"): p.unlink()

@@ -10,7 +10,7 @@ import threading
 import httpx
 import pytest
 
-from tests.sshd import SSHD, Sshd, start_sshd
+from tests.support.sshd import SSHD, Sshd, start_sshd
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +55,7 @@ def silent_listener():
 def alertmanager(tmp_path_factory: pytest.TempPathFactory):
     """A real Alertmanager (Debian's) on a loopback port, routing to nothing: silences and
     alerts are read back through its API. One per test module."""
-    from tests.test_sources_integration import BINARIES, Stack, wait_for
+    from tests.support.source_stack import BINARIES, Stack, wait_for
 
     if not os.path.exists(BINARIES["alertmanager"]):
         pytest.skip("not installed: prometheus-alertmanager (Debian package)")

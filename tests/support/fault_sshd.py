@@ -1,6 +1,6 @@
 """An SSH server that misbehaves on purpose, run as its own process.
 
-    python tests/fault_sshd.py MODE PORT HOSTKEY
+    python tests/support/fault_sshd.py MODE PORT HOSTKEY
 
 MODE:
   drop     accept the session, then cut the TCP connection mid-command

@@ -12,7 +12,7 @@ from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
-from tests.sshd import free_port
+from tests.support.sshd import free_port
 
 
 class WebhookReceiver:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sshd import keygen
+from tests.support.sshd import keygen
 
 HERE = Path(__file__).parent
 

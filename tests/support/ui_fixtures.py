@@ -1,6 +1,6 @@
 """A prepared store for the UI tests and for looking at the app by hand.
 
-    python tests/ui_fixtures.py /tmp/x.sqlite [--hostile] [--now T]
+    python tests/support/ui_fixtures.py /tmp/x.sqlite [--hostile] [--now T]
 
 writes a store with 12 hosts, endpoints, caches, patches, backups, samples and
 alerts as a collector would, at a fixed time (so snapshots are stable).
