@@ -67,8 +67,6 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .. import maintenance as _maint
 from ..config import MaintenanceConfig, format_duration
-from ..kinds import security as security_kind
-from ..kinds import tls as tls_kind
 from ..kinds.registry import metrics as kind_metrics
 from ..model import Alert, Sample
 from ..errors import StoreError
@@ -157,9 +155,7 @@ _METRICS: dict[str, tuple[str, str]] = {
     "backup.restore_ok": ("restore test ok", "bool"),
     "backup.restore_age_s": ("last good restore test", "dur"),
     "backup.restore_duration_s": ("restore test duration", "dur"),
-    **security_kind.METRICS,  # security.* (opsdash/kinds/security.py)
-    **tls_kind.METRICS,  # tls.* (opsdash/kinds/tls.py)
-    # every registered probe kind's (opsdash/kinds/registry.py): dns.*, journey.*, db.* ...
+    # every probe kind's (opsdash/kinds/registry.py): security.*, tls.*, dns.*, journey.*, db.* ...
     **{m.name: (m.label, m.unit) for m in kind_metrics()},
 }
 # Every metric opsdash emits (docs/contracts.md "Metrics"): what a rule's `metric` may name.
@@ -203,8 +199,6 @@ _BOOL_WORDS = {
     "endpoint.up": ("up", "down"),
     "backup.restore_ok": ("restore test passed", "restore test failed"),
     "patches.reboot_required": ("reboot required", "no reboot required"),
-    "tls.verified": ("certificate chain verifies", "certificate chain does not verify"),
-    "tls.name_ok": ("certificate names the host", "certificate is for another name"),
     **{m.name: m.words for m in kind_metrics() if m.words},
 }
 

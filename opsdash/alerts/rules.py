@@ -29,9 +29,7 @@ from typing import Any, Mapping, Sequence
 from ..config import Config, RuleConfig
 from ..errors import ConfigError, ConfigProblem
 from ..kinds import backups as backup_kinds
-from ..kinds import security as security_kind
-from ..kinds import tls as tls_kind
-from ..kinds.registry import kinds as registered_kinds
+from ..kinds.registry import rule_sources
 from ..sla import BURN_ALERTS
 
 __all__ = ["NO_DATA", "Rule", "builtin_rules", "check_rule_names", "rules_from_config", "tags_from_config"]
@@ -161,62 +159,13 @@ def from_rule_config(rc: RuleConfig) -> Rule:
     )
 
 
-def _security_rules(r: Any) -> list[Rule]:
-    """One rule per security.* metric; the runbook is the kind's (kinds/security.py)."""
-    rb = security_kind.RUNBOOKS
-    return [
-        r(name="unexpected-listeners", metric="security.unexpected_listeners", warn=0,
-          description="a socket listens on a port not in the host's expect_listen",
-          runbook=rb["security.unexpected_listeners"]),
-        r(name="sshd-weak-settings", metric="security.sshd_weak_settings", warn=0,
-          description="sshd allows root or password login, keyboard-interactive or X11 forwarding",
-          runbook=rb["security.sshd_weak_settings"]),
-        r(name="failed-logins", metric="security.failed_logins_per_h", warn=50, crit=500,
-          description="failed SSH logins in the last hour",
-          runbook=rb["security.failed_logins_per_h"]),
-        r(name="no-firewall", metric="security.firewall_active", op="<", warn=0.5,
-          description="no firewall active (empty nftables ruleset, ufw and firewalld off)",
-          runbook=rb["security.firewall_active"]),
-        r(name="extra-uid0", metric="security.extra_uid0", crit=0,
-          description="an account other than root has uid 0", tier={"warning": "L2", "critical": "L2"},
-          runbook=rb["security.extra_uid0"]),
-        r(name="sudoers-changed", metric="security.sudoers_changed", warn=0.5,
-          description="/etc/sudoers or /etc/sudoers.d changed since the last poll",
-          runbook=rb["security.sudoers_changed"]),
-        r(name="updates-not-applied", metric="security.days_since_security_update", warn=30, crit=90,
-          description="days since updates were last applied (apt/dnf history)",
-          runbook=rb["security.days_since_security_update"]),
-    ]
-
-
-def _tls_rules(r: Any, cfg: Config | None) -> list[Rule]:
-    """Certificates (kinds/tls.py): days left, per endpoint from its ``tls`` table; a chain that
-    does not verify and a certificate for another name are their own alerts."""
-    d = tls_kind.TLSConfig()
-    days = tuple(Override({"target": e.name}, e.tls.warn_days, e.tls.crit_days)
-                 for e in (cfg.endpoints if cfg is not None else ())
-                 if (e.tls.warn_days, e.tls.crit_days) != (d.warn_days, d.crit_days))
-    rb = tls_kind.RUNBOOKS
-    return [
-        r(name="tls-expiry", metric="tls.days_left", op="<", warn=d.warn_days, crit=d.crit_days,
-          overrides=days, description="certificate expires within 21 days (critical within 7; per endpoint: tls)",
-          runbook=rb["tls.days_left"]),
-        r(name="tls-unverified", metric="tls.verified", op="<", crit=0.5,
-          description="the certificate chain does not verify (ca_file, else the system store)",
-          runbook=rb["tls.verified"]),
-        r(name="tls-name-mismatch", metric="tls.name_ok", op="<", crit=0.5,
-          description="the certificate does not name the endpoint's host",
-          runbook=rb["tls.name_ok"]),
-    ]
-
-
 def _kind_rules(r: Any, cfg: Config | None) -> list[Rule]:
-    """Every registered probe kind's built-in rules (kinds/base.BuiltinRule), with the
-    per-check thresholds its checks set as overrides on ``target`` (the check's name)."""
+    """Every probe kind's built-in rules (kinds/base.BuiltinRule): security, certificates, DNS,
+    journeys, databases ..., with the per-check thresholds its checks set as overrides on
+    ``target`` (the check's, or the endpoint's, name)."""
     out = []
-    for kind in registered_kinds():
-        checks = cfg.checks.get(kind.name, ()) if cfg is not None else ()
-        for b in kind.rules:
+    for rules, checks in rule_sources(cfg):
+        for b in rules:
             overrides = []
             if b.per_check is not None:
                 for c in checks:
@@ -295,8 +244,6 @@ def builtin_rules(cfg: Config | None = None) -> list[Rule]:
         r(name="reboot-required", metric="patches.reboot_required", warn=0.5,
           description="a reboot is required (kernel or core library updated)",
           runbook="cat /var/run/reboot-required.pkgs / needs-restarting -r; schedule a reboot"),
-        *_security_rules(r),
-        *_tls_rules(r, cfg),
         *_kind_rules(r, cfg),
         r(name="backup-age", metric="backup.age_s", overrides=tuple(backup_overrides), warn=26 * 3600.0,
           crit=52 * 3600.0, description="last backup older than the job's max_age (critical at twice)",

@@ -38,7 +38,7 @@ from typing import Any, Awaitable, Callable, ClassVar, Iterable, Mapping, Protoc
 from ..model import Sample
 
 __all__ = [
-    "BuiltinRule", "Column", "Kind", "KeyChecker", "Metric", "ProbeContext", "Row", "Section",
+    "Attached", "BuiltinRule", "Column", "Kind", "KeyChecker", "Metric", "ProbeContext", "Row", "Section",
     "is_number",
 ]
 
@@ -92,6 +92,19 @@ class Column:
     key: str
     unit: str = ""
     metric: str | None = None
+
+
+@dataclass(frozen=True)
+class Attached:
+    """A kind whose checks ride on other config entries instead of a [[section]] of their own:
+    host security posture on [[hosts]], certificates on https [[endpoints]]. It declares its
+    metrics and rules the same way; ``checks(config)`` gives what its rules' ``per_check`` sees
+    (the endpoints, the hosts). Its keys, probe and rows live in its module."""
+
+    name: str
+    metrics: tuple[Metric, ...]
+    rules: tuple[BuiltinRule, ...]
+    checks: Callable[[Any], Iterable[Any]] = lambda cfg: ()
 
 
 class Section(Protocol):

@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
 from ..errors import ParseError
+from .base import Attached, BuiltinRule, Metric
 from ..model import Sample
 from ..parsers import apt
 from ..parsers.authlog import failed_logins
 from ..parsers.ss import parse_ss
 from ..parsers.sshd_config import parse_sshd_t, weak_settings
 
-__all__ = ["KEYS", "METRICS", "RUNBOOKS", "SecurityConfig", "SecurityStatus", "read", "script"]
+__all__ = ["ATTACHED", "KEYS", "METRICS", "RULES", "RUNBOOKS", "SecurityConfig", "SecurityStatus", "read", "script"]
 
 DAY = 86400.0
 
@@ -71,15 +72,22 @@ KEYS: dict[str, tuple[Any, Any]] = {
     "auth_log": (_log_path, SecurityConfig.auth_log),
 }
 
-METRICS: dict[str, tuple[str, str]] = {
-    "security.unexpected_listeners": ("unexpected listeners", ""),
-    "security.sshd_weak_settings": ("weak sshd settings", ""),
-    "security.failed_logins_per_h": ("failed SSH logins/h", ""),
-    "security.firewall_active": ("firewall active", "bool"),
-    "security.extra_uid0": ("uid 0 accounts besides root", ""),
-    "security.sudoers_changed": ("sudoers changed", "bool"),
-    "security.days_since_security_update": ("days since updates applied", ""),
-}
+METRICS: tuple[Metric, ...] = (
+    Metric("security.unexpected_listeners", "unexpected listeners", "",
+           "Sockets listening on a port not in the host's expect_listen."),
+    Metric("security.sshd_weak_settings", "weak sshd settings", "",
+           "sshd settings that allow root or password login, keyboard-interactive or X11 forwarding."),
+    Metric("security.failed_logins_per_h", "failed SSH logins/h", "", "Failed SSH logins in the last hour."),
+    Metric("security.firewall_active", "firewall active", "bool",
+           "1 when a firewall is active (nftables ruleset, ufw or firewalld).",
+           ("a firewall is active", "no firewall")),
+    Metric("security.extra_uid0", "uid 0 accounts besides root", "", "Accounts other than root with uid 0."),
+    Metric("security.sudoers_changed", "sudoers changed", "bool",
+           "1 when /etc/sudoers or /etc/sudoers.d changed since the last poll.",
+           ("sudoers changed", "sudoers unchanged")),
+    Metric("security.days_since_security_update", "days since updates applied", "",
+           "Days since updates were last applied (apt or dnf history)."),
+)
 
 RUNBOOKS: dict[str, str] = {
     "security.unexpected_listeners": "ss -tulpn on the host: which process listens? stop it, or add the "
@@ -96,6 +104,31 @@ RUNBOOKS: dict[str, str] = {
     "security.days_since_security_update": "zgrep End-Date /var/log/apt/history.log* / dnf history: "
                                            "schedule the patch window",
 }
+
+RULES: tuple[BuiltinRule, ...] = (
+    BuiltinRule("unexpected-listeners", "security.unexpected_listeners", warn=0,
+                description="a socket listens on a port not in the host's expect_listen",
+                runbook=RUNBOOKS["security.unexpected_listeners"]),
+    BuiltinRule("sshd-weak-settings", "security.sshd_weak_settings", warn=0,
+                description="sshd allows root or password login, keyboard-interactive or X11 forwarding",
+                runbook=RUNBOOKS["security.sshd_weak_settings"]),
+    BuiltinRule("failed-logins", "security.failed_logins_per_h", warn=50, crit=500,
+                description="failed SSH logins in the last hour", runbook=RUNBOOKS["security.failed_logins_per_h"]),
+    BuiltinRule("no-firewall", "security.firewall_active", op="<", warn=0.5,
+                description="no firewall active (empty nftables ruleset, ufw and firewalld off)",
+                runbook=RUNBOOKS["security.firewall_active"]),
+    BuiltinRule("extra-uid0", "security.extra_uid0", crit=0, tier={"warning": "L2", "critical": "L2"},
+                description="an account other than root has uid 0", runbook=RUNBOOKS["security.extra_uid0"]),
+    BuiltinRule("sudoers-changed", "security.sudoers_changed", warn=0.5,
+                description="/etc/sudoers or /etc/sudoers.d changed since the last poll",
+                runbook=RUNBOOKS["security.sudoers_changed"]),
+    BuiltinRule("updates-not-applied", "security.days_since_security_update", warn=30, crit=90,
+                description="days since updates were last applied (apt/dnf history)",
+                runbook=RUNBOOKS["security.days_since_security_update"]),
+)
+
+# Rides on [[hosts]] (probes = ["security"]): declared like every kind (kinds/base.py).
+ATTACHED = Attached("security", METRICS, RULES)
 
 # Tried as the login user, then with sudo -n; the first attempt's output is the reason if both fail.
 _TRY = r"""

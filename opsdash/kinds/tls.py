@@ -31,10 +31,11 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
 from ..errors import ParseError
+from .base import Attached, BuiltinRule, Metric
 from ..model import Sample
 from ..parsers import openssl
 
-__all__ = ["KEYS", "METRICS", "RUNBOOKS", "TLSConfig", "TLSStatus", "name_matches", "probe_local", "read", "script"]
+__all__ = ["ATTACHED", "KEYS", "METRICS", "RULES", "RUNBOOKS", "TLSConfig", "TLSStatus", "name_matches", "probe_local", "read", "script"]
 
 DAY = 86400.0
 # OpenSSL's X509_V_FLAG_NO_CHECK_TIME: verify the chain, leave the dates to days_left.
@@ -67,11 +68,13 @@ KEYS: dict[str, tuple[Any, Any]] = {
     "crit_days": (_days, TLSConfig.crit_days),
 }
 
-METRICS: dict[str, tuple[str, str]] = {
-    "tls.days_left": ("certificate days left", ""),
-    "tls.verified": ("certificate chain verifies", "bool"),
-    "tls.name_ok": ("certificate names the host", "bool"),
-}
+METRICS: tuple[Metric, ...] = (
+    Metric("tls.days_left", "certificate days left", "", "Days until the endpoint's certificate expires (negative: expired)."),
+    Metric("tls.verified", "certificate chain verifies", "bool", "1 when the certificate chain verifies (ca_file, else the system store).",
+           ("certificate chain verifies", "certificate chain does not verify")),
+    Metric("tls.name_ok", "certificate names the host", "bool", "1 when the certificate names the endpoint's host.",
+           ("certificate names the host", "certificate is for another name")),
+)
 
 RUNBOOKS: dict[str, str] = {
     "tls.days_left": "openssl s_client -connect HOST:443 -servername HOST </dev/null | openssl x509 -noout "
@@ -84,6 +87,26 @@ RUNBOOKS: dict[str, str] = {
                    "-ext subjectAltName: the server sends a certificate for another name (wrong vhost, "
                    "default certificate, missing SNI config)",
 }
+
+
+def _own_days(ep: Any) -> tuple[float | None, float | None] | None:
+    """An endpoint's own tls = { warn_days, crit_days }, when it differs from the defaults."""
+    own, d = (ep.tls.warn_days, ep.tls.crit_days), TLSConfig()
+    return own if own != (d.warn_days, d.crit_days) else None
+
+
+RULES: tuple[BuiltinRule, ...] = (
+    BuiltinRule("tls-expiry", "tls.days_left", op="<", warn=TLSConfig.warn_days, crit=TLSConfig.crit_days,
+                per_check=_own_days, runbook=RUNBOOKS["tls.days_left"],
+                description="certificate expires within 21 days (critical within 7; per endpoint: tls)"),
+    BuiltinRule("tls-unverified", "tls.verified", op="<", crit=0.5, runbook=RUNBOOKS["tls.verified"],
+                description="the certificate chain does not verify (ca_file, else the system store)"),
+    BuiltinRule("tls-name-mismatch", "tls.name_ok", op="<", crit=0.5, runbook=RUNBOOKS["tls.name_ok"],
+                description="the certificate does not name the endpoint's host"),
+)
+
+# Rides on https [[endpoints]]; per-endpoint expiry thresholds come from each endpoint's tls table.
+ATTACHED = Attached("tls", METRICS, RULES, checks=lambda cfg: cfg.endpoints)
 
 
 @dataclass(frozen=True)
