@@ -1,0 +1,132 @@
+"""A real DNS server on 127.0.0.1 for the DNS kind's tests (dnslib, in the test extras).
+
+UDP and TCP on one free port, each served by its own thread (dnslib's threading
+servers: a slow answer delays only its own query), stopped by ``stop()``. The
+test sets the zone: each name answers right, wrong, NXDOMAIN, SERVFAIL or late.
+
+    with DNSServer({"shop.test": Answer("A", ["203.0.113.10"]),
+                    "slow.test": Answer("A", ["203.0.113.10"], delay=3.0),
+                    "gone.test": Answer(rcode="NXDOMAIN")}) as srv:
+        srv.address  # "127.0.0.1:PORT"
+
+A name not in the zone is NXDOMAIN, as at a real authoritative server.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from dnslib import QTYPE, RCODE, RR, DNSRecord
+from dnslib.server import DNSLogger
+from dnslib.server import DNSServer as _Server
+
+__all__ = ["Answer", "DNSServer"]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one name answers: records of ``rtype`` in zone-file syntax ("203.0.113.10",
+    "10 mail.test.", '"v=spf1 -all"'), or an rcode, after ``delay`` seconds."""
+
+    rtype: str = "A"
+    values: tuple[str, ...] | list[str] = ()
+    rcode: str = "NOERROR"
+    delay: float = 0.0
+    ttl: int = 60
+
+
+@dataclass
+class _Resolver:
+    zone: dict[str, Answer]
+    queries: list[tuple[str, str]] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    in_flight: int = 0
+    idle: threading.Condition = field(default_factory=threading.Condition)
+
+    def resolve(self, request: DNSRecord, handler: Any) -> DNSRecord:
+        # stop() waits for the answers in flight: none is sent on a closed socket
+        with self.idle:
+            self.in_flight += 1
+        try:
+            return self._resolve(request)
+        finally:
+            with self.idle:
+                self.in_flight -= 1
+                self.idle.notify_all()
+
+    def _resolve(self, request: DNSRecord) -> DNSRecord:
+        q = request.q
+        name = str(q.qname).rstrip(".").lower()
+        qtype = QTYPE[q.qtype]
+        self.queries.append((name, qtype))
+        reply = request.reply()
+        ans = self.zone.get(name)
+        if ans is None:
+            reply.header.rcode = RCODE.NXDOMAIN
+            return reply
+        if ans.delay:
+            self.stopping.wait(ans.delay)  # its own thread: the server's other queries go on
+        reply.header.rcode = getattr(RCODE, ans.rcode)
+        for _ in range(8):  # a CNAME is followed within the zone, as a resolver would
+            if ans is None or ans.rcode != "NOERROR":
+                break
+            if ans.rtype == qtype or ans.rtype == "CNAME":
+                for v in ans.values:
+                    for rr in RR.fromZone(f"{name}. {ans.ttl} IN {ans.rtype} {v}"):
+                        reply.add_answer(rr)
+            if ans.rtype != "CNAME" or qtype == "CNAME" or not ans.values:
+                break
+            name = str(ans.values[0]).rstrip(".").lower()
+            ans = self.zone.get(name)
+        return reply
+
+
+class DNSServer:
+    def __init__(self, zone: Mapping[str, Answer]):
+        self.resolver = _Resolver({k.rstrip(".").lower(): v for k, v in zone.items()})
+        quiet = DNSLogger(log="-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False,
+                          logf=lambda _s: None)
+        for _ in range(20):  # TCP on the port the kernel gave UDP; another process may hold it
+            udp = _Server(self.resolver, address="127.0.0.1", port=0, logger=quiet)
+            self.port = udp.server.server_address[1]
+            try:
+                tcp = _Server(self.resolver, address="127.0.0.1", port=self.port, tcp=True, logger=quiet)
+            except OSError:
+                udp.server.server_close()
+                continue
+            break
+        else:
+            raise RuntimeError("no free port for UDP and TCP at once")
+        self._servers = (udp, tcp)
+        self._threads = [threading.Thread(target=s.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                          daemon=True, name=f"dns-test-{self.port}") for s in self._servers]
+        for t in self._threads:
+            t.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def queries(self) -> list[tuple[str, str]]:
+        return self.resolver.queries
+
+    def stop(self) -> None:
+        self.resolver.stopping.set()  # wake the late answers
+        for s in self._servers:
+            s.server.shutdown()  # no new queries
+        with self.resolver.idle:
+            self.resolver.idle.wait_for(lambda: self.resolver.in_flight == 0, timeout=5)
+        for s in self._servers:
+            s.server.server_close()
+        for t in self._threads:
+            t.join(5)
+
+    def __enter__(self) -> "DNSServer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
