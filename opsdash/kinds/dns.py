@@ -24,14 +24,15 @@ answer is the expected one; only for checks with ``expect``) and
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import math
 import shlex
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+import dns.asyncbackend
 import dns.asyncquery
 import dns.exception
 import dns.message
@@ -380,6 +381,18 @@ def nameservers(resolv_conf: str) -> tuple[str, ...]:
     return tuple(out[:3]) or ("127.0.0.1",)
 
 
+async def _ask(q: dns.message.Message, addr: str, port: int, timeout: float) -> dns.message.Message:
+    """One query over UDP (TCP when the reply is truncated). The UDP socket is connected, so
+    a closed port is "connection refused" at once (ICMP), not a wait for the timeout."""
+    af = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    sock = await dns.asyncbackend.get_default_backend().make_socket(af, socket.SOCK_DGRAM, 0, None, (addr, port))
+    try:
+        resp, _tcp = await dns.asyncquery.udp_with_fallback(q, addr, timeout=timeout, port=port, udp_sock=sock)
+        return resp
+    finally:
+        await sock.close()
+
+
 async def _query(check: DNSCheck, vantage: str, servers: Sequence[tuple[str, int]], system: bool,
                  previous: Mapping[str, Any] | None, t: float) -> DNSRow:
     rtype = dns.rdatatype.from_text(check.type)
@@ -391,7 +404,7 @@ async def _query(check: DNSCheck, vantage: str, servers: Sequence[tuple[str, int
         shown = _show_server(addr, port) + (" (system)" if system else "")
         start = time.perf_counter()
         try:
-            resp, _tcp = await dns.asyncquery.udp_with_fallback(q, addr, timeout=share, port=port)
+            resp = await _ask(q, addr, port, share)
         except dns.exception.Timeout:
             if len(servers) == 1:
                 return judge(check, vantage, server=shown, tool="dnspython", rcode=None, answers=(),
@@ -415,7 +428,7 @@ async def _query(check: DNSCheck, vantage: str, servers: Sequence[tuple[str, int
     timed_out = all("no answer within" in r for r in refused)
     return judge(check, vantage, server=", ".join(_show_server(a, p) for a, p in servers), tool="dnspython",
                  rcode=None, answers=(), resolve_ms=None, previous=previous, t=t, timed_out=timed_out,
-                 error=None if timed_out else "no DNS reply: " + "; ".join(refused))
+                 error=None if timed_out else "no DNS reply " + ("from " if len(refused) == 1 else "") + "; ".join(refused))
 
 
 # --- remote vantages ---------------------------------------------------------------------------
@@ -565,7 +578,6 @@ class DNSKind(Kind):
                     description="the name resolves, but not to the check's expect",
                     runbook=RUNBOOKS["dns-wrong-answer"], tier={"warning": "L2", "critical": "L2"}),
         BuiltinRule("dns-slow", "dns.resolve_p95_ms", warn=DEFAULT_WARN_MS, crit=DEFAULT_CRIT_MS,
-                    clear=DEFAULT_WARN_MS * 0.75,
                     description=f"resolve time p95 over the last {RECENT} probes (warning 200 ms, critical "
                                 f"1000 ms; per check: max_ms)",
                     runbook=RUNBOOKS["dns-slow"],

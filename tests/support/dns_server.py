@@ -23,7 +23,7 @@ from dnslib import QTYPE, RCODE, RR, DNSRecord
 from dnslib.server import DNSLogger
 from dnslib.server import DNSServer as _Server
 
-__all__ = ["Answer", "DNSServer"]
+__all__ = ["Answer", "DNSServer", "ProbeCtx"]
 
 
 @dataclass(frozen=True)
@@ -130,3 +130,42 @@ class DNSServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ProbeCtx:
+    """A kinds/base.ProbeContext for calling a kind's probe directly: scripts go through
+    ``runners`` (vantage -> a Runner; "local" is a LocalRunner) and the real run_script,
+    ``previous`` rows are what the last probes returned (or what a test puts there), and
+    ``files`` stands in for files read with read_file."""
+
+    def __init__(self, runners: Mapping[str, Any] | None = None, files: Mapping[str, bytes] | None = None):
+        from opsdash.collect.runner import LocalRunner
+
+        self.runners = {"local": LocalRunner(), **(runners or {})}
+        self.rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.files = dict(files or {})
+        self.reads: list[str] = []
+
+    def clock(self) -> float:
+        return time.time()
+
+    async def run_script(self, vantage: str, body: str, timeout: float) -> Mapping[str, Any]:
+        from opsdash.collect.patches import run_script
+
+        return await run_script(self.runners[vantage], body, timeout=timeout)
+
+    async def previous(self, kind: str, target: str, name: str) -> dict[str, Any] | None:
+        return self.rows.get((kind, target, name))
+
+    async def read_file(self, path: str, max_bytes: int = 65536) -> bytes:
+        self.reads.append(path)
+        if path in self.files:
+            return self.files[path][:max_bytes]
+        raise FileNotFoundError(2, "No such file or directory", path)
+
+    async def probe(self, kind: Any, check: Any, vantage: str = "local") -> Any:
+        """``kind.probe``, keeping its row as the next probe's previous (as the collector does)."""
+        row = await kind.probe(check, vantage, self)
+        self.rows[(kind.name, check.name, vantage)] = row.to_json()
+        return row
+
