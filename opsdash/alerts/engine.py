@@ -889,9 +889,10 @@ class AlertEngine:
         who = _subject(st.target, st.labels)
         if st.rule.is_no_data:
             return f"{who}: no {st.metric} data for {_dur(v or 0)}"
-        words = _BOOL_WORDS.get(st.metric) if st.kind == "bool" else None
-        if words is not None and v is not None:
-            text = f"{who}: {words[0] if v >= 0.5 else words[1]}"
+        if st.kind == "bool" and v is not None:
+            words = _BOOL_WORDS.get(st.metric)
+            text = f"{who}: {words[0] if v >= 0.5 else words[1]}" if words else f"{who}: {st.condition(v, 0)}"
+            # The probe's own reason ("NXDOMAIN for gone.test"): a 0 carries none.
             why = self._details(st.target, st.metric, st.labels) if st.state != OK else None
             return f"{text}: {why}" if why else text
         lvl = 2 if st.severity == CRITICAL else 1
