@@ -121,7 +121,7 @@ PG_STATEMENTS = (
     "WITH s AS (SELECT queryid::text AS id, sum(calls) AS calls, sum(total_exec_time) AS total, "
     "sum(rows) AS nrows, min(left(query, 600)) AS q FROM pg_stat_statements "
     "WHERE queryid IS NOT NULL GROUP BY queryid) "
-    "SELECT 'total', sum(calls), sum(total_exec_time), sum(rows), count(*)::text FROM pg_stat_statements "
+    "SELECT 'total', sum(calls), sum(total_exec_time), sum(rows), count(DISTINCT queryid)::text FROM pg_stat_statements "
     f"UNION ALL (SELECT * FROM s ORDER BY total DESC LIMIT {FETCH}) "
     f"UNION (SELECT * FROM s ORDER BY total / greatest(calls, 1) DESC LIMIT {FETCH})"
 )
@@ -133,7 +133,7 @@ _MY_COLS = ("SELECT DIGEST, SUM(COUNT_STAR) AS c, SUM(SUM_TIMER_WAIT) AS w, SUM(
             f"UNIX_TIMESTAMP(MIN(FIRST_SEEN)), LEFT(MIN(DIGEST_TEXT), 600) {_MY_FROM} WHERE DIGEST IS NOT NULL "
             "GROUP BY DIGEST")
 MY_DIGESTS = (
-    f"SELECT 'total', SUM(COUNT_STAR), SUM(SUM_TIMER_WAIT), SUM(SUM_ROWS_SENT + SUM_ROWS_AFFECTED), 0, COUNT(*) "
+    f"SELECT 'total', SUM(COUNT_STAR), SUM(SUM_TIMER_WAIT), SUM(SUM_ROWS_SENT + SUM_ROWS_AFFECTED), 0, COUNT(DISTINCT DIGEST) "
     f"{_MY_FROM}; {_MY_COLS} ORDER BY w DESC LIMIT {FETCH}; {_MY_COLS} ORDER BY w / GREATEST(c, 1) DESC LIMIT {FETCH}"
 )
 
