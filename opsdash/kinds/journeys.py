@@ -234,14 +234,15 @@ def _step(ck: KeyChecker, data: Any, sp: str, defined: set[str], ordinal: int) -
             ck.problem(f"{sp}.headers", f'"{k}" is not a header name')
             ok = False
     if v["form"] is not None:
-        fields = [f for f, _, _ in v["form"]]
+        seen: set[str] = set()
         for f, _, from_file in v["form"]:
             if from_file and not f:
                 ck.problem(f"{sp}.form", '"_file" names no field: write e.g. password_file')
                 ok = False
-            elif fields.count(f) > 1:
+            elif f in seen:
                 ck.problem(f"{sp}.form.{f}", f'the field "{f}" is given twice (as {f} and {f}_file)')
                 ok = False
+            seen.add(f)
         if v["json"] is not None:
             ck.problem(f"{sp}.json", "a step sends a form or a JSON body, not both")
             ok = False
@@ -340,7 +341,7 @@ class JourneyRow:
             reason=d.get("reason") if isinstance(d.get("reason"), str) else None,
             failed_step=fs if isinstance(fs, int) and not isinstance(fs, bool) else None,
             failed_step_name=d.get("failed_step_name") if isinstance(d.get("failed_step_name"), str) else None,
-            steps=[dict(s) for s in d.get("steps") or () if isinstance(s, dict)],
+            steps=[dict(s) for s in d["steps"] if isinstance(s, dict)] if isinstance(d.get("steps"), list) else [],
             total_ms=num(d.get("total_ms")), p50_ms=num(d.get("p50_ms")), p95_ms=num(d.get("p95_ms")),
             recent=_recent(d), excerpt=d.get("excerpt") if isinstance(d.get("excerpt"), str) else None,
         )
@@ -762,7 +763,7 @@ class JourneyKind(Kind):
         r = JourneyRow.from_json(row)
         head = "ok" if r.ok else "FAILED"
         lines = [f"journey: {head}" + (f" in {r.total_ms:g} ms" if r.total_ms is not None else "")]
-        if r.p50_ms is not None:
+        if r.p50_ms is not None and r.p95_ms is not None:
             lines.append(f"duration p50 {r.p50_ms:g} ms, p95 {r.p95_ms:g} ms (last {len(r.recent)} ok runs)")
         if r.reason:
             lines.append(f"reason: {r.reason}")
