@@ -381,13 +381,18 @@ def nameservers(resolv_conf: str) -> tuple[str, ...]:
     return tuple(out[:3]) or ("127.0.0.1",)
 
 
+# Loaded here, not at the first probe: dnspython would import its asyncio backend on the loop.
+_BACKEND = dns.asyncbackend.get_backend("asyncio")
+
+
 async def _ask(q: dns.message.Message, addr: str, port: int, timeout: float) -> dns.message.Message:
     """One query over UDP (TCP when the reply is truncated). The UDP socket is connected, so
     a closed port is "connection refused" at once (ICMP), not a wait for the timeout."""
     af = socket.AF_INET6 if ":" in addr else socket.AF_INET
-    sock = await dns.asyncbackend.get_default_backend().make_socket(af, socket.SOCK_DGRAM, 0, None, (addr, port))
+    sock = await _BACKEND.make_socket(af, socket.SOCK_DGRAM, 0, None, (addr, port))
     try:
-        resp, _tcp = await dns.asyncquery.udp_with_fallback(q, addr, timeout=timeout, port=port, udp_sock=sock)
+        resp, _tcp = await dns.asyncquery.udp_with_fallback(q, addr, timeout=timeout, port=port, udp_sock=sock,
+                                                            backend=_BACKEND)
         return resp
     finally:
         await sock.close()
