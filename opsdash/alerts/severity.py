@@ -138,3 +138,18 @@ class Severity:
         if not isinstance(value, (int, float)) or math.isnan(value):
             return UNKNOWN
         return worst(*(_past(r, th, float(value)) for r, th in covering))
+
+    def check_level(self, kind: Any, row: Mapping[str, Any], target: str, vantage: str) -> str:
+        """The level of a probe kind's row (kinds/base.Kind), for its pane, ``once`` and the
+        handover alike: a failing check is what the rule on the kind's up-metric says of 0
+        (critical with the built-ins; ``unknown`` if the user disabled it), a working one the
+        worst level of the figures its columns name."""
+        labels = {"vantage": vantage}
+        _word, failing = kind.state(row)
+        if failing:
+            if not kind.up_metric:
+                return CRITICAL
+            lv = self.level(kind.up_metric, 0.0, target, labels)
+            return UNKNOWN if lv == NONE else lv
+        levels = [self.level(c.metric, row.get(c.key), target, labels) for c in kind.columns if c.metric]
+        return worst(OK, *(lv for lv in levels if lv != UNKNOWN))

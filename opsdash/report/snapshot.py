@@ -41,8 +41,8 @@ def overall_status(hosts: list[dict[str, Any]], endpoints: list[dict[str, Any]],
     what its down rule says of ``up`` = 0 (critical with the built-ins). Unknown: a probe
     that failed to read (nothing worse). A host nothing tried to reach (``--probe http``,
     or no health probe) is "unknown" and counts for nothing: not probed is not down.
-    A probe kind's failing check (``checks``: NXDOMAIN, a failing journey step) is what the
-    rule on its up-metric says of 0, like an endpoint."""
+    A probe kind's check counts at its ``level`` (Severity.check_level: a failing one is what
+    the rule on its up-metric says of 0, like an endpoint; a working one its figures')."""
     sev = severity if severity is not None else Severity.for_config(None)
     tags = tags or {}
     status = "ok"
@@ -61,9 +61,8 @@ def overall_status(hosts: list[dict[str, Any]], endpoints: list[dict[str, Any]],
         if e["state"] != "ok":
             status = worst(status, _down(sev, "endpoint.up", e["name"], {"vantage": str(e.get("vantage") or "local")}, tags))
     for c in checks:
-        kind = kind_by_name(c["kind"])
-        if kind is not None and kind.up_metric and kind.state(c)[1]:
-            status = worst(status, _down(sev, kind.up_metric, c["name"], {"vantage": c["vantage"]}, tags))
+        if c.get("level") in _RANK:
+            status = worst(status, c["level"])
     for a in alerts:
         if a.state == "firing" and not a.silenced:
             status = worst(status, "critical" if a.severity == "critical" else "warning")
@@ -88,13 +87,18 @@ def build(collector: Any, alerts: list[Alert], probes: set[str] | None, now: flo
                 endpoints.append({k: d[k] for k in keys})
         endpoints += [{k: d.get(k) for k in keys} for d in source_endpoints]
     # The registered probe kinds' rows (dns, journeys, databases ...), as the collector stored them.
-    checks = [{"kind": k, "name": target, "vantage": v, **{x: y for x, y in row.items() if x != "vantage"}}
-              for (k, target, v), row in sorted(collector.checks.rows.items())
-              if probes is None or k in probes]
+    sev = Severity.for_config(collector.config)
+    checks = []
+    for (k, target, v), row in sorted(collector.checks.rows.items()):
+        kind = kind_by_name(k)
+        if kind is None or (probes is not None and k not in probes):
+            continue
+        level = sev.check_level(kind, row, target, v)
+        checks.append({"kind": k, "name": target, "vantage": v, "level": "ok" if level == NONE else level,
+                       **{x: y for x, y in row.items() if x != "vantage"}})
     return {
         "generated_at": iso(now),
-        "status": overall_status(hosts, endpoints, alerts, Severity.for_config(collector.config),
-                                 tags_from_config(collector.config), checks),
+        "status": overall_status(hosts, endpoints, alerts, sev, tags_from_config(collector.config), checks),
         "hosts": hosts,
         "endpoints": endpoints,
         "checks": checks,
@@ -212,6 +216,9 @@ def render_text(snap: dict[str, Any]) -> str:
     for c in checks:
         kind = kind_by_name(c["kind"])
         word, failing = kind.state(c) if kind is not None else ("?", False)
+        level = c.get("level") or "ok"
+        if not failing and level in ("warning", "critical"):
+            word = "SLOW" if level == "critical" else "slow"  # a figure past its rule: the alert says which
         label = clean(f"{c['kind']} {c['name']}@{c['vantage']}", limit=30)
         head = f"  {label:<30} {clean(word, limit=10):<9}"
         out.extend(_wrap(head + " ", c.get("reason") or "", 43) if failing else [head.rstrip()])

@@ -537,17 +537,11 @@ def _kind_rows(snap: Snapshot, pane: str, sev: Severity) -> list[Row]:
             stale = is_stale(d.get("t", r["t"]), d.get("interval"), now)
             word, failing = kind.state(d)
             figures: dict[str, Cell] = {}
-            levels = []
             for col in kind.columns:
                 v = d.get(col.key)
-                lv, style = figure_level(sev, col.metric, v, name, labels) if col.metric else (OK, "")
-                if lv != UNKNOWN:
-                    levels.append(lv)
+                style = figure_level(sev, col.metric, v, name, labels)[1] if col.metric else ""
                 figures[col.slot] = (_FORMATS.get(col.unit, fmt_num)(v) if v is not None else "—", style)
-            if failing:
-                level = down_level(sev, kind.up_metric, name, labels) if kind.up_metric else CRIT
-            else:
-                level = max(levels or [OK])
+            level = _FROM_SEV[sev.check_level(kind, d, name, vantage)]
             st = state_cell(level, word if failing or level == OK else ("slow" if level == WARN else "SLOW"))
             if stale:
                 st = stale_cell(st)
