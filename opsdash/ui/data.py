@@ -547,7 +547,7 @@ def _kind_rows(snap: Snapshot, pane: str, sev: Severity) -> list[Row]:
                 st = stale_cell(st)
             cells = (
                 st,
-                (f"{kind.name}:{name}", ""),
+                (f"{name} ({kind.name})", ""),  # the name first: it survives a narrow column
                 (vantage, ""),
                 *(figures.get(slot, ("", "")) for slot in _LATENCY_SLOTS),
                 ("", "spark"),
@@ -555,7 +555,7 @@ def _kind_rows(snap: Snapshot, pane: str, sev: Severity) -> list[Row]:
             )
             rank_level = WARN if stale and level < WARN else level
             rows.append(Row(
-                key=f"{kind.name}:{name}:{vantage}", rank=(-rank_level, f"{kind.name}:{name}", vantage),
+                key=f"{kind.name}:{name}:{vantage}", rank=(-rank_level, name, kind.name, vantage),
                 cells=_fade(cells, stale), ref=Ref(kind.name, name, vantage), level=rank_level,
                 search=_search(kind.name, kind.title, name, vantage, word, d.get("reason"), "stale" if stale else ""),
             ))
