@@ -125,7 +125,7 @@ PG_STATEMENTS = (
     f"UNION ALL (SELECT * FROM s ORDER BY total DESC LIMIT {FETCH}) "
     f"UNION (SELECT * FROM s ORDER BY total / greatest(calls, 1) DESC LIMIT {FETCH})"
 )
-MY_SERVER = ("SELECT 'version', VERSION() UNION ALL SELECT 'now', UNIX_TIMESTAMP() "
+MY_SERVER = ("SELECT 'version', VERSION() UNION ALL SELECT 'now', UNIX_TIMESTAMP(NOW(6)) "
              "UNION ALL SELECT 'performance_schema', @@performance_schema; "
              "SHOW GLOBAL STATUS WHERE Variable_name IN ('Uptime', 'Threads_connected')")
 _MY_FROM = "FROM performance_schema.events_statements_summary_by_digest"
@@ -134,7 +134,7 @@ _MY_COLS = ("SELECT DIGEST, SUM(COUNT_STAR) AS c, SUM(SUM_TIMER_WAIT) AS w, SUM(
             "GROUP BY DIGEST")
 MY_DIGESTS = (
     f"SELECT 'total', SUM(COUNT_STAR), SUM(SUM_TIMER_WAIT), SUM(SUM_ROWS_SENT + SUM_ROWS_AFFECTED), 0, COUNT(DISTINCT DIGEST) "
-    f"{_MY_FROM}; {_MY_COLS} ORDER BY w DESC LIMIT {FETCH}; {_MY_COLS} ORDER BY w / GREATEST(c, 1) DESC LIMIT {FETCH}"
+    f"{_MY_FROM}; {_MY_COLS} ORDER BY w DESC LIMIT {FETCH}; {_MY_COLS} ORDER BY SUM(SUM_TIMER_WAIT) / GREATEST(SUM(COUNT_STAR), 1) DESC LIMIT {FETCH}"
 )
 
 
