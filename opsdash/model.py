@@ -87,6 +87,14 @@ class DiskUsage:
         return {"mount": self.mount, "percent": self.percent, "free_bytes": self.free_bytes}
 
 
+def load_per_cpu(load1: Any, cpus: Any) -> float | None:
+    """The 1-minute load per CPU (host.load1_per_cpu), from a Health or its JSON: None when
+    either is unknown. The one place it is computed: the sample, the pane and `once`."""
+    if isinstance(load1, bool) or not isinstance(load1, (int, float)) or not isinstance(cpus, int) or isinstance(cpus, bool):
+        return None
+    return load1 / max(1, cpus)
+
+
 @dataclass(frozen=True, slots=True)
 class Health:
     # None is "unknown" (a Prometheus gauge that is NaN or ±Inf): not shown, no sample.
@@ -118,10 +126,9 @@ class Health:
         }
 
     def samples(self, t: float, target: str) -> list[Sample]:
-        load_per_cpu = self.load1 / max(1, self.cpus) if self.load1 is not None and self.cpus is not None else None
         out = [Sample(t, target, "host.up", 1.0)]
         for metric, value in (("host.mem_percent", self.mem_percent), ("host.swap_percent", self.swap_percent),
-                              ("host.load1_per_cpu", load_per_cpu), ("host.uptime_s", self.uptime_s),
+                              ("host.load1_per_cpu", load_per_cpu(self.load1, self.cpus)), ("host.uptime_s", self.uptime_s),
                               ("host.cpu_percent", self.cpu_percent)):
             if value is not None:
                 out.append(Sample(t, target, metric, value))

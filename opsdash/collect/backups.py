@@ -20,7 +20,7 @@ from typing import Mapping
 from ..errors import ParseError, ProbeError
 from ..kinds import backups as kinds
 from ..kinds.backups import BackupConfig, Timed
-from ..kinds.backups.borg import utc_offset as _utc_offset  # noqa: F401  (fuzzed here by tests/test_fuzz_parsers.py)
+from ..kinds.backups.borg import utc_offset as _utc_offset  # noqa: F401  (fuzzed here by tests/unit/test_fuzz_parsers.py)
 from ..model import BackupStatus
 from .patches import RESTORE_DIR, ScriptEndedEarly, Section, run_script
 from .remote import OutputTooLarge

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping
 from ..alerts.rules import tags_from_config
 from ..alerts.severity import CRITICAL, NONE, Severity
 from ..kinds.registry import by_name as kind_by_name
-from ..model import Alert, iso
+from ..model import Alert, iso, load_per_cpu
 from ..textsafe import clean
 
 NAGIOS = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
@@ -164,7 +164,7 @@ def render_text(snap: dict[str, Any]) -> str:
         if h["state"] == "ok" and hl:  # a figure that is None (unknown) prints as "-"; the others still show
             disks = hl.get("disks") or []
             worst_disk = max(disks, key=lambda d: d["percent"], default=None)
-            load = hl["load1"] / max(1, hl["cpus"]) if None not in (hl.get("load1"), hl.get("cpus")) else None
+            load = load_per_cpu(hl.get("load1"), hl.get("cpus"))
             out.append(
                 f"  {name:<10} {state:<10} {_pct(hl.get('cpu_percent'))} {_pct(hl.get('mem_percent'))} "
                 f"{_pct(worst_disk['percent'] if worst_disk else None)} {_load(load)}  "

@@ -23,7 +23,7 @@ from ..alerts.severity import CRITICAL as SEV_CRIT, NONE as SEV_NONE, OK as SEV_
     WARNING as SEV_WARN, Severity
 from .. import maintenance as _maint
 from ..kinds.registry import kinds as registered_kinds
-from ..model import Alert
+from ..model import Alert, load_per_cpu
 from ..report.handover import FAR_PENDING_S, fires_in as alert_fires_in
 from ..report.staleness import age_words
 from ..stats import sparkline
@@ -388,7 +388,7 @@ def _health_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev
         cpu, mem = h.get("cpu_percent"), h.get("mem_percent")
         disks = [x for x in h.get("disks") or [] if isinstance(x, dict)]
         cpus = h.get("cpus")  # None: unknown (a NaN gauge), and so is load per CPU
-        load = (h["load1"] / max(1, cpus)) if isinstance(h.get("load1"), (int, float)) and cpus is not None else None
+        load = load_per_cpu(h.get("load1"), cpus)
         (lv_cpu, st_cpu), (lv_mem, st_mem) = (figure_level(sev, "host.cpu_percent", cpu, host, None, tags),
                                               figure_level(sev, "host.mem_percent", mem, host, None, tags))
         (lv_load, st_load) = figure_level(sev, "host.load1_per_cpu", load, host, None, tags)
