@@ -23,8 +23,13 @@ duration: it stopped early, or ran into the timeout; journey-failed covers it).
 Secrets: form values from ``*_file`` are read at probe time with
 ``ctx.read_file`` (off the loop), sent, and scrubbed from the whole row (plain
 and URL-encoded), so no reason, step or body excerpt carries them; they are
-never stored. Only the local vantage is built: a remote vantage is a config
-problem until journeys run over the remote runner.
+never stored.
+
+A remote vantage (a host name) runs each step as one script through the one
+remote runner: curl with a config file (URL, headers, form: nothing on its
+command line), in a temp dir its trap removes, the secrets written there by the
+shell's printf; the cookie jar comes back with the step and goes out with the
+next. Its times are curl's on that host, and the journey's total is their sum.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import asyncio
 import json
 import math
 import re
+import shlex
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -43,7 +49,7 @@ import httpx
 
 from ..errors import ParseError
 from ..model import Sample
-from ..parsers import jsonpath
+from ..parsers import curl, journey_curl, jsonpath
 from .base import BuiltinRule, Column, KeyChecker, Kind, Metric, ProbeContext, is_number
 
 __all__ = ["KIND", "Journey", "JourneyKind", "JourneyRow", "Step"]
@@ -53,7 +59,6 @@ BODY_CAP = 1 << 20  # bytes of a body read; the rest is not waited for
 EXCERPT = 200  # characters of a failing step's body kept in the row
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 WARN_MS, CRIT_MS = 5000.0, 10000.0  # journey-slow's defaults on the p95
-REMOTE_NOT_YET = "vantage must be local for journeys (remote journeys: not yet)"
 
 _VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -437,41 +442,55 @@ def _as_text(v: Any) -> str:
 
 
 class _Run:
-    """One run of one journey: its client (its cookie jar), the variables extracted so far."""
+    """One run of one journey: its cookie jar (the client's locally, curl's file remotely),
+    the variables extracted so far, the steps done."""
 
-    def __init__(self, journey: Journey, client: httpx.AsyncClient, secrets: Mapping[tuple[int, str], str],
-                 scrub: "_Scrub"):
+    def __init__(self, journey: Journey, secrets: Mapping[tuple[int, str], str], scrub: "_Scrub"):
         # scrub before cutting: an excerpt or a value cut mid-secret would keep its first part
-        self.j, self.client, self.secrets, self.scrub = journey, client, secrets, scrub
+        self.j, self.secrets, self.scrub = journey, secrets, scrub
         self.vars: dict[str, str] = {}
         self.steps: list[dict[str, Any]] = []
         self.current = 0  # index of the step running
+        self.jar = ""  # a remote run's cookie jar (curl's file), carried from step to step
 
     def show(self, v: Any) -> str:
         text = self.scrub.text(json.dumps(v, ensure_ascii=False, separators=(",", ":"))[:4096])
         return text if len(text) <= 60 else text[:57] + "..."
 
-    async def step(self, i: int, st: Step) -> None:
+    def begin(self, i: int, st: Step) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """The step's URL and headers with the variables filled, and its record in ``steps``."""
         self.current = i
-        url = _fill(st.url, self.vars, True)
-        if _origin(url) != _literal_origin(st.url):
-            self.steps.append({"name": st.name, "method": st.method, "status": None, "ms": 0.0,
-                               "ttfb_ms": None, "ok": False})
-            raise StepFailed("an extracted value would send the step to another host")
-        headers = {k: _fill(x, self.vars, False) for k, x in st.headers}
-        data = None
-        if st.form is not None:
-            data = {f: (self.secrets[(i, f)] if from_file else x) for f, x, from_file in st.form}
-        content = None
-        if st.json_body is not None:
-            content = st.json_body.encode()
-            headers.setdefault("Content-Type", "application/json")
         rec: dict[str, Any] = {"name": st.name, "method": st.method, "status": None, "ms": None,
                                "ttfb_ms": None, "ok": False}
         self.steps.append(rec)
+        url = _fill(st.url, self.vars, True)
+        if _origin(url) != _literal_origin(st.url):
+            rec["ms"] = 0.0
+            raise StepFailed("an extracted value would send the step to another host")
+        headers = {k: _fill(x, self.vars, False) for k, x in st.headers}
+        if st.json_body is not None and not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = "application/json"
+        return url, headers, rec
+
+    def judge(self, st: Step, rec: dict[str, Any], status: int, headers: httpx.Headers, ttfb_s: float,
+              text: str) -> None:
+        try:
+            self.check(st, status, headers, ttfb_s, text)
+        except StepFailed as e:
+            e.excerpt = self.scrub.text(text)[:EXCERPT]
+            raise
+        rec["ok"] = True
+
+    async def step(self, client: httpx.AsyncClient, i: int, st: Step) -> None:
+        """One step from here: from sending the request to the end of its body."""
+        url, headers, rec = self.begin(i, st)
+        data = None
+        if st.form is not None:
+            data = {f: (self.secrets[(i, f)] if from_file else x) for f, x, from_file in st.form}
+        content = st.json_body.encode() if st.json_body is not None else None
         t0 = time.perf_counter()
         try:
-            async with self.client.stream(st.method, url, headers=headers, data=data, content=content) as resp:
+            async with client.stream(st.method, url, headers=headers, data=data, content=content) as resp:
                 t_head = time.perf_counter()
                 body = bytearray()
                 async for chunk in resp.aiter_bytes():
@@ -488,17 +507,63 @@ class _Run:
         rec.update(status=resp.status_code, ms=round((t_end - t0) * 1000, 1),
                    ttfb_ms=round((t_head - t0) * 1000, 1))
         text = body[:BODY_CAP].decode(resp.encoding or "utf-8", errors="replace")
-        try:
-            self.check(st, resp, t_head - t0, text)
-        except StepFailed as e:
-            e.excerpt = self.scrub.text(text)[:EXCERPT]
-            raise
-        rec["ok"] = True
+        self.judge(st, rec, resp.status_code, resp.headers, t_head - t0, text)
 
-    def check(self, st: Step, resp: httpx.Response, ttfb: float, text: str) -> None:
+    async def step_remote(self, ctx: ProbeContext, vantage: str, i: int, st: Step, remaining: float,
+                          cadata: str | None) -> None:
+        """One step from ``vantage``: curl in a temp dir there (its trap removes it), its time
+        as curl measured it; the cookie jar comes back and goes out with the next step."""
+        url, headers, rec = self.begin(i, st)
+        files: dict[str, str] = {"jar": self.jar}
+        form: list[tuple[str, str | None, str | None]] | None = None
+        if st.form is not None:
+            form = []
+            for n, (f, x, from_file) in enumerate(st.form):
+                if from_file:
+                    files[f"secret{n}"] = self.secrets[(i, f)]
+                    form.append((f, None, f"secret{n}"))
+                else:
+                    form.append((f, x, None))
+        if st.json_body is not None:
+            files["json"] = st.json_body
+        if cadata is not None:
+            files["ca"] = cadata
+        try:
+            files["cfg"] = journey_curl.step_config(
+                url=url, method=st.method, headers=headers.items(), write_out=curl.CURL_WRITE_OUT,
+                max_time=remaining, form=form, json_file="json" if st.json_body is not None else None,
+                insecure=not self.j.verify_tls, cacert="ca" if cadata is not None else None)
+        except ValueError as e:
+            raise StepFailed(str(e)) from None
+        secs = await ctx.run_script(vantage, remote_script(files), remaining + REMOTE_MARGIN)
+        ran = secs.get("curl")
+        if ran is None:
+            raise StepFailed("the vantage's script gave no curl result")
+        if ran.rc == 127:
+            raise StepFailed("curl not found on the vantage")
+        try:
+            res = curl.parse_curl_write_out(ran.out, ran.rc)
+        except ParseError as e:
+            raise StepFailed(f"curl: {e}") from None
+        rec["ms"] = res.phases.total_ms or 0.0
+        if res.exit_code == 28:
+            raise StepFailed("timeout")
+        if res.exit_code != 0:
+            last = [ln for ln in (ran.err or "").splitlines() if ln.strip()]
+            raise StepFailed(f"{res.error}" + (f" ({last[-1].strip()[:160]})" if last else ""))
+        self.jar = secs["jar"].out if "jar" in secs else ""
+        try:
+            status, hdrs = journey_curl.parse_headers(secs["head"].out if "head" in secs else "")
+        except ParseError as e:
+            raise StepFailed(str(e)) from None
+        ttfb = res.phases.ttfb_ms or 0.0
+        rec.update(status=status, ttfb_ms=round(ttfb, 1), ms=round(res.phases.total_ms or 0.0, 1))
+        self.judge(st, rec, status, httpx.Headers(hdrs), ttfb / 1000, secs["body"].out if "body" in secs else "")
+
+    def check(self, st: Step, status: int, headers: httpx.Headers, ttfb: float, text: str) -> None:
         """Raises StepFailed with what is wrong first: the status, the TTFB, the body, the JSON, the extracts."""
-        if resp.status_code not in st.expect_status:
-            raise StepFailed(f"status {resp.status_code}")
+        if status not in st.expect_status:
+            raise StepFailed(f"status {status}")
         if st.max_ttfb is not None and ttfb > st.max_ttfb:
             raise StepFailed(f"ttfb {ttfb * 1000:.0f}ms over {st.max_ttfb * 1000:g}ms")
         if st.expect_body is not None and st.expect_body not in text:
@@ -528,10 +593,27 @@ class _Run:
                     raise StepFailed(f"extract {ex.var}: the regex finds nothing")
                 self.vars[ex.var] = m.group(1)
             else:
-                h = resp.headers.get(ex.arg)
+                h = headers.get(ex.arg)
                 if h is None:
                     raise StepFailed(f"extract {ex.var}: no {ex.arg} header")
                 self.vars[ex.var] = h
+
+
+# A remote step's script: files written by the shell's printf (a builtin: the secrets in
+# them are never an argument of a process), curl run on a config file in the temp dir.
+REMOTE_MARGIN = 10.0  # seconds for the SSH round trip beyond curl's own max-time
+_REMOTE_PRELUDE = """umask 077
+_t=$(mktemp -d) || exit 70
+trap 'rm -rf "$_t"' EXIT
+trap 'exit 129' HUP INT TERM
+cd "$_t" || exit 70
+"""
+
+
+def remote_script(files: Mapping[str, str]) -> str:
+    writes = "".join(f"printf '%s' {shlex.quote(v)} >{name}\n" for name, v in files.items())
+    return (_REMOTE_PRELUDE + writes + "sec curl curl -K cfg\nsec head cat head\n"
+            f"sec body head -c {BODY_CAP} body\nsec jar cat jar\n")
 
 
 def _transport(e: Exception) -> str:
@@ -626,13 +708,9 @@ class JourneyKind(Kind):
             })
             ok = v["name"] is not None
             for vi, vant in enumerate(v["vantage"]):
-                if vant == "local":
-                    continue
-                ok = False
-                if vant in ck.hosts:
-                    ck.problem(f"{jp}.vantage[{vi}]", REMOTE_NOT_YET)
-                else:
-                    ck.problem(f"{jp}.vantage[{vi}]", f'unknown vantage "{vant}": expected "local"')
+                if vant != "local" and vant not in ck.hosts:
+                    ck.problem(f"{jp}.vantage[{vi}]", f'unknown vantage "{vant}": expected "local" or a host name')
+                    ok = False
             if (v["warn_duration"] is not None and v["max_duration"] is not None
                     and v["warn_duration"] >= v["max_duration"]):
                 ck.problem(f"{jp}.warn_duration", "expected less than max_duration")
@@ -660,8 +738,6 @@ class JourneyKind(Kind):
     async def probe(self, check: Journey, vantage: str, ctx: ProbeContext) -> JourneyRow:
         t = ctx.clock()
         recent = _recent(await ctx.previous(self.name, check.name, vantage))
-        if vantage != "local":
-            return self._done(check, t, recent, [], None, None, REMOTE_NOT_YET, None, ())
         secrets: dict[tuple[int, str], str] = {}
         for i, st in enumerate(check.steps):
             for fld, fpath in st.secret_files:
@@ -679,26 +755,49 @@ class JourneyKind(Kind):
                                       secrets.values())
                 secrets[(i, fld)] = value
         self._secrets[check.name] = tuple(secrets.values())
-        verify = await self._verify(check, ctx)
-        if isinstance(verify, str):
-            return self._done(check, t, recent, [], None, None, verify, None, secrets.values())
-        async with httpx.AsyncClient(verify=verify, follow_redirects=False, trust_env=False,
-                                     timeout=check.timeout) as client:
-            run = _Run(check, client, secrets, _Scrub(secrets.values()))
-            failure: StepFailed | None = None
-            start = time.perf_counter()
+        run = _Run(check, secrets, _Scrub(secrets.values()))
+        failure: StepFailed | None = None
+        if vantage == "local":
+            verify = await self._verify(check, ctx)
+            if isinstance(verify, str):
+                return self._done(check, t, recent, [], None, None, verify, None, secrets.values())
+            async with httpx.AsyncClient(verify=verify, follow_redirects=False, trust_env=False,
+                                         timeout=check.timeout) as client:
+                start = time.perf_counter()
+                try:
+                    async with asyncio.timeout(check.timeout):
+                        for i, st in enumerate(check.steps):
+                            await run.step(client, i, st)
+                except StepFailed as e:
+                    failure = e
+                except TimeoutError:
+                    failure = StepFailed(f"journey timeout after {check.timeout:g}s")
+                    if run.steps and run.steps[-1]["ms"] is None:
+                        run.steps[-1]["ms"] = round((time.perf_counter() - start) * 1000
+                                                    - sum(s["ms"] or 0 for s in run.steps), 1)
+                # timed around the same steps, so the steps add up to it
+                total_ms = round((time.perf_counter() - start) * 1000, 1)
+        else:
+            cadata: str | None = None
+            if check.verify_tls and check.ca_file:
+                try:
+                    cadata = (await ctx.read_file(check.ca_file, max_bytes=1 << 20)).decode("ascii", "replace")
+                except OSError as e:
+                    why = f"cannot read ca_file {check.ca_file}: {e.strerror or type(e).__name__}"
+                    return self._done(check, t, recent, [], None, None, why, None, secrets.values())
+            # Each step is one script on the vantage; its time is curl's there, so the SSH round
+            # trips between steps are not the journey's (they would be the collector's).
+            deadline = time.perf_counter() + check.timeout
             try:
-                async with asyncio.timeout(check.timeout):
-                    for i, st in enumerate(check.steps):
-                        await run.step(i, st)
+                for i, st in enumerate(check.steps):
+                    remaining = deadline - time.perf_counter()
+                    if remaining <= 0:
+                        run.current = i
+                        raise StepFailed(f"journey timeout after {check.timeout:g}s")
+                    await run.step_remote(ctx, vantage, i, st, remaining, cadata)
             except StepFailed as e:
                 failure = e
-            except TimeoutError:
-                failure = StepFailed(f"journey timeout after {check.timeout:g}s")
-                if run.steps and run.steps[-1]["ms"] is None:
-                    run.steps[-1]["ms"] = round((time.perf_counter() - start) * 1000
-                                                - sum(s["ms"] or 0 for s in run.steps), 1)
-            total_ms = round((time.perf_counter() - start) * 1000, 1)
+            total_ms = round(sum(s["ms"] or 0.0 for s in run.steps), 1)
         if failure is None:
             return self._done(check, t, recent, run.steps, total_ms, None, None, None, secrets.values())
         # A failure is the step's; a journey whose whole time ran out names the step it was in.

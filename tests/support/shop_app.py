@@ -26,6 +26,14 @@ from urllib.parse import parse_qs, urlsplit
 __all__ = ["JourneyContext", "ShopApp"]
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)  # a client that left (a timeout) is no error
+
+
 class ShopApp:
     def __init__(self, password: str = "s3cret-Pa55", delay_s: float = 0.03):
         self.password = password
@@ -49,7 +57,7 @@ class ShopApp:
             def do_POST(self) -> None:
                 app._handle(self, "POST")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -133,14 +141,19 @@ class JourneyContext:
     """The ProbeContext a journey probe sees (kinds/base.py), without a collector: a real
     clock, rows kept in memory for ``previous``, files read off the loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, runners: dict | None = None) -> None:
         self.rows: dict[tuple[str, str, str], dict] = {}
+        self.runners = runners or {}  # vantage -> a collect runner (SSHHost): the one remote runner
+        self.scripts: list[str] = []  # every script sent, to check what a vantage got
 
     def clock(self) -> float:
         return time.time()
 
-    async def run_script(self, vantage: str, body: str, timeout: float):  # journeys run no scripts
-        raise AssertionError("a local journey runs no script")
+    async def run_script(self, vantage: str, body: str, timeout: float):
+        from opsdash.collect.patches import run_script
+
+        self.scripts.append(body)
+        return await run_script(self.runners[vantage], body, timeout=timeout)
 
     async def previous(self, kind: str, target: str, name: str) -> dict | None:
         return self.rows.get((kind, target, name))

@@ -6,7 +6,7 @@ import pytest
 
 from opsdash.config import parse_config
 from opsdash.errors import ConfigError
-from opsdash.kinds.journeys import KIND, REMOTE_NOT_YET, Journey
+from opsdash.kinds.journeys import KIND, Journey
 
 EXAMPLE = """
 [[journeys]]
@@ -104,10 +104,12 @@ def test_each_bad_journey_key_is_one_problem_with_its_path(journey, path, words)
     assert f": {path}: " in p and words in p, p
 
 
-def test_a_host_as_vantage_says_remote_journeys_are_not_built_yet():
-    text = '[[hosts]]\nname = "web-1"\naddress = "127.0.0.1"\n' + one_step("", 'vantage = ["local", "web-1"]')
-    (p,) = problems(text)
-    assert "journeys[0].vantage[1]: " + REMOTE_NOT_YET in p
+def test_a_configured_host_is_a_vantage_and_an_unknown_name_is_not():
+    host = '[[hosts]]\nname = "web-1"\naddress = "127.0.0.1"\n'
+    (j,) = parse_config(host + one_step("", 'vantage = ["local", "web-1"]')).checks["journey"]
+    assert KIND.vantages(j) == ("local", "web-1")
+    (p,) = problems(host + one_step("", 'vantage = ["local", "web-2"]'))
+    assert 'journeys[0].vantage[1]: unknown vantage "web-2": expected "local" or a host name' in p
 
 
 def test_an_unknown_variable_in_a_url_names_the_step():
