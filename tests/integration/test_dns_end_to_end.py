@@ -5,6 +5,7 @@ the recent resolve times (p50/p95) survive a collector restart through the store
 from __future__ import annotations
 
 import json
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -63,3 +64,23 @@ async def test_recent_resolve_times_survive_a_collector_restart(server, tmp_path
     assert [len(t) for t in times] == [1, 2, 3]
     assert times[2][:2] == times[1] and times[1][:1] == times[0]
     assert row["p50_ms"] == pytest.approx(sorted(times[2])[1], abs=0.02)
+
+
+async def test_the_latency_pane_shows_the_state_word_and_colours_p95_by_the_rules(tmp_path: Path) -> None:
+    from opsdash.alerts.rules import rules_from_config
+    from opsdash.alerts.severity import Severity
+    from opsdash.ui.data import build_view, load_snapshot
+
+    zone = {**ZONE, "slow.test": Answer("A", ["203.0.113.10"], delay=0.3)}
+    with DNSServer(zone) as srv:
+        cfg = parse_config(_config(srv, [("right", "shop.test"), ("slow", "slow.test"), ("wrong", "moved.test"),
+                                         ("gone", "gone.test")]))
+        with Store(tmp_path / "s.sqlite") as store:
+            await Collector(cfg, store).snapshot_once(probes={"dns"})
+            view = build_view(load_snapshot(store, time.time()), severity=Severity(rules_from_config(cfg)))
+    rows = {r.ref.target: r.cells for r in view.rows["latency"]}
+    assert {n: c[0] for n, c in rows.items()} == {
+        "right": ("● ok", "ok"), "slow": ("▲ slow", "warn"), "wrong": ("✖ wrong", "crit"),
+        "gone": ("✖ NXDOMAIN", "crit")}
+    p95 = {n: c[4] for n, c in rows.items()}  # the p95 slot, coloured by dns-slow (warn 200 ms)
+    assert p95["slow"][1] == "warn" and 300 <= int(p95["slow"][0]) < 1000 and p95["right"][1] == "ok"
