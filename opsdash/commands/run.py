@@ -28,6 +28,9 @@ def add_tui_options(p: argparse.ArgumentParser) -> None:
     same TUI. SUPPRESS: one not given after `run` leaves the one given before it alone."""
     p.add_argument("--no-collector", action="store_true", default=argparse.SUPPRESS,
                    help="only read the store; never start an embedded collector")
+    p.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS,
+                   help="a wallboard: refuse acks, silences, escalations and notes; the theme is not saved "
+                        "(what `opsdash web` runs in each browser tab)")
     p.add_argument("--theme", metavar="NAME", default=argparse.SUPPRESS, help="theme for this session (not saved)")
     p.add_argument("--no-mouse", action="store_true", default=argparse.SUPPRESS, help="run the TUI with the mouse off")
 
@@ -74,10 +77,11 @@ def run(args: argparse.Namespace) -> int:
         collector=collector,
         collector_factory=factory,
         theme=getattr(args, "theme", None),
-        save_theme=getattr(args, "theme", None) is None,
+        save_theme=getattr(args, "theme", None) is None and not getattr(args, "read_only", False),
         handle_signals=True,
         no_config=config_path(args) if config.path is None else None,  # load() fell back to this machine
         alertmanager=AlertmanagerSilences(config),  # the TUI never imports collect/: its silences reach Alertmanager through this
+        read_only=getattr(args, "read_only", False),
     )
     try:
         app.run(mouse=not getattr(args, "no_mouse", False))

@@ -219,12 +219,15 @@ class OpsdashApp(App[None]):
         handle_signals: bool = False,
         no_config: Path | None = None,
         alertmanager: AlertmanagerMirror = NO_MIRROR,
+        read_only: bool = False,
     ) -> None:
         no_color = "NO_COLOR" in os.environ  # Textual pops it in App.__init__
         super().__init__()
         self.store_path = Path(store_path)
         self.config = config
         self.alertmanager = alertmanager  # silences made here reach Alertmanager through it (alerts/mirror.py)
+        # A wallboard (`opsdash web` without --allow-actions): the queue is shown, nothing is written.
+        self.read_only = read_only
         self.now: Callable[[], float] = now or time.time
         self.collector = collector
         # Takeover: with no collector of its own, the app tries this each poll; it starts an
@@ -373,7 +376,12 @@ class OpsdashApp(App[None]):
 
     @on(Tabs.TabActivated, "#tabs")
     def _tab_clicked(self, event: Tabs.TabActivated) -> None:
-        if event.tab is not None and event.tab.id:
+        # Tabs posts TabActivated for our own ``tabs.active = ...`` too, and the message arrives
+        # later: after "2" then "1", the one for Latency came when Health was active again and
+        # switched back to Latency, whose own message switched to Health, and so on, a pane
+        # switch (a layout of the screen) per message for as long as the keys kept coming.
+        # Only the tab that is active now is a tab someone chose.
+        if event.tab is not None and event.tab.id and event.tab.id == event.tabs.active:
             pane_id = event.tab.id.removeprefix("tab-")
             if pane_id != self.active_pane:
                 self.active_pane = pane_id
@@ -652,7 +660,17 @@ class OpsdashApp(App[None]):
             return rows[0] if rows else None
         return self.selected_row()
 
+    def refused(self, what: str) -> bool:
+        """True (and says so) when this is a read-only wallboard: the one check before every write
+        a person asks for (ack, silence, unsilence, escalate, a note, writing the handover)."""
+        if self.read_only:
+            self.notify(f"read-only wallboard: {what} is off here (opsdash web --allow-actions, or the TUI in a "
+                        "terminal)", severity="warning", timeout=5)
+        return self.read_only
+
     def action_ack(self) -> None:
+        if self.refused("ack"):
+            return
         row = self._target_alert()
         if row is None:
             self.notify("no open alert here to ack (6 shows the alert queue)", severity="warning", timeout=3)
@@ -670,6 +688,8 @@ class OpsdashApp(App[None]):
         self.push_screen(AckDialog(what, already), done)
 
     def action_silence(self) -> None:
+        if self.refused("silence"):
+            return
         row = self._context_row()
         if row is None:
             self.notify("nothing selected to silence", severity="warning", timeout=3)
@@ -693,6 +713,8 @@ class OpsdashApp(App[None]):
 
     def action_unsilence(self) -> None:
         """End the silences covering the selected alert (or the selected row's open alerts)."""
+        if self.refused("unsilence"):
+            return
         row = self._context_row()
         if row is None:
             self.notify("nothing selected to unsilence", severity="warning", timeout=3)
@@ -712,6 +734,8 @@ class OpsdashApp(App[None]):
                                          self.now), done)
 
     def action_escalate(self) -> None:
+        if self.refused("escalate"):
+            return
         row = self._target_alert()
         if row is None:
             self.notify("no open alert here to escalate", severity="warning", timeout=3)
@@ -774,6 +798,8 @@ class OpsdashApp(App[None]):
         self.push_screen(IncidentsScreen(self.store_path, self.config, self.now))
 
     def action_note(self) -> None:
+        if self.refused("a note for the next shift"):
+            return
         row = self._context_row() if not isinstance(self.screen, (NoiseScreen, HandoverScreen)) else None
         target = row.ref.target if row is not None else None
 

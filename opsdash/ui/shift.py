@@ -340,6 +340,8 @@ class HandoverScreen(Screen[None]):
         return f"./handover-{time.strftime('%Y%m%d-%H%M', time.localtime(at))}.md"
 
     def action_write(self) -> None:
+        if self.app.refused("writing the handover to a file"):  # OpsdashApp: a wallboard writes no file
+            return
         if self.markdown is None:
             self.app.notify("the handover is still loading", severity="warning", timeout=3)
             return
