@@ -389,6 +389,7 @@ class Store:
         self.readonly = readonly
         self._lock = threading.RLock()
         self._series: dict[tuple[str, str, str], int] = {}
+        self._sample_sids: dict[tuple[Any, ...], int] = {}  # write_poll's: (target, metric, label items) -> id
         # latest(raw=False): rows parsed so far and the sorted list, per kind
         self._latest_cache: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
         self._latest_sorted: dict[str, list[dict[str, Any]]] = {}
@@ -487,22 +488,54 @@ class Store:
     def write_poll(
         self, samples: Iterable[Sample], latest: Iterable[tuple[str, str, str, float, Mapping[str, Any], str | None]],
         alerts: "AlertWrites | None" = None,
+        heartbeat: tuple[int, float, float, Mapping[str, Any]] | None = None,
     ) -> None:
-        """One transaction for a batch of polls: samples, their latest rows, and the alert
-        engine's changes since the last batch (all or nothing: the caller keeps them on failure)."""
-        with self._tx() as db:
-            if alerts is not None:
-                self._apply_alert_writes(db, alerts)
-            rows = [
-                (self._series_id(db, s.target, s.metric, _labels_json(s.labels)), s.t, s.value) for s in samples
-            ]
-            db.executemany("INSERT INTO samples (series_id, t, value) VALUES (?, ?, ?)", rows)
-            db.executemany(
-                "INSERT INTO latest (kind, target, name, t, data, raw) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (kind, target, name) DO UPDATE SET t = excluded.t, data = excluded.data, "
-                "raw = COALESCE(excluded.raw, latest.raw)",
-                [(k, tg, n, t, json.dumps(d), raw) for k, tg, n, t, d, raw in latest],
-            )
+        """One transaction for a batch of polls: samples, their latest rows, the alert
+        engine's changes since the last batch, and the collector's ``heartbeat`` (pid,
+        started, now, stats) when given (all or nothing: the caller keeps them on failure)."""
+        known = self._sample_sids
+        added: list[tuple[Any, ...]] = []
+        try:
+            with self._tx() as db:
+                if alerts is not None:
+                    self._apply_alert_writes(db, alerts)
+                rows = []
+                for s in samples:
+                    # The series id by the sample's own fields: no labels JSON per sample, only per new series.
+                    key = (s.target, s.metric, tuple(s.labels.items()) if s.labels else ())
+                    sid = known.get(key)
+                    if sid is None:
+                        sid = known[key] = self._series_id(db, s.target, s.metric, _labels_json(s.labels))
+                        added.append(key)
+                    rows.append((sid, s.t, s.value))
+                db.executemany("INSERT INTO samples (series_id, t, value) VALUES (?, ?, ?)", rows)
+                self._write_latest(db, latest)
+                if heartbeat is not None:
+                    self._heartbeat(db, *heartbeat)
+        except BaseException:
+            # A series inserted in a transaction that rolled back does not exist: forget its id.
+            for key in added:
+                sid = known.pop(key, None)
+                self._series = {k: v for k, v in self._series.items() if v != sid}
+            raise
+
+    def _write_latest(
+        self, db: sqlite3.Connection, latest: Iterable[tuple[str, str, str, float, Mapping[str, Any], str | None]]
+    ) -> None:
+        # Only the newest row per (kind, target, name) is written: older ones in the batch are not
+        # encoded. A newer row without raw output keeps an older one's, as COALESCE would have.
+        newest: dict[tuple[str, str, str], tuple[Any, ...]] = {}
+        for row in latest:
+            key = (row[0], row[1], row[2])
+            if row[5] is None and (prev := newest.get(key)) is not None and prev[5] is not None:
+                row = (*row[:5], prev[5])
+            newest[key] = row
+        db.executemany(
+            "INSERT INTO latest (kind, target, name, t, data, raw) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (kind, target, name) DO UPDATE SET t = excluded.t, data = excluded.data, "
+            "raw = COALESCE(excluded.raw, latest.raw)",
+            [(k, tg, n, t, json.dumps(d), raw) for k, tg, n, t, d, raw in newest.values()],
+        )
 
     def series(self, *, target: str | None = None, metric: str | None = None) -> list[tuple[str, str, dict[str, str]]]:
         sql, args = "SELECT target, metric, labels FROM series WHERE 1=1", []
@@ -903,12 +936,17 @@ class Store:
 
     def heartbeat(self, pid: int, started_at: float, now: float, stats: Mapping[str, Any] | None = None) -> None:
         with self._tx() as db:
-            db.execute(
-                "INSERT INTO collector (id, pid, started_at, heartbeat, stats) VALUES (1, ?, ?, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET pid=excluded.pid, started_at=excluded.started_at,"
-                " heartbeat=excluded.heartbeat, stats=excluded.stats",
-                (pid, started_at, now, json.dumps(stats or {})),
-            )
+            self._heartbeat(db, pid, started_at, now, stats)
+
+    @staticmethod
+    def _heartbeat(db: sqlite3.Connection, pid: int, started_at: float, now: float,
+                   stats: Mapping[str, Any] | None = None) -> None:
+        db.execute(
+            "INSERT INTO collector (id, pid, started_at, heartbeat, stats) VALUES (1, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET pid=excluded.pid, started_at=excluded.started_at,"
+            " heartbeat=excluded.heartbeat, stats=excluded.stats",
+            (pid, started_at, now, json.dumps(stats or {})),
+        )
 
     def collector_status(self) -> dict[str, Any] | None:
         rows = self._query("SELECT pid, started_at, heartbeat, stats FROM collector WHERE id = 1")

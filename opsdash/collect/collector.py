@@ -204,6 +204,7 @@ class Collector:
         self._pending: list[Sample] = []
         self._pending_latest: list[LatestRow] = []
         self._refresh: asyncio.Event | None = None
+        self._sleepers: set[asyncio.Future[bool]] = set()  # jobs waiting for their next poll
         self._stop: asyncio.Event | None = None
         self.extra_jobs: list[Callable[["Collector"], list[Job]]] = []  # sources (Prometheus ...) plug in here
         if config.sources:
@@ -533,12 +534,21 @@ class Collector:
         for cb in self.listeners:
             cb(samples)
 
-    async def flush(self) -> bool:
-        """Commit what was polled and what the alert engine changed, in one transaction.
-        Refused (disk full, locked, corrupt): keep it all, say so once, retry next time.
-        False when the store refused it."""
+    async def flush(self, heartbeat: tuple[int, float, float, dict[str, Any]] | None = None) -> bool:
+        """Commit what was polled and what the alert engine changed, in one transaction,
+        with the ``heartbeat`` (pid, started, now, stats) when given: one thread hop and one
+        commit per batch. Refused (disk full, locked, corrupt): keep it all, say so once,
+        retry next time. False when the store refused it."""
         engine = self.engine if self.store is not None else None
         if not self._pending and not self._pending_latest and not (engine is not None and engine.unwritten):
+            if heartbeat is None or self.store is None:
+                return True
+            try:
+                await asyncio.to_thread(self.store.heartbeat, *heartbeat)
+            except OpsdashError as e:
+                self._store_error(str(e))
+                return False
+            self._store_back()
             return True
         samples, latest = self._pending, self._pending_latest
         self._pending, self._pending_latest = [], []
@@ -546,7 +556,7 @@ class Collector:
         if self.store is None:
             return True
         try:
-            await asyncio.to_thread(self.store.write_poll, samples, latest, alerts)
+            await asyncio.to_thread(self.store.write_poll, samples, latest, alerts, heartbeat)
         except OpsdashError as e:
             self._store_failed(str(e), samples, latest, alerts)
             return False
@@ -663,12 +673,8 @@ class Collector:
         while not self._stop.is_set():
             delay = job.next_due - loop.time()
             if delay > 0:
-                refresh = self._refresh
-                try:
-                    await asyncio.wait_for(refresh.wait(), delay)
+                if await self._sleep_until(job.next_due):
                     job.next_due = loop.time()  # refresh now: run at once, not late
-                except asyncio.TimeoutError:
-                    pass
                 if self._stop.is_set():
                     return
             started = loop.time()
@@ -690,6 +696,20 @@ class Collector:
                 else:
                     back = min(job.interval * 2 ** (job.failures - 1), max(MAX_BACKOFF, job.interval))
                     job.next_due = now + back * random.uniform(0.8, 1.2)
+
+    async def _sleep_until(self, when: float) -> bool:
+        """Sleep until loop time ``when``; True if refresh_now() woke us first. One future
+        and one timer per sleep: wait_for(event.wait()) cost a task per poll, and each
+        timed-out waiter was removed from a deque holding every job's."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bool] = loop.create_future()
+        timer = loop.call_at(when, _wake, fut, False)
+        self._sleepers.add(fut)
+        try:
+            return await fut
+        finally:
+            timer.cancel()
+            self._sleepers.discard(fut)
 
     async def _lag_monitor(self) -> None:
         loop = asyncio.get_running_loop()
@@ -714,22 +734,24 @@ class Collector:
                     self.engine.tick(now)  # memory only: its changes go with this flush
                 except OpsdashError as e:
                     self.last_error = str(e)
-            # After a refused flush nothing else is tried: another busy wait on a locked store gains
-            # nothing. A heartbeat is what finds the store writable again when nothing was polled.
-            wrote = await self.flush()
+            # The heartbeat rides in the batch's transaction (alone when nothing was polled: it
+            # is what finds the store writable again). Written only if the store took it, so a
+            # store error of ours is over by then and not reported in it.
+            beat = None
+            if self.store is not None:
+                error = None if self._store_down_since is not None else self.last_error
+                beat = (pid, started, now, self.stats.to_json(self.jobs, len(self.hosts)) | {"error": error})
+            # After a refused flush nothing else is tried: another busy wait on a locked store gains nothing.
+            wrote = await self.flush(heartbeat=beat)
             if self.notifier is not None and wrote and self._store_down_since is None:
                 try:  # what each [[notify]] target should be told, enqueued in the store's outbox
                     await asyncio.to_thread(self.notifier.reconcile, now)
                 except OpsdashError as e:
                     self.last_error = str(e)
-            if self.store is not None and wrote:
+            if self.store is not None and wrote and now - last_prune > 3600:
                 try:
-                    await asyncio.to_thread(self.store.heartbeat, pid, started, now,
-                                            self.stats.to_json(self.jobs, len(self.hosts)) | {"error": self.last_error})
-                    self._store_back()
-                    if now - last_prune > 3600:
-                        await asyncio.to_thread(self.store.prune, now, self.config.settings.retention)
-                        last_prune = now
+                    await asyncio.to_thread(self.store.prune, now, self.config.settings.retention)
+                    last_prune = now
                 except OpsdashError as e:
                     self._store_error(str(e))
             if stopping:
@@ -744,6 +766,8 @@ class Collector:
         if self._refresh is not None:
             old, self._refresh = self._refresh, asyncio.Event()
             old.set()
+        for fut in list(self._sleepers):
+            _wake(fut, True)
 
     def stop(self) -> None:
         if self._stop is not None:
@@ -846,6 +870,11 @@ class Collector:
 
 def _tls_checked(ep: EndpointConfig) -> bool:
     return ep.tls.enabled and ep.url.lower().startswith("https://")
+
+
+def _wake(fut: "asyncio.Future[bool]", refreshed: bool) -> None:
+    if not fut.done():
+        fut.set_result(refreshed)
 
 
 def _bind(fn: Callable[..., Awaitable[None]], *args: Any, **kwargs: Any) -> Callable[[], Awaitable[None]]:

@@ -54,6 +54,7 @@ class Hop:
     proxy_command: bool
     has_identity_file: bool
     sets_host_key_algorithms: bool = False
+    sets_ciphers: bool = False  # ssh_config's Ciphers: then its order, not our preference, decides
 
     @property
     def address(self) -> str:
@@ -90,6 +91,7 @@ def effective(alias: str, port: int | None, user: str | None, paths: Sequence[st
         proxy_command=bool(cfg.get("ProxyCommand")),
         has_identity_file=bool(cfg.get("IdentityFile")),
         sets_host_key_algorithms=bool(cfg.get("HostKeyAlgorithms")),
+        sets_ciphers=bool(cfg.get("Ciphers")),
     )
 
 
