@@ -564,10 +564,10 @@ class DNSKind(Kind):
     metrics = (
         Metric("dns.up", "DNS answers", "bool",
                "1 when the query got NOERROR with a record of its type; 0 on NXDOMAIN, SERVFAIL, REFUSED, "
-               "an empty answer or no answer in time"),
+               "an empty answer or no answer in time", words=("resolves", "does not resolve")),
         Metric("dns.answer_ok", "DNS answer as expected", "bool",
                "1 when the answer is the check's expect (A/AAAA/CNAME/MX: exactly; TXT: contains), else 0; "
-               "only for checks with expect"),
+               "only for checks with expect", words=("answers as expected", "wrong answer")),
         Metric("dns.resolve_ms", "resolve time", "ms", "time this probe's query took, milliseconds"),
         Metric("dns.resolve_p50_ms", "resolve p50", "ms",
                f"median resolve time over the check's last {RECENT} answered probes, milliseconds"),

@@ -47,9 +47,10 @@ def test_once_shows_each_check_state_and_pages_each_failure_with_its_reason(serv
     assert checks["right"]["p95_ms"] is not None and checks["right"]["answers"] == ["203.0.113.10"]
     alerts = {(a["rule"], a["target"]): a for a in snap["alerts"] if a["state"] == "firing"}
     assert set(alerts) == {("dns-wrong-answer", "wrong"), ("dns-failed", "gone"), ("dns-failed", "broken")}
-    assert alerts[("dns-failed", "gone")]["summary"].endswith("NXDOMAIN for gone.test")
+    assert alerts[("dns-failed", "gone")]["summary"] == "gone from local: does not resolve: NXDOMAIN for gone.test"
     assert alerts[("dns-failed", "broken")]["summary"].endswith(f"SERVFAIL from {server.address}")
-    assert alerts[("dns-wrong-answer", "wrong")]["summary"].endswith("answer 198.51.100.9, expected 203.0.113.10")
+    assert alerts[("dns-wrong-answer", "wrong")]["summary"] == (
+        "wrong from local: wrong answer: answer 198.51.100.9, expected 203.0.113.10")
     assert all("dig " in a["runbook"] for a in alerts.values())
 
 
