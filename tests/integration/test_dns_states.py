@@ -22,6 +22,7 @@ ZONE = {
     "v6.test": Answer("AAAA", ["2001:db8:0:0::1"]),
     "mail.test": Answer("MX", ["10 MX1.test.", "20 mx2.test."]),
     "txt.test": Answer("TXT", ['"v=spf1 -all"', '"google-site-verification=abc"']),
+    "big.test": Answer("TXT", [f'"record {i} ' + "x" * 90 + '"' for i in range(8)]),  # > 512 bytes
 }
 
 
@@ -152,3 +153,9 @@ async def test_a_closed_port_is_connection_refused_at_once() -> None:
     assert row.state == "error" and row.reason == f"no DNS reply from 127.0.0.1:{port}: Connection refused"
     assert time.monotonic() - start < 0.5  # the port's ICMP answer, not the timeout
     assert {x.metric: x.value for x in row.samples(1.0, "d", {})}["dns.up"] == 0
+
+
+async def test_a_truncated_udp_reply_is_asked_again_over_tcp(server) -> None:
+    row = await probe(server, query="big.test", type="TXT", expect=["record 7 " + "x" * 90])
+    assert row.state == "ok" and len(row.answers) == 8
+    assert [p for n, t, p in server.queries if n == "big.test"][-2:] == ["udp", "tcp"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from dnslib import QTYPE, RCODE, RR, DNSRecord
-from dnslib.server import DNSLogger
+from dnslib.server import DNSHandler, DNSLogger
 from dnslib.server import DNSServer as _Server
 
 __all__ = ["Answer", "DNSServer", "ProbeCtx"]
@@ -41,7 +41,7 @@ class Answer:
 @dataclass
 class _Resolver:
     zone: dict[str, Answer]
-    queries: list[tuple[str, str]] = field(default_factory=list)
+    queries: list[tuple[str, str, str]] = field(default_factory=list)  # (name, type, "udp" | "tcp")
     stopping: threading.Event = field(default_factory=threading.Event)
     in_flight: int = 0
     idle: threading.Condition = field(default_factory=threading.Condition)
@@ -51,17 +51,17 @@ class _Resolver:
         with self.idle:
             self.in_flight += 1
         try:
-            return self._resolve(request)
+            return self._resolve(request, handler.protocol)
         finally:
             with self.idle:
                 self.in_flight -= 1
                 self.idle.notify_all()
 
-    def _resolve(self, request: DNSRecord) -> DNSRecord:
+    def _resolve(self, request: DNSRecord, protocol: str) -> DNSRecord:
         q = request.q
         name = str(q.qname).rstrip(".").lower()
         qtype = QTYPE[q.qtype]
-        self.queries.append((name, qtype))
+        self.queries.append((name, qtype, protocol))
         reply = request.reply()
         ans = self.zone.get(name)
         if ans is None:
@@ -84,16 +84,21 @@ class _Resolver:
         return reply
 
 
+class _Handler(DNSHandler):
+    udplen = 512  # a UDP reply past 512 bytes goes out truncated (TC), as without EDNS: clients retry on TCP
+
+
 class DNSServer:
     def __init__(self, zone: Mapping[str, Answer]):
         self.resolver = _Resolver({k.rstrip(".").lower(): v for k, v in zone.items()})
         quiet = DNSLogger(log="-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False,
                           logf=lambda _s: None)
         for _ in range(20):  # TCP on the port the kernel gave UDP; another process may hold it
-            udp = _Server(self.resolver, address="127.0.0.1", port=0, logger=quiet)
+            udp = _Server(self.resolver, address="127.0.0.1", port=0, logger=quiet, handler=_Handler)
             self.port = udp.server.server_address[1]
             try:
-                tcp = _Server(self.resolver, address="127.0.0.1", port=self.port, tcp=True, logger=quiet)
+                tcp = _Server(self.resolver, address="127.0.0.1", port=self.port, tcp=True, logger=quiet,
+                              handler=_Handler)
             except OSError:
                 udp.server.server_close()
                 continue
@@ -111,7 +116,7 @@ class DNSServer:
         return f"127.0.0.1:{self.port}"
 
     @property
-    def queries(self) -> list[tuple[str, str]]:
+    def queries(self) -> list[tuple[str, str, str]]:
         return self.resolver.queries
 
     def stop(self) -> None:
