@@ -492,6 +492,10 @@ def read(check: DNSCheck, vantage: str, sections: Mapping[str, Section], *,
         if r.status is None:
             err = r.error or "no reply"
             return row(server=server, timed_out=r.timed_out, error=f"dig: {err} ({server})")
+        if r.query_ms is not None and r.query_ms > check.timeout * 1000:
+            # dig waits whole seconds (+time); later than the check's timeout is a timeout from
+            # every vantage alike
+            return row(server=server, timed_out=True)
         answers: list[str] = []
         for rec in r.records:
             if rec.rtype == check.type and (a := _norm(check.type, rec.data)) not in answers:

@@ -113,3 +113,19 @@ def test_resolv_conf_gives_at_most_three_nameservers_else_localhost() -> None:
            "nameserver 10.0.0.3\nnameserver 10.0.0.4\n"
     assert nameservers(text) == ("10.0.0.2", "fe80::1", "10.0.0.3")
     assert nameservers("# empty\n") == ("127.0.0.1",)
+
+
+def test_a_remote_answer_later_than_the_timeout_is_a_timeout_as_from_local() -> None:
+    from opsdash.kinds.dns import read
+
+    class Sec:
+        rc, err = 0, ""
+        out = (";; ->>HEADER<<- opcode: QUERY, status: NOERROR, id: 1\n\n;; ANSWER SECTION:\n"
+               "shop.example.com. 60 IN A 203.0.113.10\n\n;; Query time: 900 msec\n"
+               ";; SERVER: 127.0.0.1#5353(127.0.0.1) (UDP)\n")
+
+    fast = read(CHECK, "web-1", {"dig": Sec()}, previous=None, t=1.0)
+    assert fast.state == "ok" and fast.resolve_ms == 900
+    late = read(DNSCheck(name="x", query="shop.example.com", server="127.0.0.1:5353", timeout=0.5), "web-1",
+                {"dig": Sec()}, previous=None, t=1.0)
+    assert (late.state, late.reason) == ("timeout", "no answer within 0.5s from 127.0.0.1:5353")
