@@ -81,22 +81,37 @@ class MyServer:
 
 # --- text -------------------------------------------------------------------------
 
-_LITERAL = re.compile(r"""(?:\b[EeBbXxNnUu]&?)?'(?:[^'\\]|''|\\.)*'|\$([A-Za-z_]\w*)?\$.*?\$\1\$""", re.S)
-_UNCLOSED = re.compile(r"""'|\$([A-Za-z_]\w*)?\$""")
-_NUMBER = re.compile(r"(?<![\w$.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])")
+# One pass, left to right: identifiers stay, literals and numbers go, an unclosed literal ends the text.
+_TOKEN = re.compile(
+    r"""(?P<ident>"(?:[^"]|"")*"|`(?:[^`]|``)*`)"""
+    r"""|(?P<lit>(?:\b[EeBbXxNnUu]&?)?'(?:[^'\\]|''|\\.)*'|\$(?P<tag>[A-Za-z_]\w*|)\$.*?\$(?P=tag)\$)"""
+    r"""|(?P<open>'|\$(?:[A-Za-z_]\w*)?\$)"""
+    r"""|(?P<num>(?<![\w$.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.]))""",
+    re.S,
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
 def normalise(text: str, max_len: int = TEXT_MAX) -> str:
     """Statement text fit to show: one line, literals and numbers as ``?``, at most ``max_len``.
-    Identifiers (double-quoted, backquoted) stay: they name tables, not values."""
+    Identifiers (double-quoted, backquoted) stay: they name tables, not values. A literal
+    the server (or the SQL's left()) cut off ends the text: what follows may be its content."""
     t = _CONTROL.sub(" ", text)
-    t = _LITERAL.sub("?", t)
-    m = _UNCLOSED.search(t)
-    if m:  # a literal the server (or we) cut off: what follows may be its content
-        t = t[: m.start()] + "?…"
-    t = _NUMBER.sub("?", t)
-    t = " ".join(t.split())
+    out: list[str] = []
+    pos = 0
+    for m in _TOKEN.finditer(t):
+        out.append(t[pos:m.start()])
+        pos = m.end()
+        if m.group("ident") is not None:
+            out.append(m.group("ident"))
+        elif m.group("open") is not None:
+            out.append("?…")
+            pos = len(t)
+            break
+        else:
+            out.append("?")
+    out.append(t[pos:])
+    t = " ".join("".join(out).split())
     return t if len(t) <= max_len else t[: max_len - 1] + "…"
 
 

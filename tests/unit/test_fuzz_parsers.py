@@ -36,6 +36,7 @@ from opsdash.collect import patches as patches_mod
 from opsdash.collect.health import parse_health_output
 from opsdash.errors import ParseError, ProbeError
 from opsdash.model import CpuTimes
+from opsdash.parsers import slow_queries
 from opsdash.parsers import (apt, authlog, borg, curl, health, memcached, nginx_log, openssl, pgbackrest, rdiff_backup,
                              reboot,
                              redis, restic, rpm, ss, sshd_config, varnish)
@@ -365,6 +366,14 @@ TARGETS: dict[str, Target] = {
     "varnish.parse_varnishstat": Target(_one(varnish.parse_varnishstat), _fx("varnishstat")),
     "varnish.parse_varnishstat_json": Target(_one(varnish.parse_varnishstat_json), _fx("varnishstat-j")),
     "varnish.parse_varnishstat_text": Target(_one(varnish.parse_varnishstat_text), _fx("varnishstat-1")),
+    # slow queries (kinds/databases.py; its own fuzz: tests/unit/test_slow_query_parsers.py)
+    "slow_queries.first_error": Target(_one(slow_queries.first_error), _fx("pg-stat-statements-denied", "mariadb-")),
+    "slow_queries.normalise": Target(_one(slow_queries.normalise), _fx("pg-stat-statements.csv", "mariadb-statement")),
+    "slow_queries.parse_my_digests": Target(_one(slow_queries.parse_my_digests), _fx("mariadb-statement-digests.tsv")),
+    "slow_queries.parse_my_server": Target(_one(slow_queries.parse_my_server), _fx("mariadb-server-status")),
+    "slow_queries.parse_pg_info": Target(_one(slow_queries.parse_pg_info), _fx("pg-stat-statements-info")),
+    "slow_queries.parse_pg_server": Target(_one(slow_queries.parse_pg_server), _fx("pg-stat-statements-server")),
+    "slow_queries.parse_pg_statements": Target(_one(slow_queries.parse_pg_statements), _fx("pg-stat-statements.csv")),
     # remote `date +%z` read by the patches and backups probes, then used as an offset
     "collect.patches._utc_offset": Target(
         _sections_then(lambda s: apt.parse_apt_history_last_update(
