@@ -425,9 +425,11 @@ async def _query(check: DNSCheck, vantage: str, servers: Sequence[tuple[str, int
         ms = (time.perf_counter() - start) * 1000.0
         rcode = dns.rcode.to_text(resp.rcode())
         answers: list[str] = []
-        for rrset in resp.answer:
+        for rrset in resp.answer:  # a CNAME chain's records too: keep the asked type's
             if rrset.rdtype == rtype:
-                answers.extend(a for a in (_rdata_text(check.type, rd) for rd in rrset) if a not in answers)
+                for rd in rrset:
+                    if (a := _rdata_text(check.type, rd)) not in answers:
+                        answers.append(a)
         return judge(check, vantage, server=shown, tool="dnspython", rcode=rcode, answers=answers,
                      resolve_ms=ms, previous=previous, t=t)
     timed_out = all("no answer within" in r for r in refused)
