@@ -601,7 +601,7 @@ class _Run:
 
 # A remote step's script: files written by the shell's printf (a builtin: the secrets in
 # them are never an argument of a process), curl run on a config file in the temp dir.
-REMOTE_MARGIN = 10.0  # seconds for the SSH round trip beyond curl's own max-time
+REMOTE_MARGIN = 3.0  # seconds for the SSH round trip beyond curl's max-time (the job allows timeout + 5)
 _REMOTE_PRELUDE = """umask 077
 _t=$(mktemp -d) || exit 70
 trap 'rm -rf "$_t"' EXIT
@@ -686,6 +686,8 @@ class JourneyKind(Kind):
     def __init__(self) -> None:
         self._ssl: dict[tuple[bool, bytes | None], ssl.SSLContext] = {}
         self._secrets: dict[str, tuple[str, ...]] = {}  # check name -> values read at its last run (memory only)
+        # (check, vantage) -> the durations of its last row, for a failed() row that has no previous
+        self._recent: dict[tuple[str, str], list[float]] = {}
 
     # --- config
 
@@ -736,6 +738,11 @@ class JourneyKind(Kind):
     # --- probing
 
     async def probe(self, check: Journey, vantage: str, ctx: ProbeContext) -> JourneyRow:
+        row = await self._probe(check, vantage, ctx)
+        self._recent[(check.name, vantage)] = row.recent
+        return row
+
+    async def _probe(self, check: Journey, vantage: str, ctx: ProbeContext) -> JourneyRow:
         t = ctx.clock()
         recent = _recent(await ctx.previous(self.name, check.name, vantage))
         secrets: dict[tuple[int, str], str] = {}
@@ -846,7 +853,12 @@ class JourneyKind(Kind):
         return JourneyRow.from_json(_Scrub(secrets)(row.to_json()))
 
     def failed(self, check: Any, vantage: str, reason: str, t: float) -> JourneyRow:
-        return JourneyRow(ok=False, t=t, reason=f"{check.name}: {reason}")
+        """The vantage could not be used (SSH down, the job's time out): the durations so far
+        stay, so p50/p95 do not start over; a secret is scrubbed from the error's text too."""
+        recent = self._recent.get((check.name, vantage), [])
+        row = JourneyRow(ok=False, t=t, reason=f"{check.name}: {reason}", recent=recent,
+                         p50_ms=percentile(recent, 0.5), p95_ms=percentile(recent, 0.95))
+        return JourneyRow.from_json(_Scrub(self._secrets.get(check.name, ()))(row.to_json()))
 
     # --- showing
 

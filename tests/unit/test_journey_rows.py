@@ -83,3 +83,27 @@ def test_fuzz_a_stored_row_of_any_shape_shows_without_error(d):
     KIND.detail(d)
     KIND.handover_line("t", "local", d)
     JourneyRow.from_json(d).samples(0.0, "t", {"vantage": "local"})
+
+
+async def test_a_failed_probe_keeps_the_durations_and_scrubs_the_secret(tmp_path):
+    from opsdash.config import parse_config
+    from tests.support.shop_app import JourneyContext
+
+    secret = tmp_path / "p"
+    secret.write_text("hunter2-xyz\n")
+    (j,) = parse_config(f'''
+[[journeys]]
+name = "j"
+  [[journeys.steps]]
+  name = "login"
+  method = "POST"
+  url = "http://127.0.0.1:9/login"
+  form = {{ password_file = "{secret}" }}
+''').checks["journey"]
+    ctx = JourneyContext()
+    ctx.rows[("journey", "j", "local")] = {"recent": [100.0, 200.0]}
+    row = await ctx.probe(KIND, j)  # port 9 refuses: a failed step keeps the runs so far
+    assert row.reason.startswith("j: step 1 login: connect failed") and row.recent == [100.0, 200.0]
+    failed = KIND.failed(j, "local", "ssh said hunter2-xyz", 5.0)
+    assert failed.recent == [100.0, 200.0] and failed.p95_ms == 195.0
+    assert failed.reason == "j: ssh said ***"
