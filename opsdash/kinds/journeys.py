@@ -497,7 +497,9 @@ class _Run:
                     body += chunk
                     if len(body) >= BODY_CAP:
                         break  # enough to judge; leaving the block drops the rest
-                t_end = time.perf_counter()
+            # after the response is released (the connection back to the pool or closed): that
+            # is the step's too, so the steps add up to the journey
+            t_end = time.perf_counter()
         except httpx.TimeoutException:
             rec["ms"] = round((time.perf_counter() - t0) * 1000, 1)
             raise StepFailed("timeout") from None

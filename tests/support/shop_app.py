@@ -47,6 +47,9 @@ class ShopApp:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body are two writes: without this, Nagle and the client's delayed ACK
+            # add ~40 ms to every reply, a delay that is the test server's, not the step's
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: object) -> None:  # quiet tests
                 pass
