@@ -601,6 +601,8 @@ class DNSKind(Kind):
 
     def __init__(self) -> None:
         self._system: tuple[float, tuple[str, ...]] | None = None  # (read at, nameservers)
+        # (check, vantage) -> the recent times of its last row: a probe that cannot run keeps them
+        self._recent: dict[tuple[str, str], tuple[float, ...]] = {}
 
     # --- config ---------------------------------------------------------------------------
 
@@ -659,7 +661,15 @@ class DNSKind(Kind):
     # --- probing --------------------------------------------------------------------------
 
     async def probe(self, check: DNSCheck, vantage: str, ctx: ProbeContext) -> DNSRow:
+        key = (check.name, vantage)
         previous = await ctx.previous(self.name, check.name, vantage)
+        self._recent[key] = _recent(previous)  # before anything can fail: failed() keeps them
+        row = await self._probe(check, vantage, ctx, previous)
+        self._recent[key] = row.recent_ms
+        return row
+
+    async def _probe(self, check: DNSCheck, vantage: str, ctx: ProbeContext,
+                     previous: Mapping[str, Any] | None) -> DNSRow:
         t = ctx.clock()
         if vantage != "local":
             # within the collector's job timeout (the check's + 5 s), so the script's end is ours to read
@@ -681,9 +691,12 @@ class DNSKind(Kind):
         return self._system[1]
 
     def failed(self, check: DNSCheck, vantage: str, reason: str, t: float) -> DNSRow:
+        """The vantage could not be used (SSH down, the job's timeout): down, with the recent
+        times kept, so p50/p95 do not start over at the next probe."""
         return DNSRow(query=check.query, type=check.type, vantage=vantage,
                       server=check.server or "the vantage's resolver", state="error", reason=reason[:300],
-                      expected=check.expect, up=False, t=t)
+                      expected=check.expect, recent_ms=self._recent.get((check.name, vantage), ()),
+                      up=False, t=t)
 
     # --- showing --------------------------------------------------------------------------
 

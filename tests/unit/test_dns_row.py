@@ -129,3 +129,42 @@ def test_a_remote_answer_later_than_the_timeout_is_a_timeout_as_from_local() -> 
     late = read(DNSCheck(name="x", query="shop.example.com", server="127.0.0.1:5353", timeout=0.5), "web-1",
                 {"dig": Sec()}, previous=None, t=1.0)
     assert (late.state, late.reason) == ("timeout", "no answer within 0.5s from 127.0.0.1:5353")
+
+
+async def test_a_probe_that_could_not_run_keeps_the_recent_times_for_the_next() -> None:
+    from opsdash.errors import SSHError
+    from opsdash.kinds.dns import DNSKind
+
+    class Sec:
+        rc, err = 0, ""
+        out = (";; ->>HEADER<<- opcode: QUERY, status: NOERROR, id: 1\n\n;; ANSWER SECTION:\n"
+               "shop.example.com. 60 IN A 203.0.113.10\n\n;; Query time: 7 msec\n")
+
+    class Ctx:  # a vantage that answers, then drops off
+        down = False
+        rows: dict = {}
+
+        def clock(self) -> float:
+            return 1.0
+
+        async def run_script(self, vantage, body, timeout):
+            if self.down:
+                raise SSHError("ssh: connection refused", state="unreachable")
+            return {"dig": Sec()}
+
+        async def previous(self, kind, target, name):
+            return self.rows.get(target)
+
+        async def read_file(self, path, max_bytes=65536):
+            raise OSError(path)
+
+    kind, ctx = DNSKind(), Ctx()
+    ctx.rows["shop-a"] = {"recent_ms": [3.0, 5.0]}  # as a restarted collector reads it back
+    ctx.rows["shop-a"] = (await kind.probe(CHECK, "web-1", ctx)).to_json()
+    ctx.down = True
+    with pytest.raises(SSHError):
+        await kind.probe(CHECK, "web-1", ctx)
+    row = kind.failed(CHECK, "web-1", "ssh: connection refused", 2.0)  # what the collector writes
+    assert row.recent_ms == (3.0, 5.0, 7.0) and row.p95_ms is not None and row.state == "error"
+    ctx.rows["shop-a"], ctx.down = row.to_json(), False
+    assert (await kind.probe(CHECK, "web-1", ctx)).recent_ms == (3.0, 5.0, 7.0, 7.0)
