@@ -158,3 +158,26 @@ async def test_unreachable_shop_fails_step_1_with_connect_failed(pass_file):
     app.server.server_close()  # the port is free again: nothing listens
     row = await JourneyContext().probe(KIND, journey(app, pass_file))
     assert row.reason.startswith("checkout: step 1 login: connect failed")
+
+
+@pytest.mark.parametrize("path, step, reason", [
+    ("/deep", 'expect_json = { "$.status" = "ok" }', "body is not JSON"),
+    ("/big", 'expect_body = "Your cart"', 'body lacks "Your cart"'),
+    ("/checkout/c-1", 'method = "POST"\n  expect_status = [403]\n  extract = { id = "json:$.nope" }',
+     "extract id: $.nope missing"),
+    ("/checkout/c-1", 'method = "POST"\n  expect_status = [403]\n  expect_json = { "$.status" = "ok" }',
+     '$.status is "no session", expected "ok"'),
+    ("/login", "", "status 404"),
+])
+async def test_a_hostile_or_wrong_reply_is_the_step_s_reason_never_an_error(shop, path, step, reason):
+    (check,) = parse_config(f"""
+[[journeys]]
+name = "j"
+  [[journeys.steps]]
+  name = "get"
+  url = "{shop.url}{path}"
+  {step}
+""").checks["journey"]
+    row = await JourneyContext().probe(KIND, check)
+    assert row.reason == f"j: step 1 get: {reason}"
+    assert len(row.excerpt or "") <= 200

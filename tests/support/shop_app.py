@@ -9,6 +9,7 @@ A stdlib ThreadingHTTPServer on 127.0.0.1 (a free port) in a thread, stopped by
 - ``POST /checkout/<cart_id>`` (needs the cookie, and the id of this session's cart):
   ``{"status": "ok", "order": ...}``; 500 while ``broken_checkout`` is set.
 - ``GET /echo`` : the request's body and query echoed as text (to test scrubbing).
+- ``GET /deep``, ``GET /big``: hostile replies (JSON nested 200 000 deep, a 3 MiB body).
 
 Every request sleeps ``delay_s`` first, so step timings are large next to the
 client's own overhead.
@@ -117,6 +118,10 @@ class ShopApp:
             with self._lock:
                 self.orders.append(order)
             return self._send(h, 200, json.dumps({"status": "ok", "order": order}).encode(), "application/json")
+        if u.path == "/deep":  # hostile: nested deeper than any JSON parser goes
+            return self._send(h, 200, b"[" * 200_000, "application/json")
+        if u.path == "/big":  # hostile: more body than a step reads
+            return self._send(h, 200, b"x" * (3 << 20), "text/plain")
         if u.path == "/echo":
             return self._send(h, 200, b"you sent: " + body + b" query: " + u.query.encode(), "text/plain")
         return self._send(h, 404, b"not found\n", "text/plain")
