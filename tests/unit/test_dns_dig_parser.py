@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from opsdash.errors import ParseError
 from opsdash.kinds import dns as dns_kind
 from opsdash.parsers.dig import parse_dig, parse_getent
+from tests.support import FIXTURES
 
 A_TWO = """
 ; <<>> DiG 9.18.49-1~deb12u3-Debian <<>> +tries=1 +time=2 @127.0.0.1 -p 38503 -t A -q shop.test
@@ -127,6 +128,25 @@ def test_getent_ahosts_gives_distinct_addresses_in_order() -> None:
     assert parse_getent(text) == ("203.0.113.10", "2001:db8::1")
     with pytest.raises(ParseError, match="not an address line"):
         parse_getent("getent: command not found\n")
+
+
+@pytest.mark.parametrize("name,status,data,error", [
+    ("dig-a-cname-chain.txt", "NOERROR", ["CNAME shop.test.", "A 203.0.113.10", "A 203.0.113.11"], None),
+    ("dig-mx.txt", "NOERROR", ["MX 10 mx1.test.", "MX 20 mx2.test."], None),
+    ("dig-txt-tcp.txt", "NOERROR", ['TXT "v=spf1 -all"', 'TXT "a" "b\\"c"'], None),
+    ("dig-servfail.txt", "SERVFAIL", [], None),
+    ("dig-nxdomain.txt", "NXDOMAIN", [], None),
+    ("dig-timed-out.txt", None, [], "timed out"),
+    ("dig-connection-refused.txt", None, [], "connection refused"),
+])
+def test_captured_dig_replies(name: str, status, data, error) -> None:
+    r = parse_dig((FIXTURES / name).read_text())
+    assert (r.status, [f"{x.rtype} {x.data}" for x in r.records], r.error) == (status, data, error)
+    assert (r.query_ms is not None) == (status is not None)
+
+
+def test_captured_getent_ahosts() -> None:
+    assert parse_getent((FIXTURES / "getent-ahosts-localhost.txt").read_text()) == ("127.0.0.1",)
 
 
 # --- hostile output ------------------------------------------------------------------------

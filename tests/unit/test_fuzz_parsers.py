@@ -37,6 +37,7 @@ from opsdash.collect.health import parse_health_output
 from opsdash.errors import ParseError, ProbeError
 from opsdash.model import CpuTimes
 from opsdash.parsers import slow_queries
+from opsdash.parsers import dig
 from opsdash.parsers import (apt, authlog, borg, curl, health, memcached, nginx_log, openssl, pgbackrest, rdiff_backup,
                              reboot,
                              redis, restic, rpm, ss, sshd_config, varnish)
@@ -374,6 +375,9 @@ TARGETS: dict[str, Target] = {
     "slow_queries.parse_pg_info": Target(_one(slow_queries.parse_pg_info), _fx("pg-stat-statements-info")),
     "slow_queries.parse_pg_server": Target(_one(slow_queries.parse_pg_server), _fx("pg-stat-statements-server")),
     "slow_queries.parse_pg_statements": Target(_one(slow_queries.parse_pg_statements), _fx("pg-stat-statements.csv")),
+    # dig / getent (kinds/dns.py; its own fuzz: tests/unit/test_dns_dig_parser.py)
+    "dig.parse_dig": Target(_one(dig.parse_dig), _fx("dig-")),
+    "dig.parse_getent": Target(_one(dig.parse_getent), _fx("getent-ahosts")),
     # remote `date +%z` read by the patches and backups probes, then used as an offset
     "collect.patches._utc_offset": Target(
         _sections_then(lambda s: apt.parse_apt_history_last_update(
