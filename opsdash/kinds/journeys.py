@@ -551,8 +551,10 @@ class _Run:
         if res.exit_code == 28:
             raise StepFailed("timeout")
         if res.exit_code != 0:
-            last = [ln for ln in (ran.err or "").splitlines() if ln.strip()]
-            raise StepFailed(f"{res.error}" + (f" ({last[-1].strip()[:160]})" if last else ""))
+            # curl's own line ("curl: (60) SSL certificate problem: ..."); advice lines follow it
+            said = [ln.strip() for ln in (ran.err or "").splitlines() if ln.strip().startswith("curl: (")]
+            why = re.sub(r"^curl: \(\d+\) ", "", said[0])[:160] if said else ""
+            raise StepFailed(f"{res.error}" + (f" ({why})" if why else ""))
         self.jar = secs["jar"].out if "jar" in secs else ""
         try:
             status, hdrs = journey_curl.parse_headers(secs["head"].out if "head" in secs else "")
