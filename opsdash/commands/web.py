@@ -11,8 +11,8 @@ relays its terminal over a websocket to xterm.js in the page. Ours is
 - ``--read-only`` (unless ``--allow-actions``): acks, silences, unsilences,
   escalations, notes and writing the handover are refused on screen
   (``OpsdashApp.refused``), and the theme is not saved to the config;
-- a tab's process goes with its tab (told to quit, killed by PID if it has not
-  gone within QUIT_GRACE_S) and with the server (PR_SET_PDEATHSIG, even after a
+- a tab's process goes with its tab (SIGHUP, the TUI's hang-up; killed by PID
+  if it has not gone within QUIT_GRACE_S) and with the server (PR_SET_PDEATHSIG, even after a
   kill -9 that left no time to close the websockets): no viewer outlives its
   reader.
 
@@ -43,7 +43,7 @@ DEFAULT_LISTEN = "127.0.0.1:8080"
 TITLE = "opsdash wallboard"
 # aiohttp waits this long for open tabs to close on SIGTERM/Ctrl+C (its default is 60 s).
 SHUTDOWN_TIMEOUT_S = 5.0
-# A closed tab's viewer is told to quit, then killed by its PID if it has not gone after this.
+# A closed tab's viewer gets SIGHUP, then SIGKILL by its PID if it has not gone after this.
 QUIT_GRACE_S = 3.0
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -182,10 +182,8 @@ def _server(argv: list[str], host: str, port: int, url: str) -> Any:
     from textual_serve.server import Server, log, to_int
 
     class TabProcess(AppService):
-        """One tab's viewer, started without a shell, dying with the server, and stopped for
-        sure when its tab goes: textual-serve's own stop() sends "quit" and waits for ever,
-        and a TUI told to quit while it is still starting (a tab closed within a second or
-        two) can miss it and keep rendering for nobody."""
+        """One tab's viewer: started without a shell, dying with the server, and stopped for
+        sure when its tab goes (textual-serve's own stop() sends "quit" and waits for ever)."""
 
         async def _open_app_process(self, width: int = 80, height: int = 24) -> asyncio.subprocess.Process:
             self._process = process = await asyncio.create_subprocess_exec(
@@ -198,24 +196,26 @@ def _server(argv: list[str], host: str, port: int, url: str) -> Any:
             return process
 
         async def stop(self) -> None:
-            # Also when the tab went while its process was starting (the handler cancelled
-            # before run() began): the process is stopped whether or not it ever spoke.
+            # A closed tab is a hung-up terminal: SIGHUP, which the TUI answers by leaving at
+            # once (OpsdashApp._hang_up; before its handler is in place, SIGHUP's default ends
+            # it too). textual-serve's "quit" message instead runs Textual's whole shutdown
+            # (2-3 s), and a TUI still starting can miss it and render on for nobody. One that
+            # has not gone after QUIT_GRACE_S is killed by its PID: a viewer holds no lock and
+            # writes nothing. Also when the tab went while its process was starting.
             task, process = self._task, self._process
             self._task = None
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + QUIT_GRACE_S
             if task is not None:
                 await self._download_manager.cancel_app_downloads(app_service_id=self.app_service_id)
-                await self.send_meta({"type": "quit"})
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(task), QUIT_GRACE_S)
-            if process is not None:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(process.wait(), max(0.1, deadline - loop.time()))
-                if process.returncode is None:
-                    process.kill()  # by its PID; a viewer holds no lock and writes nothing
+            if process is not None and process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGHUP)
+                try:
+                    await asyncio.wait_for(process.wait(), QUIT_GRACE_S)
+                except asyncio.TimeoutError:
+                    process.kill()
                     await process.wait()
-                    log.info("a closed tab's viewer (PID %d) had not quit after %gs: killed", process.pid, QUIT_GRACE_S)
+                    log.info("a closed tab's viewer (PID %d) had not gone %gs after SIGHUP: killed", process.pid,
+                             QUIT_GRACE_S)
             if task is not None:
                 await task
 
