@@ -78,7 +78,9 @@ async def test_a_remote_vantage_runs_the_journey_with_one_cookie_jar(remote):
 
     # the password travels in the script (stdin), written by printf: never in curl's config
     # as a value, never on a command line; and not in the row
-    assert all(PASSWORD not in line for b in ctx.scripts for line in b.splitlines() if "curl" in line)
+    with_it = [ln for b in ctx.scripts for ln in b.splitlines() if "remote-Pa55" in ln]
+    assert with_it and all(ln.startswith("printf '%s' ") and ln.endswith(" >secret1") for ln in with_it)
+    assert any('data-urlencode = "password@secret1"' in b for b in ctx.scripts)
     assert PASSWORD not in json.dumps(row.to_json())
 
 
