@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import re
 import shlex
 import ssl
@@ -110,12 +111,15 @@ class Journey:
 
     def slow_thresholds_ms(self) -> tuple[float | None, float | None] | None:
         """This journey's own (warn, crit) for journey-slow, or None for the defaults. A
-        ``max_duration`` alone warns at half of it."""
+        ``max_duration`` alone warns at half of it; a ``warn_duration`` alone keeps the default
+        critical, or twice the warning when that is higher."""
         if self.warn_duration is None and self.max_duration is None:
             return None
-        crit = self.max_duration * 1000 if self.max_duration is not None else None
-        warn = self.warn_duration * 1000 if self.warn_duration is not None else (crit / 2 if crit else None)
-        return warn, crit
+        if self.max_duration is None:
+            warn = self.warn_duration * 1000  # type: ignore[operator]
+            return warn, max(CRIT_MS, 2 * warn)
+        crit = self.max_duration * 1000
+        return (self.warn_duration * 1000 if self.warn_duration is not None else crit / 2), crit
 
 
 def _nonempty(v: Any) -> str:
@@ -172,7 +176,8 @@ def _form(v: Any) -> tuple[tuple[str, str, bool], ...]:
     if not isinstance(v, dict) or not all(isinstance(x, (str, int, float)) and not isinstance(x, bool)
                                           for x in v.values()):
         raise ValueError('a table of values like { user = "synthetic", password_file = "/etc/opsdash/pass" }')
-    return tuple((k[:-5], str(x), True) if k.endswith("_file") else (k, str(x), False) for k, x in v.items())
+    return tuple((k[:-5], os.path.expanduser(str(x)), True) if k.endswith("_file") else (k, str(x), False)
+                 for k, x in v.items())
 
 
 def _json_body(v: Any) -> str:
@@ -732,7 +737,7 @@ class JourneyKind(Kind):
                 out.append(Journey(
                     name=v["name"], steps=tuple(s for s in steps if s is not None), interval=v["interval"],
                     timeout=v["timeout"], vantage=v["vantage"], verify_tls=v["verify_tls"],
-                    ca_file=v["ca_file"], warn_duration=v["warn_duration"], max_duration=v["max_duration"],
+                    ca_file=os.path.expanduser(v["ca_file"]) if v["ca_file"] else None, warn_duration=v["warn_duration"], max_duration=v["max_duration"],
                 ))
         return tuple(out)
 

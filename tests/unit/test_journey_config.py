@@ -150,6 +150,8 @@ def test_the_slow_rule_takes_a_journey_s_own_thresholds():
     (j,) = parse_config(EXAMPLE.replace('interval = "1m"', 'max_duration = "4s"\nwarn_duration = "3s"')
                         ).checks["journey"]
     assert rule.per_check(j) == (3000.0, 4000.0)
+    (j,) = parse_config(EXAMPLE.replace('interval = "1m"', 'warn_duration = "8s"')).checks["journey"]
+    assert rule.per_check(j) == (8000.0, 16000.0)
 
 
 def test_the_kind_declares_metrics_rules_and_columns_it_emits():
