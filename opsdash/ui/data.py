@@ -573,8 +573,10 @@ def _cache_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev:
         hr = d.get("hit_rate")
         lv_hr, st_hr = figure_level(sev, "cache.hit_rate", hr, host, {"cache": name}, tags)
         if d.get("error"):
-            level = CRIT
-            st = state_cell(CRIT, "error")
+            # A probe that could not read is unknown, as `once` says: no rule judged a value.
+            # (The no-data rule fires when its series stop arriving.)
+            level = UNKNOWN
+            st = state_cell(UNKNOWN, "error")
         elif not isinstance(hr, (int, float)):
             level = UNKNOWN
             st = state_cell(UNKNOWN, "no data")
@@ -650,7 +652,7 @@ def _patch_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev:
         p = d.get("patches") or None
         if not p:
             host_down = host_state.get(host, "ok") != "ok"
-            level = CRIT if d.get("error") and not host_down else UNKNOWN
+            level = UNKNOWN  # a probe error is unknown, as in `once`; a down host is the Health pane's
             st = state_cell(level, "host down" if host_down else "error" if d.get("error") else "no data")
             cells = (st, (host, ""), ("—", "muted"), ("—", "muted"), ("—", "muted"), ("", "muted"), ("—", "muted"))
         else:
@@ -726,8 +728,10 @@ def _backup_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev
             lv_rt, st_rt, rt_txt = UNKNOWN, "muted", "▲ never tested"
         failed = isinstance(rt, dict) and not rt.get("ok")
         if d.get("error"):
-            level = CRIT
-            st = state_cell(CRIT, "error")
+            # A probe that could not read is unknown, as `once` says: no rule judged a value.
+            # (The no-data rule fires when its series stop arriving.)
+            level = UNKNOWN
+            st = state_cell(UNKNOWN, "error")
         else:
             level = max((x for x in (lv_age, lv_rt) if x != UNKNOWN), default=UNKNOWN)
             word = {OK: "ok", WARN: "warn", CRIT: "CRIT", UNKNOWN: "unknown"}[level]
