@@ -134,12 +134,14 @@ class Postgres:
 
 
 @contextmanager
-def postgres(preload: str = "", conf: str = "") -> Iterator[Postgres]:
-    """A throwaway cluster; ``preload``: shared_preload_libraries (e.g. pg_stat_statements)."""
+def postgres(preload: str = "", conf: str = "", host_auth: str = "trust") -> Iterator[Postgres]:
+    """A throwaway cluster; ``preload``: shared_preload_libraries (e.g. pg_stat_statements);
+    ``host_auth``: how TCP connections authenticate (the socket is always trust)."""
     base = _base("opsdash-pgdb-")
     pg = Postgres(base, free_port())
     try:
-        subprocess.run(_as_server([f"{PG_BIN}/initdb", "-D", str(pg.data), "-U", "postgres", "--auth=trust", "-N",
+        subprocess.run(_as_server([f"{PG_BIN}/initdb", "-D", str(pg.data), "-U", "postgres", "--auth-local=trust",
+                                   f"--auth-host={host_auth}", "-N",
                                    "-E", "UTF8", "--locale=C"]),
                        check=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
         with open(pg.data / "postgresql.conf", "a") as f:
