@@ -174,7 +174,7 @@ def _kind_rules(r: Any, cfg: Config | None) -> list[Rule]:
                         overrides.append(Override({"target": c.name}, own[0], own[1]))
             kw: dict[str, Any] = {"tier": dict(b.tier)} if b.tier else {}
             out.append(r(name=b.name, metric=b.metric, warn=b.warn, crit=b.crit, op=b.op, clear=b.clear,
-                         for_s=b.for_s, description=b.description, runbook=b.runbook, summary=b.summary,
+                         for_s=b.for_s, attempts=b.attempts, description=b.description, runbook=b.runbook, summary=b.summary,
                          overrides=tuple(overrides), **kw))
     return out
 

@@ -74,6 +74,7 @@ class BuiltinRule:
     op: str = ">"
     clear: float | None = None
     for_s: float = 0.0
+    attempts: int = 1  # consecutive bad samples before it fires (2: one lost packet never pages)
     description: str = ""
     runbook: str = ""
     summary: str = ""

@@ -581,7 +581,7 @@ class DNSKind(Kind):
                f"95th percentile resolve time over the check's last {RECENT} answered probes, milliseconds"),
     )
     rules = (
-        BuiltinRule("dns-failed", "dns.up", op="<", crit=0.5,
+        BuiltinRule("dns-failed", "dns.up", op="<", crit=0.5, attempts=2,
                     description="the name does not resolve from a vantage: NXDOMAIN, SERVFAIL, REFUSED, "
                                 "no record of the type, or no answer within the timeout",
                     runbook=RUNBOOKS["dns-failed"], tier={"warning": "L1", "critical": "L2"}),
