@@ -467,7 +467,8 @@ class DatabasesKind(Kind):
     up_metric: ClassVar[str | None] = "db.up"
     row_type: ClassVar[Any] = DatabaseRow
     metrics: ClassVar[tuple[Metric, ...]] = (
-        Metric("db.up", "database answers", "bool", "1 when the server answered the check's client, else 0"),
+        Metric("db.up", "database answers", "bool", "1 when the server answered the check's client, else 0",
+               words=("answers", "does not answer")),
         Metric("db.top_query_mean_ms", "top query mean", "ms",
                "mean time per call in the interval of the statement that took most time"),
         Metric("db.slow_calls_per_s", "slow calls per second", "",
