@@ -2,7 +2,10 @@
 
 Times are cumulative milliseconds from the start of the probe, as curl's
 ``time_*`` variables are: dns, connect (TCP done), tls (handshake done),
-ttfb (response head received), total (body read).
+ttfb (first response byte), total (body read). They are network time: the
+connect, the first byte and the rest are stamped by the network backend under
+httpx (http_timing.py), and our own work between the resolve and the connect
+(building the request, httpx's pool) is not counted.
 
 We resolve the name ourselves (that is the DNS phase), then connect to the
 address we got, keeping the Host header and TLS SNI/verification on the
@@ -30,6 +33,7 @@ from ..stats import Window, percentile
 from ..security import endpoint_secrets
 from ..textsafe import redact, redact_url
 from . import resolve
+from .http_timing import MARKS, TimedBackend
 
 # Read at most this much of a body: we time it, we do not keep it.
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -83,7 +87,11 @@ class HTTPProbe:
             limits = httpx.Limits(max_keepalive_connections=0 if fresh else 20, max_connections=200)
             # An endpoint's ca_file (a private CA) instead of the system store; a bad file is an OSError/SSLError.
             v: bool | ssl.SSLContext = ssl.create_default_context(cafile=os.path.expanduser(key[2])) if key[2] else verify
-            c = httpx.AsyncClient(verify=v, limits=limits, follow_redirects=False, trust_env=False)
+            transport = httpx.AsyncHTTPTransport(verify=v, limits=limits, trust_env=False)
+            # httpx names no way to give its pool a network backend: set httpcore's own attribute,
+            # which the pool hands each new connection (http_timing.py says why).
+            transport._pool._network_backend = TimedBackend()
+            c = httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)
             self._clients[key] = c
         return c
 
@@ -110,11 +118,16 @@ class HTTPProbe:
         marks: dict[str, float] = {}
 
         def ms(name: str) -> float | None:
-            return round((marks[name] - t0) * 1000, 3) if name in marks else None
+            if name not in marks:
+                return None
+            t = marks[name]
+            # Our own work between the resolve and the wire is not the server's time.
+            wire = marks.get("connect_start", marks.get("request_start"))
+            if name != "dns" and wire is not None and "dns" in marks and t >= wire:
+                t -= wire - marks["dns"]
+            return round((t - t0) * 1000, 3)
 
-        async def trace(event: str, info: dict[str, Any]) -> None:
-            marks.setdefault(event, time.perf_counter())
-
+        token = MARKS.set(marks)  # the network backend stamps into it, in this task
         parts = urlsplit(ep.url)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -133,7 +146,7 @@ class HTTPProbe:
                 netloc = (f"[{addr}]" if ":" in addr else addr) + (f":{parts.port}" if parts.port else "")
                 url = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
                 headers = {"Host": parts.netloc.rpartition("@")[2], "User-Agent": "opsdash", **ep.headers}
-                ext: dict[str, Any] = {"trace": trace}
+                ext: dict[str, Any] = {}
                 if parts.scheme == "https":
                     ext["sni_hostname"] = host
                 client = self._client(ep.verify_tls, ep.fresh_connection, ep.ca_file)
@@ -142,7 +155,6 @@ class HTTPProbe:
                 auth = (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
                 resp = await client.send(req, stream=True, auth=auth)
                 try:
-                    marks.setdefault("head", time.perf_counter())
                     read = 0
                     async for chunk in resp.aiter_raw():
                         read += len(chunk)
@@ -165,13 +177,14 @@ class HTTPProbe:
             return self._failed(ep, t_wall, "unreachable", f"connect to {tried} failed: {text}", marks, ms)
         except (httpx.HTTPError, OSError) as e:
             return self._failed(ep, t_wall, "error", f"{type(e).__name__}: {e}", marks, ms)
+        finally:
+            MARKS.reset(token)
 
-        tcp_done = marks.get("connection.connect_tcp.complete")
         phases = Phases(
             dns_ms=ms("dns"),
-            connect_ms=ms("connection.connect_tcp.complete") if tcp_done else ms("dns"),
-            tls_ms=ms("connection.start_tls.complete") or 0.0,
-            ttfb_ms=ms("http11.receive_response_headers.complete") or ms("http2.receive_response_headers.complete") or ms("head"),
+            connect_ms=ms("connected") if "connected" in marks else ms("dns"),  # a kept-alive connection: none
+            tls_ms=ms("tls_done") or 0.0,
+            ttfb_ms=ms("first_byte"),
             total_ms=ms("total"),
         )
         ok = resp.status_code in ep.expect_status
@@ -187,7 +200,7 @@ class HTTPProbe:
 
     @staticmethod
     def _failed(ep: EndpointConfig, t: float, state: str, error: str, marks: dict[str, float], ms: Any) -> HTTPResult:
-        phases = Phases(ms("dns"), ms("connection.connect_tcp.complete"), ms("connection.start_tls.complete"), None, None)
+        phases = Phases(ms("dns"), ms("connected"), ms("tls_done"), None, None)
         return http_result(ep, "local", t, ok=False, status=None, phases=phases, cache=None, error=error, state=state)
 
 
