@@ -673,7 +673,7 @@ class JourneyKind(Kind):
     )
     rules: ClassVar[tuple[BuiltinRule, ...]] = (
         BuiltinRule(
-            name="journey-failed", metric="journey.up", op="<", crit=0.5,
+            name="journey-failed", metric="journey.up", op="<", crit=0.5, attempts=2,  # one blip never pages
             description="a synthetic journey failed: the reason names the step and what it got "
                         '("checkout: step 3 checkout: status 500")',
             runbook=RUNBOOK_FAILED, tier={"warning": "L1", "critical": "L2"},
