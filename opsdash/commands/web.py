@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import ctypes
 import errno
+import ipaddress
 import logging
 import os
 import re
@@ -125,17 +126,32 @@ def run(args: argparse.Namespace) -> int:
     host, port = parse_listen(args.listen)
     _common.load(args)  # a broken config is its lines now, not a crashed session in every tab
     store = _common.store_path(args)
+    url = check_public_url(args.public_url) if args.public_url else public_url(host, port)
     sock = bind(host, port)
-    url = args.public_url.rstrip("/") if args.public_url else public_url(host, port)
     server = _server(viewer_argv(args), host, port, url)
     mode = "actions allowed" if args.allow_actions else "read-only"
     print(f"opsdash web: serving the wallboard ({mode}) of {store} on {url}; no authentication", file=sys.stderr)
     _say_if_nothing_collects(store)
-    if host not in ("127.0.0.1", "::1", "localhost"):
+    if not _loopback(host):
         print(f"opsdash web: {args.listen} is reachable from other machines and asks for no password; "
               "put it behind a reverse proxy that authenticates", file=sys.stderr)
     server.serve_on(sock)
     return 0
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: it may resolve to anything
+        return False
+
+
+def check_public_url(url: str) -> str:
+    if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", url):
+        raise _common.bad_argument("--public-url", f'expected http(s)://HOST[:PORT][/PATH], got "{url}"')
+    return url.rstrip("/")
 
 
 def _say_if_nothing_collects(store: Path) -> None:

@@ -91,3 +91,13 @@ def test_each_tab_runs_a_read_only_viewer_that_never_collects(config: Path, tmp_
     run_args = parse(argv[3:])
     assert run_args.command == "run" and run_args.no_collector and run_args.read_only
     assert isinstance(run_args, argparse.Namespace)
+
+
+@pytest.mark.parametrize("url", ["wallboard.example.com", "ftp://x", "https://", "http://a b"])
+def test_a_bad_public_url_is_one_line_and_exit_3(url: str, config: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["web", "--public-url", url, "--listen", "127.0.0.1:1", "--config", str(config),
+               "--store", str(tmp_path / "s.sqlite")])
+    err = capsys.readouterr().err
+    assert rc == 3
+    assert err.splitlines() == [f'command line: --public-url: expected http(s)://HOST[:PORT][/PATH], got "{url}"']
