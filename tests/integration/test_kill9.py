@@ -19,13 +19,21 @@ from opsdash.store import Store
 
 pytestmark = pytest.mark.integration
 
-RUNS = int(os.environ.get("OPSDASH_KILL9_RUNS", "40"))  # 4 at a time, ~3 s each
+RUNS = int(os.environ.get("OPSDASH_KILL9_RUNS", "40"))  # four stores, each reopened by a run after the other
+STORES = 4
 INTERVAL = 1.0
 FLUSH_PERIOD = 0.5  # the collector's writer batches this long at most
+# Most runs are killed at a random moment of the two polls after their first poll is on
+# disk (mid-poll, mid-batch, mid-write); every fifth at a random moment of its start-up.
+# Keyed to what the run has done, not to a fixed time, so a loaded machine (where start-up
+# alone can take several seconds) neither fails the test nor makes every run wait for it.
+KILL_WITHIN_S = 2 * INTERVAL
+START_UP_KILL_EVERY = 5
+POLL_DEADLINE_S = 60.0  # generous: a run that has not polled by then is killed and counts as not polled
 
 
 def one_run(i: int, base: Path, rng: random.Random) -> dict:
-    store_path = base / f"store-{i % 4}.sqlite"  # four stores, each reopened by 25 runs in turn
+    store_path = base / f"store-{i % STORES}.sqlite"
     cfg = base / "config.toml"
     started_at = time.time()
     proc = subprocess.Popen(
@@ -34,11 +42,10 @@ def one_run(i: int, base: Path, rng: random.Random) -> dict:
     )
     written = {"acks": [], "silences": [], "notes": []}
     # A viewer writes acks, silences and notes while the collector runs.
-    # Long enough that most runs get past start-up (a second or two on a busy machine)
-    # and are killed mid-poll, short enough that forty fit in well under a minute.
-    deadline = time.monotonic() + rng.uniform(2.5, 5.0)
+    kill_at = time.monotonic() + rng.uniform(0.1, 1.5) if i % START_UP_KILL_EVERY == 0 else None
+    deadline = time.monotonic() + POLL_DEADLINE_S
     k = 0
-    while time.monotonic() < deadline:
+    while time.monotonic() < (kill_at if kill_at is not None else deadline):
         time.sleep(rng.uniform(0.05, 0.3))
         try:
             with Store(store_path) as s:
@@ -50,6 +57,8 @@ def one_run(i: int, base: Path, rng: random.Random) -> dict:
                 written["silences"].append(f"silence {tag}")
                 written["notes"].append(f"note {tag}")
                 k += 1
+                if kill_at is None and s.history("self", "host.mem_percent", started_at):
+                    kill_at = time.monotonic() + rng.uniform(0.0, KILL_WITHIN_S)  # this run's first poll is on disk
         except Exception:
             continue  # the store may not exist for the first few ms; such a write was never acknowledged
     killed_at = time.time()
@@ -65,11 +74,13 @@ def test_kill_minus_nine_loses_nothing_acknowledged(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(f'[[hosts]]\nname = "self"\nprobes = ["local"]\ninterval = "{INTERVAL}s"\n')
     rng = random.Random(1234)
     seeds = [random.Random(rng.random()) for _ in range(RUNS)]
-    # Four at a time (one per store): forty runs take about half a minute.
-    results = []
-    with ThreadPoolExecutor(4) as pool:
-        for batch in range(0, RUNS, 4):
-            results += list(pool.map(lambda i: one_run(i, tmp_path, seeds[i]), range(batch, min(batch + 4, RUNS))))
+    # One thread per store runs its runs one after the other (never two collectors on a
+    # store), so no run waits for another store's slowest run.
+    def runs_on(store: int) -> list[dict]:
+        return [one_run(i, tmp_path, seeds[i]) for i in range(store, RUNS, STORES)]
+
+    with ThreadPoolExecutor(STORES) as pool:
+        results = [r for rs in pool.map(runs_on, range(STORES)) for r in rs]
     assert not [r["stderr"] for r in results if "Traceback" in r["stderr"]]
     by_store: dict[Path, list[dict]] = {}
     for r in results:
