@@ -15,7 +15,9 @@ deltas over the time between the two readings (the server's own clock):
 - ``db.top_query_share``: its share of all statement time;
 - ``db.slow_calls_per_s``: calls of statements whose interval mean was at least
   ``slow_ms`` (the servers keep no per-call times; this is what they allow);
-- ``db.up``: the server answered.
+- ``db.up``: the server answered;
+- ``db.stats_ok``: its statement statistics were read (0: refused or unreadable, the
+  row's ``errors`` say why in one line each; the server's own figures still show).
 
 A counter reset is never a spike: a stats reset (``pg_stat_statements_reset()``,
 TRUNCATE of the digest table), a server restart (start time or uptime), or any
@@ -40,7 +42,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from ..errors import ParseError
 from ..model import Sample
 from ..parsers import slow_queries as sq
-from .base import BuiltinRule, Kind, KeyChecker, Metric, ProbeContext, is_number
+from .base import BuiltinRule, Column, Kind, KeyChecker, Metric, ProbeContext, is_number
 
 __all__ = ["KIND", "DatabaseCheck", "DatabaseRow", "DatabasesKind", "Dsn", "parse_dsn", "script"]
 
@@ -265,7 +267,7 @@ class DatabaseRow:
     engine: str
     up: bool
     t: float
-    reason: str | None = None  # why the server could not be read at all
+    reason: str | None = None  # why the server could not be read at all; else its errors, joined
     errors: tuple[str, ...] = ()  # what was refused; the other figures stand
     version: str | None = None
     connections: int | None = None
@@ -289,9 +291,14 @@ class DatabaseRow:
     def ok(self) -> bool:
         return self.up and not self.errors
 
+    @property
+    def stats_ok(self) -> bool | None:
+        return None if not self.up else not self.errors
+
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["ok"] = self.ok
+        d["stats_ok"] = self.stats_ok
         d["top_total"] = [dict(q) for q in self.top_total]
         d["top_mean"] = [dict(q) for q in self.top_mean]
         d["errors"] = list(self.errors)
@@ -308,6 +315,8 @@ class DatabaseRow:
     def samples(self, t: float, target: str, labels: Mapping[str, str]) -> list[Sample]:
         lb = dict(labels)
         out = [Sample(t, target, "db.up", 1.0 if self.up else 0.0, lb)]
+        if self.up:
+            out.append(Sample(t, target, "db.stats_ok", 0.0 if self.errors else 1.0, lb))
         for metric, v in (("db.top_query_mean_ms", self.top_query_mean_ms),
                           ("db.slow_calls_per_s", self.slow_calls_per_s),
                           ("db.top_query_share", self.top_query_share)):
@@ -432,6 +441,13 @@ _RUNBOOK_SLOW = (
     "PROCESSLIST, SHOW ENGINE INNODB STATUS)? Lock waits: PostgreSQL SELECT pid, pg_blocking_pids(pid), "
     "left(query, 80) FROM pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0"
 )
+_RUNBOOK_STATS = (
+    "The row's error names the view and what was refused. PostgreSQL: is the extension there? psql -X -d DB -c "
+    "\"SELECT * FROM pg_extension WHERE extname = 'pg_stat_statements'\"; SHOW shared_preload_libraries; (add "
+    "pg_stat_statements, restart, CREATE EXTENSION pg_stat_statements); the check's user: GRANT pg_read_all_stats "
+    "TO opsdash. MariaDB/MySQL: SELECT @@performance_schema (performance_schema = ON in my.cnf, restart); "
+    "SHOW GRANTS FOR 'opsdash'@'host'; GRANT SELECT ON performance_schema.* TO 'opsdash'@'host'"
+)
 _RUNBOOK_DOWN = (
     "Run the client as the check does from its host (psql -X -c 'SELECT 1' / mariadb -e 'SELECT 1' with the "
     "check's options): refused (the server is down: systemctl status postgresql / mariadb, its log), "
@@ -466,9 +482,19 @@ class DatabasesKind(Kind):
     pane: ClassVar[str] = "health"  # a section of the host's drill-down, not a pane of its own (docs/config.md)
     up_metric: ClassVar[str | None] = "db.up"
     row_type: ClassVar[Any] = DatabaseRow
+    # The Health pane has no slots for check rows; the columns name the figures whose rules
+    # give a working row its level (once, the handover), as in every kind.
+    columns: ClassVar[tuple[Column, ...]] = (
+        Column("stats", "stats_ok", "", "db.stats_ok"),
+        Column("mean", "top_query_mean_ms", "ms", "db.top_query_mean_ms"),
+        Column("slow", "slow_calls_per_s", "", "db.slow_calls_per_s"),
+    )
     metrics: ClassVar[tuple[Metric, ...]] = (
         Metric("db.up", "database answers", "bool", "1 when the server answered the check's client, else 0",
                words=("answers", "does not answer")),
+        Metric("db.stats_ok", "statement statistics readable", "bool",
+               "1 when pg_stat_statements / the digest table was read, 0 when refused or unreadable",
+               words=("reads statement statistics", "cannot read statement statistics")),
         Metric("db.top_query_mean_ms", "top query mean", "ms",
                "mean time per call in the interval of the statement that took most time"),
         Metric("db.slow_calls_per_s", "slow calls per second", "",
@@ -480,6 +506,10 @@ class DatabasesKind(Kind):
         BuiltinRule(name="db-down", metric="db.up", op="<", crit=0.5, for_s=60,
                     description="the database check's client gets no answer from the server",
                     runbook=_RUNBOOK_DOWN, tier={"warning": "L1", "critical": "L2"}),
+        BuiltinRule(name="db-stats-unreadable", metric="db.stats_ok", op="<", warn=0.5, for_s=0,
+                    description="the server answers but its statement statistics cannot be read "
+                                "(a privilege, the extension, performance_schema off)",
+                    runbook=_RUNBOOK_STATS),
         BuiltinRule(name="slow-query-mean", metric="db.top_query_mean_ms", warn=500, crit=2000, clear=400,
                     for_s=120, per_check=_slow_mean_override,
                     description="the statement that takes most database time got slow per call "
@@ -610,9 +640,9 @@ class DatabasesKind(Kind):
                 err = sq.first_error(info.err or info.out)
                 errors.append(f"pg_stat_statements_info ({who}): {err}{_hint(check.engine, err)}")
         if st is None:
-            return replace(row, errors=tuple(errors), **carry)
+            return replace(row, errors=tuple(errors), reason="; ".join(errors) or None, **carry)
         figures = _interval(check, marks, st, prev)
-        return replace(row, errors=tuple(errors), marks=marks, **figures)
+        return replace(row, errors=tuple(errors), reason="; ".join(errors) or None, marks=marks, **figures)
 
     def _scrub(self, row: DatabaseRow, dsn: Dsn | None) -> DatabaseRow:
         secret = dsn.password if dsn else None
@@ -629,8 +659,11 @@ class DatabasesKind(Kind):
     def state(self, row: Mapping[str, Any]) -> tuple[str, bool]:
         if not row.get("up"):
             return "down", True
-        if row.get("errors"):
-            return "error", True
+        errors = row.get("errors") or ()
+        if errors:
+            # Not a failed check: the server answers and its figures show; db.stats_ok's rule
+            # (a warning) says how bad, the row's errors why.
+            return ("denied" if any("denied" in str(e).lower() for e in errors) else "error"), False
         if row.get("reset"):
             return "reset", False
         return "ok", False
@@ -670,7 +703,7 @@ class DatabasesKind(Kind):
 
     def handover_line(self, target: str, vantage: str, row: Mapping[str, Any]) -> str | None:
         word, failing = self.state(row)
-        if not failing:
+        if not failing and not row.get("errors"):
             return None
         why = row.get("reason") if word == "down" else "; ".join(row.get("errors") or ()) or word
         return f"{self.title} {target} on {vantage}: {word}: {why}"

@@ -87,7 +87,7 @@ async def test_stats_reset_between_polls_is_counters_reset_not_a_spike(pg) -> No
     assert row["up"] and row["reset"] and KIND.state(row) == ("reset", False), row
     assert row["top_total"] == [] and row["slow_calls_per_s"] is None and row["top_query_mean_ms"] is None
     metrics = {s.metric for s in KIND.row_type.from_json(row).samples(row["t"], "pg", {})}
-    assert metrics == {"db.up"}  # no rate at all in a reset interval
+    assert metrics == {"db.up", "db.stats_ok"}  # no rate at all in a reset interval
     _run_many(pg, SLOW, 7)
     after = await ctx.poll(KIND, check)
     assert not after["reset"] and after["top_total"][0]["calls"] == 7, after["top_total"]
@@ -115,9 +115,10 @@ async def test_a_user_refused_the_view_gets_one_line_naming_it_and_the_other_fig
     assert "psql as nopriv" in err
     assert row["version"].startswith(str(15)) or row["version"][0].isdigit()
     assert row["connections"] >= 1 and row["uptime_s"] >= 0  # the server's figures still show
-    assert KIND.state(row) == ("error", True)
+    assert KIND.state(row) == ("denied", False)  # not a failed check: db.stats_ok's rule says how bad
     assert err in KIND.handover_line("pg", "local", row)
-    assert {s.metric: s.value for s in KIND.row_type.from_json(row).samples(0, "pg", {})} == {"db.up": 1.0}
+    assert {s.metric: s.value for s in KIND.row_type.from_json(row).samples(0, "pg", {})} == \
+        {"db.up": 1.0, "db.stats_ok": 0.0}
 
 
 async def test_a_server_that_is_not_there_is_down_with_the_clients_words() -> None:

@@ -146,7 +146,7 @@ def test_connection_keys_reach_the_client() -> None:
 
 
 def _rates(row: dict) -> set[str]:
-    return {s.metric for s in DatabaseRow.from_json(row).samples(0.0, "pg", {})} - {"db.up"}
+    return {s.metric for s in DatabaseRow.from_json(row).samples(0.0, "pg", {})} - {"db.up", "db.stats_ok"}
 
 
 def test_first_reading_has_no_rates_then_deltas_rank_by_total_and_by_mean() -> None:
@@ -226,6 +226,7 @@ def test_mariadb_restart_is_a_reset_and_performance_schema_off_is_one_line() -> 
     off["server"] = Sec(0, off["server"].out.replace("performance_schema\t1", "performance_schema\t0"))
     row = poll(MY, off, b)
     assert row["up"] and len(row["errors"]) == 1 and "performance_schema is OFF" in row["errors"][0]
+    assert row["stats_ok"] is False and row["reason"] == row["errors"][0] and KIND.state(row) == ("error", False)
 
 
 def test_a_server_that_does_not_answer_keeps_the_counters_for_the_next_poll() -> None:
@@ -278,7 +279,8 @@ def test_any_sequence_of_readings_never_gives_a_negative_figure(steps) -> None:
 
 
 def test_metrics_and_rules_are_declared_with_runbooks() -> None:
-    assert {m.name for m in KIND.metrics} == {"db.up", "db.top_query_mean_ms", "db.slow_calls_per_s", "db.top_query_share"}
+    assert {m.name for m in KIND.metrics} == {"db.up", "db.stats_ok", "db.top_query_mean_ms", "db.slow_calls_per_s",
+                                              "db.top_query_share"}
     assert all(m.label and m.help and m.unit in ("", "ms", "bool", "frac") for m in KIND.metrics)
     by = {r.name: r for r in KIND.rules}
     assert by["slow-query-mean"].metric == "db.top_query_mean_ms" and by["slow-calls"].metric == "db.slow_calls_per_s"
