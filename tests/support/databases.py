@@ -231,14 +231,16 @@ def mariadb(*extra: str) -> Iterator[MariaDB]:
 
 
 class LocalContext:
-    """kinds/base.ProbeContext on this machine: the real local runner (collect/runner.py)
-    and the one script runner (collect/patches.run_script); ``poll`` keeps each row as the
-    store would (through JSON) so the next probe's ``previous`` is what the collector gives."""
+    """kinds/base.ProbeContext: the real local runner (collect/runner.py), or a host's
+    runner (an SSHHost) by vantage, and the one script runner (collect/patches.run_script);
+    ``poll`` keeps each row as the store would (through JSON) so the next probe's
+    ``previous`` is what the collector gives."""
 
-    def __init__(self) -> None:
+    def __init__(self, runners: dict | None = None) -> None:
         from opsdash.collect.runner import LocalRunner
 
         self.runner = LocalRunner()
+        self.runners = {"local": self.runner, **(runners or {})}  # a host's name -> its runner (SSHHost)
         self.rows: dict[tuple[str, str, str], dict] = {}
 
     def clock(self) -> float:
@@ -247,8 +249,7 @@ class LocalContext:
     async def run_script(self, vantage: str, body: str, timeout: float):
         from opsdash.collect.patches import run_script
 
-        assert vantage == "local", vantage
-        return await run_script(self.runner, body, timeout=timeout)
+        return await run_script(self.runners[vantage], body, timeout=timeout)
 
     async def previous(self, kind: str, target: str, name: str) -> dict | None:
         return self.rows.get((kind, target, name))
