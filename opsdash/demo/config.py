@@ -16,7 +16,7 @@ from typing import Any
 import asyncssh
 import tomli_w
 
-from . import story
+from . import checks, story
 from .fleet import CLIENT_KEY, HOST_KEY
 
 KNOWN_HOSTS = "known_hosts"
@@ -122,8 +122,31 @@ def config_doc(d: Path, ready: dict[str, Any]) -> dict[str, Any]:
         },
         "hosts": [_host(h, d, int(ready["ssh_port"])) for h in hosts],
         "endpoints": [_endpoint(e, int(ready["http_port"]), names) for e in story.ENDPOINTS],
+        **_checks(d, ready),
         "rules": RULES,
     }
+
+
+def _checks(d: Path, ready: dict[str, Any]) -> dict[str, Any]:
+    """[[dns]] and [[journeys]] against the fleet's DNS server and shop (demo/checks.py);
+    a fleet from before they existed (no ports in its ready file) gets none."""
+    if "dns_port" not in ready or "shop_port" not in ready:
+        return {}
+    server = f"127.0.0.1:{ready['dns_port']}"
+    shop = f"http://127.0.0.1:{ready['shop_port']}"
+    secret = d / "synthetic.pass"
+    secret.write_text(checks.PASSWORD + "\n")
+    secret.chmod(0o600)
+    dns = [{"name": name.split(".")[0], "query": name, "type": "A", "expect": list(values), "server": server,
+            "interval": "10s", "timeout": "2s"} for name, values in story.DNS_RECORDS.items()]
+    steps = [
+        {"name": "login", "method": "POST", "url": f"{shop}/login",
+         "form": {"user": "synthetic", "password_file": str(secret)}, "expect_status": [302]},
+        {"name": "cart", "url": f"{shop}/cart", "expect_body": "Your cart", "extract": {"cart_id": "json:$.id"}},
+        {"name": "checkout", "method": "POST", "url": f"{shop}/checkout/{{cart_id}}",
+         "expect_json": {"$.status": "ok"}},
+    ]
+    return {"dns": dns, "journeys": [{"name": "checkout", "interval": "15s", "timeout": "10s", "steps": steps}]}
 
 
 def write_config(d: Path, ready: dict[str, Any]) -> Path:

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 import asyncssh
 
-from . import render, story
+from . import checks, render, story
 
 HOST_KEY = "ssh_host_ed25519_key"
 CLIENT_KEY = "client_ed25519"
@@ -420,7 +420,12 @@ async def serve(args: argparse.Namespace) -> None:
         backlog=4096, reuse_address=True, login_timeout=30,
     )
     http = await asyncio.start_server(fleet.http, "127.0.0.1", args.http_port, backlog=1024)
+    # The [[dns]] and [[journeys]] checks' servers (demo/checks.py), on ports the kernel picks.
+    dns_transport, _ = await loop.create_datagram_endpoint(lambda: checks.DNSResponder(clock.now),
+                                                           local_addr=("127.0.0.1", 0))
+    shop = await asyncio.start_server(checks.shop_handler(clock.now), "127.0.0.1", 0, backlog=256)
     ready = {"pid": os.getpid(), "ssh_port": ssh.get_port(), "http_port": http.sockets[0].getsockname()[1],
+             "dns_port": dns_transport.get_extra_info("sockname")[1], "shop_port": shop.sockets[0].getsockname()[1],
              "hosts": args.hosts, "story_start": args.start, "speed": args.speed, "started_at": clock.w0}
     tmp = d / (READY_FILE + ".tmp")
     tmp.write_text(json.dumps(ready) + "\n")
@@ -436,6 +441,8 @@ async def serve(args: argparse.Namespace) -> None:
                 pass
     finally:
         http.close()
+        shop.close()
+        dns_transport.close()
         ssh.close()
         for conns in fleet.conns.values():
             for c in list(conns):

@@ -323,6 +323,27 @@ ENDPOINTS = (
 )
 
 
+# --- DNS and the checkout journey (demo/checks.py serves them) ----------------------
+
+# Names the demo's DNS server knows, and what they resolve to at rest.
+DNS_RECORDS = {"shop.demo": ("203.0.113.10",), "api.demo": ("203.0.113.20",)}
+# After a "migration" the api record is served stale for a while: dns-wrong-answer.
+STALE_NAME, STALE_VALUE, STALE_FROM, STALE_UNTIL = "api.demo", "198.51.100.7", 60.0, 150.0
+# The payment backend is down inside the slow-checkout stretch: step 3 of the journey fails.
+CHECKOUT_BROKEN_FROM, CHECKOUT_BROKEN_UNTIL = 560.0, 620.0
+
+
+def dns_answer(name: str, t: float) -> tuple[str, ...] | None:
+    """The A records ``name`` has at ``t``; None for a name that does not exist (NXDOMAIN)."""
+    if name == STALE_NAME and STALE_FROM <= t % CYCLE < STALE_UNTIL:
+        return (STALE_VALUE,)
+    return DNS_RECORDS.get(name)
+
+
+def checkout_broken(t: float) -> bool:
+    return CHECKOUT_BROKEN_FROM <= t % CYCLE < CHECKOUT_BROKEN_UNTIL
+
+
 def endpoint_status(name: str, t: float) -> int:
     if name == FLAPPING_ENDPOINT and math.floor(t / 5.0) % 6 == 2:
         return 503

@@ -264,18 +264,21 @@ class DetailScreen(Screen[None]):
         rows = [r for r in store.latest(ref.kind, ref.target) if ref.kind in ("host", "patches") or r["name"] == ref.name]
         row = rows[0] if rows else None
         if probe_kind is not None and row is not None:
+            # The kind says what its row means; the raw fields would repeat it.
             parts.append(self._section(f"{probe_kind.title} {ref.target} from {ref.name}"))
+            parts.append(_kv_table([("read", Text(fmt_time(row["t"], now)))]))
             parts.append(safe("\n".join(probe_kind.detail(row["data"] or {})), multiline=True, limit=20000))
-        parts.append(self._section("Now"))
-        if row is None:
-            parts.append(Text("no reading in the store"))
         else:
-            data = dict(row["data"] or {})
-            if data.get("t") == row["t"]:
-                del data["t"]  # the same time as "read"
-            items: list[tuple[str, Any]] = [("read", Text(fmt_time(row["t"], now)))]
-            items += [(k, fmt_field(k, v, now)) for k, v in _flatten(data)]
-            parts.append(_kv_table(items))
+            parts.append(self._section("Now"))
+            if row is None:
+                parts.append(Text("no reading in the store"))
+            else:
+                data = dict(row["data"] or {})
+                if data.get("t") == row["t"]:
+                    del data["t"]  # the same time as "read"
+                items: list[tuple[str, Any]] = [("read", Text(fmt_time(row["t"], now)))]
+                items += [(k, fmt_field(k, v, now)) for k, v in _flatten(data)]
+                parts.append(_kv_table(items))
         if ref.kind == "host":
             # Kinds whose checks run on this host and show in its drill-down (slow queries: Database).
             for k in registered_kinds():
