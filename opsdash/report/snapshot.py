@@ -64,7 +64,9 @@ def overall_status(hosts: list[dict[str, Any]], endpoints: list[dict[str, Any]],
         if c.get("level") in _RANK:
             status = worst(status, c["level"])
     for a in alerts:
-        if a.state == "firing" and not a.silenced:
+        # A held alert (a maintenance window, a down parent) is shown, with why, but does not
+        # raise the status: the header and the collector do not page on it either.
+        if a.state == "firing" and not a.silenced and not a.suppressed_by:
             status = worst(status, "critical" if a.severity == "critical" else "warning")
     return status
 

@@ -100,3 +100,15 @@ def test_the_handover_lists_windows_running_and_coming(store) -> None:
     md = to_markdown(r)
     assert "## Maintenance windows" in md and "sat-patching" in md and "kernel" in md
     assert "suppressed: bastion down" in md
+
+
+def test_a_held_alert_does_not_raise_once_status() -> None:
+    import dataclasses
+
+    from opsdash.model import Alert
+    from opsdash.report.snapshot import overall_status
+
+    held = Alert(id="x", rule="disk", target="db-1", severity="critical", state="firing", since=0.0, value=99.0,
+                 summary="db-1: disk 99%", suppressed_by="maintenance sat-patching")
+    assert overall_status([], [], [held]) == "ok"
+    assert overall_status([], [], [dataclasses.replace(held, suppressed_by=None)]) == "critical"
