@@ -200,6 +200,9 @@ class Page:
                 return text
             await asyncio.sleep(0.25)
         missing = [n for n in needles if n not in text]
+        if not await self.evaluate("(window.__xterms || []).length"):
+            raise AssertionError(f"no xterm Terminal in the page after {timeout:g}s: HOOK did not see one "
+                                 "(did textual-serve's xterm.js change?), or the page did not load")
         raise AssertionError(f"not on screen after {timeout:g}s: {missing}\n{text}")
 
     async def press(self, text: str) -> None:
@@ -207,6 +210,10 @@ class Page:
         await self.call("Input.insertText", {"text": text})
 
     async def screenshot(self, path: Path) -> Path:
+        """A PNG of what the tab shows. The tab is brought to the front first: a background
+        tab is not painted, and its screenshot is blank."""
+        await self.call("Page.bringToFront")
+        await asyncio.sleep(0.5)  # a frame or two to paint the canvas
         data = (await self.call("Page.captureScreenshot", {"format": "png"}))["data"]
         path.write_bytes(base64.b64decode(data))
         return path
