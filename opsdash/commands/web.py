@@ -175,13 +175,15 @@ def _say_if_nothing_collects(store: Path) -> None:
 
 def _die_with(parent: int) -> Callable[[], None]:
     """A tab's process gets SIGKILL when this server dies, however it dies (a kill -9 leaves
-    no time to close websockets). prctl(PR_SET_PDEATHSIG) in the child before exec; a parent
-    gone already (between fork and prctl) is checked after. A viewer only reads the store:
-    SIGKILL loses nothing."""
+    no time to close websockets): prctl(PR_SET_PDEATHSIG) in the child before exec (looked up
+    here, in the parent: the forked child only calls it), and a parent already gone by then
+    is checked after. A viewer only reads the store: SIGKILL loses nothing. Linux only;
+    elsewhere a tab's process still goes with its tab."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 
     def preexec() -> None:
-        if sys.platform.startswith("linux"):
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:
             os._exit(1)
 
