@@ -123,4 +123,19 @@ def check_references(
             problem(f"rules[{i}].metric",
                     f'"{name}" is the built-in rule on {base}: an entry with its name changes that rule, '
                     f"so it cannot watch {_show(metric)}; give this rule another name")
+
+    # A maintenance window's (or a silence's) rule matcher that names no rule holds nothing:
+    # a typo'd window would let the planned reboot page at 2 AM.
+    rule_names = set(builtin_metrics) | {r["name"] for r in raw_rules if isinstance(r, dict) and isinstance(r.get("name"), str)}
+    raw_windows = raw.get("maintenance") if isinstance(raw.get("maintenance"), list) else []
+    for i, w in enumerate(raw_windows):
+        match = w.get("match") if isinstance(w, dict) else None
+        if not isinstance(match, dict):
+            continue
+        for key in ("rule", "alertname"):
+            value = match.get(key)
+            if isinstance(value, str) and not _is_glob(value) and value not in rule_names:
+                problem(f"maintenance[{i}].match.{key}",
+                        f"expected a rule name (a built-in or one of [[rules]]), got {_show(value)}"
+                        + _did_you_mean(value, rule_names))
     return problems

@@ -96,3 +96,13 @@ def test_init_on_an_existing_file_refuses_with_exit_1(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert r.stderr.strip() == f"opsdash: {cfg} exists; not overwriting it (check it with `opsdash check-config`)"
     assert cfg.read_text() == "# mine\n"
+
+
+def test_a_maintenance_window_naming_no_rule_is_a_problem_with_did_you_mean(tmp_path: Path) -> None:
+    text = ('[[hosts]]\nname = "db-1"\nprobes = ["local"]\n\n'
+            '[[maintenance]]\nname = "sat-patching"\nmatch = { rule = "dsik" }\nevery = "sat 02:00"\nduration = "2h"\n')
+    r = check(tmp_path, text)
+    assert r.returncode == 3
+    assert 'maintenance[0].match.rule: expected a rule name' in r.stderr and 'did you mean "disk"' in r.stderr
+    ok = check(tmp_path, text.replace('"dsik"', '"disk"'))
+    assert ok.returncode == 0, ok.stderr
