@@ -332,14 +332,16 @@ def _was_reset(engine: str, marks: dict[str, Any], pm: Mapping[str, Any], st: sq
                pc: Mapping[str, list[Any]]) -> bool:
     """Did the counters start again since the previous reading? Any sign is enough."""
     if engine == "postgresql":
-        if not is_number(pm.get("start")) or abs(marks["start"] - pm["start"]) > 1.0:
-            return True  # a restart (pg_stat_statements may keep its counters; the start says so)
+        if not is_number(pm.get("start")) or abs(marks["start"] - pm["start"]) > 1e-3:
+            return True  # a restart (pg_stat_statements keeps its counters over one; the start says so)
         if marks.get("stats_reset") != pm.get("stats_reset") and marks.get("stats_reset") is not None:
             return True
         evicted = marks.get("dealloc") != pm.get("dealloc")
     else:
         if not is_number(pm.get("start")) or abs(marks["start"] - pm["start"]) > 5.0:
             return True  # now - Uptime: whole seconds on two clocks reads, so a few seconds of slack
+        if is_number(pm.get("uptime")) and marks["uptime"] < pm["uptime"]:
+            return True  # restarted within that slack of its last start
         evicted = False
     for s in st.items:
         p = pc.get(s.key)
@@ -606,7 +608,7 @@ class DatabasesKind(Kind):
                 head = dict(version=ps.version, connections=ps.connections, uptime_s=round(ps.now - ps.start_time))
             else:
                 ms = sq.parse_my_server(srv.out)
-                marks = {"start": round(ms.now - ms.uptime_s), "now": ms.now}
+                marks = {"start": round(ms.now - ms.uptime_s), "now": ms.now, "uptime": ms.uptime_s}
                 head = dict(version=ms.version, connections=ms.connections, uptime_s=ms.uptime_s)
                 if not ms.performance_schema:
                     errors.append("performance_schema is OFF: no statement digests (set performance_schema=ON "

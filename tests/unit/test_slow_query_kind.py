@@ -218,6 +218,15 @@ def test_mariadb_digest_made_again_after_truncate_is_a_reset_even_with_more_call
     assert not c["reset"] and {q["calls"] for q in c["top_total"]} == {4, 2}  # d2 is new since b: counted
 
 
+def test_a_restart_right_after_the_last_start_is_still_a_reset() -> None:
+    a = poll(PG, pg_sections(100.0, {"1": (10, 50.0, 10)}, start=99.5), None)
+    b = poll(PG, pg_sections(110.0, {"1": (20, 60.0, 20)}, start=99.9), a)  # counters kept over it
+    assert b["reset"]
+    m = poll(MY, my_sections(100.0, {"d1": (10, 1.0, 10, 98.0)}, uptime=2.0), None)
+    n = poll(MY, my_sections(103.0, {"d1": (20, 2.0, 20, 98.0)}, uptime=1.0), m)  # start "moved" 2 s only
+    assert n["reset"]
+
+
 def test_mariadb_restart_is_a_reset_and_performance_schema_off_is_one_line() -> None:
     a = poll(MY, my_sections(100.0, {"d1": (10, 1.0, 10, 50.0)}, uptime=100.0), None)
     b = poll(MY, my_sections(110.0, {"d1": (20, 2.0, 20, 50.0)}, uptime=3.0), a)
