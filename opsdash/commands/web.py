@@ -12,9 +12,9 @@ relays its terminal over a websocket to xterm.js in the page. Ours is
   escalations, notes and writing the handover are refused on screen
   (``OpsdashApp.refused``), and the theme is not saved to the config;
 - a tab's process goes with its tab (SIGHUP, the TUI's hang-up; killed by PID
-  if it has not gone within QUIT_GRACE_S) and with the server (PR_SET_PDEATHSIG, even after a
-  kill -9 that left no time to close the websockets): no viewer outlives its
-  reader.
+  if it has not gone within QUIT_GRACE_S) and with the server (PR_SET_PDEATHSIG,
+  even after a kill -9 that left no time to close the websockets): no viewer
+  renders on for nobody.
 
 No authentication: it binds to loopback by default; anything wider belongs
 behind a reverse proxy that authenticates (docs/cli.md).
@@ -35,6 +35,7 @@ import shlex
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -159,14 +160,16 @@ def _say_if_nothing_collects(store: Path) -> None:
     state written, and one line says so (as the TUI's header does). Asked of the store's
     heartbeat, as the header asks it, never by trying the collector lock: a viewer that took
     the lock for a moment could make a starting `opsdash collect` refuse."""
-    import time
-
+    from ..errors import StoreError
     from ..store import Store
 
     if store.exists():
-        with Store(store, readonly=True) as s:
-            if s.collector_running(time.time()):
-                return
+        try:
+            with Store(store, readonly=True) as s:
+                if s.collector_running(time.time()):
+                    return
+        except StoreError:  # being created by a collector starting now, or not a store: the tabs say which
+            return
         what = f"no collector writes {store}"
     else:
         what = f"no store at {store} yet"
@@ -241,7 +244,9 @@ def _server(argv: list[str], host: str, port: int, url: str) -> Any:
         """textual-serve's server on a socket bound beforehand; a page that loads nothing from
         the internet (the stock one fetches a font from Google); plain log lines."""
 
-        sockets: set[web.WebSocketResponse] = set()  # one server per process: the open tabs
+        def __init__(self, *a: Any, **kw: Any) -> None:
+            super().__init__(*a, **kw)
+            self.sockets: set[web.WebSocketResponse] = set()  # the open tabs
 
         def initialize_logging(self) -> None:
             handler = logging.StreamHandler(sys.stderr)
