@@ -472,7 +472,15 @@ class Collector:
         t = self.clock()
         try:
             # The URL, its credentials and the headers go on stdin, never on the vantage's command line (ps).
-            curl = curl_command(ep.url, timeout=ep.timeout, verify_tls=ep.verify_tls, method=ep.method, headers=ep.headers)
+            ca_pem = None
+            if ep.ca_file and ep.verify_tls:  # the private CA travels with the request (parsers/curl.py)
+                try:
+                    ca_pem = await asyncio.to_thread(Path(os.path.expanduser(ep.ca_file)).read_text)
+                except (OSError, UnicodeDecodeError) as e:
+                    return http_result(ep, vantage, t, ok=False, status=None, phases=None, cache=None, state="error",
+                                       error=f"cannot read ca_file {ep.ca_file}: {getattr(e, 'strerror', None) or e}")
+            curl = curl_command(ep.url, timeout=ep.timeout, verify_tls=ep.verify_tls, method=ep.method, headers=ep.headers,
+                                ca_pem=ca_pem)
             res = await self.ssh(vantage).run(curl.command, timeout=ep.timeout + 5, input=curl.stdin)
             c = parse_curl(res.stdout, rc=res.rc)
         except ProbeError as e:
@@ -679,6 +687,15 @@ class Collector:
                     job.next_due = loop.time()  # refresh now: run at once, not late
                 if self._stop.is_set():
                     return
+            gate = self._connect_gate(job)
+            if gate is not None and not gate.connected:
+                # The host's connection is being opened, or waits for a connect slot behind
+                # others (5000 hosts at start-up): the poll and its deadline start when that
+                # attempt is over, and the schedule with it. A failed attempt fails the poll.
+                await gate.ready()
+                if self._stop.is_set():
+                    return
+                job.next_due = max(job.next_due, loop.time())
             started = loop.time()
             if not backing_off and started - job.next_due > job.interval:
                 job.polls_late += 1
@@ -698,6 +715,14 @@ class Collector:
                 else:
                     back = min(job.interval * 2 ** (job.failures - 1), max(MAX_BACKOFF, job.interval))
                     job.next_due = now + back * random.uniform(0.8, 1.2)
+
+    def _connect_gate(self, job: Job) -> SSHHost | None:
+        """The SSH host whose connection a job's poll needs first, if it needs one."""
+        host = job.name if job.kind == "http" else job.target
+        if job.kind not in _SSH_KINDS or (job.kind == "http" and host == "local"):
+            return None
+        hs = self.hosts.get(host)
+        return None if hs is None or hs.cfg.is_local else self.ssh(host)
 
     async def _sleep_until(self, when: float, batched: bool = True) -> bool:
         """Sleep until loop time ``when`` (``batched``: the next WAKE_TICK after it); True if
@@ -884,6 +909,9 @@ class Collector:
 
 def _tls_checked(ep: EndpointConfig) -> bool:
     return ep.tls.enabled and ep.url.lower().startswith("https://")
+
+
+_SSH_KINDS = frozenset({"health", "patches", "security", "cache", "backup", "restore", "http"})
 
 
 def _wake(fut: "asyncio.Future[bool]", refreshed: bool) -> None:

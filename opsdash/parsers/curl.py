@@ -276,6 +276,7 @@ def curl_command(
     verify_tls: bool = True,
     method: str = "GET",
     headers: Mapping[str, str] | None = None,
+    ca_pem: str | None = None,
 ) -> CurlCommand:
     """A shell command that times one request to ``url`` and prints CURL_WRITE_OUT,
     and the curl config it reads from stdin (pass it as the run's ``input``).
@@ -283,6 +284,10 @@ def curl_command(
     The body goes to /dev/null; errors go to stderr (``-sS``), never mixed
     into the write-out. LC_ALL=C keeps decimals as dots where curl follows
     the locale. The URL, credentials and headers are only in the config.
+    ``ca_pem``: the endpoint's private CA bundle (its ca_file's text), which curl on
+    the vantage verifies against instead of the host's store; curl reads a CA only
+    from a file, so it goes to a mode-700 temp directory that a trap removes (and the
+    remote runner's TERM on timeout runs the trap).
     """
     method = method.upper()
     if not re.fullmatch(r"[A-Z]+", method):
@@ -304,4 +309,10 @@ def curl_command(
         if not HTTP_TOKEN.fullmatch(name) or "\r" in value or "\n" in value:
             raise ValueError(f"not a valid HTTP header: {name!r}")
         config.append(_config_line("header", f"{name}: {value}"))
-    return CurlCommand("LC_ALL=C " + " ".join(shlex.quote(a) for a in args), "".join(config))
+    if ca_pem is None or not verify_tls:
+        return CurlCommand("LC_ALL=C " + " ".join(shlex.quote(a) for a in args), "".join(config))
+    args[-2:-2] = ["--cacert", '"$d/ca.pem"']  # before -K -; the one unquoted (expanded) argument
+    curl = "LC_ALL=C " + " ".join(a if a == '"$d/ca.pem"' else shlex.quote(a) for a in args)
+    script = ("umask 077; d=$(mktemp -d) || exit 97; trap 'rm -rf \"$d\"' EXIT; trap 'exit 143' HUP INT TERM; "
+              f"printf '%s' {shlex.quote(ca_pem)} > \"$d/ca.pem\" && {curl}")
+    return CurlCommand(script, "".join(config))
