@@ -209,6 +209,7 @@ async def test_the_wallboard_shows_six_live_panes_and_two_tabs_leave_one_collect
         await tab.press("6")
         await tab.press("a")
         await tab.wait_for_text("read-only wallboard", timeout=10)
+        print(f"the refusal: {await tab.screenshot(ARTIFACTS / 'opsdash-wallboard-refused.png')}")
         with Store(store, readonly=True) as s:
             assert not [a for a in s.alerts() if a.acked], "an ack from the wallboard reached the store"
 
