@@ -114,18 +114,32 @@ class HTTPProbe:
 
     async def probe(self, ep: EndpointConfig, now: float | None = None) -> HTTPResult:
         t_wall = time.time() if now is None else now
-        t0 = time.perf_counter()
         marks: dict[str, float] = {}
 
         def ms(name: str) -> float | None:
-            if name not in marks:
+            """A phase's end, cumulative: the network intervals up to it, added (http_timing.py).
+
+            Our own work between them (building the request, httpx's pool, h11) is nobody's TTFB.
+            """
+            if name not in marks or "dns" not in marks:
                 return None
-            t = marks[name]
-            # Our own work between the resolve and the wire is not the server's time.
-            wire = marks.get("connect_start", marks.get("request_start"))
-            if name != "dns" and wire is not None and "dns" in marks and t >= wire:
-                t -= wire - marks["dns"]
-            return round((t - t0) * 1000, 3)
+            t = marks["dns"] - t0
+            if name == "dns":
+                return round(t * 1000, 3)
+            if "connected" in marks:  # none on a kept-alive connection
+                t += marks["connected"] - marks["connect_start"]
+            if name == "connected":
+                return round(t * 1000, 3)
+            if "tls_done" in marks:
+                t += marks["tls_done"] - marks["tls_start"]
+            if name == "tls_done":
+                return round(t * 1000, 3)
+            if "first_byte" not in marks or "request_sent" not in marks:
+                return None
+            t += marks["first_byte"] - marks["request_sent"]
+            if name == "total":
+                t += marks["total"] - marks["first_byte"]
+            return round(t * 1000, 3)
 
         token = MARKS.set(marks)  # the network backend stamps into it, in this task
         parts = urlsplit(ep.url)
@@ -134,6 +148,8 @@ class HTTPProbe:
         tried = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # named in a connect error
         try:
             async with asyncio.timeout(ep.timeout):
+                # The clock starts at the name lookup (none for an address), as curl's does.
+                t0 = time.perf_counter()
                 if _is_ip(host):
                     addr = host
                 else:

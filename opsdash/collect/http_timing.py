@@ -8,17 +8,20 @@ parsing after the bytes came, and whatever other task the collector's loop ran
 meanwhile. On an idle machine that was 1.9 ms against curl's 0.6 (bench/RESULTS.md).
 So this backend:
 
-- connects lazily, at the request's first write (or at the TLS handshake): the
-  clock starts right before connect(2), with the request ready to go, and no
-  pool bookkeeping runs between the connect and the send;
-- takes the first response byte's time from the kernel's receive timestamp
-  (SO_TIMESTAMPNS, read with recvmsg), so neither a busy loop nor a
-  descheduled process moves it. Where the kernel gives none, the read's time.
+- connects lazily, at the request's first write (or at the TLS handshake), so
+  no pool bookkeeping runs between the connect and the send;
+- takes the handshake's time from the kernel (TCP_INFO's RTT of the SYN), not
+  from when the loop got round to telling us the socket was writable;
+- stamps the request right before its first send(2), and the first response
+  byte with the kernel's receive time (SO_TIMESTAMPNS, read with recvmsg), so
+  neither a busy loop nor a descheduled process moves it. Where the kernel
+  gives none, the times we saw.
 
-The probe hands its marks dict to the streams through ``MARKS`` (a ContextVar:
-httpcore runs a request's reads and writes in the caller's task). Names:
-``connect_start``, ``connected``, ``tls_done``, ``request_start`` (first write
-of each request), ``first_byte``; all on the time.perf_counter() clock.
+The probe (http.py) adds up the network intervals: connect_start..connected,
+tls_start..tls_done, request_sent..first_byte; our own work between them is
+nobody's TTFB. It hands its marks dict to the streams through ``MARKS`` (a
+ContextVar: httpcore runs a request's reads and writes in the caller's task).
+All marks are on the time.perf_counter() clock.
 
 Streams are raw non-blocking sockets on the running loop (add_reader and
 add_writer only while waiting); TLS is ssl.SSLObject over memory BIOs, as anyio
@@ -54,6 +57,7 @@ _SO_TIMESTAMPNS = 35 if sys.platform == "linux" else None
 _TIMESPEC = struct.Struct("@ll")
 _CMSG_SPACE = socket.CMSG_SPACE(_TIMESPEC.size) if _SO_TIMESTAMPNS else 0
 _READ_SIZE = 65536
+_TCPI_RTT = 68  # offset of tcpi_rtt (u32, microseconds) in Linux's struct tcp_info
 
 
 def _mark(name: str, t: float | None = None, *, again: bool = False) -> None:
@@ -85,6 +89,7 @@ class _Socket:
         self.socket_options = list(socket_options or ())
         self.sock: socket.socket | None = None
         self.rx_time: float | None = None  # of the latest bytes read
+        self.mark_next_send = False  # the next send(2) starts a request
         self._closed = False
 
     async def _wait(self, writable: bool, timeout: float | None, exc: type[Exception]) -> None:
@@ -150,12 +155,29 @@ class _Socket:
         except BaseException:
             self.close()
             raise
-        _mark("connected")
+        _mark("connected", self._handshake_done())
+
+    def _handshake_done(self) -> float:
+        """connect_start + the SYN's round trip as the kernel measured it (now, where it says nothing)."""
+        now = time.perf_counter()
+        marks = MARKS.get()
+        start = marks.get("connect_start") if marks is not None else None
+        if start is None or sys.platform != "linux":
+            return now
+        try:
+            info = self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)  # type: ignore[union-attr]
+            rtt_us = struct.unpack_from("I", info, _TCPI_RTT)[0]
+        except (OSError, struct.error):
+            return now
+        return min(now, start + rtt_us / 1e6) if rtt_us else now
 
     async def send(self, data: bytes, timeout: float | None) -> None:
         await self.connect()
         assert self.sock is not None
         view = memoryview(data)
+        if self.mark_next_send:
+            self.mark_next_send = False
+            _mark("request_sent")  # right before the request's first send(2)
         while view:
             try:
                 n = self.sock.send(view)
@@ -228,7 +250,7 @@ class _PlainStream(httpcore.AsyncNetworkStream):
             return
         if not self._awaiting_first:  # the first write of a request
             self._awaiting_first = True
-            _mark("request_start")
+            self._sock.mark_next_send = True
         await self._sock.send(buffer, timeout)
 
     async def aclose(self) -> None:
@@ -275,6 +297,7 @@ class _TLSStream(httpcore.AsyncNetworkStream):
                 self._in.write_eof()
 
     async def handshake(self, timeout: float | None) -> None:
+        _mark("tls_start")
         try:
             await self._run(self._obj.do_handshake, timeout=timeout)
         except httpcore.ReadTimeout as e:
@@ -302,7 +325,7 @@ class _TLSStream(httpcore.AsyncNetworkStream):
             return
         if not self._awaiting_first:
             self._awaiting_first = True
-            _mark("request_start")
+            self._sock.mark_next_send = True
         try:
             await self._run(self._obj.write, buffer, timeout=timeout)
         except ssl.SSLError as e:
