@@ -1,7 +1,8 @@
 """A wallboard tab's viewer lives exactly as long as its tab and its server: gone within a
 second or two of its tab closing (also when the tab closes while the viewer is still
 starting), and at once when `opsdash web` is killed -9. A websocket client stands in for
-the browser (the page's own protocol: textual-serve's /ws)."""
+the browser (the page's own protocol: textual-serve's /ws). With no collector running, a
+tab's viewer leaves the store's collector lock free."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from opsdash.collector_lock import CollectorLock
 from tests.support.servers import free_port
 from tests.support.ui_fixtures import build_store
 
@@ -66,7 +68,7 @@ def server(tmp_path: Path):
         while b"serving" not in (tmp_path / "web.log").read_bytes():
             assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "web.log").read_text()
             time.sleep(0.05)
-        yield proc, f"http://127.0.0.1:{port}/ws?width=120&height=40"
+        yield proc, f"http://127.0.0.1:{port}/ws?width=120&height=40", store
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -98,12 +100,18 @@ async def _first_screen(ws: aiohttp.ClientWebSocketResponse, timeout: float = 20
 
 
 async def test_a_viewer_goes_with_its_tab_even_while_starting_and_with_a_killed_server(server) -> None:
-    web, url = server
+    web, url, store = server
     async with aiohttp.ClientSession() as session:
         # A tab that showed the dashboard, then closed: its viewer hangs up, well within the
         # 3 s after which it would be killed.
         ws, pid = await _open(session, url, web)
         await _first_screen(ws)
+        # No collector writes this store, and the tab's viewer does not become one: the lock
+        # stays free while it reads (a TUI without --no-collector takes it within a second).
+        await asyncio.sleep(2.0)
+        lock = CollectorLock(store)
+        assert lock.try_acquire(), "a wallboard viewer took the store's collector lock"
+        lock.release()
         await ws.close()
         assert await _gone(pid, 5) < 2.5
 
