@@ -74,6 +74,7 @@ from .ssh import SSHHost
 MAX_BACKOFF = 300.0
 FLUSH_PERIOD = 0.5  # the writer commits a batch this often
 WAKE_TICK = 0.5  # jobs (but HTTP probes) wake on this grid of loop time, together (see _sleep_until)
+WAKE_BATCH = 8  # of them started per loop pass
 MAX_HELD_SAMPLES = 500_000  # kept in memory while the store cannot be written (about 100 MB at most)
 
 log = logging.getLogger("opsdash.collect")
@@ -746,8 +747,15 @@ class Collector:
         return await fut
 
     def _wake_slot(self, when: float) -> None:
-        for fut in self._slots.pop(when, ()):
+        self._wake_some(self._slots.pop(when, []))
+
+    def _wake_some(self, waiters: list[asyncio.Future[bool]]) -> None:
+        # WAKE_BATCH jobs per loop pass, the rest in the next ones: a pass that starts a
+        # hundred polls would hold the loop (and the lag) for all of them.
+        for fut in waiters[:WAKE_BATCH]:
             _wake(fut, False)
+        if len(waiters) > WAKE_BATCH:
+            asyncio.get_running_loop().call_soon(self._wake_some, waiters[WAKE_BATCH:])
 
     async def _lag_monitor(self) -> None:
         loop = asyncio.get_running_loop()

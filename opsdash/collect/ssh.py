@@ -48,6 +48,7 @@ from . import remote
 from .runner import MAX_OUTPUT_BYTES, CommandResult
 
 READ_CHUNK = 65536
+FAILED_FRESH = 0.25  # s: a failed connect is still the answer for polls that waited on it (ready())
 
 # Cipher preference when ssh_config names none: asyncssh's own list, AES-GCM first.
 # asyncssh does chacha20-poly1305 in Python around two fresh cryptography contexts
@@ -163,7 +164,9 @@ class SSHHost:
         self._limit = connect_limit or asyncio.Semaphore(20)
         self._jump_host = jump_host or (lambda name: None)
         self._conn: asyncssh.SSHClientConnection | None = None
-        self._connecting: asyncio.Lock = asyncio.Lock()
+        self._attempt: asyncio.Task[asyncssh.SSHClientConnection] | None = None  # the connect under way
+        self._failed: tuple[float, SSHError] | None = None  # when the last attempt failed, and why
+        self._deadline: asyncio.Timeout | None = None  # the attempt's, restarted when it gets a connect slot
         self._shell: RemoteShell | None = None
         self._shell_lock = asyncio.Lock()
         self.connects = 0  # how many times we (re)connected: a storm shows here
@@ -205,23 +208,63 @@ class SSHHost:
         except (OSError, ValueError) as e:
             raise SSHError(f"cannot read ssh_config {self.cfg.ssh_config}: {e}", state=HOST_ERROR) from None
 
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and not self._conn.is_closed()
+
     async def connection(self, timeout: float | None = None) -> asyncssh.SSHClientConnection:
-        """The connection, opened within ``timeout`` (default: the host's) if there is none."""
+        """The connection, opened within ``timeout`` (default: the host's) of getting a
+        connect slot if there is none.
+
+        One attempt at a time, in its own task, shared by every caller: a caller that
+        gives up (its poll's deadline) does not cancel the handshake, so under a connect
+        storm each attempt gets to finish instead of being started over by every poll.
+        An attempt that failed FAILED_FRESH ago or less is the answer for callers that were
+        waiting for it (``ready()``), not a reason to try again at once."""
         if self._conn is not None and not self._conn.is_closed():
             return self._conn
-        async with self._connecting:
-            if self._conn is not None and not self._conn.is_closed():
-                return self._conn
+        loop = asyncio.get_running_loop()
+        if self._attempt is None and self._failed is not None and loop.time() - self._failed[0] < FAILED_FRESH:
+            raise self._failed[1]
+        return await asyncio.shield(self._start_attempt(timeout))
+
+    async def ready(self) -> None:
+        """Wait, with no deadline of ours, until the connection is open or an attempt at it
+        has failed; raises nothing. The collector waits here before a poll's clock starts:
+        time queued for a connect slot is the collector's start-up, not the host's slowness."""
+        if self._conn is not None and not self._conn.is_closed():
+            return
+        loop = asyncio.get_running_loop()
+        if self._attempt is None and self._failed is not None and loop.time() - self._failed[0] < FAILED_FRESH:
+            return
+        await asyncio.wait([self._start_attempt(None)])
+
+    def _start_attempt(self, timeout: float | None) -> "asyncio.Task[asyncssh.SSHClientConnection]":
+        if self._attempt is None:
+            self._attempt = asyncio.ensure_future(self._open_connection(timeout or self.cfg.timeout))
+            # Retrieved here: an attempt every caller gave up on must not log "never retrieved".
+            self._attempt.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return self._attempt
+
+    async def _open_connection(self, timeout: float) -> asyncssh.SSHClientConnection:
+        try:
             self._drop_shell()
-            self._conn = await self._connect(timeout or self.cfg.timeout)
+            try:
+                conn = await self._connect(timeout)
+            except SSHError as e:
+                self._failed = (asyncio.get_running_loop().time(), e)
+                raise
+            self._conn, self._failed = conn, None
             self.connects += 1
-            return self._conn
+            return conn
+        finally:
+            self._attempt = None
 
     async def _connect(self, timeout: float) -> asyncssh.SSHClientConnection:
         self._resolving = None
         try:
-            async with asyncio.timeout(timeout):
-                return await self._connect_chain()
+            async with asyncio.timeout(timeout) as self._deadline:
+                return await self._connect_chain(timeout)
         except TimeoutError:
             if self._resolving is not None:  # the resolver never answered: the name is the problem
                 where, name = self._resolving
@@ -229,7 +272,7 @@ class SSHHost:
                                state=HOST_UNREACHABLE) from None
             raise SSHError(f"no SSH handshake with {self._trying} within {timeout:g}s", state=HOST_TIMEOUT) from None
 
-    async def _connect_chain(self) -> asyncssh.SSHClientConnection:
+    async def _connect_chain(self, timeout: float) -> asyncssh.SSHClientConnection:
         c = self.cfg
         self._trying = c.address
         target = await self._effective(c.address, c.port, c.user)
@@ -241,7 +284,11 @@ class SSHHost:
                 shared = await other.connection()  # before our slot: it takes its own
             except SSHError as e:
                 raise SSHError(f"via jump host {c.jump}: {e}", state=e.state) from None
+        if self._deadline is not None:
+            self._deadline.reschedule(None)  # queued for a slot behind other hosts' handshakes: no deadline yet
         async with self._limit:
+            if self._deadline is not None:  # the wait for a slot was ours, not the host's: a full timeout from here
+                self._deadline.reschedule(asyncio.get_running_loop().time() + timeout)
             tunnel: asyncssh.SSHClientConnection | None = shared
             via = f"jump host {c.jump}"
             # ours wins over ssh_config's ProxyJump, as `ssh -J` does
@@ -502,6 +549,9 @@ class SSHHost:
             self._conn = None
 
     async def close(self) -> None:
+        if self._attempt is not None:  # a handshake nobody will use
+            self._attempt.cancel()
+            await asyncio.wait([self._attempt])
         self._drop_shell()
         if self._conn is not None:
             self._conn.close()
