@@ -130,10 +130,21 @@ class _LocalProcess:
             while stream is not None and await stream.read(1 << 16):
                 pass
 
+        drained = asyncio.gather(drain(self._proc.stdout), drain(self._proc.stderr))
+        # Cancelled at loop close, the drains end before anyone reads their outcome: read it here.
+        drained.add_done_callback(lambda f: f.cancelled() or f.exception())
         try:
-            await asyncio.wait_for(asyncio.gather(drain(self._proc.stdout), drain(self._proc.stderr)),
-                                   self._grace + 2.0)
+            await asyncio.wait_for(drained, self._grace + 2.0)
             await asyncio.wait_for(self._proc.wait(), 1.0)
+        except asyncio.CancelledError:
+            # The loop is closing (the collector stopped mid-command): nobody will wait for the
+            # group, so stop it and close the transport now, while the loop can still do so.
+            try:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._close_transport(force=True)
+            raise
         except (asyncio.TimeoutError, OSError):
             try:
                 os.killpg(self._proc.pid, signal.SIGKILL)  # not reaped yet: the id is still ours
