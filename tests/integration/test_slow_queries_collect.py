@@ -70,12 +70,7 @@ def test_collect_reads_slow_statements_over_a_dsn_file_and_never_stores_the_pass
             out, err = p.communicate(timeout=15)
             if work is not None:
                 work.join(60)
-        assert p.returncode == 0, err
-        # Known, not this kind's: a local command in flight when the collector stops leaves
-        # collect/runner.py's reaper cancelled at loop close ("_GatheringFuture exception was
-        # never retrieved"). Any other traceback fails.
-        assert "Traceback" not in err.split("_GatheringFuture exception was never retrieved")[0], err
-        assert "databases.py" not in err and "slow_queries.py" not in err, err
+        assert p.returncode == 0 and "Traceback" not in err and "Exception ignored" not in err, err
 
     polled = sorted(rows.values(), key=lambda r: r["t"])
     assert polled and all(r["up"] and not r["errors"] for r in polled), polled[-1]
