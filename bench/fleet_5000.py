@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""One collector polling the demo fleet of N hosts (default 5000, health every 15 s).
+
+What runs: the demo fleet process (``python -m opsdash.demo.fleet``, one asyncssh
+listener for every host, as ``opsdash demo --hosts N`` starts it) and, in this
+process, the collector exactly as ``opsdash demo --headless`` builds it
+(Collector + alert engine + store, the demo's config.toml). The story starts at
+0, so no host is down in the first 240 s: the fleet is healthy.
+
+What is measured:
+  - polls, failed, late: the collector's own counters, per job kind, and why
+    each failed poll failed (the probe's error, counted by message);
+  - collector CPU: this process's user+sys (all threads) over the whole run
+    (connecting included) and from the moment every host is connected;
+  - the fleet's CPU over the same spans (/proc/PID/stat), to show what the
+    test rig costs the 2 cores it shares with the collector;
+  - peak RSS of this process, loop lag (the collector's 0.1 s monitor).
+
+    python bench/fleet_5000.py --hosts 5000 --duration 150
+
+Writes a Markdown table to stdout (and --out FILE).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import os
+import platform
+import re
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from opsdash.alerts.engine import engine_for  # noqa: E402
+from opsdash.collect.collector import Collector  # noqa: E402
+from opsdash.commands.demo import _raise_fd_limit, start_fleet, stop_fleet, wait_ready  # noqa: E402
+from opsdash.config import load_config  # noqa: E402
+from opsdash.demo.config import make_keys, write_config  # noqa: E402
+from opsdash.store import Store  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_self() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def cpu_pid(pid: int) -> float:
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / TICK
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _counted(fn: Any, why: collections.Counter, kind: str) -> Any:
+    async def run() -> None:
+        try:
+            await fn()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as e:
+            # Host names and numbers vary; the cause is what is counted.
+            why[(kind, re.sub(r"\d+(\.\d+)?", "N", f"{type(e).__name__}: {e}")[:140])] += 1
+            raise
+    return run
+
+
+async def collect(col: Collector, duration: float, fleet_pid: int, hosts: int) -> dict[str, Any]:
+    why: collections.Counter = collections.Counter()
+    build = col.build_jobs
+
+    def counted_jobs(**kw: Any) -> list:
+        jobs = build(**kw)
+        for j in jobs:
+            j.fn = _counted(j.fn, why, j.kind)
+        return jobs
+
+    col.build_jobs = counted_jobs  # type: ignore[method-assign]
+    t0, c0, f0 = time.monotonic(), cpu_self(), cpu_pid(fleet_pid)
+    marks: dict[str, Any] = {}
+    peak_rss = 0.0
+
+    async def watch() -> None:
+        nonlocal peak_rss
+        while True:
+            await asyncio.sleep(1.0)
+            peak_rss = max(peak_rss, rss_mb())
+            up = sum(1 for h in col._ssh.values() if h._conn is not None and h._shell is not None)
+            if "connected" not in marks and up >= hosts:
+                marks["connected"] = (time.monotonic(), cpu_self(), cpu_pid(fleet_pid))
+
+    w = asyncio.create_task(watch())
+    try:
+        stats = await col.run(duration=duration)
+    finally:
+        w.cancel()
+    t1, c1, f1 = time.monotonic(), cpu_self(), cpu_pid(fleet_pid)
+    kinds: dict[str, list[int]] = {}
+    for j in col.jobs:
+        k = kinds.setdefault(j.kind, [0, 0, 0])
+        k[0] += j.polls
+        k[1] += j.polls_failed
+        k[2] += j.polls_late
+    out = {"stats": stats, "kinds": kinds, "why": why, "wall": t1 - t0, "cpu": c1 - c0, "fleet_cpu": f1 - f0,
+           "peak_rss": max(peak_rss, rss_mb()), "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if "connected" in marks:
+        tc, cc, fc = marks["connected"]
+        out.update(connected_after=tc - t0, steady_wall=t1 - tc, steady_cpu=c1 - cc, steady_fleet=f1 - fc)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hosts", type=int, default=5000)
+    ap.add_argument("--duration", type=float, default=150.0, help="seconds of collection")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    _raise_fd_limit()
+    d = Path(tempfile.mkdtemp(prefix="opsdash-fleet-bench-"))
+    load0 = Path("/proc/loadavg").read_text().split()[:3]
+    fleet = None
+    try:
+        make_keys(d)
+        fleet = start_fleet(d, args.hosts)
+        ready = wait_ready(d, fleet, timeout=120)
+        config = load_config(str(write_config(d, ready)))
+        store = Store(d / "opsdash.sqlite")
+        col = Collector(config, store, alert_engine=engine_for(config, store))
+        r = asyncio.run(collect(col, args.duration, fleet.pid, args.hosts))
+        store.close()
+    finally:
+        if fleet is not None:
+            stop_fleet(fleet)
+        shutil.rmtree(d, ignore_errors=True)
+    load1 = Path("/proc/loadavg").read_text().split()[:3]
+    s = r["stats"]
+    polls, failed, late = s["polls"], s["polls_failed"], s["polls_late"]
+    lines = [
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}; load average {' '.join(load0)} at start, {' '.join(load1)} at the end. "
+        f"{args.hosts} demo hosts (health every 15 s; the 12 story hosts every 5 s, with patches, caches, backups "
+        f"and 6 endpoints), {r['wall']:.0f} s of collection.",
+        "",
+        "| | value |",
+        "|---|---:|",
+        f"| polls (failed, late) | {polls} ({failed} = {100 * failed / max(1, polls):.2f}%, "
+        f"{late} = {100 * late / max(1, polls):.2f}%) |",
+    ]
+    for kind, (p, f, lt) in sorted(r["kinds"].items()):
+        lines.append(f"| {kind} polls (failed, late) | {p} ({f}, {lt}) |")
+    lines += [
+        f"| collector CPU, whole run (connecting included) | {r['cpu'] / r['wall']:.3f} core ({r['cpu']:.1f} s) |",
+    ]
+    if "connected_after" in r:
+        lines += [
+            f"| every host connected after | {r['connected_after']:.0f} s |",
+            f"| collector CPU after that | {r['steady_cpu'] / r['steady_wall']:.3f} core |",
+            f"| fleet CPU, whole run / after that | {r['fleet_cpu'] / r['wall']:.3f} / "
+            f"{r['steady_fleet'] / r['steady_wall']:.3f} core |",
+        ]
+    else:
+        lines.append(f"| fleet CPU, whole run | {r['fleet_cpu'] / r['wall']:.3f} core (not every host connected) |")
+    lag = s["loop_lag_ms"]
+    lines += [
+        f"| peak RSS | {r['ru_maxrss']:.0f} MB |",
+        f"| loop lag p50 / p95 / max | {lag['p50']:.1f} / {lag['p95']:.1f} / {lag['max']:.1f} ms |",
+        "",
+    ]
+    counted = collections.Counter()
+    for (kind, _), n in r["why"].items():
+        counted[kind] += n
+    for kind, (_, f, _) in r["kinds"].items():
+        if f > counted[kind]:
+            r["why"][(kind, "the job's own deadline passed (timeout + 1 s)")] += f - counted[kind]
+    if r["why"]:
+        lines += ["| failed polls by kind and error | count |", "|---|---:|"]
+        for (kind, msg), n in r["why"].most_common(12):
+            lines.append(f"| {kind}: {msg.replace('|', '/')} | {n} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
