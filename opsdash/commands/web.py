@@ -38,6 +38,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 from . import _common
 
@@ -129,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     store = _common.store_path(args)
     url = check_public_url(args.public_url) if args.public_url else public_url(host, port)
     sock = bind(host, port)
-    server = _server(viewer_argv(args), host, port, url)
+    server = _server(viewer_argv(args), host, port, url, allowed_origins(host, port, url))
     mode = "actions allowed" if args.allow_actions else "read-only"
     print(f"opsdash web: serving the wallboard ({mode}) of {store} on {url}; no authentication", file=sys.stderr)
     _say_if_nothing_collects(store)
@@ -147,6 +148,24 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:  # a name: it may resolve to anything
         return False
+
+
+def allowed_origins(host: str, port: int, url: str) -> frozenset[str]:
+    """The pages that may open a tab's websocket: this wallboard's own (``url``), and for a
+    loopback address its other loopback names. A websocket is not held to the same-origin
+    policy, so without this check any web page the user visits could open one to
+    127.0.0.1:8080 and read the fleet (or, with --allow-actions, silence it), directly or
+    through a DNS name rebound to 127.0.0.1. Browsers always send Origin; other clients
+    (curl, a test) are not that attack and need not."""
+    parts = urlsplit(url)
+    origins = {f"{parts.scheme}://{parts.netloc}".lower()}
+    names = {host, "localhost", "127.0.0.1", "::1"} if _loopback(host) else {host}
+    for name in names:
+        netloc = f"[{name}]" if ":" in name else name
+        origins.add(f"http://{netloc}:{port}".lower())
+        if port == 80:
+            origins.add(f"http://{netloc}".lower())
+    return frozenset(origins)
 
 
 def check_public_url(url: str) -> str:
@@ -193,7 +212,7 @@ def _die_with(parent: int) -> Callable[[], None]:
     return preexec
 
 
-def _server(argv: list[str], host: str, port: int, url: str) -> Any:
+def _server(argv: list[str], host: str, port: int, url: str, origins: frozenset[str]) -> Any:
     """textual-serve's Server, with our AppService for each tab (built here: aiohttp is
     imported only by `opsdash web`, not by every command)."""
     import aiohttp_jinja2
@@ -274,7 +293,12 @@ def _server(argv: list[str], host: str, port: int, url: str) -> Any:
                                    for ws in list(self.sockets)), return_exceptions=True)
 
         async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
-            # textual-serve 1.1's handle_websocket with TabProcess for its AppService.
+            # textual-serve 1.1's handle_websocket with TabProcess for its AppService, and
+            # the pages allowed to open one (allowed_origins).
+            origin = request.headers.get("Origin")
+            if origin is not None and origin.rstrip("/").lower() not in origins:
+                log.warning("refused a websocket from a page at %s (not this wallboard's)", origin[:200])
+                raise web.HTTPForbidden(text="opsdash web: a page from another origin cannot open the wallboard\n")
             websocket = web.WebSocketResponse(heartbeat=15)
             self.sockets.add(websocket)
             width = to_int(request.query.get("width", "80"), 80)

@@ -101,3 +101,14 @@ def test_a_bad_public_url_is_one_line_and_exit_3(url: str, config: Path, tmp_pat
     err = capsys.readouterr().err
     assert rc == 3
     assert err.splitlines() == [f'command line: --public-url: expected http(s)://HOST[:PORT][/PATH], got "{url}"']
+
+
+def test_the_origins_allowed_to_open_a_tab() -> None:
+    assert web.allowed_origins("127.0.0.1", 8080, "http://127.0.0.1:8080") == {
+        "http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"}
+    # Behind a reverse proxy: the public URL's origin (its path is not part of it).
+    assert "https://wallboard.example.com" in web.allowed_origins("127.0.0.1", 8080,
+                                                                  "https://Wallboard.example.com/ops")
+    # Every interface: the address as listened on and the public URL; no loopback names.
+    assert web.allowed_origins("0.0.0.0", 80, "http://board.example.net") == {
+        "http://board.example.net", "http://0.0.0.0:80", "http://0.0.0.0"}

@@ -127,3 +127,21 @@ async def test_a_viewer_goes_with_its_tab_even_while_starting_and_with_a_killed_
         web.wait(5)
         await _gone(pid, 3)
         await ws.close()
+
+
+async def test_a_page_from_another_origin_cannot_open_a_tab(server) -> None:
+    """Cross-site websocket hijacking: any page the user visits could open ws://127.0.0.1:PORT
+    (websockets are not held to the same-origin policy) and read the fleet; a name rebound to
+    127.0.0.1 the same. Refused before a viewer starts; the wallboard's own pages get in."""
+    web, url, _store = server
+    port = int(url.split(":")[2].split("/")[0])
+    async with aiohttp.ClientSession() as session:
+        for origin in ("http://evil.example", f"http://rebound.example:{port}", f"http://127.0.0.1:{port + 1}"):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as e:
+                await session.ws_connect(url, headers={"Origin": origin})
+            assert e.value.status == 403, origin
+        assert not _children(web.pid), "a refused page started a viewer"
+        for origin in (f"http://127.0.0.1:{port}", f"http://localhost:{port}"):
+            ws = await session.ws_connect(url, headers={"Origin": origin})
+            await _first_screen(ws)
+            await ws.close()
