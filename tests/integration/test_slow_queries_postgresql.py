@@ -60,6 +60,7 @@ async def test_slow_statement_run_50_times_is_first_by_total_time_with_50_calls(
     assert 0.5 < row["top_query_share"] <= 1.0
     assert row["slow_calls_per_s"] > 0  # 50 calls of >= 20 ms against slow_ms = 10
     assert "0.02" not in top["text"] and "$1" in top["text"]  # normalised, never the parameter
+    assert not any("pg_stat_statements" in q["text"] for q in row["top_total"] + row["top_mean"])  # not itself
     _no_negatives(row)
     samples = {s.metric: s.value for s in KIND.row_type.from_json(row).samples(row["t"], "pg", {"vantage": "local"})}
     assert samples["db.up"] == 1 and samples["db.top_query_mean_ms"] == top["mean_ms"]
