@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from opsdash.cli import main
 from opsdash.collect import prom
 from tests.support import REPO
 from tests.support.fake_prometheus import ALL_GAUGES, BASELINE, FakePrometheus, expected_health, node_reply
@@ -63,7 +62,19 @@ def _strict(text: str) -> Any:
     return json.loads(text, parse_constant=no_constants)
 
 
-def test_once_shows_each_hosts_known_figures_and_null_for_the_non_finite_one(tmp_path: Path) -> None:
+def test_once_shows_each_hosts_known_figures_and_null_for_the_non_finite_one(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # `opsdash once` through the CLI's entry point in this process (stdout and stderr captured
+    # at the file descriptors): the same output without two Python start-ups.
+    monkeypatch.setenv("OPSDASH_CONFIG", "/nonexistent")
+    monkeypatch.chdir(ROOT)
+    capfd.readouterr()
+
+    def once(*args: str) -> subprocess.CompletedProcess:
+        rc = main(["once", *args])
+        out = capfd.readouterr()
+        return subprocess.CompletedProcess(["opsdash", "once", *args], rc, out.out, out.err)
+
     fake = FakePrometheus()
     try:
         cases = {g: VALUES[i % 3] for i, g in enumerate(ALL_GAUGES)}  # every gauge, the three values in turn
@@ -71,10 +82,7 @@ def test_once_shows_each_hosts_known_figures_and_null_for_the_non_finite_one(tmp
         cfg.write_text("".join(
             f'[[sources]]\nkind = "prometheus"\nname = "p-{g}"\nurl = "{fake.url}/node/{g}/{v}"\ntimeout = "5s"\n\n'
             for g, v in cases.items()))
-        env = {**os.environ, "OPSDASH_CONFIG": "/nonexistent"}
-        r = subprocess.run([sys.executable, "-m", "opsdash", "once", "--format", "json", "--config", str(cfg),
-                            "--store", str(tmp_path / "s.db")], capture_output=True, text=True, timeout=120,
-                           cwd=ROOT, env=env)
+        r = once("--format", "json", "--config", str(cfg), "--store", str(tmp_path / "s.db"))
         assert "Traceback" not in r.stderr, r.stderr
         snap = _strict(r.stdout)  # NaN/Infinity would not be JSON
         hosts = {h["name"]: h for h in snap["hosts"]}
@@ -83,9 +91,7 @@ def test_once_shows_each_hosts_known_figures_and_null_for_the_non_finite_one(tmp
             assert h, (g, sorted(hosts), r.stderr)
             assert h["state"] == "ok" and h["error"] is None, h
             assert h["health"] == expected_health(g), g
-        text = subprocess.run([sys.executable, "-m", "opsdash", "once", "--config", str(cfg),
-                               "--store", str(tmp_path / "s.db")], capture_output=True, text=True, timeout=120,
-                              cwd=ROOT, env=env)
+        text = once("--config", str(cfg), "--store", str(tmp_path / "s.db"))
         assert "Traceback" not in text.stderr and text.returncode in (0, 1, 2), text.stderr
         assert not re.search(r"\b(nan|inf)\b", text.stdout, re.I), text.stdout
         lines = {ln.split()[0]: ln.split()[1:] for ln in text.stdout.splitlines() if ln.startswith("  n-")}
