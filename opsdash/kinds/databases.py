@@ -669,7 +669,7 @@ class DatabasesKind(Kind):
     def state(self, row: Mapping[str, Any]) -> tuple[str, bool]:
         if not row.get("up"):
             return "down", True
-        errors = row.get("errors") or ()
+        errors = _list(row.get("errors"))
         if errors:
             # Not a failed check: the server answers and its figures show; db.stats_ok's rule
             # (a warning) says how bad, the row's errors why.
@@ -688,7 +688,7 @@ class DatabasesKind(Kind):
         if is_number(row.get("uptime_s")):
             parts.append(f"up {_age(row['uptime_s'])}")
         lines = [" · ".join(parts)]
-        lines += [f"  ! {e}" for e in row.get("errors") or ()]
+        lines += [f"  ! {e}" for e in _list(row.get("errors"))]
         if row.get("reset"):
             lines.append("counters reset in this interval (stats reset or restart): no rates until the next poll")
         elif row.get("first"):
@@ -696,11 +696,12 @@ class DatabasesKind(Kind):
         elif is_number(row.get("interval_s")):
             share = row.get("top_query_share")
             lines.append(
-                f"last {_age(row['interval_s'])}: {row.get('calls_per_s', 0):.1f} calls/s, "
-                f"{row.get('slow_calls_per_s', 0):.2f} slow calls/s (mean >= {row.get('slow_ms', 500):g} ms)"
+                f"last {_age(row['interval_s'])}: {_num(row.get('calls_per_s'), '.1f')} calls/s, "
+                f"{_num(row.get('slow_calls_per_s'), '.2f')} slow calls/s "
+                f"(mean >= {_num(row.get('slow_ms'), 'g')} ms)"
                 + (f", top query {share * 100:.0f}% of time" if is_number(share) else ""))
             for title, key in (("Top by total time", "top_total"), ("Top by mean time", "top_mean")):
-                qs = row.get(key) or []
+                qs = [q for q in _list(row.get(key)) if isinstance(q, dict)]
                 if not qs:
                     continue
                 lines.append(f"{title}:")
@@ -713,10 +714,20 @@ class DatabasesKind(Kind):
 
     def handover_line(self, target: str, vantage: str, row: Mapping[str, Any]) -> str | None:
         word, failing = self.state(row)
-        if not failing and not row.get("errors"):
+        errors = [str(e) for e in _list(row.get("errors"))]
+        if not failing and not errors:
             return None
-        why = row.get("reason") if word == "down" else "; ".join(row.get("errors") or ()) or word
+        why = row.get("reason") if word == "down" else "; ".join(errors) or word
         return f"{self.title} {target} on {vantage}: {word}: {why}"
+
+
+def _list(v: Any) -> list[Any]:
+    """A stored row's list, or none (a row read back may be old or damaged)."""
+    return list(v) if isinstance(v, (list, tuple)) else []
+
+
+def _num(v: Any, spec: str) -> str:
+    return format(v, spec) if is_number(v) else "-"
 
 
 def _n(n: Any, word: str) -> str:

@@ -316,3 +316,17 @@ def test_detail_lists_both_top_lists_and_the_handover_only_failures() -> None:
     assert "1 slow calls/s" not in text and "top query 67% of time" in text
     assert KIND.handover_line("pg", "local", b) is None
     assert "counters reset" in "\n".join(KIND.detail(poll(PG, pg_sections(120.0, {"1": (1, 1.0, 1)}), b)))
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(st.dictionaries(st.sampled_from(["up", "engine", "version", "connections", "uptime_s", "errors", "reset",
+                                        "first", "interval_s", "calls_per_s", "slow_calls_per_s", "slow_ms",
+                                        "top_query_share", "top_total", "top_mean", "untracked", "reason"]),
+                       st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+                       | st.lists(st.text(max_size=10) | st.dictionaries(st.text(max_size=8), st.integers()), max_size=3)))
+def test_detail_state_and_handover_survive_any_stored_row(row) -> None:
+    """A row read back from the store may be old or damaged: the drill-down still draws."""
+    KIND.state(row)
+    line = KIND.handover_line("pg", "local", row)
+    assert line is None or isinstance(line, str)
+    assert all(isinstance(ln, str) for ln in KIND.detail(row))
