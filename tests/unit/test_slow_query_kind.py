@@ -303,7 +303,7 @@ def test_a_checks_slow_ms_sets_its_own_slow_query_thresholds() -> None:
     cfg = parse_config('[[databases]]\nname = "fast"\nengine = "postgresql"\nslow_ms = 50\n'
                        '[[databases]]\nname = "usual"\nengine = "postgresql"\n')
     rule = next(r for r in builtin_rules(cfg) if r.name == "slow-query-mean")
-    assert rule.warn == 500 and rule.crit == 2000
+    assert rule.warn == 500 and rule.crit == 2000 and rule.clear is None  # none above a check's own warn
     own = {o.match["target"]: (o.warn, o.crit) for o in rule.overrides}
     assert own == {"fast": (50.0, 200.0)}
 
