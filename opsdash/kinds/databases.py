@@ -108,9 +108,6 @@ def _top(v: Any) -> int:
     return v
 
 
-_CONNECTION_KEYS = ("database", "user", "address", "port", "socket")
-
-
 # --- what runs on the host ------------------------------------------------------------
 
 # The probe's own statements are marked (PostgreSQL keeps comments in the text) and left out
@@ -219,7 +216,8 @@ def _client(check: DatabaseCheck) -> tuple[str, str]:
 
 
 def _conn(check: DatabaseCheck, dsn: Dsn | None) -> tuple[list[str], dict[str, str]]:
-    """The client's connection options and environment (the password only in the latter)."""
+    """The client's connection options and environment (the password only in the latter).
+    The check's keys win over the dsn_file's values (a password-only file needs them)."""
     args: list[str] = []
     env: dict[str, str] = {}
     pg = check.engine == "postgresql"
@@ -553,11 +551,6 @@ class DatabasesKind(Kind):
             tables.append(v)
             if v["host"] != "local" and v["host"] not in ck.hosts:
                 ck.problem(f"{at}.host", f'expected "local" or a configured host name, got "{v["host"]}"')
-            if v["dsn_file"] is not None:
-                both = [k for k in _CONNECTION_KEYS if v[k] is not None]
-                if both:
-                    ck.problem(f"{at}.dsn_file", f"give the connection either in dsn_file or as keys, not both "
-                                                 f"(also set: {', '.join(both)})")
             if v["address"] is not None and v["socket"] is not None:
                 ck.problem(f"{at}.socket", "give address (TCP) or socket, not both")
             for k in ("interval", "timeout"):

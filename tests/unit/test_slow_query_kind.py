@@ -78,11 +78,11 @@ def test_config_keys_and_defaults() -> None:
 def test_bad_config_gives_one_line_per_problem_with_its_key() -> None:
     with pytest.raises(ConfigError) as ei:
         parse_config('[[databases]]\nname = "a"\nengine = "oracle"\nhost = "nowhere"\nslow_ms = -1\n'
-                     '[[databases]]\nname = "b"\nengine = "postgresql"\ndsn_file = "/x"\nuser = "u"\n'
+                     '[[databases]]\nname = "b"\nengine = "postgresql"\ndsn_file = 5\nuser = "u"\n'
                      '[[databases]]\nname = "c"\nengine = "mariadb"\naddress = "db"\nsocket = "/s"\ntop = 99\n')
     lines = str(ei.value).splitlines()
     want = ["databases[0].engine: expected", "databases[0].host: expected \"local\" or a configured host",
-            "databases[0].slow_ms: expected a number above 0", "databases[1].dsn_file: give the connection either",
+            "databases[0].slow_ms: expected a number above 0", "databases[1].dsn_file: expected a non-empty string",
             "databases[2].socket: give address (TCP) or socket", "databases[2].top: expected an integer 1-20"]
     for w in want:
         assert sum(w in ln for ln in lines) == 1, (w, lines)
@@ -131,6 +131,14 @@ def test_the_password_is_only_in_the_scripts_environment_and_values_are_quoted()
             shlex.split(ln)  # every line is well-formed shell: values quoted, nothing breaks out
     assert f"PGHOST={shlex.quote(hostile)}; export PGHOST" in script(
         DatabaseCheck(name="a", engine="postgresql", dsn_file="/f"), parse_dsn(f"host='{hostile}'", "postgresql"))
+
+
+def test_a_password_only_dsn_file_goes_with_the_checks_keys() -> None:
+    check = DatabaseCheck(name="p", engine="postgresql", socket="/run/postgresql", user="mon", dsn_file="/f")
+    body = script(check, parse_dsn("S3cret\n", "postgresql"))
+    assert "PGHOST=/run/postgresql" in body and "PGUSER=mon" in body and "PGPASSWORD=S3cret" in body
+    over = script(check, parse_dsn("postgresql://other:pw@db:5433/x", "postgresql"))
+    assert "PGUSER=mon" in over and "PGUSER=other" not in over and "PGPORT=5433" in over  # the keys win
 
 
 def test_connection_keys_reach_the_client() -> None:
