@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from opsdash.alerts.engine import alert_id
+from opsdash.cli import main
 from opsdash.errors import StoreError
 from opsdash.store import Store
 from tests.support.servers import free_port
@@ -21,9 +22,24 @@ pytestmark = pytest.mark.integration
 AID = alert_id("host-down", "web-1")
 
 
-def opsdash(tmp: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "opsdash", *args, "--config", str(tmp / "c.toml"),
-                           "--store", str(tmp / "s.sqlite")], capture_output=True, text=True, timeout=30)
+@pytest.fixture
+def opsdash(capfd: pytest.CaptureFixture[str]):
+    """A viewer's command, through the CLI's entry point in this process (stdout and stderr
+    captured at the file descriptors): the same output without a Python start-up each."""
+    capfd.readouterr()
+
+    def run(tmp: Path, *args: str) -> subprocess.CompletedProcess:
+        argv = [*args, "--config", str(tmp / "c.toml"), "--store", str(tmp / "s.sqlite")]
+        rc = main(argv)
+        out = capfd.readouterr()
+        return subprocess.CompletedProcess(["opsdash", *argv], rc, out.out, out.err)
+
+    return run
+
+
+def host_polls_since(store: Path, t: float) -> int:
+    with Store(store, readonly=True) as s:
+        return len(s.history("web-1", "host.up", t))
 
 
 def alert_row(store: Path):
@@ -34,7 +50,7 @@ def alert_row(store: Path):
         return None
 
 
-def test_escalate_twice_while_a_collector_runs_gives_l3_then_already_at_l3_with_one_row(tmp_path: Path) -> None:
+def test_escalate_twice_while_a_collector_runs_gives_l3_then_already_at_l3_with_one_row(tmp_path: Path, opsdash) -> None:
     (tmp_path / "known_hosts").write_text("")
     (tmp_path / "c.toml").write_text(  # nothing listens on the port: the host is down
         f'[[hosts]]\nname = "web-1"\naddress = "127.0.0.1"\nport = {free_port()}\nuser = "ops"\n'
@@ -51,7 +67,12 @@ def test_escalate_twice_while_a_collector_runs_gives_l3_then_already_at_l3_with_
         first = opsdash(tmp_path, "escalate", AID)
         assert first.returncode == 0, first.stderr
         assert "L2 → L3" in first.stdout
-        time.sleep(2.5)  # the collector rewrites the row on every poll and tick meanwhile
+        # The collector rewrites the row on every poll and tick: let it poll twice more.
+        escalated = time.time()
+        deadline = time.monotonic() + 30
+        while host_polls_since(store, escalated) < 2:
+            assert time.monotonic() < deadline and proc.poll() is None, "the collector stopped polling"
+            time.sleep(0.1)
         assert alert_row(store).tier == "L3"
         second = opsdash(tmp_path, "escalate", AID)
         assert second.returncode == 0, second.stderr
