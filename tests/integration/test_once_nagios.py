@@ -5,16 +5,17 @@ lines are whole, and say what was tried."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
-import os
 import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from opsdash.cli import main
 from opsdash.collect.collector import Collector
 from opsdash.config import parse_config
 from tests.support.sshd import Sshd, free_port, keygen
@@ -22,11 +23,14 @@ from tests.support.sshd import Sshd, free_port, keygen
 pytestmark = pytest.mark.integration
 
 
-def opsdash(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "opsdash", *args],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, "OPSDASH_CONFIG": "/nonexistent"},
-    )
+def opsdash(*args: str) -> subprocess.CompletedProcess:
+    """`opsdash ARGS` through the CLI's entry point in this process (what it writes to
+    sys.stdout and sys.stderr captured): the same output without a Python start-up each."""
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        mp.setenv("OPSDASH_CONFIG", "/nonexistent")
+        rc = main(list(args))
+    return subprocess.CompletedProcess(["opsdash", *args], rc, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture
