@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The TUI at 1000 hosts: key press -> updated screen latency, idle CPU, RSS.
 
-    python bench/tui_bench.py [--hosts 1000] [--size 80x24] [--idle 45] [--rounds 20]
+    python bench/tui_bench.py [--hosts 1000] [--size 80x24] [--idle 45] [--rounds 20] [--starts 5]
 
 Setup (all on loopback, all real processes):
   1. ``opsdash demo --hosts N --headless --dir D``: the simulated fleet (asyncssh +
@@ -40,6 +40,22 @@ Keys (80x24, tabs):
 Key presses are spaced by 150-400 ms at random, so they land anywhere in the
 1 s refresh cycle, with the collector writing all the time.
 
+First full screen (``--starts`` times, after the keys): a fresh ``opsdash run
+--no-collector`` in a second tmux window of the same size, with the collector
+still writing: the time from just before ``tmux new-session`` (so the process's
+start, Python's and every import included) until a capture shows the whole
+screen: the fleet header with every host counted and every visible pane's table
+filled with its rows (no pane still "waiting for the first poll"). The TUI runs
+from byte-compiled modules, as an installed opsdash does: the bench gives it a
+``PYTHONPYCACHEPREFIX`` of its own (the first TUI's start writes it) even when
+``PYTHONDONTWRITEBYTECODE`` is set, which would otherwise recompile every opsdash
+module at each start.
+
+The bench's tmux runs on a socket of its own (``tmux -L``): its server, and so
+the TUI, is a child of the bench and shares its scheduling priority (run the
+whole bench under ``nice -n -10`` to keep other work on a shared machine from
+deciding the figures; fleet, collector and TUI then still compete as equals).
+
 Idle CPU: with no key pressed for ``--idle`` seconds while live data flows, the
 TUI process's user+sys CPU seconds (from /proc/PID/stat) divided by wall time.
 RSS: VmRSS and VmHWM of the TUI process at the end.
@@ -66,6 +82,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SESSION = f"opsdash-tui-bench-{os.getpid()}"
+SOCKET = SESSION  # tmux -L: a server of the bench's own, started (and niced) by it
 TICK = os.sysconf("SC_CLK_TCK")
 BG = re.compile(r"48;(?:5;\d+|2;\d+;\d+;\d+)")
 
@@ -75,7 +92,7 @@ def log(msg: str) -> None:
 
 
 def tmux(*args: str, check: bool = True) -> str:
-    r = subprocess.run(["tmux", *args], capture_output=True, text=True)
+    r = subprocess.run(["tmux", "-L", SOCKET, *args], capture_output=True, text=True)
     if check and r.returncode != 0:
         raise RuntimeError(f"tmux {' '.join(args)}: {r.stderr.strip()}")
     return r.stdout
@@ -87,14 +104,14 @@ CROP: int | None = None
 SGR = re.compile(r"\x1b\[[0-9;:]*m")
 
 
-def capture(escapes: bool = False) -> list[str]:
-    args = ["capture-pane", "-p", "-t", SESSION]
+def capture(escapes: bool = False, target: str | None = None, crop: bool = True) -> list[str]:
+    args = ["capture-pane", "-p", "-t", target or SESSION]
     if escapes:
         args.insert(2, "-e")
     lines = tmux(*args).split("\n")
     while lines and not lines[-1]:
         lines.pop()  # capture-pane ends with a newline
-    if CROP is None or len(lines) < 3:
+    if CROP is None or not crop or len(lines) < 3:
         return lines
     return [lines[0], *(inside_box(l, CROP) for l in lines[1:-2]), *lines[-2:]]
 
@@ -133,11 +150,12 @@ def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def wait_screen(pred, timeout: float, escapes: bool = False) -> tuple[float, list[str]]:
+def wait_screen(pred, timeout: float, escapes: bool = False, target: str | None = None,
+                crop: bool = True) -> tuple[float, list[str]]:
     """Poll the screen until pred(lines) holds; returns (seconds at the end of that capture, lines)."""
     t0 = time.perf_counter()
     while True:
-        lines = capture(escapes)
+        lines = capture(escapes, target, crop)
         t = time.perf_counter()
         if pred(lines):
             return t, lines
@@ -232,12 +250,12 @@ def all_rows_match(text: str) -> callable:
 # --- the run ---------------------------------------------------------------------------------
 
 
-def start_collector(d: Path, hosts: int) -> subprocess.Popen:
+def start_collector(d: Path, hosts: int, src: Path) -> subprocess.Popen:
     log(f"starting the fleet + headless collector: {hosts} hosts in {d}")
     return subprocess.Popen(
         [sys.executable, "-m", "opsdash", "demo", "--hosts", str(hosts), "--headless", "--dir", str(d),
          "--duration", "2h"],
-        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=open(d / "collector.log", "wb"), stderr=subprocess.STDOUT,
+        cwd=src, stdin=subprocess.DEVNULL, stdout=open(d / "collector.log", "wb"), stderr=subprocess.STDOUT,
         start_new_session=True,
     )
 
@@ -269,6 +287,9 @@ def main() -> int:
     ap.add_argument("--warm", type=float, default=20.0, help="seconds of live data before measuring")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--filter", default="node-07", help="text typed into the filter (must match some hosts)")
+    ap.add_argument("--starts", type=int, default=5, help="fresh TUI starts timed to their first full screen")
+    ap.add_argument("--src", type=Path, default=ROOT,
+                    help="the opsdash checkout to run (fleet, collector and TUI): e.g. an older commit's, to compare")
     args = ap.parse_args()
     if not shutil.which("tmux"):
         raise SystemExit("tmux is not installed: apt-get install tmux")
@@ -281,13 +302,16 @@ def main() -> int:
     rng = random.Random(args.seed)
     d = Path(tempfile.mkdtemp(prefix="opsdash-tui-bench-"))
     load_start = loadavg()
-    coll = start_collector(d, args.hosts)
+    src = args.src.resolve()
+    coll = start_collector(d, args.hosts, src)
     t_coll = time.monotonic()
     tui_pid = None
     try:
         wait_for(d / "config.toml", coll, 60)
         wait_for(d / "opsdash.sqlite", coll, 60)
-        cmd = (f"cd {ROOT} && exec {sys.executable} -m opsdash run --no-collector --config {d / 'config.toml'} "
+        # Byte-compiled modules, as installed: a cache of its own, written by this first start.
+        cmd = (f"cd {src} && exec env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX={d / 'pycache'} "
+               f"{sys.executable} -m opsdash run --no-collector --config {d / 'config.toml'} "
                f"--store {d / 'opsdash.sqlite'} --theme opsdash-dark")
         tmux("new-session", "-d", "-s", SESSION, "-x", str(width), "-y", str(height), cmd)
         t_tui = time.perf_counter()
@@ -370,9 +394,23 @@ def main() -> int:
         coll_mem = mem_kb(coll.pid)
         coll_age = time.monotonic() - t_coll
         screen = capture()
+
+        # the first full screen of a fresh TUI, the collector writing all the while
+        firsts = []
+        for i in range(args.starts):
+            name = f"{SESSION}-start{i}"
+            t0 = time.perf_counter()
+            tmux("new-session", "-d", "-s", name, "-x", str(width), "-y", str(height), cmd)
+            pid = int(tmux("list-panes", "-t", name, "-F", "#{pane_pid}").split()[0])
+            t, _ = wait_screen(lambda ls: full_screen(ls, args.hosts, wide), 60, target=name, crop=False)
+            firsts.append(t - t0)
+            tmux("kill-session", "-t", name, check=False)
+            _wait_gone(pid, 10)
+            time.sleep(1.0)
+        log("first full screen: " + ", ".join(f"{x:.2f}s" for x in firsts))
         load_end = loadavg()
     finally:
-        tmux("kill-session", "-t", SESSION, check=False)
+        tmux("kill-server", check=False)
         if coll.poll() is None:
             os.killpg(coll.pid, signal.SIGTERM)
             try:
@@ -411,6 +449,8 @@ def main() -> int:
         out.append(f"| `{k}` | {what[k]} | {len(v)} | {pctl(v, 50) * 1000:.0f} ms | {pctl(v, 95) * 1000:.0f} ms | "
                    f"{max(v) * 1000:.0f} ms |")
     p95 = pctl(all_keys, 95)
+    target = 0.05 if args.hosts <= 1000 else 0.1  # issue 22: 50 ms at 1000 hosts, 100 ms at 5000
+    first_ok = max(firsts, default=0.0) < 1.0
     out += [
         f"| all | | {len(all_keys)} | {pctl(all_keys, 50) * 1000:.0f} ms | **{p95 * 1000:.0f} ms** | "
         f"{max(all_keys) * 1000:.0f} ms |",
@@ -423,14 +463,39 @@ def main() -> int:
         f"| the live collector's RSS ({args.hosts} SSH connections, after {coll_age:.0f} s; fleet not counted) | "
         f"{coll_mem.get('VmRSS', 0) / 1024:.0f} MB |",
         "",
-        f"Targets (issue 3): key -> screen p95 under 100 ms ({'met' if p95 < 0.1 else 'MISSED'}: "
-        f"{p95 * 1000:.0f} ms); idle CPU well under one core ({'met' if idle_cpu < 0.5 else 'MISSED'}: "
-        f"{idle_cpu:.2f}). No peer: no other tool shows this dashboard.",
+        f"| first full screen of a fresh TUI (n={len(firsts)}, collector writing) | median | max |",
+        "|---|---:|---:|",
+        f"| `tmux new-session` -> header with {args.hosts} hosts and every visible pane's rows | "
+        f"{statistics.median(firsts):.2f} s | **{max(firsts):.2f} s** |" if firsts else "| (not measured) | | |",
+        "",
+        f"Targets (issues 3 and 22): key -> screen p95 under {target * 1000:.0f} ms at {args.hosts} hosts "
+        f"({'met' if p95 < target else 'MISSED'}: {p95 * 1000:.0f} ms); the first full screen under 1 s "
+        f"({'met' if first_ok else 'MISSED'}: {max(firsts, default=0):.2f} s at worst); idle CPU well under one core "
+        f"({'met' if idle_cpu < 0.5 else 'MISSED'}: {idle_cpu:.2f}). No peer: no other tool shows this dashboard.",
     ]
     print("\n".join(out))
     print(json.dumps({"p95_ms": p95 * 1000, "idle_cpu": idle_cpu, "screen_top": screen[0],
+                      "first_screen_s": [round(x, 3) for x in firsts],
                       "ms": {k: [round(x * 1000) for x in v] for k, v in res.items()}}), file=sys.stderr)
-    return 0 if p95 < 0.1 and idle_cpu < 0.5 else 1
+    return 0 if p95 < target and first_ok and idle_cpu < 0.5 else 1
+
+
+def full_screen(lines: list[str], hosts: int, wide: bool) -> bool:
+    """The whole first screen: every host counted in the header, and every visible pane's rows
+    (the Health table's lines, and no pane still waiting for its first poll)."""
+    m = re.search(r"hosts (\d+)/(\d+) up", lines[0]) if lines else None
+    if not m or int(m.group(2)) < hosts:
+        return False
+    if any("waiting for the first poll" in line for line in lines):
+        return False
+    crop = [lines[0], *(inside_box(l, CROP) for l in lines[1:-2]), *lines[-2:]] if wide and CROP else lines
+    return bool([r for r in data_lines(crop) if HOST.search(r)])
+
+
+def _wait_gone(pid: int, timeout: float) -> None:
+    t0 = time.monotonic()
+    while Path(f"/proc/{pid}").exists() and time.monotonic() - t0 < timeout:
+        time.sleep(0.05)
 
 
 def _tree(pid: int) -> list[int]:

@@ -13,7 +13,7 @@ from typing import Callable, Mapping
 from rich.style import Style
 
 from .data import FOLD_KEY, Row, far_pending_row, match_all
-from .pane import Pane
+from .pane import Pane, Prepared
 
 
 class AlertsPane(Pane):
@@ -25,14 +25,22 @@ class AlertsPane(Pane):
         self.far_open = False  # the far-off pending alerts are shown one by one
         self._last: tuple[list[Row], Mapping[str, Style], Callable[[Row], bool]] | None = None
 
+    @property
+    def variant(self) -> bool:
+        return self.far_open
+
     def apply(self, rows: list[Row], styles: Mapping[str, Style], match: Callable[[Row], bool], *,
-              force: bool = False) -> None:
+              force: bool = False, prepared: Prepared | None = None) -> None:
         self._last = (rows, styles, match)
+        super().apply(rows, styles, match, force=force, prepared=prepared)
+
+    def lines_of(self, rows: list[Row], match: Callable[[Row], bool]) -> tuple[list[Row], Callable[[Row], bool]]:
+        """The far-off pending alerts as one line (or, opened, that line and them), and a filter
+        that keeps that line whenever it keeps one of them."""
         folded = [r for r in rows if r.fold and (match is match_all or match(r))]
         if not folded:
-            super().apply([r for r in rows if not r.fold], styles, match, force=force)
-            return
-        head = far_pending_row(folded, self.far_open)
+            return [r for r in rows if not r.fold], match
+        head: Row | None = far_pending_row(folded, self.far_open)
         shown: list[Row] = []
         for r in rows:
             if r.fold:
@@ -42,8 +50,7 @@ class AlertsPane(Pane):
                 if not self.far_open:
                     continue
             shown.append(r)
-        keep = match if match is match_all else (lambda r: r.key == FOLD_KEY or match(r))
-        super().apply(shown, styles, keep, force=force)
+        return shown, (match if match is match_all else (lambda r: r.key == FOLD_KEY or match(r)))
 
     def selected(self) -> Row | None:
         row = super().selected()

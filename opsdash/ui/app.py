@@ -18,6 +18,8 @@ import asyncio
 import copy
 import os
 import signal
+import sys
+import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -56,7 +58,7 @@ from .filterline import FilterLine
 from .health import HealthPane
 from .help import HelpScreen
 from .latency import LatencyPane
-from .pane import Pane
+from .pane import Pane, Prepared
 from .patches import PatchesPane
 from .priority import InputFirst, QuietGC
 from .safetext import join, safe
@@ -70,6 +72,7 @@ from .themes import DEFAULT_THEME, NO_COLOR_THEME, for_color_system, load_themes
 WIDE = ((160, 48), (140, 40))
 NOTICE_TIMEOUT = 24 * 3600.0  # "until dismissed": Textual's toasts need a timeout
 FRAME = 0.008  # s between the panes of one update (ui refresh rate: TEXTUAL_FPS 120)
+SWITCH_INTERVAL = 0.001  # s a thread holds the GIL while another waits (CPython's default: 0.005)
 SHIFT_KEYS = Binding.Group("noise handover note")
 PANE_ACTIONS = frozenset({"pane", "filter", "clear_filter", "drill", "ack", "silence", "unsilence", "escalate"})
 # Keys that change what the panes show: off whenever another screen covers them (a drill-down,
@@ -249,6 +252,8 @@ class OpsdashApp(App[None]):
         self._input = InputFirst()
         self._quiet_gc = QuietGC(self._input)
         self._gc_held = False
+        self._switch_interval: float | None = None
+        self._first_painted = threading.Event()  # the first view is on screen
         self._urgent = False  # the next poll was asked for (r, an ack): it does not wait for quiet
         self._apply_timer: Any = None
         self._catch_up_timer: Any = None
@@ -256,6 +261,12 @@ class OpsdashApp(App[None]):
         self._reader: Store | None = None
         self._sparks = SparkCache()
         self._behind: dict[str, bool] = {}  # panes not showing the current view yet -> force
+        # Each pane's rows made ready by the worker (pane.Prepared) for self.view, and the next
+        # view's; what a refresh replaces goes to the graveyard, freed by the worker (pane.py).
+        self._prepared: dict[str, Prepared] = {}
+        self._pending_prepared: tuple[View, dict[str, Prepared]] | None = None
+        self._graveyard: list[Any] = []
+        self._pane_by_id: dict[str, Pane] = {}
         self._match = compile_filter("")
         self._styles: dict[str, Any] = {}
         self._endpoint_tags = {e.name: dict(e.tags) for e in config.endpoints} if config else {}
@@ -311,6 +322,9 @@ class OpsdashApp(App[None]):
         return self.query_one(f"#{pane_id}", Pane)
 
     def on_mount(self) -> None:
+        self._pane_by_id = {p.pane_id: p for p in self.query(Pane)}
+        for p in self._pane_by_id.values():
+            p.bury = self._bury
         self._styles = level_styles(self.theme_variables)
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         self._layout(self.size.width, self.size.height)
@@ -328,14 +342,28 @@ class OpsdashApp(App[None]):
                     loop.add_signal_handler(sig, handler)
                 except (NotImplementedError, RuntimeError, ValueError):
                     pass
-        # Everything built so far (modules, widgets, styles) lives as long as the app: out of the
-        # cyclic GC's reach, and full collections rarer. Otherwise the view churn (thousands of rows
-        # a second) made a full collection due every 2-3 s, each a 100+ ms stall of the UI.
+        # The UI thread takes the GIL back from the poll's worker within 1 ms, not CPython's 5:
+        # a key crosses three threads (input, UI, writer), each waiting its turn while the worker
+        # builds a view (some 100 ms a second at 1000 hosts), and those waits were a key's tail.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        self.set_interval(self.poll_interval, self.poll)
+        self.poll(urgent=True)  # the first view; the GC is settled once it is on screen (_hold_gc)
+
+    def _first_paint_done(self) -> None:
+        self._first_painted.set()  # the worker reads the sparklines' history now (_load_view)
+        self._hold_gc()
+
+    def _hold_gc(self) -> None:
+        """Everything built so far (modules, widgets, styles) lives as long as the app: out of the
+        cyclic GC's reach, and full collections rarer. Otherwise the view churn (thousands of rows
+        a second) made a full collection due every 2-3 s, each a 100+ ms stall of the UI. Done once
+        the first view is on screen: its full pass (some 100 ms) used to come before the first poll."""
+        if self._gc_held or not self.is_running:
+            return
         gcpolicy.hold()
         gcpolicy.defer_full()  # full passes run between keys: self._quiet_gc, each poll
         self._gc_held = True
-        self.set_interval(self.poll_interval, self.poll)
-        self.poll(urgent=True)
 
     def _hang_up(self) -> None:
         """The terminal is gone (the SSH session to the jump host dropped, tmux was killed).
@@ -350,6 +378,10 @@ class OpsdashApp(App[None]):
         os._exit(128 + signal.SIGHUP)
 
     def on_unmount(self) -> None:
+        self._first_painted.set()  # a worker waiting for the first paint need not wait any more
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
         if self._gc_held:
             self._gc_held = False
             gcpolicy.release()
@@ -420,33 +452,62 @@ class OpsdashApp(App[None]):
         await super().on_event(event)
 
     def _load_view(self, urgent: bool) -> None:
-        since = time.monotonic()
-        pause = None if urgent else partial(self._input.pause, since)
+        """In the worker: read the store, build the view, post it. The first view leaves out the
+        sparklines' history (a query per endpoint and cache, their last 15 minutes): it is read
+        once the first screen is painted, and the view posted again with it."""
         try:
-            if pause is not None:
-                pause()
-            now = self.now()
-            try:
-                if self._reader is None:
-                    if not self.store_path.exists():
-                        raise OpsdashError("no store yet: waiting for a collector to write it")
-                    self._reader = Store(self.store_path, readonly=True)
-                snap = load_snapshot(self._reader, now, self._sparks, self._windows)
-                view = build_view(snap, self._endpoint_tags, self._rule_for, pause=pause, severity=self._severity)
-            except Exception as e:  # noqa: BLE001 - reported as data, never a crash
-                if self._reader is not None and not isinstance(e, OpsdashError):
-                    self._reader.close()
-                    self._reader = None
-                msg = str(e).removeprefix(f"{self.store_path}: ")
-                old = self.view
-                view = View(now=now, rows=old.rows if old else {p: [] for p in PANES}, summary=Summary(error=msg))
-                if old is not None:
-                    view.summary = copy.copy(old.summary)
-                    view.summary.error = msg
-            self.pending_view = view
-            self.post_message(ViewReady(since=-1.0 if urgent else since))
+            first = not self._first_painted.is_set()
+            ok = self._load_once(urgent, None if first else self._sparks)
+            if first and ok and self._first_painted.wait(5.0):
+                self._load_once(True, self._sparks)
         finally:
             self._loading = False
+
+    def _load_once(self, urgent: bool, sparks: SparkCache | None) -> bool:
+        since = time.monotonic()
+        pause = None if urgent else partial(self._input.pause, since)
+        ok = False
+        if pause is not None:
+            pause()
+        now = self.now()
+        try:
+            if self._reader is None:
+                if not self.store_path.exists():
+                    raise OpsdashError("no store yet: waiting for a collector to write it")
+                self._reader = Store(self.store_path, readonly=True)
+            dead, self._graveyard = self._graveyard, []
+            del dead  # the rows the last refreshes replaced: freed here, not on the UI thread
+            snap = load_snapshot(self._reader, now, sparks, self._windows)
+            view = build_view(snap, self._endpoint_tags, self._rule_for, pause=pause, severity=self._severity)
+            self._pending_prepared = (view, self._prepare(view, pause))
+            ok = True
+        except Exception as e:  # noqa: BLE001 - reported as data, never a crash
+            if self._reader is not None and not isinstance(e, OpsdashError):
+                self._reader.close()
+                self._reader = None
+            msg = str(e).removeprefix(f"{self.store_path}: ")
+            old = self.view
+            view = View(now=now, rows=old.rows if old else {p: [] for p in PANES}, summary=Summary(error=msg))
+            if old is not None:
+                view.summary = copy.copy(old.summary)
+                view.summary.error = msg
+        self.pending_view = view
+        self.post_message(ViewReady(since=-1.0 if urgent else since))
+        return ok
+
+    def _bury(self, dead: Any) -> None:
+        """Keep ``dead`` (replaced rows) until the worker's next load frees it, off the UI thread."""
+        self._graveyard.append(dead)
+
+    def _prepare(self, view: View, pause: Callable[[], None] | None) -> dict[str, Prepared]:
+        """In the worker: each pane's table rows for ``view``, so applying it on the UI thread is a
+        list swap (pane.Prepared)."""
+        prepared = {}
+        for pane_id, pane in self._pane_by_id.items():  # taken on mount: no DOM query from a thread
+            if pause is not None:
+                pause()
+            prepared[pane_id] = pane.prepare(view.rows.get(pane_id, []))
+        return prepared
 
     def on_view_ready(self, message: ViewReady) -> None:
         # Swapping the rows in and repainting them waits for the keyboard to go quiet, too
@@ -478,7 +539,13 @@ class OpsdashApp(App[None]):
         if error and error != self._last_error and not error.startswith("no store yet"):
             self.notify(join((f"{self.store_path}: ", ""), (error, "")), severity="error", timeout=10)
         self._last_error = error
+        if self.view is not None and self.view is not view:
+            self._bury(self.view)
         self.view = view
+        ready = self._pending_prepared
+        if ready is not None and ready[0] is view:
+            self._bury(self._prepared)
+            self._prepared, self._pending_prepared = ready[1], None
         for pane_id in PANES:  # a hidden pane (tabs layout) catches up when it is shown, as dolphie's do
             self._behind[pane_id] = self._behind.get(pane_id, False) or force
         with self.batch_update():
@@ -505,7 +572,8 @@ class OpsdashApp(App[None]):
             if self._visible(pane_id):
                 force = self._behind.pop(pane_id)
                 try:
-                    self.pane(pane_id).apply(self.view.rows.get(pane_id, []), self._styles, self._match, force=force)
+                    self.pane(pane_id).apply(self.view.rows.get(pane_id, []), self._styles, self._match, force=force,
+                                             prepared=self._prepared.get(pane_id))
                 except NoMatches:
                     pass
                 if one:
@@ -514,6 +582,8 @@ class OpsdashApp(App[None]):
     def _catch_up_later(self) -> None:
         if self._catch_up_timer is None and any(self._visible(p) for p in self._behind):
             self._catch_up_timer = self.set_timer(FRAME, self._catch_up_next)
+        elif not self._first_painted.is_set():  # the first view is on every visible pane
+            self.call_after_refresh(self._first_paint_done)
 
     def _catch_up_next(self) -> None:
         self._catch_up_timer = None
@@ -550,7 +620,8 @@ class OpsdashApp(App[None]):
         tabs = self.query_one("#tabs", Tabs)
         for i, p in enumerate(PANES):
             rows = view.rows.get(p, [])
-            worst = max((r.level for r in rows), default=0)
+            ready = self._prepared.get(p)
+            worst = ready.worst if ready is not None and ready.source is rows else max((r.level for r in rows), default=0)
             mark = {3: " ✖", 2: " ▲"}.get(worst, "")
             label = f"{i + 1} {PANE_TITLES[p]}{mark}"
             tab = tabs.query_one(f"#tab-{p}", Tab)

@@ -10,6 +10,13 @@ clears the filter, then always arrives 100 ms late, whatever ESCDELAY says.
 ``PromptEscDriver`` runs the same input loop, but while the parser holds a
 pending Esc it waits only until that Esc is due. Everything else (the writer
 thread, terminal modes, resize and signal handling) is LinuxDriver's own.
+
+And a lone Esc is due sooner than ESCDELAY when it is the last byte read: a
+terminal (and tmux, and ssh in front of them) writes an escape sequence in
+one go, so a read that ends with a bare ESC is an Esc key unless the rest of
+a sequence follows at once. The parser then waits ``SPLIT_WAIT`` (10 ms) for
+that rest, not ESCDELAY (50 ms in ``opsdash run``): Esc clears the filter and
+closes dialogs, and those 40 ms were most of its latency (bench/tui_bench.py).
 """
 
 from __future__ import annotations
@@ -24,6 +31,15 @@ from textual._xterm_parser import XTermParser
 from textual.drivers.linux_driver import LinuxDriver
 
 IDLE_WAIT = 0.1  # seconds per select when nothing is pending: how often exit is checked
+SPLIT_WAIT = 0.01  # seconds a read ending in a bare ESC waits for the rest of a sequence
+
+
+def esc_due(due: float | None, data: str, now: float) -> float | None:
+    """When the parser's pending key is due after a read of ``data``: at most SPLIT_WAIT from
+    now when the read ended in a bare ESC (the parser waits to see if a sequence follows)."""
+    if due is None or not data.endswith("\x1b"):
+        return due
+    return min(due, now + SPLIT_WAIT)
 
 
 def select_timeout(due: float | None, now: float) -> float:
@@ -50,6 +66,9 @@ class PromptEscDriver(LinuxDriver):
                         break
                     for event in parser.feed(data):
                         self.process_message(event)
+                    # The parser keeps when its pending key is due in a private field (see wait())
+                    if getattr(parser, "_timeout_time", None) is not None:
+                        parser._timeout_time = esc_due(parser._timeout_time, data, get_time())
             for event in parser.tick():
                 self.process_message(event)
 

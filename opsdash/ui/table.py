@@ -201,17 +201,23 @@ class RowTable(ScrollView, can_focus=True):
         self._cursor_key = None
         self._chosen = False
 
-    def set_rows(self, rows: list[TableRow]) -> None:
-        """Show ``rows`` (in this order). The cursor stays on its row if that row is still there."""
+    def set_rows(self, rows: list[TableRow], *, index: dict[str, int] | None = None,
+                 needs: tuple[int, ...] | None = None) -> tuple[list[TableRow], dict[str, int]]:
+        """Show ``rows`` (in this order). The cursor stays on its row if that row is still there.
+
+        ``index`` (each row's key -> its position) and ``needs`` (what ``measure`` gives for the
+        growing columns, the longest of each) may come made already, off the UI thread.
+        Returns the row list and index it replaced, for the caller to let go of elsewhere."""
         old_rows = self._rows
         height = self._body_height()
         top = int(self.scroll_y)
         was_visible = bool(old_rows) and top <= self._cursor < top + height
         old_view = [(r.key, r.version) for r in old_rows[top:top + height]]
         old_cursor, old_key = self._cursor, self.cursor_key
+        old_index = self._index
         self._rows = rows
-        self._index = {r.key: i for i, r in enumerate(rows)}
-        needs_changed = self._measure_needs(rows)
+        self._index = index if index is not None else {r.key: i for i, r in enumerate(rows)}
+        needs_changed = self._measure_needs(rows, needs)
         kept = self._chosen and old_key is not None and old_key in self._index
         if kept:
             self._cursor = self._index[old_key]
@@ -229,11 +235,17 @@ class RowTable(ScrollView, can_focus=True):
             self.refresh()
         if self._cursor_key is not None and (self._cursor_key != old_key or self._cursor != old_cursor):
             self.post_message(self.RowHighlighted(self, self._cursor_key, self._cursor))
+        return old_rows, old_index
 
-    def _measure_needs(self, rows: list[TableRow]) -> bool:
+    def _measure_needs(self, rows: list[TableRow], given: tuple[int, ...] | None = None) -> bool:
         """The growing columns' longest cells; True when that changed (the widths are refitted)."""
         if self._measure is None or not self._growing:
             return False
+        if given is not None:
+            if given == self._needs:
+                return False
+            self._needs = given
+            return True
         needs = [0] * len(self._growing)
         measure, growing = self._measure, self._growing
         for r in rows:  # only the growing columns: a name or two per row, once per update
@@ -298,9 +310,12 @@ class RowTable(ScrollView, can_focus=True):
         row = max(0, min(row, len(self._rows) - 1))
         self._chosen = True
         if row != self._cursor:
+            # Only the two lines whose colours change (a scroll, below, repaints the rest): at
+            # 160x48 a whole-table repaint per arrow key was six times the work.
+            self.refresh_line(self._cursor + 1)  # line 0 is the header
             self._cursor = row
             self._cursor_key = self._rows[row].key
-            self.refresh()
+            self.refresh_line(row + 1)
             self.post_message(self.RowHighlighted(self, self._cursor_key, row))
         if scroll:
             self._scroll_cursor_into_view()
