@@ -73,8 +73,8 @@ from .ssh import SSHHost
 
 MAX_BACKOFF = 300.0
 FLUSH_PERIOD = 0.5  # the writer commits a batch this often
-WAKE_TICK = 0.5  # jobs (but HTTP probes) wake on this grid of loop time, together (see _sleep_until)
-WAKE_BATCH = 8  # of them started per loop pass
+WAKE_TICK = 1.0  # jobs (but HTTP probes) wake on a grid of loop time this fine at most, together (_sleep_until)
+WAKE_BATCH = 16  # of them started per loop pass
 MAX_HELD_SAMPLES = 500_000  # kept in memory while the store cannot be written (about 100 MB at most)
 
 log = logging.getLogger("opsdash.collect")
@@ -684,7 +684,7 @@ class Collector:
         while not self._stop.is_set():
             delay = job.next_due - loop.time()
             if delay > 0:
-                if await self._sleep_until(job.next_due, job.kind != "http"):
+                if await self._sleep_until(job.next_due, _grid(job)):
                     job.next_due = loop.time()  # refresh now: run at once, not late
                 if self._stop.is_set():
                     return
@@ -725,19 +725,19 @@ class Collector:
         hs = self.hosts.get(host)
         return None if hs is None or hs.cfg.is_local else self.ssh(host)
 
-    async def _sleep_until(self, when: float, batched: bool = True) -> bool:
-        """Sleep until loop time ``when`` (``batched``: the next WAKE_TICK after it); True if
-        refresh_now() woke us first.
+    async def _sleep_until(self, when: float, grid: float = 0.0) -> bool:
+        """Sleep until loop time ``when``, rounded up to a multiple of ``grid`` if given;
+        True if refresh_now() woke us first.
 
-        Jobs due in the same tick wake together, on one timer: their requests leave in one
-        loop pass and their replies come back close together, so the process wakes once for
-        many polls. A poll that wakes the process alone costs it about three times the CPU
-        (744 vs 259 us measured, bench/RESULTS.md): the interpreter starts from cold caches
-        each time. HTTP probes keep their exact time: a burst beside them would sit in
-        their TTFB."""
+        Jobs due at the same grid point wake together, on one timer: their requests leave
+        in one loop pass and their replies come back close together, so the process wakes
+        once for many polls. A poll that wakes the process alone costs it about three times
+        the CPU (744 vs 259 us measured, bench/RESULTS.md): the interpreter starts from cold
+        caches each time. An interval that is a multiple of the grid keeps its period
+        exactly; only its phase moves."""
         loop = asyncio.get_running_loop()
-        if batched:
-            when = math.ceil(when / WAKE_TICK) * WAKE_TICK
+        if grid > 0:
+            when = math.ceil(when / grid) * grid
         waiters = self._slots.get(when)
         if waiters is None:
             waiters = self._slots[when] = []
@@ -802,10 +802,10 @@ class Collector:
                     self._store_error(str(e))
             if stopping:
                 return
-            try:
-                await asyncio.wait_for(self._stop.wait(), FLUSH_PERIOD)
-            except asyncio.TimeoutError:
-                pass
+            # On the jobs' grid: a flush wakes the process with the polls, not on its own.
+            # stop() sets _stop, then wakes every sleeper: checked here, no await between.
+            if not self._stop.is_set():
+                await self._sleep_until(asyncio.get_running_loop().time() + FLUSH_PERIOD, FLUSH_PERIOD)
 
     def refresh_now(self) -> None:
         """Wake every job now (the `r` key)."""
@@ -917,6 +917,18 @@ class Collector:
 
 def _tls_checked(ep: EndpointConfig) -> bool:
     return ep.tls.enabled and ep.url.lower().startswith("https://")
+
+
+def _grid(job: Job) -> float:
+    """The wake grid of a job: WAKE_TICK halved until it is at most half the job's interval
+    (the grids nest, so jobs of different intervals still meet). HTTP probes keep their
+    exact times: a burst of polls beside them would sit in their TTFB."""
+    if job.kind == "http":
+        return 0.0
+    g = WAKE_TICK
+    while g > job.interval / 2 and g > 1 / 64:
+        g /= 2
+    return g
 
 
 _SSH_KINDS = frozenset({"health", "patches", "security", "cache", "backup", "restore", "http"})
