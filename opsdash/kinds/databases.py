@@ -691,18 +691,20 @@ class DatabasesKind(Kind):
         elif is_number(row.get("interval_s")):
             share = row.get("top_query_share")
             lines.append(
-                f"last {_age(row['interval_s'])}: {_num(row.get('calls_per_s'), '.1f')} calls/s, "
-                f"{_num(row.get('slow_calls_per_s'), '.2f')} slow calls/s "
-                f"(mean >= {_num(row.get('slow_ms'), 'g')} ms)"
-                + (f", top query {share * 100:.0f}% of time" if is_number(share) else ""))
+                f"last {_age(row['interval_s'])}: {_num(row.get('calls_per_s'), '.1f')} calls/s · "
+                f"{_num(row.get('slow_calls_per_s'), '.2f')} slow/s (>= {_num(row.get('slow_ms'), 'g')} ms)"
+                + (f" · top query {share * 100:.0f}% of time" if is_number(share) else ""))
             for title, key in (("Top by total time", "top_total"), ("Top by mean time", "top_mean")):
                 qs = [q for q in _list(row.get(key)) if isinstance(q, dict)]
                 if not qs:
                     continue
                 lines.append(f"{title}:")
                 for i, q in enumerate(qs, 1):
-                    lines.append(f"  {i}. {_ms(q.get('total_ms'))} total, {_n(q.get('calls'), 'call')}, "
-                                 f"{_ms(q.get('mean_ms'))} mean, {_n(q.get('rows'), 'row')}  {q.get('text')}")
+                    # The statement on its own line, its figures under it: an 80-column drill-down
+                    # wraps a long statement, not the figures.
+                    lines.append(f"  {i}. {q.get('text')}")
+                    lines.append(f"     {_n(q.get('calls'), 'call')} · {_ms(q.get('mean_ms'))} mean · "
+                                 f"{_ms(q.get('total_ms'))} total · {_n(q.get('rows'), 'row')}")
             if row.get("untracked"):
                 lines.append(f"({row['untracked']} statements seen for the first time: from the next poll)")
         return lines
@@ -732,7 +734,7 @@ def _n(n: Any, word: str) -> str:
 def _ms(v: Any) -> str:
     if not is_number(v):
         return "-"
-    return f"{v / 1000:.2f} s" if v >= 10000 else f"{v:.1f} ms"
+    return f"{v / 1000:.2f} s" if v >= 10000 else f"{v:.1f} ms" if v >= 1 else f"{v:.2f} ms"
 
 
 def _age(s: float) -> str:

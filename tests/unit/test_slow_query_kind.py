@@ -320,8 +320,8 @@ def test_detail_lists_both_top_lists_and_the_handover_only_failures() -> None:
     a = poll(PG, pg_sections(100.0, {"1": (10, 50.0, 10), "2": (1, 1.0, 1)}), None)
     b = poll(PG, pg_sections(110.0, {"1": (20, 1050.0, 20), "2": (2, 501.0, 1)}), a)
     text = "\n".join(KIND.detail(b))
-    assert "Top by total time:" in text and "Top by mean time:" in text and "1 call," in text and "10 calls" in text
-    assert "1 slow calls/s" not in text and "top query 67% of time" in text
+    assert "Top by total time:" in text and "Top by mean time:" in text and "     1 call · " in text and "10 calls · " in text
+    assert "last 10s: 1.1 calls/s · 1.10 slow/s (>= 100 ms) · top query 67% of time" in text
     assert KIND.handover_line("pg", "local", b) is None
     assert "counters reset" in "\n".join(KIND.detail(poll(PG, pg_sections(120.0, {"1": (1, 1.0, 1)}), b)))
 
