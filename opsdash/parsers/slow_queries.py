@@ -120,6 +120,7 @@ def first_error(stderr: str, max_len: int = 200) -> str:
     error line without the client's prefix, else its first line."""
     lines = [ln for ln in (" ".join(x.split()) for x in stderr.splitlines()) if ln]
     pick = next((ln for ln in lines if re.search(r"\b(ERROR|FATAL|error|denied)\b", ln)), lines[0] if lines else "")
+    pick = re.sub(r"^(sh|bash|dash): (line )?\d+: ", "", pick)  # "sh: 10: psql: not found"
     pick = re.sub(r"^(psql|mariadb|mysql): (error: )?", "", pick)
     pick = re.sub(r"^(ERROR|FATAL):\s*", "", pick)
     pick = re.sub(r"^ERROR \d+ \(\w+\)( at line \d+)?: ", "", pick)

@@ -58,6 +58,18 @@ def test_a_refusal_is_the_one_line_that_says_it(name: str, want: str) -> None:
     assert sq.first_error(_fx(name)) == want
 
 
+@pytest.mark.parametrize("stderr,want", [
+    ("sh: 10: /opt/pg/bin/psql: not found\n", "/opt/pg/bin/psql: not found"),
+    ('psql: error: connection to server at "db" (10.0.0.5), port 5432 failed: Connection refused\n'
+     "\tIs the server running on that host and accepting TCP/IP connections?\n",
+     'connection to server at "db" (10.0.0.5), port 5432 failed: Connection refused'),
+    ("ERROR 1045 (28000): Access denied for user 'mon'@'10.0.0.9' (using password: YES)\n",
+     "Access denied for user 'mon'@'10.0.0.9' (using password: YES)"),
+])
+def test_client_failures_read_as_their_one_line(stderr: str, want: str) -> None:
+    assert sq.first_error(stderr) == want
+
+
 @pytest.mark.parametrize("raw,shown", [
     ("ALTER ROLE x PASSWORD 'it''s secret' VALID UNTIL 'infinity'", "ALTER ROLE x PASSWORD ? VALID UNTIL ?"),
     ("SET app.key = E'a\\'b'; SELECT 1", "SET app.key = ?; SELECT ?"),
