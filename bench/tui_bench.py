@@ -325,7 +325,7 @@ def main() -> int:
             return bool(m) and int(m.group(2)) >= args.hosts and int(m.group(1)) >= 0.95 * args.hosts \
                 and bool(data_lines(lines))
 
-        t_first, lines = wait_screen(fleet_seen, 180)
+        t_first, lines = wait_screen(fleet_seen, 400)
         log(f"TUI shows the fleet after {t_first - t_tui:.0f}s: {lines[0].strip()}")
         time.sleep(args.warm)
 
@@ -396,7 +396,7 @@ def main() -> int:
         screen = capture()
 
         # the first full screen of a fresh TUI, the collector writing all the while
-        firsts = []
+        firsts, first_cpu = [], []
         for i in range(args.starts):
             name = f"{SESSION}-start{i}"
             t0 = time.perf_counter()
@@ -404,6 +404,7 @@ def main() -> int:
             pid = int(tmux("list-panes", "-t", name, "-F", "#{pane_pid}").split()[0])
             t, _ = wait_screen(lambda ls: full_screen(ls, args.hosts, wide), 60, target=name, crop=False)
             firsts.append(t - t0)
+            first_cpu.append(cpu_seconds(pid))  # the TUI's own CPU until then: what load cannot stretch
             tmux("kill-session", "-t", name, check=False)
             _wait_gone(pid, 10)
             time.sleep(1.0)
@@ -467,6 +468,8 @@ def main() -> int:
         "|---|---:|---:|",
         f"| `tmux new-session` -> header with {args.hosts} hosts and every visible pane's rows | "
         f"{statistics.median(firsts):.2f} s | **{max(firsts):.2f} s** |" if firsts else "| (not measured) | | |",
+        f"| the TUI process's CPU (user+sys) until then | {statistics.median(first_cpu):.2f} s | "
+        f"{max(first_cpu):.2f} s |" if first_cpu else "",
         "",
         f"Targets (issues 3 and 22): key -> screen p95 under {target * 1000:.0f} ms at {args.hosts} hosts "
         f"({'met' if p95 < target else 'MISSED'}: {p95 * 1000:.0f} ms); the first full screen under 1 s "
@@ -476,6 +479,7 @@ def main() -> int:
     print("\n".join(out))
     print(json.dumps({"p95_ms": p95 * 1000, "idle_cpu": idle_cpu, "screen_top": screen[0],
                       "first_screen_s": [round(x, 3) for x in firsts],
+                      "first_screen_cpu_s": [round(x, 3) for x in first_cpu],
                       "ms": {k: [round(x * 1000) for x in v] for k, v in res.items()}}), file=sys.stderr)
     return 0 if p95 < target and first_ok and idle_cpu < 0.5 else 1
 

@@ -39,7 +39,29 @@ def _common_parser() -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
+def tui_only(argv: list[str]) -> bool:
+    """True when ``argv`` can only start the TUI (`opsdash`, `opsdash run`, with the TUI's and
+    the common options). Then only `run` is registered: importing every other command (asyncssh
+    and its ciphers for `collect`, ...) was 0.2-0.3 s of CPU before the TUI's first screen."""
+    valued, flags = {"--config", "--store", "--theme"}, {"--no-collector", "--read-only", "--no-mouse"}
+    words = iter(argv)
+    run = False
+    for word in words:
+        if word in valued:
+            if next(words, None) is None:
+                return False
+        elif word in flags or word.split("=", 1)[0] in valued:
+            continue
+        elif word == "run" and not run:
+            run = True
+        else:
+            return False  # another command, --help, a typo: the whole parser says what it is
+    return True
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """Every command's parser; with ``argv`` that only starts the TUI (``tui_only``), just `run`'s."""
+    only_run = argv is not None and tui_only(argv)
     common = _common_parser()
     parser = argparse.ArgumentParser(
         prog="opsdash",
@@ -55,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     from . import commands
 
     for mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        if mod.name.startswith("_"):
+        if mod.name.startswith("_") or (only_run and mod.name != "run"):
             continue
         module = importlib.import_module(f"{commands.__name__}.{mod.name}")
         module.register(sub, common)
@@ -72,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     # Wrapped before argparse too: its errors echo the arguments back.
     sys.stdout, sys.stderr = TerminalWriter(out), TerminalWriter(err)
     try:
-        parser = build_parser()
+        parser = build_parser(sys.argv[1:] if argv is None else argv)
         args = parser.parse_args(argv)
         if runs_tui(args):
             sys.stdout, sys.stderr = out, err
