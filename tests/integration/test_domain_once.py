@@ -6,16 +6,18 @@ damaged repository makes its restore test fail with a reason."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from opsdash.cli import main
 from opsdash.collect.collector import Collector
 from opsdash.config import parse_config
 from opsdash.store import Store
@@ -89,12 +91,13 @@ def fleet(tmp_path: Path, sshd: Sshd):
 
 
 def once(config: Path) -> dict:
-    r = subprocess.run(
-        [sys.executable, "-m", "opsdash", "once", "--format", "json", "--run-restore-tests", "--config", str(config)],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert "Traceback" not in r.stderr, r.stderr
-    return json.loads(r.stdout)
+    """`opsdash once` through the CLI's entry point in this process (what it writes to
+    sys.stdout and sys.stderr captured): the same output without a Python start-up."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        main(["once", "--format", "json", "--run-restore-tests", "--config", str(config)])
+    assert "Traceback" not in err.getvalue(), err.getvalue()
+    return json.loads(out.getvalue())
 
 
 def test_once_fills_patches_backups_and_caches_over_ssh(fleet) -> None:
