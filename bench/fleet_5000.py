@@ -14,7 +14,10 @@ What is measured:
     (connecting included) and from the moment every host is connected;
   - the fleet's CPU over the same spans (/proc/PID/stat), to show what the
     test rig costs the 2 cores it shares with the collector;
-  - peak RSS of this process, loop lag (the collector's 0.1 s monitor).
+  - peak RSS of this process, loop lag (the collector's 0.1 s monitor);
+  - how long the collector's and the fleet's threads were runnable but waiting
+    for a CPU (/proc/PID/task/*/schedstat): the share of the loop lag that is
+    the machine's other work, not the collector's.
 
     python bench/fleet_5000.py --hosts 5000 --duration 150
 
@@ -59,6 +62,18 @@ def cpu_pid(pid: int) -> float:
     return (int(f[11]) + int(f[12])) / TICK
 
 
+def waited(pid: int | str = "self") -> float:
+    """Seconds the process's threads spent runnable but waiting for a CPU (/proc/PID/task/*/schedstat,
+    second field): time the machine's other work took from it."""
+    total = 0
+    for f in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            total += int(f.read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / 1e9
+
+
 def rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -91,6 +106,7 @@ async def collect(col: Collector, duration: float, fleet_pid: int, hosts: int) -
 
     col.build_jobs = counted_jobs  # type: ignore[method-assign]
     t0, c0, f0 = time.monotonic(), cpu_self(), cpu_pid(fleet_pid)
+    w0, fw0 = waited(), waited(fleet_pid)
     marks: dict[str, Any] = {}
     peak_rss = 0.0
 
@@ -109,6 +125,7 @@ async def collect(col: Collector, duration: float, fleet_pid: int, hosts: int) -
     finally:
         w.cancel()
     t1, c1, f1 = time.monotonic(), cpu_self(), cpu_pid(fleet_pid)
+    w1, fw1 = waited(), waited(fleet_pid)
     kinds: dict[str, list[int]] = {}
     for j in col.jobs:
         k = kinds.setdefault(j.kind, [0, 0, 0])
@@ -116,7 +133,7 @@ async def collect(col: Collector, duration: float, fleet_pid: int, hosts: int) -
         k[1] += j.polls_failed
         k[2] += j.polls_late
     out = {"stats": stats, "kinds": kinds, "why": why, "wall": t1 - t0, "cpu": c1 - c0, "fleet_cpu": f1 - f0,
-           "peak_rss": max(peak_rss, rss_mb()), "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+           "peak_rss": max(peak_rss, rss_mb()), "waited": w1 - w0, "fleet_waited": fw1 - fw0, "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if "connected" in marks:
         tc, cc, fc = marks["connected"]
         out.update(connected_after=tc - t0, steady_wall=t1 - tc, steady_cpu=c1 - cc, steady_fleet=f1 - fc)
@@ -174,6 +191,8 @@ def main() -> None:
         ]
     else:
         lines.append(f"| fleet CPU, whole run | {r['fleet_cpu'] / r['wall']:.3f} core (not every host connected) |")
+    lines.append(f"| waiting for a CPU while runnable, collector / fleet | {r['waited'] / r['wall']:.3f} / "
+                 f"{r['fleet_waited'] / r['wall']:.3f} s per s |")
     lag = s["loop_lag_ms"]
     lines += [
         f"| peak RSS | {r['ru_maxrss']:.0f} MB |",

@@ -732,7 +732,7 @@ class Collector:
         Jobs due at the same grid point wake together, on one timer: their requests leave
         in one loop pass and their replies come back close together, so the process wakes
         once for many polls. A poll that wakes the process alone costs it about three times
-        the CPU (744 vs 259 us measured, bench/RESULTS.md): the interpreter starts from cold
+        the CPU (bench/wake_cost.py: 744 vs 259 us): the interpreter starts from cold
         caches each time. An interval that is a multiple of the grid keeps its period
         exactly; only its phase moves."""
         loop = asyncio.get_running_loop()
