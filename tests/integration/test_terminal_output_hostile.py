@@ -78,7 +78,7 @@ ARGS: dict[str, list[list[str]]] = {
     "sla": [[], ["--format", "json"]],
     "noise": [[], ["--format", "json"]],
 }
-TUI_ONLY = {"run", "demo"}
+TUI_ONLY = {"run", "demo", "web"}  # web serves the TUI to browser tabs until stopped (its own tests)
 
 
 def subcommands() -> list[str]:
