@@ -37,7 +37,7 @@ from opsdash.collect.health import parse_health_output
 from opsdash.errors import ParseError, ProbeError
 from opsdash.model import CpuTimes
 from opsdash.parsers import slow_queries
-from opsdash.parsers import dig
+from opsdash.parsers import dig, journey_curl, jsonpath
 from opsdash.parsers import (apt, authlog, borg, curl, health, memcached, nginx_log, openssl, pgbackrest, rdiff_backup,
                              reboot,
                              redis, restic, rpm, ss, sshd_config, varnish)
@@ -378,6 +378,12 @@ TARGETS: dict[str, Target] = {
     # dig / getent (kinds/dns.py; its own fuzz: tests/unit/test_dns_dig_parser.py)
     "dig.parse_dig": Target(_one(dig.parse_dig), _fx("dig-")),
     "dig.parse_getent": Target(_one(dig.parse_getent), _fx("getent-ahosts")),
+    # journeys (kinds/journeys.py): a remote step's header dump, and the JSON paths of extract/expect_json
+    "journey_curl.parse_headers": Target(_one(journey_curl.parse_headers), _fx("curl-w-")),
+    "jsonpath.compile": Target(_one(jsonpath.compile), _fx("curl-w-json")),
+    "jsonpath.find": Target(_one(lambda t: jsonpath.find({"a": [1, {"b c": None}], "id": "x"}, jsonpath.compile(t))),
+                            _fx("curl-w-json")),
+    "jsonpath.show": Target(_one(lambda t: jsonpath.show(jsonpath.compile(t))), _fx("curl-w-json")),
     # remote `date +%z` read by the patches and backups probes, then used as an offset
     "collect.patches._utc_offset": Target(
         _sections_then(lambda s: apt.parse_apt_history_last_update(
@@ -394,7 +400,7 @@ TARGETS: dict[str, Target] = {
 }
 
 # Builders and other non-parsers among the public names of opsdash.parsers.
-NOT_PARSERS = {"curl.curl_command"}
+NOT_PARSERS = {"curl.curl_command", "journey_curl.config_line", "journey_curl.step_config"}
 
 
 def _run(name: str, text: str, data: st.DataObject) -> None:
