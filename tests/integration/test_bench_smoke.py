@@ -24,9 +24,9 @@ SMOKE = [
     ("tune_bench.py", ["--series", "5", "--days", "0.2"], "5 series x 0.2 d", {0}),
     ("poll_cost.py", ["--hosts", "3", "--rounds", "1", "--marks", "2", "4"], "| 3 |", {0}),
     ("ttfb_accuracy.py", ["--delays", "50", "--probes", "2"], "| injected delay |", {0}),
-    ("tui_bench.py", ["--hosts", "20", "--idle", "1", "--rounds", "2", "--warm", "1", "--filter", "node-001"],
+    ("tui_bench.py", ["--hosts", "20", "--idle", "1", "--rounds", "2", "--warm", "1", "--filter", "node-001", "--starts", "1"],
      "| `escape (clear filter)` |", {0, 1}),
-    ("tui_bench.py", ["--hosts", "20", "--idle", "1", "--rounds", "2", "--warm", "1", "--filter", "node-001",
+    ("tui_bench.py", ["--hosts", "20", "--idle", "1", "--rounds", "2", "--warm", "1", "--filter", "node-001", "--starts", "1",
                       "--size", "160x48"], "all six panes in a grid", {0, 1}),
 ]
 
