@@ -126,13 +126,9 @@ def check_jobs(owner: _Owner) -> list[Job]:
             for v in kind.vantages(check):
                 jobs.append(Job(kind.name, check.name, v, check.interval, check.timeout + 5,
                                 _bind(poll_check, owner, ctx, kind, check, v),
-                                on_timeout=_bind_sync(record_timeout, owner, kind, check, v, check.timeout + 5)))
+                                on_timeout=_bind(record_timeout, owner, kind, check, v, check.timeout + 5)))
     return jobs
 
 
 def _bind(fn: Any, *args: Any) -> Callable[[], Any]:
-    return lambda: fn(*args)
-
-
-def _bind_sync(fn: Any, *args: Any) -> Callable[[], None]:
     return lambda: fn(*args)

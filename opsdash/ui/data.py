@@ -521,14 +521,14 @@ _FORMATS: dict[str, Callable[[Any], str]] = {
 _LATENCY_SLOTS = ("p50", "p95", "p99", "avail", "err")
 
 
-def _kind_rows(snap: Snapshot, pane: str, sev: Severity) -> list[Row]:
-    """Rows of the registered probe kinds that show in ``pane`` (kinds/base.Kind: ``columns``,
+def _kind_latency_rows(snap: Snapshot, sev: Severity) -> list[Row]:
+    """Rows of the registered probe kinds that show in the Latency pane (kinds/base.Kind: ``columns``,
     ``state``, ``up_metric``). Levels come from the rules, as every other figure's: a failing
     check is its up-metric's rule at 0, a working one the worst of its columns' metrics."""
     rows: list[Row] = []
     now = snap.now
     for kind in registered_kinds():
-        if kind.pane != pane or pane != "latency":
+        if kind.pane != "latency":  # "health" kinds show in their host's drill-down
             continue
         for r in snap.checks.get(kind.name) or ():
             d = r["data"] or {}
@@ -858,7 +858,7 @@ def build_view(snap: Snapshot, endpoint_tags: Mapping[str, Mapping[str, str]] | 
             host_tags[r["target"]] = {str(k): str(v) for k, v in tags.items()}
     builders: dict[str, Callable[[], list[Row]]] = {
         "health": lambda: _health_rows(snap, host_tags, sev),
-        "latency": lambda: _latency_rows(snap, endpoint_tags or {}, sev) + _kind_rows(snap, "latency", sev),
+        "latency": lambda: _latency_rows(snap, endpoint_tags or {}, sev) + _kind_latency_rows(snap, sev),
         "cache": lambda: _cache_rows(snap, host_tags, sev),
         "patches": lambda: _patch_rows(snap, host_tags, sev),
         "backups": lambda: _backup_rows(snap, host_tags, sev),

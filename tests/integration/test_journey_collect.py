@@ -13,7 +13,7 @@ from opsdash.alerts.severity import Severity
 from opsdash.config import load_config
 from opsdash.store import Store
 from opsdash.ui.data import build_view, load_snapshot
-from tests.support.shop_app import ShopApp
+from tests.support.shop_app import ShopApp, checkout_steps_toml
 
 PASSWORD = "collect-Pa55-9f1c2e"
 
@@ -29,23 +29,7 @@ name = "checkout"
 interval = "1s"
 timeout = "5s"
 max_duration = "100ms"
-  [[journeys.steps]]
-  name = "login"
-  method = "POST"
-  url = "{shop.url}/login"
-  form = {{ user = "synthetic", password_file = "{secret}" }}
-  expect_status = [302]
-  [[journeys.steps]]
-  name = "cart"
-  url = "{shop.url}/cart"
-  expect_body = "Your cart"
-  extract = {{ cart_id = "json:$.id" }}
-  [[journeys.steps]]
-  name = "checkout"
-  method = "POST"
-  url = "{shop.url}/checkout/{{cart_id}}"
-  expect_json = {{ "$.status" = "ok" }}
-''')
+{checkout_steps_toml(shop, secret)}''')
         store_path = tmp_path / "store.sqlite"
         p = subprocess.Popen([sys.executable, "-m", "opsdash", "collect", "--config", str(cfg),
                               "--store", str(store_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

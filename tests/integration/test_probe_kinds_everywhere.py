@@ -21,7 +21,7 @@ from opsdash.store import Store
 from opsdash.ui.data import build_view, load_snapshot
 from tests.support.dns_server import Answer, DNSServer
 from tests.support.servers import free_port
-from tests.support.shop_app import ShopApp
+from tests.support.shop_app import ShopApp, checkout_steps_toml
 
 pytestmark = pytest.mark.integration
 
@@ -47,23 +47,7 @@ timeout = "2s"
 name = "checkout"
 interval = "1s"
 timeout = "10s"
-  [[journeys.steps]]
-  name = "login"
-  method = "POST"
-  url = "{shop.url}/login"
-  form = {{ user = "synthetic", password_file = "{secret}" }}
-  expect_status = [302]
-  [[journeys.steps]]
-  name = "cart"
-  url = "{shop.url}/cart"
-  expect_body = "Your cart"
-  extract = {{ cart_id = "json:$.id" }}
-  [[journeys.steps]]
-  name = "checkout"
-  method = "POST"
-  url = "{shop.url}/checkout/{{cart_id}}"
-  expect_json = {{ "$.status" = "ok" }}
-'''
+{checkout_steps_toml(shop, secret)}'''
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["JourneyContext", "ShopApp"]
+__all__ = ["JourneyContext", "ShopApp", "checkout_steps_toml"]
 
 
 class _Server(ThreadingHTTPServer):
@@ -177,3 +177,25 @@ class JourneyContext:
         row = await kind.probe(check, vantage, self)
         self.rows[(kind.name, check.name, vantage)] = row.to_json()
         return row
+
+
+def checkout_steps_toml(shop: ShopApp, secret: object) -> str:
+    """The [[journeys.steps]] of login -> cart -> checkout against ``shop``, the password
+    read from the file ``secret``: what the collect-level tests configure."""
+    return f'''  [[journeys.steps]]
+  name = "login"
+  method = "POST"
+  url = "{shop.url}/login"
+  form = {{ user = "synthetic", password_file = "{secret}" }}
+  expect_status = [302]
+  [[journeys.steps]]
+  name = "cart"
+  url = "{shop.url}/cart"
+  expect_body = "Your cart"
+  extract = {{ cart_id = "json:$.id" }}
+  [[journeys.steps]]
+  name = "checkout"
+  method = "POST"
+  url = "{shop.url}/checkout/{{cart_id}}"
+  expect_json = {{ "$.status" = "ok" }}
+'''
