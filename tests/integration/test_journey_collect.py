@@ -11,6 +11,7 @@ from pathlib import Path
 
 from opsdash.alerts.severity import Severity
 from opsdash.config import load_config
+from opsdash.errors import StoreError
 from opsdash.store import Store
 from opsdash.ui.data import build_view, load_snapshot
 from tests.support.shop_app import ShopApp, checkout_steps_toml
@@ -38,10 +39,12 @@ max_duration = "100ms"
             row: dict = {}
             while time.monotonic() < deadline and len(row.get("recent") or ()) < 2:
                 time.sleep(0.5)
-                if store_path.exists():
+                try:
                     with Store(store_path, readonly=True) as s:
                         rows = s.latest("journey", "checkout", raw=False)
-                    row = rows[0]["data"] if rows else {}
+                except StoreError:  # not there yet, or the collector is still creating its schema
+                    continue
+                row = rows[0]["data"] if rows else {}
         finally:
             p.terminate()
             out, err = p.communicate(timeout=15)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from opsdash.errors import StoreError
 from opsdash.store import Store
 from opsdash.ui.data import build_view, load_snapshot
 from tests.support.dns_server import Answer, DNSServer
@@ -96,9 +97,11 @@ def test_collect_stores_rows_fires_alerts_and_exports_metrics(world, tmp_path: P
         firing: set[str] = set()
         while time.monotonic() < deadline and not {"dns-failed", "journey-failed"} <= firing:
             time.sleep(0.5)
-            if store_path.exists():
+            try:
                 with Store(store_path, readonly=True) as s:
                     firing = {a.rule for a in s.alerts() if a.state == "firing"}
+            except StoreError:  # not there yet, or the collector is still creating its schema
+                continue
         assert {"dns-failed", "journey-failed"} <= firing
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
         assert 'opsdash_dns_up{check="shop-a",vantage="local"} 1' in metrics
