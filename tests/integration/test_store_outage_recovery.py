@@ -35,6 +35,7 @@ class Switch:
     def __init__(self, target_port: int):
         self.target = target_port
         self.up = False
+        self.answered = threading.Event()  # the sshd has answered a poll through us
         self.srv = socket.socket()
         self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.srv.bind(("127.0.0.1", 0))
@@ -66,12 +67,19 @@ class Switch:
 
     def _pipe(self, a: socket.socket, b: socket.socket) -> None:
         a.settimeout(None)
+        last = None
         try:
             while not self._stop.is_set():
                 data = a.recv(65536)
                 if not data:
                     break
                 b.sendall(data)
+                if a.getpeername()[1] == self.target:
+                    # A reply after a quiet spell is a poll's answer on a session already set up.
+                    now = time.monotonic()
+                    if last is not None and now - last >= 0.5:
+                        self.answered.set()
+                    last = now
         except OSError:
             pass
         finally:
@@ -215,7 +223,10 @@ def test_a_recovery_while_the_disk_is_full_is_in_the_store_once_space_returns(tm
         full = time.time()
         wait_for(lambda: "ERROR store: cannot write" in log.read_text(), 20, "the collector to meet the full disk")
         switch.up = True
-        time.sleep(4 * INTERVAL)
+        # The recovery must be polled while the disk is still full: wait for the sshd to answer
+        # a poll through the switch (on a loaded machine connecting may take seconds).
+        assert switch.answered.wait(20), "no poll reached the sshd through the switch"
+        time.sleep(2 * INTERVAL)
         assert state(store) == "firing"
         filler.unlink()
         freed = time.time()
