@@ -78,6 +78,8 @@ PANE_ACTIONS = frozenset({"pane", "filter", "clear_filter", "drill", "ack", "sil
 # Keys that change what the panes show: off whenever another screen covers them (a drill-down,
 # help), or they would move an invisible cursor or open a filter bar nobody sees.
 VIEW_ACTIONS = frozenset({"pane", "next_pane", "filter", "clear_filter", "drill"})
+# What a read-only wallboard leaves out of its key bar; their keys still get refused()'s one line.
+WRITE_ACTIONS = frozenset({"ack", "silence", "unsilence", "escalate", "note"})
 
 
 def tilde(path: Path | str) -> str:
@@ -96,8 +98,9 @@ class FleetHeader(Widget):
 
     Rendered from the last summary at the widget's current width (so a resize re-fits it)."""
 
-    def __init__(self, **kw: Any) -> None:
+    def __init__(self, read_only: bool = False, **kw: Any) -> None:
         super().__init__(**kw)
+        self.read_only = read_only  # a wallboard says so next to the title, at every width
         self._state: tuple[Summary, float, dict[str, Any], str, str | None] | None = None
 
     def show(self, s: Summary, now: float, styles: dict[str, Any], collector: str, error: str | None) -> None:
@@ -122,6 +125,8 @@ class FleetHeader(Widget):
         parts: list[Any] = [] if brief else [(" opsdash", "bold"), sep]
         if brief:
             parts.append(" ")
+        if self.read_only:
+            parts += [Text("read-only", style=styles["warn"]), sep]
         if not s.hosts_total and error:
             parts += [Text(f"{'✖' if collector in ('none', 'stopped') else '●'} collector {collector}",
                            style=styles["warn"]), sep, safe(error, styles["crit"])]
@@ -299,7 +304,7 @@ class OpsdashApp(App[None]):
         return driver
 
     def compose(self) -> ComposeResult:
-        yield FleetHeader(id="fleet")
+        yield FleetHeader(read_only=self.read_only, id="fleet")
         tabs = Tabs(*[Tab(f"{i + 1} {PANE_TITLES[p]}", id=f"tab-{p}") for i, p in enumerate(PANES)], id="tabs")
         tabs.can_focus = False
         yield tabs
@@ -648,6 +653,8 @@ class OpsdashApp(App[None]):
             return False
         if action in VIEW_ACTIONS and len(self.screen_stack) > 1:
             return False
+        if action in WRITE_ACTIONS and self.read_only:
+            return False
         return True
 
     def action_pane(self, pane_id: str) -> None:
@@ -730,6 +737,17 @@ class OpsdashApp(App[None]):
             rows = [r for rows in (self.view.rows.values() if self.view else []) for r in rows if r.ref == ref]
             return rows[0] if rows else None
         return self.selected_row()
+
+    def on_key(self, event: events.Key) -> None:
+        # A write key on a wallboard reaches here (check_action keeps it out of the bindings and
+        # the key bar): it runs its action, which refuses with one line, rather than nothing.
+        if not self.read_only:
+            return
+        for binding in self.BINDINGS:
+            if isinstance(binding, Binding) and binding.key == event.key and binding.action in WRITE_ACTIONS:
+                event.stop()
+                getattr(self, f"action_{binding.action}")()
+                return
 
     def refused(self, what: str) -> bool:
         """True (and says so) when this is a read-only wallboard: the one check before every write

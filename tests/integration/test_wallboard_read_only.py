@@ -80,3 +80,19 @@ async def test_without_read_only_the_ack_dialog_opens(store_path: Path) -> None:
         await pilot.press("6", "a")
         await until(pilot, lambda: isinstance(app.screen, AckDialog), "the ack dialog")
         assert not refusals(app)
+
+
+async def test_a_read_only_wallboard_says_so_in_its_header_and_leaves_the_writes_out_of_its_key_bar(
+        store_path: Path) -> None:
+    from opsdash.ui.app import FleetHeader
+
+    for read_only in (True, False):
+        app = make_app(store_path, read_only=read_only)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(pilot)
+            await pilot.press("6")
+            header = str(app.query_one(FleetHeader).render())
+            shown = {b.action for _, b, enabled, _ in app.screen.active_bindings.values() if b.show}
+            assert ("read-only" in header) is read_only, header
+            assert "up" in header and "collector" in header, header  # still the fleet's line at 80 columns
+            assert ("ack" in shown and "silence" in shown) is not read_only, shown
