@@ -75,16 +75,24 @@ def server(tmp_path: Path):
             proc.wait(15)
 
 
+def _argv(pid: int, *more: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return []
+
+
 async def _open(session: aiohttp.ClientSession, url: str, web: subprocess.Popen) -> tuple[aiohttp.ClientWebSocketResponse, int]:
     before = set(_children(web.pid))
     ws = await session.ws_connect(url)
     await ws.send_str(json.dumps(["resize", {"width": 120, "height": 40}]))
     deadline = time.monotonic() + 10
-    while not (new := set(_children(web.pid)) - before):
-        assert time.monotonic() < deadline, "no viewer process for the tab"
+    argv: list[bytes] = []
+    # A child just forked may not have exec'd yet (the server's argv, or none for an instant).
+    while not (new := set(_children(web.pid)) - before) or b"run" not in (argv := _argv(*new)):
+        assert time.monotonic() < deadline, f"no viewer process for the tab: {new} {argv}"
         await asyncio.sleep(0.05)
     (pid,) = new
-    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     assert b"--no-collector" in argv and b"--read-only" in argv
     return ws, pid
 
