@@ -56,6 +56,14 @@ class KindContext:
     def __init__(self, owner: _Owner):
         self._owner = owner
         self._local = LocalRunner()
+        self._warm: dict[str, asyncio.Future[None]] = {}
+
+    async def warm(self, kind: Kind) -> None:
+        """kind.warm() in a thread, once: every first probe of the kind waits for the same one."""
+        fut = self._warm.get(kind.name)
+        if fut is None:
+            fut = self._warm[kind.name] = asyncio.ensure_future(asyncio.to_thread(kind.warm))
+        await asyncio.shield(fut)
 
     def clock(self) -> float:
         return self._owner.clock()
@@ -89,6 +97,7 @@ class KindContext:
 
 
 async def poll_check(owner: _Owner, ctx: KindContext, kind: Kind, check: Any, vantage: str) -> None:
+    await ctx.warm(kind)
     t = owner.clock()
     try:
         row = await kind.probe(check, vantage, ctx)

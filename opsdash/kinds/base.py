@@ -194,6 +194,12 @@ class Kind:
 
     # --- probing ------------------------------------------------------------------
 
+    def warm(self) -> None:
+        """Import what probing needs and the config check does not (a client library's query
+        side). The collector calls it once per kind, in a thread, before the kind's first
+        probe: viewers that only read the config never pay for it, and no import runs on
+        the event loop."""
+
     async def probe(self, check: Any, vantage: str, ctx: ProbeContext) -> Any:
         """Run the check once from ``vantage``; return its row. What the check finds wrong
         (NXDOMAIN, a failing step) is the row's state, not an exception; ProbeError only

@@ -30,15 +30,16 @@ import shlex
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-import dns.asyncbackend
-import dns.asyncquery
 import dns.exception
-import dns.message
 import dns.name
-import dns.rcode
-import dns.rdatatype
+
+# dnspython's query side (message, asyncquery, its asyncio backend) is imported by warm(),
+# in the collector's thread before the first probe: not by every viewer that reads the
+# config, and never on the event loop.
+if TYPE_CHECKING:
+    import dns.message
 
 from ..errors import ParseError
 from ..model import Sample
@@ -381,8 +382,18 @@ def nameservers(resolv_conf: str) -> tuple[str, ...]:
     return tuple(out[:3]) or ("127.0.0.1",)
 
 
-# Loaded here, not at the first probe: dnspython would import its asyncio backend on the loop.
-_BACKEND = dns.asyncbackend.get_backend("asyncio")
+_BACKEND: Any = None  # dnspython's asyncio backend, once DNSKind.warm() has loaded it
+
+
+def _warm() -> None:
+    global _BACKEND
+    import dns.asyncbackend
+    import dns.asyncquery  # noqa: F401
+    import dns.message  # noqa: F401
+    import dns.rcode  # noqa: F401
+    import dns.rdatatype  # noqa: F401
+
+    _BACKEND = dns.asyncbackend.get_backend("asyncio")
 
 
 async def _ask(q: dns.message.Message, addr: str, port: int, timeout: float) -> dns.message.Message:
@@ -400,6 +411,7 @@ async def _ask(q: dns.message.Message, addr: str, port: int, timeout: float) -> 
 
 async def _query(check: DNSCheck, vantage: str, servers: Sequence[tuple[str, int]], system: bool,
                  previous: Mapping[str, Any] | None, t: float) -> DNSRow:
+    assert _BACKEND is not None, "DNSKind.warm() first (the collector does)"
     rtype = dns.rdatatype.from_text(check.type)
     q = dns.message.make_query(check.query + ".", rtype)
     # Each server gets its share of the timeout, so the whole probe ends within it.
@@ -659,6 +671,9 @@ class DNSKind(Kind):
         return tuple(out)
 
     # --- probing --------------------------------------------------------------------------
+
+    def warm(self) -> None:
+        _warm()
 
     async def probe(self, check: DNSCheck, vantage: str, ctx: ProbeContext) -> DNSRow:
         key = (check.name, vantage)

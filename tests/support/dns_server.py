@@ -14,6 +14,8 @@ A name not in the zone is NXDOMAIN, as at a real authoritative server.
 
 from __future__ import annotations
 
+import asyncio
+
 import threading
 import time
 from dataclasses import dataclass, field
@@ -169,7 +171,9 @@ class ProbeCtx:
         raise FileNotFoundError(2, "No such file or directory", path)
 
     async def probe(self, kind: Any, check: Any, vantage: str = "local") -> Any:
-        """``kind.probe``, keeping its row as the next probe's previous (as the collector does)."""
+        """``kind.probe`` after ``kind.warm`` in a thread, keeping its row as the next probe's
+        previous (as the collector does)."""
+        await asyncio.to_thread(kind.warm)
         row = await kind.probe(check, vantage, self)
         self.rows[(kind.name, check.name, vantage)] = row.to_json()
         return row

@@ -162,7 +162,7 @@ async def test_the_tui_runs_its_own_full_collections(store_path: Path):
 
 
 async def test_the_pane_being_looked_at_is_updated_first_then_the_others_one_a_frame(store_path: Path):
-    app = make_app(store_path)
+    app = make_app(store_path, poll_interval=3600)  # no timed poll starts another view meanwhile
     async with app.run_test(size=(160, 48)) as pilot:  # all six panes on screen
         await ready(pilot)
         await pilot.press("3")  # Cache has the focus

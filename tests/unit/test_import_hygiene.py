@@ -43,3 +43,18 @@ def test_cli_commands_that_need_no_tui_do_not_import_textual() -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
+
+
+def test_a_viewer_reading_a_config_with_dns_checks_leaves_dnspythons_query_side_unloaded() -> None:
+    # The collector loads it (DNSKind.warm, in a thread) before the first DNS probe.
+    code = (
+        "import sys\n"
+        "from opsdash.config import parse_config\n"
+        "cfg = parse_config('[[dns]]\\nname = \"shop\"\\nquery = \"shop.example.com\"\\n', 'c.toml')\n"
+        "assert cfg.checks['dns'], cfg.checks\n"
+        "import opsdash.ui.app\n"
+        "print(sorted(m for m in ('dns.asyncquery', 'dns.message', 'dns._asyncio_backend') if m in sys.modules))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]", r.stdout
