@@ -8,6 +8,7 @@ Nothing here does I/O. ``to_json()`` methods give the shapes of the
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
@@ -86,6 +87,26 @@ class DiskUsage:
     def to_json(self) -> dict[str, Any]:
         return {"mount": self.mount, "percent": self.percent, "free_bytes": self.free_bytes}
 
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "DiskUsage | None":
+        """None for an entry without a numeric percent (nothing to show or judge)."""
+        pct = _num(d.get("percent"))
+        if pct is None:
+            return None
+        free = _num(d.get("free_bytes"))
+        return cls(str(d.get("mount", "")), pct, int(free) if free is not None else 0)
+
+
+def _text(v: Any) -> str | None:
+    return v if isinstance(v, str) and v else None
+
+
+def _num(v: Any) -> float | None:
+    """A finite JSON number, or None (missing, null, a bool, text, NaN): a stored row read back."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return None
+    return float(v)
+
 
 def load_per_cpu(load1: Any, cpus: Any) -> float | None:
     """The 1-minute load per CPU (host.load1_per_cpu), from a Health or its JSON: None when
@@ -125,6 +146,22 @@ class Health:
             "disks": [d.to_json() for d in self.disks],
         }
 
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "Health":
+        """What to_json wrote; a figure that is missing or not a number is None (unknown)."""
+        cpus = d.get("cpus")
+        disks = (DiskUsage.from_json(x) for x in d.get("disks") or () if isinstance(x, Mapping))
+        return cls(
+            cpu_percent=_num(d.get("cpu_percent")), mem_percent=_num(d.get("mem_percent")),
+            swap_percent=_num(d.get("swap_percent")), load1=_num(d.get("load1")), load5=_num(d.get("load5")),
+            load15=_num(d.get("load15")), cpus=cpus if isinstance(cpus, int) and not isinstance(cpus, bool) else None,
+            uptime_s=_num(d.get("uptime_s")), disks=tuple(x for x in disks if x is not None),
+        )
+
+    @property
+    def load_per_cpu(self) -> float | None:
+        return load_per_cpu(self.load1, self.cpus)
+
     def samples(self, t: float, target: str) -> list[Sample]:
         out = [Sample(t, target, "host.up", 1.0)]
         for metric, value in (("host.mem_percent", self.mem_percent), ("host.swap_percent", self.swap_percent),
@@ -134,6 +171,50 @@ class Health:
                 out.append(Sample(t, target, metric, value))
         out.extend(Sample(t, target, "host.disk_percent", d.percent, {"mount": d.mount}) for d in self.disks)
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class HostRow:
+    """A host's latest row (kind "host"): written by the collector and the Prometheus source,
+    read by the Health pane, the drill-down and the escalation packet."""
+
+    name: str
+    state: str  # one of HOST_STATES
+    error: str | None
+    health: Health | None  # None when the host was not read (down, or not polled yet)
+    t: float | None  # when it was polled
+    interval: float | None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    probes: tuple[str, ...] = ()
+    # For the escalation packet's environment. No probe reads them yet: None, and left out.
+    os: str | None = None
+    kernel: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d = {
+            "name": self.name, "tags": dict(self.tags), "state": self.state, "error": self.error,
+            "health": self.health.to_json() if self.health else None, "t": self.t,
+            "interval": self.interval, "probes": list(self.probes),
+        }
+        return d | {k: v for k, v in (("os", self.os), ("kernel", self.kernel)) if v is not None}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any], name: str = "") -> "HostRow":
+        """A stored row read back. A state that is not one of HOST_STATES is "error", so a row
+        from a newer or broken writer never shows as up."""
+        state = d.get("state")
+        health = d.get("health")
+        tags = d.get("tags")
+        error = d.get("error")
+        return cls(
+            name=str(d.get("name") or name), state=state if state in HOST_STATES else HOST_ERROR,
+            error=str(error) if error is not None else None,
+            health=Health.from_json(health) if isinstance(health, Mapping) else None,
+            t=_num(d.get("t")), interval=_num(d.get("interval")),
+            tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, Mapping) else {},
+            probes=tuple(p for p in probes if isinstance(p, str)) if isinstance(probes := d.get("probes"), list) else (),
+            os=_text(d.get("os")), kernel=_text(d.get("kernel")),
+        )
 
 
 # --- patches ---------------------------------------------------------------

@@ -46,6 +46,7 @@ from ..model import (
     CacheStats,
     CpuTimes,
     Health,
+    HostRow,
     HTTPResult,
     PatchStatus,
     Sample,
@@ -294,16 +295,8 @@ class Collector:
         return self._host_row(hs)
 
     def _host_row(self, hs: HostRecord) -> dict[str, Any]:
-        return {
-            "name": hs.cfg.name,
-            "tags": dict(hs.cfg.tags),
-            "state": hs.state,
-            "error": hs.error,
-            "health": hs.health.to_json() if hs.health else None,
-            "t": hs.t,
-            "interval": hs.cfg.interval,
-            "probes": list(hs.cfg.probes),
-        }
+        return HostRow(name=hs.cfg.name, state=hs.state, error=hs.error, health=hs.health, t=hs.t,
+                       interval=hs.cfg.interval, tags=dict(hs.cfg.tags), probes=tuple(hs.cfg.probes)).to_json()
 
     async def poll_patches(self, name: str) -> None:
         hs = self.hosts[name]

@@ -18,7 +18,7 @@ import time
 from typing import Any, Mapping
 
 from ..config import Config, format_duration
-from ..model import Alert, iso
+from ..model import Alert, HostRow, iso
 from ..stats import sparkline
 from ..store import Store
 from ..textsafe import json_safe, redact_url
@@ -107,13 +107,11 @@ def packet(store: Store, alert: Alert, cfg: Config | None = None, *, now: float 
                 env["tags"] = dict(ep.tags)
                 env["url"] = redact_url(ep.url)
     for row in store.latest("host", a.target):
-        d = row["data"] or {}
-        env["tags"] = env["tags"] or dict(d.get("tags") or {})
-        env["host_state"] = d.get("state")
-        hl = d.get("health") or {}
-        env["uptime_s"] = hl.get("uptime_s")
-        env["os"] = d.get("os") or hl.get("os")
-        env["kernel"] = d.get("kernel") or hl.get("kernel")
+        host = HostRow.from_json(row["data"] or {}, a.target)
+        env["tags"] = env["tags"] or dict(host.tags)
+        env["host_state"] = host.state
+        env["uptime_s"] = host.health.uptime_s if host.health else None
+        env["os"], env["kernel"] = host.os, host.kernel
         env["seen_at"] = iso(row["t"])
     for row in store.latest("patches", a.target):
         p = (row["data"] or {}).get("patches") or {}
@@ -121,8 +119,6 @@ def packet(store: Store, alert: Alert, cfg: Config | None = None, *, now: float 
             env["patches"] = {"manager": p.get("manager"), "pending": p.get("pending"), "security": p.get("security"),
                               "reboot_required": p.get("reboot_required"), "reboot_reason": p.get("reboot_reason"),
                               "checked_at": iso(row["t"])}
-            env["os"] = env["os"] or p.get("os")
-            env["kernel"] = env["kernel"] or p.get("kernel")
 
     trs = [{"t": iso(tr.t), "from": tr.from_state, "to": tr.to_state, "severity": tr.severity, "reason": tr.reason}
            for tr in store.transitions(alert_id=a.id)][-10:]

@@ -23,7 +23,7 @@ from ..alerts.severity import CRITICAL as SEV_CRIT, NONE as SEV_NONE, OK as SEV_
     WARNING as SEV_WARN, Severity
 from .. import maintenance as _maint
 from ..kinds.registry import kinds as registered_kinds
-from ..model import Alert, load_per_cpu
+from ..model import Alert, HostRow
 from ..report.handover import FAR_PENDING_S, fires_in as alert_fires_in
 from ..report.staleness import age_words
 from ..stats import sparkline
@@ -129,6 +129,14 @@ class Snapshot:
     notify: tuple[int, int] = (0, 0)  # notifications queued, failing (notify_counts)
     windows: list[Any] = field(default_factory=list)  # maintenance windows running now (maintenance.Occurrence)
     checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # probe kind -> its latest rows
+    _typed_hosts: list[tuple[str, float, HostRow]] | None = field(default=None, repr=False, compare=False)
+
+    def host_rows(self) -> list[tuple[str, float, HostRow]]:
+        """(host, stored at, its typed row) for every host row: read from JSON once per snapshot."""
+        if self._typed_hosts is None:
+            self._typed_hosts = [(r["target"], r["t"], HostRow.from_json(r["data"] or {}, r["target"]))
+                                 for r in self.hosts]
+        return self._typed_hosts
 
 
 @dataclass
@@ -378,17 +386,15 @@ HOST_STATE_WORDS = {
 def _health_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev: Severity) -> list[Row]:
     rows = []
     now = snap.now
-    for r in snap.hosts:
-        d = r["data"] or {}
-        host = r["target"]
+    for host, stored, row in snap.host_rows():
         tags = host_tags.get(host, {})
-        state = d.get("state") or "error"
-        h = d.get("health") or {}
-        stale = is_stale(d.get("t", r["t"]), d.get("interval"), now)
-        cpu, mem = h.get("cpu_percent"), h.get("mem_percent")
-        disks = [x for x in h.get("disks") or [] if isinstance(x, dict)]
-        cpus = h.get("cpus")  # None: unknown (a NaN gauge), and so is load per CPU
-        load = load_per_cpu(h.get("load1"), cpus)
+        state = row.state
+        h = row.health
+        polled = row.t if row.t is not None else stored
+        stale = is_stale(polled, row.interval, now)
+        cpu, mem = (h.cpu_percent, h.mem_percent) if h else (None, None)
+        disks = h.disks if h else ()
+        load = h.load_per_cpu if h else None  # None: unknown (a NaN gauge, no CPU count)
         (lv_cpu, st_cpu), (lv_mem, st_mem) = (figure_level(sev, "host.cpu_percent", cpu, host, None, tags),
                                               figure_level(sev, "host.mem_percent", mem, host, None, tags))
         (lv_load, st_load) = figure_level(sev, "host.load1_per_cpu", load, host, None, tags)
@@ -397,9 +403,8 @@ def _health_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev
         worst, (lv_disk, st_disk) = None, figure_level(sev, "host.disk_percent", None, host, None, tags)
         best_key: tuple[int, float] | None = None
         for x in disks:
-            lv = figure_level(sev, "host.disk_percent", x.get("percent"), host, {"mount": str(x.get("mount", ""))}, tags)
-            pct = x.get("percent")
-            key = (lv[0] if lv[0] != UNKNOWN else -1, pct if isinstance(pct, (int, float)) else -1.0)
+            lv = figure_level(sev, "host.disk_percent", x.percent, host, {"mount": x.mount}, tags)
+            key = (lv[0] if lv[0] != UNKNOWN else -1, x.percent)
             if best_key is None or key > best_key:
                 worst, (lv_disk, st_disk), best_key = x, lv, key
         if state != "ok":
@@ -408,11 +413,11 @@ def _health_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev
         else:
             level = max((x for x in (lv_cpu, lv_mem, lv_disk, lv_load) if x != UNKNOWN), default=UNKNOWN)
             st = state_cell(level, {OK: "up", WARN: "warn", CRIT: "CRIT", UNKNOWN: "up?"}[level])
-        age = now - d.get("t", r["t"])
+        age = now - polled
         if stale:
             st = stale_cell(st)  # "◌ down": stale, but a host that was down must not look like any other
-        disk_txt = f"{worst.get('percent', 0):.0f}% {worst.get('mount', '')}" if worst else "—"
-        up = d.get("state") == "ok" and h
+        disk_txt = f"{worst.percent:.0f}% {worst.mount}" if worst else "—"
+        up = state == "ok" and h is not None
         cells = (
             st,
             (host, ""),
@@ -420,7 +425,7 @@ def _health_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev
             (fmt_pct(mem) if up else "—", st_mem if up else "muted"),
             (disk_txt if up else "—", st_disk if up else "muted"),
             (f"{load:.2f}" if up and load is not None else "—", st_load if up else "muted"),
-            (fmt_age(h.get("uptime_s")) if up else "—", ""),
+            (fmt_age(h.uptime_s) if up and h else "—", ""),
             (fmt_age(age), "stale" if stale else "muted"),
         )
         rank_level = WARN if stale and level < WARN else level
@@ -428,7 +433,7 @@ def _health_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev
             Row(
                 key=f"host:{host}", rank=(-rank_level, -(1 if stale else 0), -level, host), cells=_fade(cells, stale),
                 ref=Ref("host", host), level=rank_level,
-                search=_search(host, state, "stale" if stale else "", d.get("error"), tags=tags), tags=tags,
+                search=_search(host, state, "stale" if stale else "", row.error, tags=tags), tags=tags,
             )
         )
     return rows
@@ -642,7 +647,7 @@ def _security_cell(d: Mapping[str, Any] | None, sev: Severity, host: str,
 
 def _patch_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev: Severity) -> list[Row]:
     rows = []
-    host_state = {r["target"]: (r["data"] or {}).get("state") for r in snap.hosts}
+    host_state = {host: row.state for host, _, row in snap.host_rows()}
     now = snap.now
     for r in snap.patches:
         d = r["data"] or {}
@@ -852,10 +857,9 @@ def build_view(snap: Snapshot, endpoint_tags: Mapping[str, Mapping[str, str]] | 
     the built-in rules when None."""
     sev = severity if severity is not None else builtin_severity()
     host_tags: dict[str, Mapping[str, str]] = {}
-    for r in snap.hosts:
-        tags = (r["data"] or {}).get("tags") or {}
-        if isinstance(tags, dict):
-            host_tags[r["target"]] = {str(k): str(v) for k, v in tags.items()}
+    for host, _, row in snap.host_rows():
+        if row.tags:
+            host_tags[host] = dict(row.tags)
     builders: dict[str, Callable[[], list[Row]]] = {
         "health": lambda: _health_rows(snap, host_tags, sev),
         "latency": lambda: _latency_rows(snap, endpoint_tags or {}, sev) + _kind_latency_rows(snap, sev),
@@ -878,14 +882,12 @@ def summarize(snap: Snapshot, rows: Mapping[str, list[Row]]) -> Summary:
     s = Summary(error=snap.error)
     s.hosts_total = len(snap.hosts)
     host_ts = []
-    for r in snap.hosts:
-        d = r["data"] or {}
-        t = d.get("t", r["t"])
-        if isinstance(t, (int, float)):
-            host_ts.append(t)
-        if is_stale(t, d.get("interval"), snap.now):
+    for _, stored, row in snap.host_rows():
+        t = row.t if row.t is not None else stored
+        host_ts.append(t)
+        if is_stale(t, row.interval, snap.now):
             s.hosts_stale += 1  # not down: nobody has looked lately
-        elif d.get("state") == "ok":
+        elif row.state == "ok":
             s.hosts_up += 1
         else:
             s.hosts_down += 1
