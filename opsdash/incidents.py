@@ -41,7 +41,7 @@ from . import maintenance as _maint
 from .alerts.rules import builtin_rules, rules_from_config
 from .config import Config, SeverityConfig, DEFAULT_SEVERITIES, format_duration
 from .errors import OpsdashError
-from .model import Alert, iso
+from .model import Alert, PatchesRow, iso
 from .store import IncidentRow, Store, Transition
 
 __all__ = [
@@ -466,21 +466,14 @@ def _package_entries(store: Store, hosts: Sequence[str], start: float, end: floa
     """Package changes on the hosts, from what the patches probe stores: the time of the last
     apt/dnf transaction (latest row) and drops of the pending count (its series). Which
     packages changed is not stored."""
-    import datetime as _dt
-
     out = []
     for h in hosts:
         for row in store.latest("patches", h):
-            p = (row["data"] or {}).get("patches") or {}
-            last = p.get("last_update")
-            if isinstance(last, str):
-                try:
-                    t = _dt.datetime.strptime(last, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.timezone.utc).timestamp()
-                except ValueError:
-                    continue
-                if start <= t <= end:
-                    out.append(Entry(t, "packages", f"{h}: packages upgraded or installed "
-                                     f"({p.get('manager') or 'package'} history, last transaction)", kind="history"))
+            p = PatchesRow.from_json(row["data"] or {}).patches
+            t = p.last_update if p is not None else None
+            if p is not None and t is not None and start <= t <= end:
+                out.append(Entry(t, "packages", f"{h}: packages upgraded or installed "
+                                 f"({p.manager or 'package'} history, last transaction)", kind="history"))
         prev = None
         for t, v in store.history(h, "patches.pending", start - 3600.0, end):
             if prev is not None and v < prev and t >= start:

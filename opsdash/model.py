@@ -38,6 +38,19 @@ def iso(t: float | None) -> str | None:
     return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_iso(text: Any) -> float | None:
+    """iso()'s text back to Unix time (a time without a zone is UTC); None for anything else."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        d = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=_dt.timezone.utc)
+    return d.timestamp()
+
+
 @dataclass(frozen=True, slots=True)
 class Sample:
     """One value of one metric for one target at one time (docs/contracts.md metric names)."""
@@ -230,6 +243,11 @@ class PackageUpdate:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "PackageUpdate":
+        return cls(str(d.get("name", "")), str(d.get("current", "")), str(d.get("candidate", "")),
+                   d.get("security") is True)
+
 
 @dataclass(frozen=True, slots=True)
 class PatchStatus:
@@ -254,12 +272,49 @@ class PatchStatus:
             "last_update": iso(self.last_update),
         }
 
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "PatchStatus":
+        """What to_json wrote; a count that is not a number is 0, as the pane always showed it."""
+        def count(v: Any) -> int:
+            n = _num(v)
+            return int(n) if n is not None else 0
+
+        svc = d.get("services_restart")
+        return cls(
+            manager=str(d.get("manager") or ""), pending=count(d.get("pending")), security=count(d.get("security")),
+            reboot_required=d.get("reboot_required") is True,
+            packages=tuple(PackageUpdate.from_json(x) for x in d.get("packages") or () if isinstance(x, Mapping)),
+            services_restart=tuple(str(x) for x in svc) if isinstance(svc, list) else (),
+            reboot_reason=str(d.get("reboot_reason") or ""), last_update=parse_iso(d.get("last_update")),
+        )
+
     def samples(self, t: float, target: str) -> list[Sample]:
         return [
             Sample(t, target, "patches.pending", float(self.pending)),
             Sample(t, target, "patches.security", float(self.security)),
             Sample(t, target, "patches.reboot_required", 1.0 if self.reboot_required else 0.0),
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class PatchesRow:
+    """A host's latest patches row (kind "patches"): the status, or why it could not be read."""
+
+    t: float | None
+    interval: float | None
+    patches: PatchStatus | None  # None: not read (the error says why)
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"t": self.t, "interval": self.interval,
+                "patches": self.patches.to_json() if self.patches else None, "error": self.error}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "PatchesRow":
+        p, error = d.get("patches"), d.get("error")
+        return cls(t=_num(d.get("t")), interval=_num(d.get("interval")),
+                   patches=PatchStatus.from_json(p) if isinstance(p, Mapping) and p else None,
+                   error=str(error) if error is not None else None)
 
 
 # --- caches ------------------------------------------------------------------

@@ -47,6 +47,7 @@ from ..model import (
     CpuTimes,
     Health,
     HostRow,
+    PatchesRow,
     HTTPResult,
     PatchStatus,
     Sample,
@@ -301,15 +302,15 @@ class Collector:
     async def poll_patches(self, name: str) -> None:
         hs = self.hosts[name]
         t = self.clock()
-        row = {"t": t, "interval": hs.cfg.patches_interval}
+        iv = hs.cfg.patches_interval
         try:
             status, manager = await probe_patches(self.runner(name), timeout=max(hs.cfg.timeout, 120.0), manager=hs.patch_manager)
         except ProbeError as e:
             hs.patches_error = str(e)
-            self._emit([], [("patches", name, "", t, {**row, "patches": None, "error": str(e)}, None)])
+            self._emit([], [("patches", name, "", t, PatchesRow(t, iv, None, str(e)).to_json(), None)])
             raise
         hs.patches, hs.patch_manager, hs.patches_error = status, manager, None
-        self._emit(status.samples(t, name), [("patches", name, "", t, {**row, "patches": status.to_json(), "error": None}, None)])
+        self._emit(status.samples(t, name), [("patches", name, "", t, PatchesRow(t, iv, status).to_json(), None)])
 
     async def poll_security(self, name: str) -> None:
         """The security kind's script through the one remote runner. A command that may

@@ -18,7 +18,7 @@ import time
 from typing import Any, Mapping
 
 from ..config import Config, format_duration
-from ..model import Alert, HostRow, iso
+from ..model import Alert, HostRow, PatchesRow, iso
 from ..stats import sparkline
 from ..store import Store
 from ..textsafe import json_safe, redact_url
@@ -114,10 +114,10 @@ def packet(store: Store, alert: Alert, cfg: Config | None = None, *, now: float 
         env["os"], env["kernel"] = host.os, host.kernel
         env["seen_at"] = iso(row["t"])
     for row in store.latest("patches", a.target):
-        p = (row["data"] or {}).get("patches") or {}
-        if p:
-            env["patches"] = {"manager": p.get("manager"), "pending": p.get("pending"), "security": p.get("security"),
-                              "reboot_required": p.get("reboot_required"), "reboot_reason": p.get("reboot_reason"),
+        p = PatchesRow.from_json(row["data"] or {}).patches
+        if p is not None:
+            env["patches"] = {"manager": p.manager, "pending": p.pending, "security": p.security,
+                              "reboot_required": p.reboot_required, "reboot_reason": p.reboot_reason,
                               "checked_at": iso(row["t"])}
 
     trs = [{"t": iso(tr.t), "from": tr.from_state, "to": tr.to_state, "severity": tr.severity, "reason": tr.reason}

@@ -38,7 +38,7 @@ from ..alerts.rules import builtin_rules, rules_from_config, tags_from_config
 from ..alerts.severity import Severity
 from ..config import Config, format_duration
 from ..kinds.registry import kinds as registered_kinds
-from ..model import Alert, iso
+from ..model import Alert, PatchesRow, iso
 from ..stats import percentile
 from ..store import Store
 from ..textsafe import json_safe, redact_url
@@ -102,16 +102,17 @@ def _past_warn(sev: Severity, tags: Mapping[str, Mapping[str, str]], metric: str
 def _patches(store: Store, sev: Severity, tags: Mapping[str, Mapping[str, str]]) -> list[dict[str, Any]]:
     out = []
     for row in store.latest("patches"):
-        p = (row["data"] or {}).get("patches") or {}
-        sec = p.get("security") or 0
-        reboot = bool(p.get("reboot_required"))
+        p = PatchesRow.from_json(row["data"] or {}).patches
+        if p is None:
+            continue
+        sec, reboot = p.security, p.reboot_required
         host = row["target"]
         if not (_past_warn(sev, tags, "patches.security", sec, host)
                 or _past_warn(sev, tags, "patches.reboot_required", 1.0 if reboot else 0.0, host)):
             continue
-        pkgs = [x.get("name", "") for x in (p.get("packages") or []) if isinstance(x, dict) and x.get("security")]
-        out.append({"host": row["target"], "security": sec, "pending": p.get("pending") or 0,
-                    "reboot_required": reboot, "reboot_reason": p.get("reboot_reason") or "",
+        pkgs = [x.name for x in p.packages if x.security]
+        out.append({"host": row["target"], "security": sec, "pending": p.pending,
+                    "reboot_required": reboot, "reboot_reason": p.reboot_reason,
                     "security_packages": pkgs[:20], "checked_at": iso(row["t"])})
     out.sort(key=lambda r: (-r["security"], not r["reboot_required"], r["host"]))
     return out

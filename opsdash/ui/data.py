@@ -23,7 +23,7 @@ from ..alerts.severity import CRITICAL as SEV_CRIT, NONE as SEV_NONE, OK as SEV_
     WARNING as SEV_WARN, Severity
 from .. import maintenance as _maint
 from ..kinds.registry import kinds as registered_kinds
-from ..model import Alert, HostRow
+from ..model import Alert, HostRow, PatchesRow, parse_iso
 from ..report.handover import FAR_PENDING_S, fires_in as alert_fires_in
 from ..report.staleness import age_words
 from ..stats import sparkline
@@ -219,18 +219,6 @@ def fmt_bytes(n: Any) -> str:
     return f"{n}"
 
 
-def parse_iso(text: Any) -> float | None:
-    if not isinstance(text, str) or not text:
-        return None
-    import datetime as dt
-
-    try:
-        d = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if d.tzinfo is None:
-        d = d.replace(tzinfo=dt.timezone.utc)
-    return d.timestamp()
 
 
 # A figure's level is asked of the rules in force (alerts/severity.py), never decided here: the
@@ -650,18 +638,19 @@ def _patch_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev:
     host_state = {host: row.state for host, _, row in snap.host_rows()}
     now = snap.now
     for r in snap.patches:
-        d = r["data"] or {}
+        row = PatchesRow.from_json(r["data"] or {})
         host = r["target"]
         tags = host_tags.get(host, {})
-        stale = is_stale(d.get("t", r["t"]), d.get("interval"), now)
-        p = d.get("patches") or None
-        if not p:
+        polled = row.t if row.t is not None else r["t"]
+        stale = is_stale(polled, row.interval, now)
+        p = row.patches
+        if p is None:
             host_down = host_state.get(host, "ok") != "ok"
             level = UNKNOWN  # a probe error is unknown, as in `once`; a down host is the Health pane's
-            st = state_cell(level, "host down" if host_down else "error" if d.get("error") else "no data")
+            st = state_cell(level, "host down" if host_down else "error" if row.error else "no data")
             cells = (st, (host, ""), ("—", "muted"), ("—", "muted"), ("—", "muted"), ("", "muted"), ("—", "muted"))
         else:
-            sec, pend, reboot = p.get("security") or 0, p.get("pending") or 0, bool(p.get("reboot_required"))
+            sec, pend, reboot = p.security, p.pending, p.reboot_required
             lv_pend, st_pend = figure_level(sev, "patches.pending", pend, host, None, tags)
             lv_sec, st_sec = figure_level(sev, "patches.security", sec, host, None, tags)
             lv_rb, st_rb = figure_level(sev, "patches.reboot_required", 1.0 if reboot else 0.0, host, None, tags)
@@ -669,15 +658,14 @@ def _patch_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev:
             level = max(x for x in (lv_pend, lv_sec, lv_rb, OK) if x != UNKNOWN)
             word = "security" if sec else "reboot" if reboot else ("pending" if pend else "current")
             st = state_cell(level, word)
-            last = p.get("last_update")
-            last_t = parse_iso(last) if isinstance(last, str) else last if isinstance(last, (int, float)) else None
+            last_t = p.last_update
             cells = (
                 st,
                 (host, ""),
                 (str(pend), _count_style(lv_pend, st_pend, pend)),
                 (str(sec), _count_style(lv_sec, st_sec, sec)),
                 ("YES" if reboot else "no", _count_style(lv_rb, st_rb, reboot)),
-                (p.get("manager") or "", "muted"),
+                (p.manager, "muted"),
                 (fmt_age(now - last_t) if last_t else "—", ""),
             )
             pend_rank = -(sec * 1000 + pend)
@@ -687,15 +675,14 @@ def _patch_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev:
             level = sec_level
         if stale:
             cells = (stale_cell(cells[0]),) + cells[1:]
-        cells = cells + ((fmt_age(now - d.get("t", r["t"])), "stale" if stale else "muted"),)
+        cells = cells + ((fmt_age(now - polled), "stale" if stale else "muted"),)
         rank_level = WARN if stale and level < WARN else level
         rows.append(
             Row(
                 key=f"patches:{host}", rank=(-rank_level, pend_rank if p else 0, host), cells=_fade(cells, stale),
                 ref=Ref("patches", host), level=rank_level,
-                search=_search(host, "reboot" if p and p.get("reboot_required") else "", "stale" if stale else "",
-                               " ".join(x.get("name", "") for x in (p or {}).get("packages") or [] if isinstance(x, dict)),
-                               tags=tags),
+                search=_search(host, "reboot" if p and p.reboot_required else "", "stale" if stale else "",
+                               " ".join(x.name for x in p.packages) if p else "", tags=tags),
                 tags=tags,
             )
         )

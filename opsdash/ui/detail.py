@@ -21,10 +21,10 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from ..kinds.registry import by_name as kind_by_name, kinds as registered_kinds
-from ..model import Alert
+from ..model import Alert, parse_iso
 from ..stats import sparkline
 from ..store import Store
-from .data import LEVEL_NAME, Ref, alert_level, fmt_age, fmt_bytes, parse_iso
+from .data import LEVEL_NAME, Ref, alert_level, fmt_age, fmt_bytes
 from .safetext import join, safe
 from .keybar import KeyBar
 

@@ -42,3 +42,27 @@ def test_wrong_types_in_a_stored_row_are_unknown_not_a_crash() -> None:
 
 def test_a_row_without_its_name_takes_the_store_target() -> None:
     assert HostRow.from_json({"state": "ok"}, "web-9").name == "web-9"
+
+
+def test_a_patches_row_reads_back_the_same_with_its_last_update_time() -> None:
+    from opsdash.model import PackageUpdate, PatchesRow, PatchStatus
+
+    st = PatchStatus(manager="apt", pending=3, security=1, reboot_required=True,
+                     packages=(PackageUpdate("openssl", "3.0.1", "3.0.2", security=True),),
+                     services_restart=("nginx",), reboot_reason="linux-image", last_update=1_700_000_000.0)
+    row = PatchesRow(t=1000.0, interval=86400.0, patches=st)
+    assert PatchesRow.from_json(json.loads(json.dumps(row.to_json()))) == row
+    failed = PatchesRow(t=5.0, interval=60.0, patches=None, error="apt: permission denied")
+    assert PatchesRow.from_json(failed.to_json()) == failed
+
+
+def test_a_patches_row_with_wrong_types_reads_as_zero_counts_and_no_time() -> None:
+    from opsdash.model import PatchesRow
+
+    row = PatchesRow.from_json({"t": 1.0, "patches": {"manager": None, "pending": "3", "security": None,
+                                                      "reboot_required": "yes", "last_update": "yesterday",
+                                                      "packages": ["x", {"name": "curl"}], "services_restart": "nginx"}})
+    p = row.patches
+    assert p is not None and (p.pending, p.security, p.reboot_required, p.last_update) == (0, 0, False, None)
+    assert [x.name for x in p.packages] == ["curl"] and p.services_restart == () and p.manager == ""
+    assert PatchesRow.from_json({"t": 1.0, "patches": {}}).patches is None  # nothing read
