@@ -352,6 +352,39 @@ class CacheStats:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class CacheRow:
+    """A cache's latest row (kind "cache", one per host and cache): the rate over the
+    tracker's window, or the probe's error. Flat in JSON, as it has always been stored."""
+
+    name: str
+    kind: str
+    t: float | None
+    interval: float | None
+    stats: CacheStats | None  # None: the counters could not be read (error says why)
+    error: str | None = None
+
+    @property
+    def hit_rate(self) -> float | None:
+        return self.stats.hit_rate if self.stats else None
+
+    def to_json(self) -> dict[str, Any]:
+        base = self.stats.to_json() if self.stats else {"name": self.name, "kind": self.kind, "hit_rate": None}
+        return {**base, "error": self.error, "t": self.t, "interval": self.interval}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any], name: str = "") -> "CacheRow":
+        name, kind, error = str(d.get("name") or name), str(d.get("kind") or ""), d.get("error")
+        hits, misses = _num(d.get("hits")), _num(d.get("misses"))
+        rate = _num(d.get("hit_rate"))
+        stats = None
+        if hits is not None or rate is not None:
+            stats = CacheStats(name, kind, rate if rate is None or 0.0 <= rate <= 1.0 else None,
+                               int(hits or 0), int(misses or 0), _num(d.get("window_s")), _num(d.get("ops_per_s")))
+        return cls(name, kind, _num(d.get("t")), _num(d.get("interval")), stats,
+                   str(error) if error is not None else None)
+
+
 # --- backups -----------------------------------------------------------------
 
 
@@ -373,6 +406,17 @@ class RestoreTest:
             "bytes": self.bytes,
             "checksum_verified": self.checksum_verified,
         }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "RestoreTest | None":
+        """None when the entry has no time it ran (nothing to age or judge)."""
+        at = parse_iso(d.get("at"))
+        if at is None:
+            return None
+        size = _num(d.get("bytes"))
+        return cls(ok=d.get("ok") is True, at=at, duration_s=_num(d.get("duration_s")) or 0.0,
+                   detail=str(d.get("detail") or ""), bytes=int(size) if size is not None else None,
+                   checksum_verified=d.get("checksum_verified") is True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,6 +441,37 @@ class BackupStatus:
             "restore_test": self.restore_test.to_json() if self.restore_test else None,
             "error": self.error,
         }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any], name: str = "") -> "BackupStatus":
+        rt, error = d.get("restore_test"), d.get("error")
+        snaps, size = d.get("snapshots"), _num(d.get("size_bytes"))
+        return cls(
+            name=str(d.get("name") or name), kind=str(d.get("kind") or ""),
+            last_backup=parse_iso(d.get("last_backup")), age_s=_num(d.get("age_s")),
+            snapshots=snaps if isinstance(snaps, int) and not isinstance(snaps, bool) else None,
+            size_bytes=int(size) if size is not None else None,
+            restore_test=RestoreTest.from_json(rt) if isinstance(rt, Mapping) else None,
+            error=str(error) if error is not None else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BackupRow:
+    """A backup job's latest row (kind "backup", one per host and job): what the last read
+    found, flat in JSON with when it was read and the job's interval and max_age."""
+
+    status: BackupStatus
+    t: float | None
+    interval: float | None
+    max_age: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.status.to_json(), "t": self.t, "interval": self.interval, "max_age": self.max_age}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any], name: str = "") -> "BackupRow":
+        return cls(BackupStatus.from_json(d, name), _num(d.get("t")), _num(d.get("interval")), _num(d.get("max_age")))
 
 
 # --- endpoints -----------------------------------------------------------------

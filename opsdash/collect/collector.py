@@ -42,7 +42,9 @@ from ..model import (
     HOST_ERROR,
     HOST_OK,
     HOST_TIMEOUT,
+    BackupRow,
     BackupStatus,
+    CacheRow,
     CacheStats,
     CpuTimes,
     Health,
@@ -348,8 +350,8 @@ class Collector:
             )
         except ProbeError as e:
             hs.cache_errors[cache.name] = str(e)
-            self._emit([], [("cache", name, cache.name, t, {"name": cache.name, "kind": cache.kind, "hit_rate": None,
-                                                           "error": str(e), "t": t, "interval": interval}, None)])
+            row = CacheRow(cache.name, cache.kind, t, interval, None, str(e))
+            self._emit([], [("cache", name, cache.name, t, row.to_json(), None)])
             raise
         tracker.add(t, counters)
         stats: CacheStats = tracker.stats(cache.name, cache.kind, t)
@@ -361,7 +363,8 @@ class Collector:
             samples.append(Sample(t, name, "cache.hit_rate", stats.hit_rate, labels))
         if stats.ops_per_s is not None:
             samples.append(Sample(t, name, "cache.ops_per_s", stats.ops_per_s, labels))
-        self._emit(samples, [("cache", name, cache.name, t, {**stats.to_json(), "error": None, "t": t, "interval": interval}, None)])
+        row = CacheRow(cache.name, cache.kind, t, interval, stats)
+        self._emit(samples, [("cache", name, cache.name, t, row.to_json(), None)])
 
     def failure_detail(self, target: str, metric: str, labels: Mapping[str, str]) -> str | None:
         """Why a 0/1 series is bad, from the probe's last result (the engine's summaries)."""
@@ -388,7 +391,7 @@ class Collector:
             status = (replace(prev, error=str(e)) if prev is not None
                       else BackupStatus(backup.name, backup.kind, None, None, None, error=str(e)))
             hs.backups[backup.name] = status
-            row = {**status.to_json(), "t": t, "interval": backup.interval, "max_age": backup.max_age}
+            row = BackupRow(status, t, backup.interval, backup.max_age).to_json()
             self._emit([], [("backup", name, backup.name, t, row, None)])
             raise
         # A `command` job without a separate restore_test is its own test, run by this job.
@@ -413,7 +416,7 @@ class Collector:
                 samples.append(Sample(t, name, "backup.restore_duration_s", rt.duration_s, labels))
             elif not restore:  # the age grows between tests: the regular freshness poll is its one writer
                 samples.append(Sample(t, name, "backup.restore_age_s", max(0.0, t - rt.at), labels))
-        row = {**status.to_json(), "t": t, "interval": backup.interval, "max_age": backup.max_age}
+        row = BackupRow(status, t, backup.interval, backup.max_age).to_json()
         self._emit(samples, [("backup", name, backup.name, t, row, None)])
         if status.error and not rt:
             raise ProbeError(status.error)

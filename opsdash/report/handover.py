@@ -38,7 +38,7 @@ from ..alerts.rules import builtin_rules, rules_from_config, tags_from_config
 from ..alerts.severity import Severity
 from ..config import Config, format_duration
 from ..kinds.registry import kinds as registered_kinds
-from ..model import Alert, PatchesRow, iso
+from ..model import Alert, BackupRow, PatchesRow, iso
 from ..stats import percentile
 from ..store import Store
 from ..textsafe import json_safe, redact_url
@@ -149,17 +149,17 @@ def _checks(store: Store) -> list[dict[str, Any]]:
 def _backups(store: Store, now: float, sev: Severity, tags: Mapping[str, Mapping[str, str]]) -> list[dict[str, Any]]:
     out = []
     for row in store.latest("backup"):
-        d = row["data"] or {}
-        age = d.get("age_s")
+        job = BackupRow.from_json(row["data"] or {}, row["name"])
+        b = job.status
+        age = b.age_s
         if age is not None:
             age = age + max(0.0, now - row["t"])
-        max_age = d.get("max_age")
-        rt = d.get("restore_test") or None
+        max_age = job.max_age
+        rt = b.restore_test
         # stale: past backup-age's warn (the job's max_age, unless a [[rules]] entry says otherwise)
-        stale = age is not None and _past_warn(sev, tags, "backup.age_s", age, row["target"],
-                                               {"backup": str(row["name"] or d.get("name", ""))})
-        failed = isinstance(rt, dict) and rt.get("ok") is False
-        error = d.get("error")
+        stale = age is not None and _past_warn(sev, tags, "backup.age_s", age, row["target"], {"backup": b.name})
+        failed = rt is not None and not rt.ok
+        error = b.error
         if not (stale or failed or (error and age is None)):
             continue
         problems = []
@@ -170,10 +170,10 @@ def _backups(store: Store, now: float, sev: Severity, tags: Mapping[str, Mapping
         if error and age is None:
             problems.append("probe failed")
         out.append({
-            "host": row["target"], "backup": row["name"] or d.get("name", ""), "kind": d.get("kind"),
-            "problems": problems, "age_s": age, "max_age_s": max_age, "last_backup": d.get("last_backup"),
-            "restore_test": ({"ok": rt.get("ok"), "at": rt.get("at"), "detail": rt.get("detail") or "",
-                              "duration_s": rt.get("duration_s")} if isinstance(rt, dict) else None),
+            "host": row["target"], "backup": b.name, "kind": b.kind,
+            "problems": problems, "age_s": age, "max_age_s": max_age, "last_backup": iso(b.last_backup),
+            "restore_test": ({"ok": rt.ok, "at": iso(rt.at), "detail": rt.detail, "duration_s": rt.duration_s}
+                             if rt is not None else None),
             "error": error,
         })
     return out

@@ -23,7 +23,7 @@ from ..alerts.severity import CRITICAL as SEV_CRIT, NONE as SEV_NONE, OK as SEV_
     WARNING as SEV_WARN, Severity
 from .. import maintenance as _maint
 from ..kinds.registry import kinds as registered_kinds
-from ..model import Alert, HostRow, PatchesRow, parse_iso
+from ..model import Alert, BackupRow, CacheRow, HostRow, PatchesRow
 from ..report.handover import FAR_PENDING_S, fires_in as alert_fires_in
 from ..report.staleness import age_words
 from ..stats import sparkline
@@ -559,18 +559,19 @@ def _cache_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev:
     rows = []
     now = snap.now
     for r in snap.caches:
-        d = r["data"] or {}
+        row = CacheRow.from_json(r["data"] or {}, r["name"])
         host, name = r["target"], r["name"]
         tags = host_tags.get(host, {})
-        stale = is_stale(d.get("t", r["t"]), d.get("interval"), now)
-        hr = d.get("hit_rate")
+        polled = row.t if row.t is not None else r["t"]
+        stale = is_stale(polled, row.interval, now)
+        hr = row.hit_rate
         lv_hr, st_hr = figure_level(sev, "cache.hit_rate", hr, host, {"cache": name}, tags)
-        if d.get("error"):
+        if row.error:
             # A probe that could not read is unknown, as `once` says: no rule judged a value.
             # (The no-data rule fires when its series stop arriving.)
             level = UNKNOWN
             st = state_cell(UNKNOWN, "error")
-        elif not isinstance(hr, (int, float)):
+        elif hr is None:
             level = UNKNOWN
             st = state_cell(UNKNOWN, "no data")
         else:
@@ -582,18 +583,18 @@ def _cache_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev:
         cells = (
             st,
             (f"{host}/{name}", ""),
-            (d.get("kind") or "", "muted"),
-            (f"{hr * 100:.0f}%" if isinstance(hr, (int, float)) else "—", _lvl(level) if d.get("error") else st_hr),
-            (fmt_num(d.get("ops_per_s")), ""),
+            (row.kind, "muted"),
+            (f"{hr * 100:.0f}%" if hr is not None else "—", _lvl(level) if row.error else st_hr),
+            (fmt_num(row.stats.ops_per_s if row.stats else None), ""),
             (sparkline(spark[-56:], 14, 0.0, 1.0) if spark else "", "spark"),
-            (fmt_age(now - d.get("t", r["t"])), "stale" if stale else "muted"),
+            (fmt_age(now - polled), "stale" if stale else "muted"),
         )
         rank_level = WARN if stale and level < WARN else level
         rows.append(
             Row(
-                key=f"cache:{host}:{name}", rank=(-rank_level, hr if isinstance(hr, (int, float)) else 2, host, name),
+                key=f"cache:{host}:{name}", rank=(-rank_level, hr if hr is not None else 2, host, name),
                 cells=_fade(cells, stale), ref=Ref("cache", host, name), level=rank_level,
-                search=_search(host, name, d.get("kind"), "stale" if stale else "", d.get("error"), tags=tags), tags=tags,
+                search=_search(host, name, row.kind, "stale" if stale else "", row.error, tags=tags), tags=tags,
             )
         )
     return rows
@@ -693,33 +694,33 @@ def _backup_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev
     rows = []
     now = snap.now
     for r in snap.backups:
-        d = r["data"] or {}
+        row = BackupRow.from_json(r["data"] or {}, r["name"])
+        b = row.status
         host, name = r["target"], r["name"]
         tags = host_tags.get(host, {})
-        stale = is_stale(d.get("t", r["t"]), d.get("interval"), now)
-        t_read = d.get("t", r["t"])
-        age = d.get("age_s")
-        if isinstance(age, (int, float)):
+        t_read = row.t if row.t is not None else r["t"]
+        stale = is_stale(t_read, row.interval, now)
+        age = b.age_s
+        if age is not None:
             age = age + max(0.0, now - t_read)  # the backup keeps ageing after the read
         labels = {"backup": str(name)}
         # backup-age's per-job thresholds are the job's max_age (warning) and twice it (critical)
         lv_age, st_age = figure_level(sev, "backup.age_s", age, host, labels, tags)
-        rt = d.get("restore_test")
-        if isinstance(rt, dict):
-            rt_t = parse_iso(rt.get("at")) if isinstance(rt.get("at"), str) else rt.get("at")
-            rt_age = now - rt_t if isinstance(rt_t, (int, float)) else None
-            lv_ok, st_ok = figure_level(sev, "backup.restore_ok", 1.0 if rt.get("ok") else 0.0, host, labels, tags)
+        rt = b.restore_test
+        if rt is not None:
+            rt_age = now - rt.at
+            lv_ok, st_ok = figure_level(sev, "backup.restore_ok", 1.0 if rt.ok else 0.0, host, labels, tags)
             lv_rage, st_rage = figure_level(sev, "backup.restore_age_s", rt_age, host, labels, tags)
             lv_rt, st_rt = max((lv_ok, st_ok), (lv_rage, st_rage), key=lambda x: (x[0] != UNKNOWN, x[0], bool(x[1])))
-            if rt.get("ok"):
-                rt_txt = f"✔ ok {fmt_age(rt_age)}" + (" ✓sum" if rt.get("checksum_verified") else "")
+            if rt.ok:
+                rt_txt = f"✔ ok {fmt_age(rt_age)}" + (" ✓sum" if rt.checksum_verified else "")
             else:
                 rt_txt = f"✖ FAILED {fmt_age(rt_age)}"
         else:
             # No test result is no value: no rule judges it (restore-test-stale needs a last test).
             lv_rt, st_rt, rt_txt = UNKNOWN, "muted", "▲ never tested"
-        failed = isinstance(rt, dict) and not rt.get("ok")
-        if d.get("error"):
+        failed = rt is not None and not rt.ok
+        if b.error:
             # A probe that could not read is unknown, as `once` says: no rule judged a value.
             # (The no-data rule fires when its series stop arriving.)
             level = UNKNOWN
@@ -739,8 +740,8 @@ def _backup_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev
             (f"{host}/{name}", ""),
             (rt_txt, st_rt),
             (fmt_age(age), st_age),
-            (str(d["snapshots"]) if isinstance(d.get("snapshots"), int) else "—", ""),
-            (d.get("kind") or "", "muted"),
+            (str(b.snapshots) if b.snapshots is not None else "—", ""),
+            (b.kind, "muted"),
             (fmt_age(now - t_read), "stale" if stale else "muted"),
         )
         rank_level = WARN if stale and level < WARN else level
@@ -748,8 +749,8 @@ def _backup_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev
             Row(
                 key=f"backup:{host}:{name}", rank=(-rank_level, host, name), cells=_fade(cells, stale),
                 ref=Ref("backup", host, name), level=rank_level,
-                search=_search(host, name, d.get("kind"), "restore failed" if failed else "",
-                               "stale" if stale else "", d.get("error"), tags=tags),
+                search=_search(host, name, b.kind, "restore failed" if failed else "",
+                               "stale" if stale else "", b.error, tags=tags),
                 tags=tags,
             )
         )

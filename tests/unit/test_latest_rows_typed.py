@@ -1,4 +1,4 @@
-"""A host's latest row is typed (model.HostRow): what the collector writes reads back the
+"""The latest rows are typed (model.HostRow, model.PatchesRow): what the collector writes reads back the
 same, and a stored row with wrong types reads back as unknown figures, never as a crash or
 as a host that is up."""
 
@@ -66,3 +66,27 @@ def test_a_patches_row_with_wrong_types_reads_as_zero_counts_and_no_time() -> No
     assert p is not None and (p.pending, p.security, p.reboot_required, p.last_update) == (0, 0, False, None)
     assert [x.name for x in p.packages] == ["curl"] and p.services_restart == () and p.manager == ""
     assert PatchesRow.from_json({"t": 1.0, "patches": {}}).patches is None  # nothing read
+
+
+def test_a_cache_row_reads_back_the_same_and_an_error_row_has_no_rate() -> None:
+    from opsdash.model import CacheRow, CacheStats
+
+    ok = CacheRow("sessions", "redis", 10.0, 15.0, CacheStats("sessions", "redis", 0.93, 930, 70, 300.0, 12.5))
+    assert CacheRow.from_json(json.loads(json.dumps(ok.to_json()))) == ok
+    failed = CacheRow("sessions", "redis", 10.0, 15.0, None, "redis-cli: NOAUTH Authentication required")
+    back = CacheRow.from_json(failed.to_json())
+    assert back == failed and back.hit_rate is None
+    assert CacheRow.from_json({"hit_rate": 7.0, "hits": 1}, "x").hit_rate is None  # not a rate: unknown
+
+
+def test_a_backup_row_reads_back_the_same_with_its_restore_test() -> None:
+    from opsdash.model import BackupRow, BackupStatus, RestoreTest
+
+    rt = RestoreTest(ok=False, at=1_700_000_000.0, duration_s=2.5, detail="restore of /etc/hosts: unexpected EOF",
+                     bytes=None, checksum_verified=False)
+    st = BackupStatus("etc", "restic", 1_699_990_000.0, 3600.0, 42, 10 << 20, rt)
+    row = BackupRow(st, 1_700_000_100.0, 900.0, 86400.0)
+    assert BackupRow.from_json(json.loads(json.dumps(row.to_json()))) == row
+    odd = BackupRow.from_json({"name": "etc", "snapshots": True, "age_s": "old", "restore_test": {"ok": True}})
+    assert odd.status.snapshots is None and odd.status.age_s is None
+    assert odd.status.restore_test is None  # a test without a time it ran is no test to age
