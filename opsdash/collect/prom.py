@@ -58,7 +58,7 @@ import httpx
 from ..config import HostConfig, SourceConfig
 from ..textsafe import redact_url
 from ..errors import ParseError, ProbeError
-from ..model import HOST_ERROR, HOST_OK, HOST_UNREACHABLE, CacheStats, DiskUsage, Health, Sample
+from ..model import HOST_ERROR, HOST_OK, HOST_UNREACHABLE, CacheRow, CacheStats, DiskUsage, Health, Sample
 from .jobs import LatestRow, Sink
 from .source_http import ReplyTooLarge, SourceDown, http_client, request_json, safe_url
 
@@ -487,17 +487,17 @@ async def poll_prometheus(sink: Sink, cfg: SourceConfig, state: Any) -> None:
     for name, res in results["caches"]:
         if isinstance(res, Exception):
             errors.append(f"cache {name}: {res}")
-            row = {"name": name, "kind": "prometheus", "hit_rate": None, "error": str(res), "t": t, "interval": cfg.interval}
+            row = CacheRow(name, "prometheus", t, cfg.interval, None, str(res))
         else:
             stats = cache_stats(name, *res)
-            row = {**stats.to_json(), "error": None, "t": t, "interval": cfg.interval}
+            row = CacheRow(name, "prometheus", t, cfg.interval, stats)
             labels = {"cache": name}
             if stats.hit_rate is not None:
                 samples.append(Sample(t, cfg.name, "cache.hit_rate", stats.hit_rate, labels))
             if stats.ops_per_s is not None:
                 samples.append(Sample(t, cfg.name, "cache.ops_per_s", stats.ops_per_s, labels))
         state.caches[name] = row
-        latest.append(("cache", cfg.name, name, t, row, None))
+        latest.append(("cache", cfg.name, name, t, row.to_json(), None))
     state.ok, state.error, state.last_ok = True, None, t
     latest.append(("source", cfg.name, "", t, source_row(
         cfg, t, "degraded" if errors else "ok", "; ".join(errors)[:1000] or None, hosts=sorted(state.hosts),
@@ -644,7 +644,7 @@ def _source_failed(sink: Sink, cfg: SourceConfig, state: Any, t: float, e: Probe
         state.endpoints[ep_name] = row
         latest.append(("endpoint", ep_name, cfg.name, t, row, None))
     for name, row in state.caches.items():
-        row = {**row, "hit_rate": None, "error": f"source {cfg.name}: {e}", "t": t}
+        row = CacheRow(row.name, row.kind, t, row.interval, None, f"source {cfg.name}: {e}")
         state.caches[name] = row
-        latest.append(("cache", cfg.name, name, t, row, None))
+        latest.append(("cache", cfg.name, name, t, row.to_json(), None))
     sink.emit([], latest)

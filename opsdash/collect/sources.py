@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import SourceConfig
-from ..model import Alert
+from ..model import Alert, CacheRow
 from .alertmanager import AMState, poll_alertmanager
 from .jobs import Job, Sink
 from .prom import poll_prometheus
@@ -40,7 +40,7 @@ class PromState:
     instances: set[str] = field(default_factory=set)  # node_exporter instances seen
     shadowed: dict[str, str] = field(default_factory=dict)  # instance -> configured host whose SSH probe owns it
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)  # endpoint name -> row
-    caches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    caches: dict[str, CacheRow] = field(default_factory=dict)
     ok: bool = False
     error: str | None = None
     last_ok: float | None = None
