@@ -492,6 +492,71 @@ class Phases:
 
 
 @dataclass(frozen=True, slots=True)
+class EndpointRow:
+    """An endpoint's latest row from one vantage (kind "endpoint"): the last request and the
+    window's percentiles, written by the collector's HTTP probe and by a Prometheus source,
+    read by the Latency pane. ``availability`` is a percent (99.5), ``error_rate`` a ratio."""
+
+    name: str
+    vantage: str
+    state: str  # ok | timeout | unreachable | error | bad-status | no-data | unknown
+    t: float | None
+    interval: float | None
+    url: str = ""
+    status: int | None = None
+    ttfb_ms: float | None = None
+    phases: Phases | None = None
+    samples: int | None = None
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    error_rate: float | None = None
+    availability: float | None = None
+    cache: str | None = None
+    error: str | None = None
+    slo_availability: float | None = None
+    slo_ttfb_p95_ms: float | None = None
+    tls: Mapping[str, Any] | None = None  # the certificate check's row (kinds/tls.py), https only
+    source: str | None = None  # the Prometheus source that feeds it
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "name": self.name, "url": self.url, "vantage": self.vantage, "state": self.state,
+            "status": self.status, "ttfb_ms": self.ttfb_ms, "phases": self.phases.to_json() if self.phases else None,
+            "samples": self.samples, "p50_ms": self.p50_ms, "p95_ms": self.p95_ms, "p99_ms": self.p99_ms,
+            "error_rate": self.error_rate, "availability": self.availability, "cache": self.cache,
+            "error": self.error, "t": self.t, "interval": self.interval,
+            "slo": {"availability": self.slo_availability, "ttfb_p95_ms": self.slo_ttfb_p95_ms},
+        }
+        if self.tls is not None:
+            d["tls"] = dict(self.tls)
+        if self.source is not None:
+            d["source"] = self.source
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any], name: str = "", vantage: str = "") -> "EndpointRow":
+        ph, slo, tls = d.get("phases"), d.get("slo"), d.get("tls")
+        slo = slo if isinstance(slo, Mapping) else {}
+        status = d.get("status")
+        samples = d.get("samples")
+        return cls(
+            name=str(d.get("name") or name), vantage=str(vantage or d.get("vantage") or "local"),
+            state=str(d.get("state") or "error"), t=_num(d.get("t")), interval=_num(d.get("interval")),
+            url=str(d.get("url") or ""), status=status if isinstance(status, int) and not isinstance(status, bool) else None,
+            ttfb_ms=_num(d.get("ttfb_ms")),
+            phases=Phases(*(_num(ph.get(k)) for k in ("dns_ms", "connect_ms", "tls_ms", "ttfb_ms", "total_ms")))
+            if isinstance(ph, Mapping) else None,
+            samples=samples if isinstance(samples, int) and not isinstance(samples, bool) else None,
+            p50_ms=_num(d.get("p50_ms")), p95_ms=_num(d.get("p95_ms")), p99_ms=_num(d.get("p99_ms")),
+            error_rate=_num(d.get("error_rate")), availability=_num(d.get("availability")),
+            cache=_text(d.get("cache")), error=str(d["error"]) if d.get("error") is not None else None,
+            slo_availability=_num(slo.get("availability")), slo_ttfb_p95_ms=_num(slo.get("ttfb_p95_ms")),
+            tls=tls if isinstance(tls, Mapping) else None, source=_text(d.get("source")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class HTTPResult:
     """One request to an endpoint from one vantage."""
 

@@ -47,6 +47,7 @@ from ..model import (
     CacheRow,
     CacheStats,
     CpuTimes,
+    EndpointRow,
     Health,
     HostRow,
     PatchesRow,
@@ -512,22 +513,16 @@ class Collector:
         w = self.endpoints[(ep.name, vantage)]
         r = w.last
         s = w.summary(r.t if r else self.clock())
-        return {
-            "name": ep.name,
-            "url": redact_url(ep.url),
-            "vantage": vantage,
-            "state": r.state if r else "unknown",
-            "status": r.status if r else None,
-            "ttfb_ms": r.ttfb_ms if r else None,
-            "phases": r.phases.to_json() if r and r.phases else None,
-            **s,
-            "cache": r.cache if r else None,
-            "error": r.error if r else None,
-            "t": r.t if r else None,
-            "interval": ep.interval,
-            "slo": {"availability": ep.slo.availability, "ttfb_p95_ms": ep.slo.ttfb_p95_ms},
-            **({"tls": tls.to_json()} if (tls := self._tls.get((ep.name, vantage))) is not None else {}),
-        }
+        tls = self._tls.get((ep.name, vantage))
+        return EndpointRow(
+            name=ep.name, vantage=vantage, state=r.state if r else "unknown", t=r.t if r else None,
+            interval=ep.interval, url=redact_url(ep.url), status=r.status if r else None,
+            ttfb_ms=r.ttfb_ms if r else None, phases=r.phases if r else None, samples=s["samples"],
+            p50_ms=s["p50_ms"], p95_ms=s["p95_ms"], p99_ms=s["p99_ms"], error_rate=s["error_rate"],
+            availability=s["availability"], cache=r.cache if r else None, error=r.error if r else None,
+            slo_availability=ep.slo.availability, slo_ttfb_p95_ms=ep.slo.ttfb_p95_ms,
+            tls=tls.to_json() if tls is not None else None,
+        ).to_json()
 
     # --- results ---------------------------------------------------------------------
 

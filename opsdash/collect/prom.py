@@ -58,7 +58,7 @@ import httpx
 from ..config import HostConfig, SourceConfig
 from ..textsafe import redact_url
 from ..errors import ParseError, ProbeError
-from ..model import HOST_ERROR, HOST_OK, HOST_UNREACHABLE, CacheRow, CacheStats, DiskUsage, Health, Sample
+from ..model import HOST_ERROR, HOST_OK, HOST_UNREACHABLE, CacheRow, CacheStats, DiskUsage, EndpointRow, Health, Sample
 from .jobs import LatestRow, Sink
 from .source_http import ReplyTooLarge, SourceDown, http_client, request_json, safe_url
 
@@ -480,10 +480,10 @@ async def poll_prometheus(sink: Sink, cfg: SourceConfig, state: Any) -> None:
     for ep, res in results["endpoints"]:
         row, ep_samples = _endpoint(cfg, ep, t, res)
         state.endpoints[ep.name] = row
-        if row["error"]:
-            errors.append(f"endpoint {ep.name}: {row['error']}")
+        if row.error:
+            errors.append(f"endpoint {ep.name}: {row.error}")
         samples.extend(ep_samples)
-        latest.append(("endpoint", ep.name, cfg.name, t, row, None))
+        latest.append(("endpoint", ep.name, cfg.name, t, row.to_json(), None))
     for name, res in results["caches"]:
         if isinstance(res, Exception):
             errors.append(f"cache {name}: {res}")
@@ -591,7 +591,7 @@ def _hosts(sink: Sink, cfg: SourceConfig, state: Any, t: float, res: dict[str, V
         latest.append(("host", name, "", t, sink.host_row(hs), None))
 
 
-def _endpoint(cfg: SourceConfig, ep: Any, t: float, res: Mapping[str, Any]) -> tuple[dict[str, Any], list[Sample]]:
+def _endpoint(cfg: SourceConfig, ep: Any, t: float, res: Mapping[str, Any]) -> tuple[EndpointRow, list[Sample]]:
     vals: dict[str, float | None] = {}
     errors = []
     for k, v in res.items():
@@ -606,25 +606,21 @@ def _endpoint(cfg: SourceConfig, ep: Any, t: float, res: Mapping[str, Any]) -> t
         errors.append('no queries: set queries.histogram or queries.p50/p95/p99/error_rate')
     no_data = not errors and all(v is None for v in vals.values())
     state_ = "error" if errors else ("no-data" if no_data else "ok")
-    row = {
-        "name": ep.name, "url": redact_url(ep.url), "vantage": cfg.name, "state": state_, "status": None,
-        "ttfb_ms": ms["p50"], "phases": None, "samples": None,
-        "p50_ms": ms["p50"], "p95_ms": ms["p95"], "p99_ms": ms["p99"],
-        "error_rate": round(err_rate, 6) if err_rate is not None else None,
-        "availability": round(100.0 * (1 - err_rate), 3) if err_rate is not None else None,
-        "cache": None,
-        "error": "; ".join(errors)[:500] or ("no traffic in the window (NaN)" if no_data else None),
-        "t": t, "interval": cfg.interval,
-        "slo": {"availability": ep.slo.availability, "ttfb_p95_ms": ep.slo.ttfb_p95_ms},
-        "source": cfg.name,
-    }
+    row = EndpointRow(
+        name=ep.name, vantage=cfg.name, state=state_, t=t, interval=cfg.interval, url=redact_url(ep.url),
+        ttfb_ms=ms["p50"], p50_ms=ms["p50"], p95_ms=ms["p95"], p99_ms=ms["p99"],
+        error_rate=round(err_rate, 6) if err_rate is not None else None,
+        availability=round(100.0 * (1 - err_rate), 3) if err_rate is not None else None,
+        error="; ".join(errors)[:500] or ("no traffic in the window (NaN)" if no_data else None),
+        slo_availability=ep.slo.availability, slo_ttfb_p95_ms=ep.slo.ttfb_p95_ms, source=cfg.name,
+    )
     labels = {"vantage": cfg.name}
     samples = []
-    for key, metric in (("p50_ms", "endpoint.ttfb_p50_ms"), ("p95_ms", "endpoint.ttfb_p95_ms"),
-                        ("p99_ms", "endpoint.ttfb_p99_ms"), ("error_rate", "endpoint.error_rate"),
-                        ("availability", "endpoint.availability")):
-        if row[key] is not None:
-            samples.append(Sample(t, ep.name, metric, row[key], labels))
+    for value, metric in ((row.p50_ms, "endpoint.ttfb_p50_ms"), (row.p95_ms, "endpoint.ttfb_p95_ms"),
+                          (row.p99_ms, "endpoint.ttfb_p99_ms"), (row.error_rate, "endpoint.error_rate"),
+                          (row.availability, "endpoint.availability")):
+        if value is not None:
+            samples.append(Sample(t, ep.name, metric, value, labels))
     return row, samples
 
 
@@ -640,9 +636,9 @@ def _source_failed(sink: Sink, cfg: SourceConfig, state: Any, t: float, e: Probe
         hs.state, hs.error, hs.t = HOST_ERROR, f"source {cfg.name}: {e}", t
         latest.append(("host", name, "", t, sink.host_row(hs), None))
     for ep_name, row in state.endpoints.items():
-        row = {**row, "state": "error", "error": f"source {cfg.name}: {e}", "t": t}
+        row = replace(row, state="error", error=f"source {cfg.name}: {e}", t=t)
         state.endpoints[ep_name] = row
-        latest.append(("endpoint", ep_name, cfg.name, t, row, None))
+        latest.append(("endpoint", ep_name, cfg.name, t, row.to_json(), None))
     for name, row in state.caches.items():
         row = CacheRow(row.name, row.kind, t, row.interval, None, f"source {cfg.name}: {e}")
         state.caches[name] = row

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import SourceConfig
-from ..model import Alert, CacheRow
+from ..model import Alert, CacheRow, EndpointRow
 from .alertmanager import AMState, poll_alertmanager
 from .jobs import Job, Sink
 from .prom import poll_prometheus
@@ -39,7 +39,7 @@ class PromState:
     hosts: dict[str, str] = field(default_factory=dict)  # host row name -> instance
     instances: set[str] = field(default_factory=set)  # node_exporter instances seen
     shadowed: dict[str, str] = field(default_factory=dict)  # instance -> configured host whose SSH probe owns it
-    endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)  # endpoint name -> row
+    endpoints: dict[str, EndpointRow] = field(default_factory=dict)  # endpoint name -> its row
     caches: dict[str, CacheRow] = field(default_factory=dict)
     ok: bool = False
     error: str | None = None
@@ -92,7 +92,7 @@ def source_alerts(collector: Sink) -> list[Alert]:
 
 def source_endpoints(collector: Sink) -> list[dict[str, Any]]:
     """Endpoint rows fed by Prometheus sources (the Latency pane's shape, vantage = source name)."""
-    return [row for ps in state_of(collector).prom.values() for row in ps.endpoints.values()]
+    return [row.to_json() for ps in state_of(collector).prom.values() for row in ps.endpoints.values()]
 
 
 def source_rows(collector: Sink) -> list[dict[str, Any]]:

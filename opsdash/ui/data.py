@@ -23,7 +23,7 @@ from ..alerts.severity import CRITICAL as SEV_CRIT, NONE as SEV_NONE, OK as SEV_
     WARNING as SEV_WARN, Severity
 from .. import maintenance as _maint
 from ..kinds.registry import kinds as registered_kinds
-from ..model import Alert, BackupRow, CacheRow, HostRow, PatchesRow
+from ..model import Alert, BackupRow, CacheRow, EndpointRow, HostRow, PatchesRow
 from ..report.handover import FAR_PENDING_S, fires_in as alert_fires_in
 from ..report.staleness import age_words
 from ..stats import sparkline
@@ -450,24 +450,24 @@ def _latency_rows(snap: Snapshot, ep_tags: Mapping[str, Mapping[str, str]], sev:
     rows = []
     now = snap.now
     for r in snap.endpoints:
-        d = r["data"] or {}
-        name, vantage = r["target"], r["name"] or d.get("vantage") or "local"
+        row = EndpointRow.from_json(r["data"] or {}, r["target"], r["name"])
+        name, vantage = r["target"], row.vantage
         tags = ep_tags.get(name, {})
-        stale = is_stale(d.get("t", r["t"]), d.get("interval"), now)
+        polled = row.t if row.t is not None else r["t"]
+        stale = is_stale(polled, row.interval, now)
         labels = {"vantage": vantage}
         # The SLOs are in the rules (per-endpoint thresholds of ttfb-p95 and availability-slo).
-        p95 = d.get("p95_ms")
+        p95 = row.p95_ms
         lv_p95, st_p95 = figure_level(sev, "endpoint.ttfb_p95_ms", p95, name, labels, tags)
-        avail = d.get("availability")
-        avail_pct = avail * 100 if isinstance(avail, (int, float)) and avail <= 1 else avail
-        lv_av, st_av = figure_level(sev, "endpoint.availability", avail_pct, name, labels, tags)  # the metric is percent
-        err = d.get("error_rate")
+        avail_pct = row.availability  # a percent, as the metric
+        lv_av, st_av = figure_level(sev, "endpoint.availability", avail_pct, name, labels, tags)
+        err = row.error_rate
         lv_err, st_err = figure_level(sev, "endpoint.error_rate", err, name, labels, tags)
-        state = d.get("state") or "error"
+        state = row.state
         if state != "ok":
             level = down_level(sev, "endpoint.up", name, labels, tags)
             # What fits the column and reads at a glance: "down", the status code ("503"), "error".
-            status = d.get("status")
+            status = row.status
             word = {"unreachable": "down", "timeout": "down",
                     "bad-status": str(status) if status else "bad"}.get(state, state[:6])
             st = state_cell(level, word)
@@ -478,7 +478,7 @@ def _latency_rows(snap: Snapshot, ep_tags: Mapping[str, Mapping[str, str]], sev:
             failing = level in (lv_av, lv_err)
             word = "ok" if level == OK else ("errors" if failing else "slow")
             st = state_cell(level, word.upper() if level == CRIT else word)
-        cert = _cert_state(sev, d.get("tls"), name, labels, tags)
+        cert = _cert_state(sev, row.tls, name, labels, tags)
         if cert is not None and cert[0] >= level:  # the certificate explains the row: "cert 5d"
             level, st = cert[0], state_cell(cert[0], cert[1])
         if stale:
@@ -488,20 +488,20 @@ def _latency_rows(snap: Snapshot, ep_tags: Mapping[str, Mapping[str, str]], sev:
             st,
             (name, ""),
             (vantage, ""),
-            (fmt_ms(d.get("p50_ms")), ""),
+            (fmt_ms(row.p50_ms), ""),
             (fmt_ms(p95), st_p95),
-            (fmt_ms(d.get("p99_ms")), ""),
+            (fmt_ms(row.p99_ms), ""),
             (fmt_avail(avail_pct), st_av),
-            (f"{err * 100:.0f}%" if isinstance(err, (int, float)) else "—", st_err),
+            (f"{err * 100:.0f}%" if err is not None else "—", st_err),
             (sparkline(spark[-40:], 10) if spark else "", "spark"),
-            (fmt_age(now - d.get("t", r["t"])), "stale" if stale else "muted"),
+            (fmt_age(now - polled), "stale" if stale else "muted"),
         )
         rank_level = WARN if stale and level < WARN else level
         rows.append(
             Row(
                 key=f"endpoint:{name}:{vantage}", rank=(-rank_level, name, vantage), cells=_fade(cells, stale),
                 ref=Ref("endpoint", name, vantage), level=rank_level,
-                search=_search(name, vantage, d.get("url"), state, "stale" if stale else "", tags=tags), tags=tags,
+                search=_search(name, vantage, row.url, state, "stale" if stale else "", tags=tags), tags=tags,
             )
         )
     return rows

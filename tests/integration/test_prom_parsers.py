@@ -178,6 +178,7 @@ def test_endpoint_row_from_quantiles() -> None:
            "p99": prom.parse_vector(load("prometheus-query-histogram-quantile-p95-by-handler.json")),
            "p50": prom.PromQueryError("bad_data: nope")}
     row, samples = prom._endpoint(cfg.sources[0], ep, 100.0, res)
+    row = row.to_json()  # the row as stored
     assert row["p95_ms"] == 338.16 and row["p99_ms"] == 379.958 and row["p50_ms"] is None
     assert row["state"] == "error" and row["error"] == "p50: bad_data: nope" and row["vantage"] == "prom"
     assert [(s.metric, s.value, dict(s.labels)) for s in samples] == [

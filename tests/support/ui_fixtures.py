@@ -93,11 +93,12 @@ def build_store(path: Path, now: float = NOW, hostile: bool = False) -> Path:
             for i in range(60)
         )
     # endpoints
-    eps = [("shop-home", "local", 120, 310, 520, 1.0, 0.0), ("shop-home", "web-1", 90, 180, 260, 1.0, 0.0),
-           ("api-login", "local", 300, 640, 900, 0.995, 0.01), ("status", "local", 20, 35, 50, 1.0, 0.0),
+    # availability in percent and error_rate as a ratio, as the collector writes them
+    eps = [("shop-home", "local", 120, 310, 520, 100.0, 0.0), ("shop-home", "web-1", 90, 180, 260, 100.0, 0.0),
+           ("api-login", "local", 300, 640, 900, 99.5, 0.01), ("status", "local", 20, 35, 50, 100.0, 0.0),
            ("search", "local", None, None, None, 0.0, 1.0)]
     if hostile:
-        eps.append((HOSTILE[0], HOSTILE[2], 10, 20, 30, 1.0, 0.0))
+        eps.append((HOSTILE[0], HOSTILE[2], 10, 20, 30, 100.0, 0.0))
     for name, vantage, p50, p95, p99, avail, err in eps:
         state = "ok" if p50 is not None else "timeout"
         data = {"name": name, "url": f"https://{name}.example.com/", "vantage": vantage, "state": state,

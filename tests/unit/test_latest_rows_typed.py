@@ -90,3 +90,16 @@ def test_a_backup_row_reads_back_the_same_with_its_restore_test() -> None:
     odd = BackupRow.from_json({"name": "etc", "snapshots": True, "age_s": "old", "restore_test": {"ok": True}})
     assert odd.status.snapshots is None and odd.status.age_s is None
     assert odd.status.restore_test is None  # a test without a time it ran is no test to age
+
+
+def test_an_endpoint_row_reads_back_the_same_and_keeps_its_certificate() -> None:
+    from opsdash.model import EndpointRow, Phases
+
+    row = EndpointRow(name="shop", vantage="web-1", state="ok", t=10.0, interval=15.0, url="https://shop.example/",
+                      status=200, ttfb_ms=42.0, phases=Phases(1.0, 2.0, 9.0, 42.0, 50.0), samples=20, p50_ms=40.0,
+                      p95_ms=80.0, p99_ms=95.0, error_rate=0.005, availability=99.5, cache="HIT",
+                      slo_availability=99.9, slo_ttfb_p95_ms=400.0, tls={"state": "ok", "days_left": 30})
+    assert EndpointRow.from_json(json.loads(json.dumps(row.to_json()))) == row
+    odd = EndpointRow.from_json({"status": "200", "samples": 2.5, "availability": "99%", "phases": "fast"}, "x", "local")
+    assert (odd.name, odd.vantage, odd.state) == ("x", "local", "error")  # no state is no ok
+    assert odd.status is None and odd.samples is None and odd.availability is None and odd.phases is None

@@ -198,9 +198,11 @@ def test_latency_state_names_the_cause(snap: data.Snapshot):
         (row,) = data.build_view(s, severity=sev).rows["latency"]
         return row.cells[0][0]
 
-    assert state_of(20, 0.0, 1.0) == "● ok"
-    assert state_of(500, 0.0, 1.0) == "▲ slow"
-    assert state_of(900, 0.0, 1.0) == "✖ SLOW"
-    assert state_of(20, 0.02, 1.0) == "▲ errors"
-    assert state_of(20, 0.12, 0.875) == "✖ ERRORS"  # the demo's flapping status page
-    assert state_of(900, 0.02, 1.0) == "✖ SLOW"  # the worse of the two names it
+    assert state_of(20, 0.0, 100.0) == "● ok"
+    assert state_of(500, 0.0, 100.0) == "▲ slow"
+    assert state_of(900, 0.0, 100.0) == "✖ SLOW"
+    assert state_of(20, 0.02, 100.0) == "▲ errors"
+    assert state_of(20, 0.12, 87.5) == "✖ ERRORS"  # the demo's flapping status page
+    assert state_of(900, 0.02, 100.0) == "✖ SLOW"  # the worse of the two names it
+    # Availability is a percent everywhere (the metric, the row): 1.0 is 1 %, never read as 100 %.
+    assert state_of(20, 0.0, 1.0) == "▲ errors"  # under its 99 % SLO (availability-slo has no crit)
