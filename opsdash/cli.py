@@ -59,9 +59,30 @@ def tui_only(argv: list[str]) -> bool:
     return True
 
 
+def command_module(argv: list[str]) -> str | None:
+    """The one command module that parses ``argv`` alone: `run` for a TUI command line
+    (``tui_only``), else the module of the command named by the first word that is not a
+    global option. None (every command) for -h, --version, a typo or no command."""
+    if tui_only(argv):
+        return "run"
+    from . import commands
+
+    valued, flags = {"--config", "--store", "--theme"}, {"--no-collector", "--read-only", "--no-mouse"}
+    words = iter(argv)
+    for word in words:
+        if word in valued:
+            next(words, None)
+        elif not (word in flags or word.split("=", 1)[0] in valued):
+            module = commands.MODULE_OF.get(word, word)
+            known = {m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")}
+            return module if module in known else None
+    return None
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    """Every command's parser; with ``argv`` that only starts the TUI (``tui_only``), just `run`'s."""
-    only_run = argv is not None and tui_only(argv)
+    """Every command's parser; with ``argv``, only the parser of the command it runs
+    (``command_module``): the same result, without importing the other commands."""
+    only = command_module(argv) if argv is not None else None
     common = _common_parser()
     parser = argparse.ArgumentParser(
         prog="opsdash",
@@ -77,7 +98,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     from . import commands
 
     for mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        if mod.name.startswith("_") or (only_run and mod.name != "run"):
+        if mod.name.startswith("_") or (only is not None and mod.name != only):
             continue
         module = importlib.import_module(f"{commands.__name__}.{mod.name}")
         module.register(sub, common)
