@@ -43,7 +43,7 @@ async def test_prepared_rows_show_what_the_ui_thread_would_have_built(store_path
 
 
 async def test_replaced_rows_are_freed_by_the_worker_not_the_ui_thread(store_path: Path):
-    app = make_app(store_path)
+    app = make_app(store_path, poll_interval=3600)  # only the polls below load (and free)
     async with app.run_test(size=LARGE) as pilot:
         await ready(pilot)
         old = app.view
