@@ -39,18 +39,22 @@ def _common_parser() -> argparse.ArgumentParser:
     return common
 
 
+# The options `opsdash` itself takes before a command (the common ones and the TUI's).
+_VALUED = frozenset({"--config", "--store", "--theme"})
+_FLAGS = frozenset({"--no-collector", "--read-only", "--no-mouse"})
+
+
 def tui_only(argv: list[str]) -> bool:
     """True when ``argv`` can only start the TUI (`opsdash`, `opsdash run`, with the TUI's and
     the common options). Then only `run` is registered: importing every other command (asyncssh
     and its ciphers for `collect`, ...) was 0.2-0.3 s of CPU before the TUI's first screen."""
-    valued, flags = {"--config", "--store", "--theme"}, {"--no-collector", "--read-only", "--no-mouse"}
     words = iter(argv)
     run = False
     for word in words:
-        if word in valued:
+        if word in _VALUED:
             if next(words, None) is None:
                 return False
-        elif word in flags or word.split("=", 1)[0] in valued:
+        elif word in _FLAGS or word.split("=", 1)[0] in _VALUED:
             continue
         elif word == "run" and not run:
             run = True
@@ -67,12 +71,11 @@ def command_module(argv: list[str]) -> str | None:
         return "run"
     from . import commands
 
-    valued, flags = {"--config", "--store", "--theme"}, {"--no-collector", "--read-only", "--no-mouse"}
     words = iter(argv)
     for word in words:
-        if word in valued:
+        if word in _VALUED:
             next(words, None)
-        elif not (word in flags or word.split("=", 1)[0] in valued):
+        elif not (word in _FLAGS or word.split("=", 1)[0] in _VALUED):
             module = commands.MODULE_OF.get(word, word)
             known = {m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")}
             return module if module in known else None

@@ -106,12 +106,27 @@ class DiskUsage:
         pct = _num(d.get("percent"))
         if pct is None:
             return None
-        free = _num(d.get("free_bytes"))
-        return cls(str(d.get("mount", "")), pct, int(free) if free is not None else 0)
+        return cls(str(d.get("mount", "")), pct, _whole(d.get("free_bytes")) or 0)
 
 
 def _text(v: Any) -> str | None:
     return v if isinstance(v, str) and v else None
+
+
+def _error(v: Any) -> str | None:
+    """A stored error message as text (None: no error)."""
+    return str(v) if v is not None else None
+
+
+def _int(v: Any) -> int | None:
+    """A JSON integer (a count of CPUs, a status code), or None: 2.0 or true is not one."""
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _whole(v: Any) -> int | None:
+    """A finite JSON number as a whole number (bytes, package counts), or None."""
+    n = _num(v)
+    return int(n) if n is not None else None
 
 
 def _num(v: Any) -> float | None:
@@ -162,12 +177,11 @@ class Health:
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "Health":
         """What to_json wrote; a figure that is missing or not a number is None (unknown)."""
-        cpus = d.get("cpus")
         disks = (DiskUsage.from_json(x) for x in d.get("disks") or () if isinstance(x, Mapping))
         return cls(
             cpu_percent=_num(d.get("cpu_percent")), mem_percent=_num(d.get("mem_percent")),
             swap_percent=_num(d.get("swap_percent")), load1=_num(d.get("load1")), load5=_num(d.get("load5")),
-            load15=_num(d.get("load15")), cpus=cpus if isinstance(cpus, int) and not isinstance(cpus, bool) else None,
+            load15=_num(d.get("load15")), cpus=_int(d.get("cpus")),
             uptime_s=_num(d.get("uptime_s")), disks=tuple(x for x in disks if x is not None),
         )
 
@@ -218,10 +232,9 @@ class HostRow:
         state = d.get("state")
         health = d.get("health")
         tags = d.get("tags")
-        error = d.get("error")
         return cls(
             name=str(d.get("name") or name), state=state if state in HOST_STATES else HOST_ERROR,
-            error=str(error) if error is not None else None,
+            error=_error(d.get("error")),
             health=Health.from_json(health) if isinstance(health, Mapping) else None,
             t=_num(d.get("t")), interval=_num(d.get("interval")),
             tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, Mapping) else {},
@@ -275,13 +288,9 @@ class PatchStatus:
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "PatchStatus":
         """What to_json wrote; a count that is not a number is 0, as the pane always showed it."""
-        def count(v: Any) -> int:
-            n = _num(v)
-            return int(n) if n is not None else 0
-
         svc = d.get("services_restart")
         return cls(
-            manager=str(d.get("manager") or ""), pending=count(d.get("pending")), security=count(d.get("security")),
+            manager=str(d.get("manager") or ""), pending=_whole(d.get("pending")) or 0, security=_whole(d.get("security")) or 0,
             reboot_required=d.get("reboot_required") is True,
             packages=tuple(PackageUpdate.from_json(x) for x in d.get("packages") or () if isinstance(x, Mapping)),
             services_restart=tuple(str(x) for x in svc) if isinstance(svc, list) else (),
@@ -311,10 +320,10 @@ class PatchesRow:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "PatchesRow":
-        p, error = d.get("patches"), d.get("error")
+        p = d.get("patches")
         return cls(t=_num(d.get("t")), interval=_num(d.get("interval")),
                    patches=PatchStatus.from_json(p) if isinstance(p, Mapping) and p else None,
-                   error=str(error) if error is not None else None)
+                   error=_error(d.get("error")))
 
 
 # --- caches ------------------------------------------------------------------
@@ -374,7 +383,7 @@ class CacheRow:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any], name: str = "") -> "CacheRow":
-        name, kind, error = str(d.get("name") or name), str(d.get("kind") or ""), d.get("error")
+        name, kind = str(d.get("name") or name), str(d.get("kind") or "")
         hits, misses = _num(d.get("hits")), _num(d.get("misses"))
         rate = _num(d.get("hit_rate"))
         stats = None
@@ -382,7 +391,7 @@ class CacheRow:
             stats = CacheStats(name, kind, rate if rate is None or 0.0 <= rate <= 1.0 else None,
                                int(hits or 0), int(misses or 0), _num(d.get("window_s")), _num(d.get("ops_per_s")))
         return cls(name, kind, _num(d.get("t")), _num(d.get("interval")), stats,
-                   str(error) if error is not None else None)
+                   _error(d.get("error")))
 
 
 # --- backups -----------------------------------------------------------------
@@ -413,9 +422,8 @@ class RestoreTest:
         at = parse_iso(d.get("at"))
         if at is None:
             return None
-        size = _num(d.get("bytes"))
         return cls(ok=d.get("ok") is True, at=at, duration_s=_num(d.get("duration_s")) or 0.0,
-                   detail=str(d.get("detail") or ""), bytes=int(size) if size is not None else None,
+                   detail=str(d.get("detail") or ""), bytes=_whole(d.get("bytes")),
                    checksum_verified=d.get("checksum_verified") is True)
 
 
@@ -444,15 +452,13 @@ class BackupStatus:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any], name: str = "") -> "BackupStatus":
-        rt, error = d.get("restore_test"), d.get("error")
-        snaps, size = d.get("snapshots"), _num(d.get("size_bytes"))
+        rt = d.get("restore_test")
         return cls(
             name=str(d.get("name") or name), kind=str(d.get("kind") or ""),
             last_backup=parse_iso(d.get("last_backup")), age_s=_num(d.get("age_s")),
-            snapshots=snaps if isinstance(snaps, int) and not isinstance(snaps, bool) else None,
-            size_bytes=int(size) if size is not None else None,
+            snapshots=_int(d.get("snapshots")), size_bytes=_whole(d.get("size_bytes")),
             restore_test=RestoreTest.from_json(rt) if isinstance(rt, Mapping) else None,
-            error=str(error) if error is not None else None,
+            error=_error(d.get("error")),
         )
 
 
@@ -538,19 +544,17 @@ class EndpointRow:
     def from_json(cls, d: Mapping[str, Any], name: str = "", vantage: str = "") -> "EndpointRow":
         ph, slo, tls = d.get("phases"), d.get("slo"), d.get("tls")
         slo = slo if isinstance(slo, Mapping) else {}
-        status = d.get("status")
-        samples = d.get("samples")
         return cls(
             name=str(d.get("name") or name), vantage=str(vantage or d.get("vantage") or "local"),
             state=str(d.get("state") or "error"), t=_num(d.get("t")), interval=_num(d.get("interval")),
-            url=str(d.get("url") or ""), status=status if isinstance(status, int) and not isinstance(status, bool) else None,
+            url=str(d.get("url") or ""), status=_int(d.get("status")),
             ttfb_ms=_num(d.get("ttfb_ms")),
             phases=Phases(*(_num(ph.get(k)) for k in ("dns_ms", "connect_ms", "tls_ms", "ttfb_ms", "total_ms")))
             if isinstance(ph, Mapping) else None,
-            samples=samples if isinstance(samples, int) and not isinstance(samples, bool) else None,
+            samples=_int(d.get("samples")),
             p50_ms=_num(d.get("p50_ms")), p95_ms=_num(d.get("p95_ms")), p99_ms=_num(d.get("p99_ms")),
             error_rate=_num(d.get("error_rate")), availability=_num(d.get("availability")),
-            cache=_text(d.get("cache")), error=str(d["error"]) if d.get("error") is not None else None,
+            cache=_text(d.get("cache")), error=_error(d.get("error")),
             slo_availability=_num(slo.get("availability")), slo_ttfb_p95_ms=_num(slo.get("ttfb_p95_ms")),
             tls=tls if isinstance(tls, Mapping) else None, source=_text(d.get("source")),
         )

@@ -63,7 +63,10 @@ class KindContext:
         fut = self._warm.get(kind.name)
         if fut is None:
             fut = self._warm[kind.name] = asyncio.ensure_future(asyncio.to_thread(kind.warm))
-        await asyncio.shield(fut)
+        if fut.done():  # every poll after the first: no await, no new future
+            fut.result()
+        else:
+            await asyncio.shield(fut)
 
     def clock(self) -> float:
         return self._owner.clock()

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from ..config import Config, format_duration
-from ..model import iso
+from ..model import iso, parse_iso
 from ..store import Store
 from ..textsafe import redact_url
 
@@ -42,11 +42,9 @@ def notify_status(store: Store, config: Config | None, now: float | None = None,
 
 
 def _ago(text: str | None, now: float) -> str:
-    import datetime as dt
-
-    if text is None:
+    t = parse_iso(text)  # what iso() wrote, back to Unix time
+    if t is None:
         return "never"
-    t = dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc).timestamp()
     return f"{format_duration(max(0, round(now - t))) if now - t >= 1 else '0s'} ago"
 
 
