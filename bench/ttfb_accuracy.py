@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import multiprocessing
 import os
 import platform
@@ -52,6 +53,7 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Iterable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -343,11 +345,17 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     load1 = " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
+    # A tool with no measurement for a delay (the collector polled only once in a short run)
+    # reads NaN, shown as "nan": the table says so instead of the script failing.
+    def median(xs: Iterable[float]) -> float:
+        xs = list(xs)
+        return statistics.median(xs) if xs else math.nan
+
     def mae(tool: str, delays: list[int], nominal: bool = False) -> float:
-        return statistics.median(abs(x - (d if nominal else wait)) for d in delays for x, wait, _ in results[(tool, d)])
+        return median(abs(x - (d if nominal else wait)) for d in delays for x, wait, _ in results.get((tool, d), ()))
 
     def med(tool: str, d: int) -> float:
-        return statistics.median(x for x, _, _ in results[(tool, d)])
+        return median(x for x, _, _ in results.get((tool, d), ()))
 
     lines = [
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "

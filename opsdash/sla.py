@@ -28,10 +28,10 @@ threshold on it is the "both" condition.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
 from .config import Config
+from .kinds.endpoints import BURN_ALERTS, BURN_METRICS, BurnAlert
 
 __all__ = [
     "BURN_ALERTS", "BURN_METRICS", "BurnAlert", "BurnTracker", "Excluded", "burn_rate", "burn_trackers",
@@ -41,35 +41,7 @@ __all__ = [
 MAX_BACKOFF = 300.0  # collect/collector.py's longest wait between polls of a failing job (x1.2 jitter)
 
 
-@dataclass(frozen=True)
-class BurnAlert:
-    """One multi-window burn-rate alert (Google SRE workbook, chapter 5, table 5-8)."""
-
-    rule: str
-    long_s: float
-    short_s: float
-    factor: float
-    severity: str  # critical: page; warning: ticket
-    metric: str
-
-    @property
-    def windows(self) -> str:
-        return f"{_span(self.long_s)} and {_span(self.short_s)}"
-
-
-def _span(s: float) -> str:
-    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
-        if s >= n and s % n == 0:
-            return f"{int(s // n)}{unit}"
-    return f"{s:g}s"
-
-
-BURN_ALERTS: tuple[BurnAlert, ...] = (
-    BurnAlert("slo-burn-fast", 3600.0, 300.0, 14.4, "critical", "endpoint.burn_rate_1h_5m"),
-    BurnAlert("slo-burn-medium", 6 * 3600.0, 1800.0, 6.0, "critical", "endpoint.burn_rate_6h_30m"),
-    BurnAlert("slo-burn-slow", 3 * 86400.0, 6 * 3600.0, 1.0, "warning", "endpoint.burn_rate_3d_6h"),
-)
-BURN_METRICS: tuple[str, ...] = tuple(b.metric for b in BURN_ALERTS)
+# The burn-rate alerts are declared with the endpoints' metrics and rules (kinds/endpoints.py).
 _LONGEST = max(b.long_s for b in BURN_ALERTS)
 
 

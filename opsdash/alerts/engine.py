@@ -127,37 +127,10 @@ class TransitionEvent:
 
 # --- formatting values for reasons ----------------------------------------------------
 
-# metric -> (what to call it, unit kind)
-_METRICS: dict[str, tuple[str, str]] = {
-    "host.up": ("host up", "bool"),
-    "host.cpu_percent": ("CPU", "%"),
-    "host.mem_percent": ("memory", "%"),
-    "host.swap_percent": ("swap", "%"),
-    "host.load1_per_cpu": ("load/CPU", ""),
-    "host.disk_percent": ("disk", "%"),
-    "host.uptime_s": ("uptime", "dur"),
-    "endpoint.up": ("endpoint up", "bool"),
-    "endpoint.ttfb_ms": ("TTFB", "ms"),
-    "endpoint.ttfb_p50_ms": ("p50", "ms"),
-    "endpoint.ttfb_p95_ms": ("p95", "ms"),
-    "endpoint.ttfb_p99_ms": ("p99", "ms"),
-    "endpoint.error_rate": ("error rate", "frac"),
-    "endpoint.availability": ("availability", "%"),
-    "endpoint.burn_rate_1h_5m": ("burn rate 1h/5m", ""),
-    "endpoint.burn_rate_6h_30m": ("burn rate 6h/30m", ""),
-    "endpoint.burn_rate_3d_6h": ("burn rate 3d/6h", ""),
-    "cache.hit_rate": ("hit rate", "frac"),
-    "cache.ops_per_s": ("ops/s", ""),
-    "patches.pending": ("pending updates", ""),
-    "patches.security": ("security updates", ""),
-    "patches.reboot_required": ("reboot required", "bool"),
-    "backup.age_s": ("backup age", "dur"),
-    "backup.restore_ok": ("restore test ok", "bool"),
-    "backup.restore_age_s": ("last good restore test", "dur"),
-    "backup.restore_duration_s": ("restore test duration", "dur"),
-    # every probe kind's (opsdash/kinds/registry.py): security.*, tls.*, dns.*, journey.*, db.* ...
-    **{m.name: (m.label, m.unit) for m in kind_metrics()},
-}
+# metric -> (what to call it, unit kind): every kind's declared metrics (kinds/registry.py),
+# the built-in categories' (kinds/health.py, endpoints.py, caches.py, patches.py, backups/)
+# and the probe kinds' alike.
+_METRICS: dict[str, tuple[str, str]] = {m.name: (m.label, m.unit) for m in kind_metrics()}
 # Every metric opsdash emits (docs/contracts.md "Metrics"): what a rule's `metric` may name.
 METRIC_NAMES: tuple[str, ...] = tuple(sorted(_METRICS))
 
@@ -193,14 +166,9 @@ def _dur(s: float) -> str:
     return format_duration(round(s) if s >= 1 else round(s, 3))
 
 
-# Words for a 0/1 metric in a summary: (when 1, when 0). Others read "name: yes/no".
-_BOOL_WORDS = {
-    "host.up": ("up", "down"),
-    "endpoint.up": ("up", "down"),
-    "backup.restore_ok": ("restore test passed", "restore test failed"),
-    "patches.reboot_required": ("reboot required", "no reboot required"),
-    **{m.name: m.words for m in kind_metrics() if m.words},
-}
+# Words for a 0/1 metric in a summary: (when 1, when 0), as its kind declares them.
+# Others read "name: yes/no".
+_BOOL_WORDS = {m.name: m.words for m in kind_metrics() if m.words}
 
 
 def _subject(target: str, labels: Mapping[str, str]) -> str:

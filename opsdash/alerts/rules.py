@@ -28,9 +28,7 @@ from typing import Any, Mapping, Sequence
 
 from ..config import Config, RuleConfig
 from ..errors import ConfigError, ConfigProblem
-from ..kinds import backups as backup_kinds
 from ..kinds.registry import rule_sources
-from ..sla import BURN_ALERTS
 
 __all__ = ["NO_DATA", "Rule", "builtin_rules", "check_rule_names", "rules_from_config", "tags_from_config"]
 
@@ -159,124 +157,30 @@ def from_rule_config(rc: RuleConfig) -> Rule:
     )
 
 
-def _kind_rules(r: Any, cfg: Config | None) -> list[Rule]:
-    """Every probe kind's built-in rules (kinds/base.BuiltinRule): security, certificates, DNS,
-    journeys, databases ..., with the per-check thresholds its checks set as overrides on
-    ``target`` (the check's, or the endpoint's, name)."""
+def builtin_rules(cfg: Config | None = None) -> list[Rule]:
+    """The default rules: every kind's built-ins (kinds/base.BuiltinRule: the host's, the
+    endpoints', caches', patches', backups', security's, certificates', DNS', journeys',
+    databases' ...), with the per-check thresholds the config sets (an endpoint's SLO, a
+    backup's max_age, a check's own) as overrides on the series each check's ``match``
+    selects; then the dead man's switch."""
     out = []
-    for rules, checks in rule_sources(cfg):
+    for rules, checks, match in rule_sources(cfg):
         for b in rules:
             overrides = []
             if b.per_check is not None:
                 for c in checks:
                     own = b.per_check(c)
                     if own is not None:
-                        overrides.append(Override({"target": c.name}, own[0], own[1]))
+                        overrides.append(Override(dict(match(c)), own[0], own[1]))
             kw: dict[str, Any] = {"tier": dict(b.tier)} if b.tier else {}
-            out.append(r(name=b.name, metric=b.metric, warn=b.warn, crit=b.crit, op=b.op, clear=b.clear,
-                         for_s=b.for_s, attempts=b.attempts, description=b.description, runbook=b.runbook, summary=b.summary,
-                         overrides=tuple(overrides), **kw))
-    return out
-
-
-def builtin_rules(cfg: Config | None = None) -> list[Rule]:
-    """The default rules, with per-target thresholds taken from ``cfg`` (SLOs, backup max_age)."""
-    slo_overrides = []
-    p95_overrides = []
-    backup_overrides = []
-    if cfg is not None:
-        for e in cfg.endpoints:
-            if e.slo.availability is not None:
-                slo_overrides.append(Override({"target": e.name}, e.slo.availability, None))
-            if e.slo.ttfb_p95_ms is not None:
-                p95_overrides.append(
-                    Override({"target": e.name}, e.slo.ttfb_p95_ms, max(800.0, 2 * e.slo.ttfb_p95_ms))
-                )
-        for h in cfg.hosts:
-            for b in h.backups:
-                backup_overrides.append(Override({"target": h.name, "backup": b.name}, b.max_age, 2 * b.max_age))
-
-    def r(**kw: Any) -> Rule:
-        return Rule(builtin=True, **kw)
-
-    return [
-        r(name="host-down", metric="host.up", op="<", crit=0.5, attempts=2,
-          tier={"warning": "L1", "critical": "L2"},
-          description="host unreachable: two polls in a row failed",
-          runbook="ping / ssh -v the host; check the console, the hypervisor and the network path; "
-                  "the host's other alerts are inhibited while it is down"),
-        r(name="cpu", metric="host.cpu_percent", warn=90, crit=98, clear=80, for_s=300,
-          description="CPU busy",
-          runbook="top -o %CPU / pidstat 5: find the process; check for a runaway job or a traffic spike"),
-        r(name="memory", metric="host.mem_percent", warn=90, crit=97, clear=85, for_s=300,
-          description="memory used",
-          runbook="free -m; ps aux --sort=-rss | head; dmesg | grep -i oom"),
-        r(name="disk", metric="host.disk_percent", warn=85, crit=95, clear=80, for_s=300,
-          description="disk used (per mount)", tier={"warning": "L1", "critical": "L2"},
-          runbook="du -xh --max-depth=2 MOUNT | sort -h | tail; journalctl --vacuum-size; old logs, core dumps"),
-        r(name="load", metric="host.load1_per_cpu", warn=2.0, crit=4.0, clear=1.5, for_s=600,
-          description="1-minute load per CPU",
-          runbook="vmstat 1; iostat -x 1: CPU-bound or waiting on I/O?"),
-        r(name="endpoint-down", metric="endpoint.up", op="<", crit=0.5, attempts=2, for_s=30,
-          tier={"warning": "L1", "critical": "L2"},
-          description="endpoint down from a vantage: no answer, or not an expected status, for 30 s",
-          runbook="curl -sv the URL from the failing vantage: DNS, connect, TLS or status? then the load "
-                  "balancer, the app's process and its log; the endpoint's error-rate, latency and SLO "
-                  "alerts are inhibited while it is down"),
-        r(name="ttfb-p95", metric="endpoint.ttfb_p95_ms", warn=400, crit=800, clear=300, for_s=120,
-          keep_firing_for_s=300, flap=(20, 30), overrides=tuple(p95_overrides),
-          description="TTFB p95 (warning: the usual 200 ms target doubled)",
-          runbook="compare vantages; check the app's slow log, upstream latency, cache hit rate"),
-        r(name="error-rate", metric="endpoint.error_rate", warn=0.01, crit=0.05, clear=0.005, for_s=120,
-          flap=(20, 30), description="share of failed requests (0..1)",
-          runbook="check the status codes in the access log, the app's error log and recent deploys"),
-        r(name="availability-slo", metric="endpoint.availability", op="<", overrides=tuple(slo_overrides),
-          for_s=300, description="availability below the endpoint's SLO (percent)",
-          tier={"warning": "L2", "critical": "L3"},
-          runbook="the error budget is burning: find the failing vantage, then the failing dependency"),
-        *_burn_rules(r),
-        r(name="cache-hit-rate", metric="cache.hit_rate", op="<", warn=0.8, crit=0.5, clear=0.85, for_s=600,
-          description="cache hit rate falling (0..1)",
-          runbook="evictions? a flush or restart? a deploy that changed cache keys? check memory limits"),
-        r(name="security-updates", metric="patches.security", warn=0, for_s=7 * DAY,
-          description="security updates pending for more than 7 days",
-          runbook="apt list --upgradable / dnf updateinfo list security; schedule the patch window"),
-        r(name="reboot-required", metric="patches.reboot_required", warn=0.5,
-          description="a reboot is required (kernel or core library updated)",
-          runbook="cat /var/run/reboot-required.pkgs / needs-restarting -r; schedule a reboot"),
-        *_kind_rules(r, cfg),
-        r(name="backup-age", metric="backup.age_s", overrides=tuple(backup_overrides), warn=26 * 3600.0,
-          crit=52 * 3600.0, description="last backup older than the job's max_age (critical at twice)",
-          tier={"warning": "L1", "critical": "L2"},
-          runbook="check the backup job's log and timer (systemctl list-timers), repository space and locks"),
-        r(name="restore-test-failed", metric="backup.restore_ok", op="<", crit=0.5,
-          description="the last restore test failed", tier={"warning": "L2", "critical": "L2"},
-          runbook="read the restore test detail; run " + " / ".join(
-              k.check_runbook for k in backup_kinds.kinds() if k.check_runbook)
-          + "; a backup that cannot be restored is no backup"),
-        r(name="restore-test-stale", metric="backup.restore_age_s", warn=7 * DAY,
-          description="no successful restore test for 7 days",
-          runbook="run `opsdash once --probe backups --run-restore-tests`; check the restore test's schedule"),
-        r(name=NO_DATA, metric="*", warn=3.0, tier={"warning": "L1", "critical": "L2"},
-          description="dead man's switch: a series stopped arriving (no sample for 3x its interval)",
-          runbook="is the collector running (`opsdash collect`)? did the probe start failing? check its error"),
-    ]
-
-
-def _burn_rules(r: Any) -> list[Rule]:
-    """The SRE workbook's multi-window burn-rate alerts (opsdash/sla.py BURN_ALERTS) for
-    endpoints with an availability SLO: the collector emits each pair's metric (the lower
-    of the two windows' burn rates) only for those, so a threshold on it means "both
-    windows burn faster than the factor". No `for`: the short window is the guard."""
-    out = []
-    for b in BURN_ALERTS:
-        page = b.severity == "critical"
-        out.append(r(
-            name=b.rule, metric=b.metric, **({"crit": b.factor} if page else {"warn": b.factor}),
-            description=f"error budget burning over {b.factor:g}x over {b.windows} ({'page' if page else 'ticket'})",
-            summary="{target}: error budget burning %s over %s" % (f"{{value:.1f}}x (> {b.factor:g}x)", b.windows),
-            runbook="the endpoint fails often enough to spend its error budget early: `opsdash sla` shows the "
-                    "budget left; find the failing vantage, then the failing dependency or the recent deploy"))
+            out.append(Rule(name=b.name, metric=b.metric, warn=b.warn, crit=b.crit, op=b.op, clear=b.clear,
+                            for_s=b.for_s, keep_firing_for_s=b.keep_firing_for_s, attempts=b.attempts, flap=b.flap,
+                            description=b.description, runbook=b.runbook, summary=b.summary,
+                            overrides=tuple(overrides), builtin=True, **kw))
+    out.append(Rule(
+        name=NO_DATA, metric="*", warn=3.0, tier={"warning": "L1", "critical": "L2"}, builtin=True,
+        description="dead man's switch: a series stopped arriving (no sample for 3x its interval)",
+        runbook="is the collector running (`opsdash collect`)? did the probe start failing? check its error"))
     return out
 
 

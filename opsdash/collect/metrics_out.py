@@ -46,7 +46,7 @@ import time
 from typing import Any, Iterable
 
 from ..model import Sample
-from ..kinds.registry import kinds
+from ..kinds.registry import kinds, metric as declared_metric
 from .sources import source_rows
 
 __all__ = ["TTFB_BUCKETS", "TTFBHistograms", "escape_label", "parse_addr", "render", "serve_metrics"]
@@ -120,17 +120,21 @@ def render(collector: Any, ttfb: TTFBHistograms | None = None, now: float | None
     """The exposition text for the collector's current state."""
     now = collector.clock() if now is None else now
     F = _Family
-    host_up = F("opsdash_host_up", "gauge", "1 when the host's last health poll succeeded, 0 when it failed.")
-    pending = F("opsdash_patches_pending", "gauge", "Package updates pending on the host.")
-    security = F("opsdash_patches_security_pending", "gauge", "Security updates pending on the host.")
-    reboot = F("opsdash_reboot_required", "gauge", "1 when the host needs a reboot (reboot-required, needrestart).")
-    b_age = F("opsdash_backup_age_seconds", "gauge", "Age of the newest backup, at the last poll.")
+    def declared(metric: str) -> _Family:  # the name and help its kind declares (kinds/registry.py)
+        m = declared_metric(metric)
+        return F(m.prom_name, "gauge", m.help)
+
+    host_up = declared("host.up")
+    pending = declared("patches.pending")
+    security = declared("patches.security")
+    reboot = declared("patches.reboot_required")
+    b_age = declared("backup.age_s")
     b_last = F("opsdash_backup_last_success_timestamp_seconds", "gauge", "Unix time of the newest backup.")
-    r_ok = F("opsdash_backup_restore_success", "gauge", "1 when the last restore test passed, 0 when it failed.")
-    r_age = F("opsdash_backup_restore_age_seconds", "gauge", "Seconds since the last restore test ran.")
-    r_dur = F("opsdash_backup_restore_duration_seconds", "gauge", "How long the last restore test took.")
+    r_ok = declared("backup.restore_ok")
+    r_age = declared("backup.restore_age_s")
+    r_dur = declared("backup.restore_duration_s")
     r_ts = F("opsdash_backup_restore_timestamp_seconds", "gauge", "Unix time of the last restore test.")
-    hit = F("opsdash_cache_hit_ratio", "gauge", "Cache hit ratio over the collector's window (0..1).")
+    hit = declared("cache.hit_rate")
     for name, hs in collector.hosts.items():
         if hs.t is not None and hs.state != "unknown":
             host_up.add(1.0 if hs.state == "ok" else 0.0, host=name)
@@ -153,7 +157,7 @@ def render(collector: Any, ttfb: TTFBHistograms | None = None, now: float | None
                 hit.add(c.hit_rate, host=name, cache=cname)
     fams = [host_up, pending, security, reboot, b_age, b_last, r_ok, r_age, r_dur, r_ts, hit]
 
-    ep_up = F("opsdash_endpoint_up", "gauge", "1 when the endpoint's last request got an expected status.")
+    ep_up = declared("endpoint.up")
     for (ep, vantage), w in collector.endpoints.items():
         if w.last is not None:
             ep_up.add(1.0 if w.last.ok else 0.0, endpoint=ep, vantage=vantage)

@@ -56,16 +56,20 @@ class Metric:
     # ("resolves", "does not resolve"); the row's reason follows a 0.
     words: tuple[str, str] | None = None
 
+    # The exported name when a contract fixes it ("opsdash_backup_age_seconds"); else derived.
+    prom: str = ""
+
     @property
     def prom_name(self) -> str:
-        return "opsdash_" + self.name.replace(".", "_")
+        return self.prom or "opsdash_" + self.name.replace(".", "_")
 
 
 @dataclass(frozen=True)
 class BuiltinRule:
     """A built-in rule of the kind. alerts/rules.py turns it into a ``Rule(builtin=True)``.
     ``per_check(check)`` gives that check's own (warn, crit) when it overrides them, else None;
-    the overrides match the series' ``target`` (the check's name)."""
+    an override applies to the series its kind's ``match(check)`` selects (by default the
+    ``target`` that is the check's name)."""
 
     name: str
     metric: str
@@ -74,7 +78,9 @@ class BuiltinRule:
     op: str = ">"
     clear: float | None = None
     for_s: float = 0.0
+    keep_firing_for_s: float = 0.0
     attempts: int = 1  # consecutive bad samples before it fires (2: one lost packet never pages)
+    flap: tuple[float, float] | None = None  # (low, high) percent of state changes: flap detection
     description: str = ""
     runbook: str = ""
     summary: str = ""
@@ -98,14 +104,17 @@ class Column:
 @dataclass(frozen=True)
 class Attached:
     """A kind whose checks ride on other config entries instead of a [[section]] of their own:
-    host security posture on [[hosts]], certificates on https [[endpoints]]. It declares its
-    metrics and rules the same way; ``checks(config)`` gives what its rules' ``per_check`` sees
-    (the endpoints, the hosts). Its keys, probe and rows live in its module."""
+    host security posture on [[hosts]], certificates on https [[endpoints]], and the built-in
+    categories (health, endpoints, caches, patches, backups), whose probes predate this shape
+    and live in collect/. It declares its metrics and rules the same way; ``checks(config)``
+    gives what its rules' ``per_check`` sees (the endpoints, the hosts' backups) and
+    ``match(check)`` the series a check's own threshold applies to."""
 
     name: str
     metrics: tuple[Metric, ...]
     rules: tuple[BuiltinRule, ...]
     checks: Callable[[Any], Iterable[Any]] = lambda cfg: ()
+    match: Callable[[Any], Mapping[str, str]] = lambda check: {"target": check.name}
 
 
 class Section(Protocol):
@@ -231,6 +240,10 @@ class Kind:
 
     def labels(self, check: Any, vantage: str) -> dict[str, str]:
         return {"vantage": vantage}
+
+    def match(self, check: Any) -> Mapping[str, str]:
+        """The series a per-check threshold applies to: the check's own (target = its name)."""
+        return {"target": check.name}
 
 
 def is_number(v: Any) -> bool:

@@ -12,9 +12,11 @@ import pkgutil
 from functools import lru_cache
 from pathlib import Path
 
-from .base import Attached, Kind, Metric
+from typing import Any, Callable, Mapping
 
-__all__ = ["attached", "by_name", "kinds", "metrics", "rule_sources"]
+from .base import Attached, BuiltinRule, Kind, Metric
+
+__all__ = ["attached", "by_name", "kinds", "metric", "metrics", "rule_sources"]
 
 
 @lru_cache(maxsize=1)
@@ -35,20 +37,36 @@ def by_name(name: str) -> Kind | None:
 
 @lru_cache(maxsize=1)
 def attached() -> tuple[Attached, ...]:
-    """The kinds that ride on hosts and endpoints (kinds/base.Attached)."""
-    from . import security, tls
+    """The kinds that ride on hosts and endpoints (kinds/base.Attached): the built-in
+    categories and the host security posture and certificates. Their order is the order
+    of their rules (check-config, tune): the host's, then the endpoints', then the rest."""
+    from . import backups, caches, endpoints, health, patches, security, tls
 
-    return (security.ATTACHED, tls.ATTACHED)
+    return (health.ATTACHED, endpoints.ATTACHED, caches.ATTACHED, patches.ATTACHED, security.ATTACHED,
+            tls.ATTACHED, backups.attached())
 
 
 def metrics() -> tuple[Metric, ...]:
-    """Every metric the kinds declare: the engine's names and units, check-config's list, /metrics."""
+    """Every metric opsdash emits: the engine's names and units, check-config's list, /metrics."""
     return tuple(m for k in (*attached(), *kinds()) for m in k.metrics)
 
 
-def rule_sources(cfg: object) -> list[tuple[tuple, list]]:
-    """(built-in rules, the checks their per_check sees) of every kind, for alerts/rules.py."""
-    out: list[tuple[tuple, list]] = [(a.rules, list(a.checks(cfg)) if cfg is not None else []) for a in attached()]
+@lru_cache(maxsize=None)
+def metric(name: str) -> Metric:
+    """The declared metric called ``name`` (KeyError for one no kind declares)."""
+    for m in metrics():
+        if m.name == name:
+            return m
+    raise KeyError(name)
+
+
+RuleSource = tuple[tuple[BuiltinRule, ...], list[Any], Callable[[Any], Mapping[str, str]]]
+
+
+def rule_sources(cfg: object) -> list[RuleSource]:
+    """(built-in rules, the checks their per_check sees, what a check's threshold matches)
+    of every kind, in rule order, for alerts/rules.py."""
+    out: list[RuleSource] = [(a.rules, list(a.checks(cfg)) if cfg is not None else [], a.match) for a in attached()]
     for k in kinds():
-        out.append((k.rules, list(getattr(cfg, "checks", {}).get(k.name, ())) if cfg is not None else []))
+        out.append((k.rules, list(getattr(cfg, "checks", {}).get(k.name, ())) if cfg is not None else [], k.match))
     return out
