@@ -36,7 +36,10 @@ import resource
 import shutil
 import sys
 import tempfile
+import threading
+import tracemalloc
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +97,56 @@ def _counted(fn: Any, why: collections.Counter, kind: str) -> Any:
     return run
 
 
-async def collect(col: Collector, duration: float, fleet_pid: int, hosts: int) -> dict[str, Any]:
+class Stalls:
+    """What the event loop was doing when it stalled: a thread that, whenever the loop has not
+    ticked for ``over`` seconds, samples the loop thread's stack (sys._current_frames) and
+    counts it, innermost frames of opsdash first. Sampling from outside costs the loop
+    nothing; it names the code behind the loop lag's maximum."""
+
+    def __init__(self, over: float = 0.05, every: float = 0.01) -> None:
+        self.over, self.every = over, every
+        self.stacks: collections.Counter = collections.Counter()
+        self.samples = 0
+        self._tick = time.monotonic()
+        self._ident = threading.get_ident()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    async def ticker(self) -> None:
+        while True:
+            self._tick = time.monotonic()
+            await asyncio.sleep(self.every)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(1)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.every):
+            if time.monotonic() - self._tick < self.over:
+                continue
+            frame = sys._current_frames().get(self._ident)
+            if frame is None:
+                continue
+            stack = traceback.extract_stack(frame)[::-1]
+            ours = [f for f in stack if "/opsdash/" in f.filename or "/asyncssh/" in f.filename][:6]
+            key = tuple(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in (ours or stack[:6]))
+            self.stacks[key] += 1
+            self.samples += 1
+
+    def report(self, top: int = 8) -> list[str]:
+        out = [f"Loop stalls over {self.over * 1000:.0f} ms: {self.samples} samples of {self.every * 1000:.0f} ms "
+               f"({self.samples * self.every:.1f} s stalled), by stack (innermost first):", ""]
+        for stack, n in self.stacks.most_common(top):
+            out.append(f"- {n} x " + " <- ".join(stack))
+        return out
+
+
+async def collect(col: Collector, duration: float, fleet_pid: int, hosts: int,
+                  stalls: Stalls | None = None) -> dict[str, Any]:
     why: collections.Counter = collections.Counter()
     build = col.build_jobs
 
@@ -120,10 +172,16 @@ async def collect(col: Collector, duration: float, fleet_pid: int, hosts: int) -
                 marks["connected"] = (time.monotonic(), cpu_self(), cpu_pid(fleet_pid))
 
     w = asyncio.create_task(watch())
+    tick = asyncio.create_task(stalls.ticker()) if stalls is not None else None
+    if stalls is not None:
+        stalls.start()
     try:
         stats = await col.run(duration=duration)
     finally:
         w.cancel()
+        if stalls is not None and tick is not None:
+            stalls.stop()
+            tick.cancel()
     t1, c1, f1 = time.monotonic(), cpu_self(), cpu_pid(fleet_pid)
     w1, fw1 = waited(), waited(fleet_pid)
     kinds: dict[str, list[int]] = {}
@@ -145,6 +203,10 @@ def main() -> None:
     ap.add_argument("--hosts", type=int, default=5000)
     ap.add_argument("--duration", type=float, default=150.0, help="seconds of collection")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--memory", action="store_true",
+                    help="trace allocations (tracemalloc, slow) and list where the memory live at the end was allocated")
+    ap.add_argument("--stalls", action="store_true",
+                    help="sample the loop thread's stack whenever the loop stalls over 50 ms, and list them")
     args = ap.parse_args()
     _raise_fd_limit()
     d = Path(tempfile.mkdtemp(prefix="opsdash-fleet-bench-"))
@@ -157,7 +219,13 @@ def main() -> None:
         config = load_config(str(write_config(d, ready)))
         store = Store(d / "opsdash.sqlite")
         col = Collector(config, store, alert_engine=engine_for(config, store))
-        r = asyncio.run(collect(col, args.duration, fleet.pid, args.hosts))
+        stalls = Stalls() if args.stalls else None
+        if args.memory:
+            tracemalloc.start(4)
+        r = asyncio.run(collect(col, args.duration, fleet.pid, args.hosts, stalls))
+        if args.memory:
+            held = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+            tracemalloc.stop()
         store.close()
     finally:
         if fleet is not None:
@@ -209,6 +277,15 @@ def main() -> None:
         lines += ["| failed polls by kind and error | count |", "|---|---:|"]
         for (kind, msg), n in r["why"].most_common(12):
             lines.append(f"| {kind}: {msg.replace('|', '/')} | {n} |")
+    if stalls is not None:
+        lines += ["", *stalls.report()]
+    if args.memory:
+        stats = held.statistics("lineno")
+        total = sum(st.size for st in stats)
+        lines += ["", f"Memory held at the end, traced: {total / 2**20:.0f} MB; the top allocation sites:", ""]
+        for st in stats[:20]:
+            f = st.traceback[0]
+            lines.append(f"- {st.size / 2**20:.1f} MB in {st.count} blocks: {f.filename.split('site-packages/')[-1]}:{f.lineno}")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

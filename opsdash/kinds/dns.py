@@ -32,14 +32,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-import dns.exception
-import dns.name
-
-# dnspython's query side (message, asyncquery, its asyncio backend) is imported by warm(),
-# in the collector's thread before the first probe: not by every viewer that reads the
-# config, and never on the event loop.
+# dnspython is imported by warm(), in the collector's thread before the first probe (the
+# query side: message, asyncquery, its asyncio backend), and by the config check of a
+# [[dns]] name: not by every viewer that reads a config without one, never on the event loop.
 if TYPE_CHECKING:
+    import dns.exception
     import dns.message
+    import dns.name
 
 from ..errors import ParseError
 from ..model import Sample
@@ -99,6 +98,9 @@ def _show_server(addr: str, port: int) -> str:
 def _name(v: Any) -> str:
     if not isinstance(v, str) or not v.strip() or any(c.isspace() or ord(c) < 32 for c in v):
         raise ValueError("a DNS name like \"shop.example.com\"")
+    import dns.exception
+    import dns.name
+
     try:
         n = dns.name.from_text(v)
     except (dns.exception.DNSException, UnicodeError, ValueError):
@@ -386,8 +388,9 @@ _BACKEND: Any = None  # dnspython's asyncio backend, once DNSKind.warm() has loa
 
 
 def _warm() -> None:
-    global _BACKEND
+    global _BACKEND, dns  # the probe's functions read the package through this module's name
     import dns.asyncbackend
+    import dns.exception  # noqa: F401
     import dns.asyncquery  # noqa: F401
     import dns.message  # noqa: F401
     import dns.rcode  # noqa: F401

@@ -43,10 +43,14 @@ import shlex
 import ssl
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping
 from urllib.parse import quote, quote_plus, urlsplit
 
-import httpx
+# httpx is the probe's, imported where a run needs it (warm() loads it in the collector's
+# thread first): a viewer that only reads the config never pays its import, which pulls
+# httpx's command line (click, rich, pygments) in too.
+if TYPE_CHECKING:
+    import httpx
 
 from ..errors import ParseError
 from ..model import Sample
@@ -488,6 +492,8 @@ class _Run:
 
     async def step(self, client: httpx.AsyncClient, i: int, st: Step) -> None:
         """One step from here: from sending the request to the end of its body."""
+        import httpx
+
         url, headers, rec = self.begin(i, st)
         data = None
         if st.form is not None:
@@ -567,6 +573,8 @@ class _Run:
             raise StepFailed(str(e)) from None
         ttfb = res.phases.ttfb_ms or 0.0
         rec.update(status=status, ttfb_ms=round(ttfb, 1), ms=round(res.phases.total_ms or 0.0, 1))
+        import httpx
+
         self.judge(st, rec, status, httpx.Headers(hdrs), ttfb / 1000, secs["body"].out if "body" in secs else "")
 
     def check(self, st: Step, status: int, headers: httpx.Headers, ttfb: float, text: str) -> None:
@@ -626,6 +634,8 @@ def remote_script(files: Mapping[str, str]) -> str:
 
 
 def _transport(e: Exception) -> str:
+    import httpx
+
     text = str(e) or type(e).__name__
     if isinstance(e, httpx.ConnectError):
         if "CERTIFICATE_VERIFY_FAILED" in text or "certificate" in text.lower():
@@ -746,12 +756,17 @@ class JourneyKind(Kind):
 
     # --- probing
 
+    def warm(self) -> None:
+        import httpx  # noqa: F401
+
     async def probe(self, check: Journey, vantage: str, ctx: ProbeContext) -> JourneyRow:
         row = await self._probe(check, vantage, ctx)
         self._recent[(check.name, vantage)] = row.recent
         return row
 
     async def _probe(self, check: Journey, vantage: str, ctx: ProbeContext) -> JourneyRow:
+        import httpx
+
         t = ctx.clock()
         recent = _recent(await ctx.previous(self.name, check.name, vantage))
         secrets: dict[tuple[int, str], str] = {}

@@ -58,3 +58,19 @@ def test_a_viewer_reading_a_config_with_dns_checks_leaves_dnspythons_query_side_
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]", r.stdout
+
+
+def test_the_tui_loads_no_http_or_dns_client_until_a_probe_needs_one() -> None:
+    # httpx's package import pulls in its command line (click, rich, pygments): ~50 ms of a
+    # first screen that needs none of it. The journeys' and DNS' warm() load them for the probe.
+    code = (
+        "import sys\n"
+        "import opsdash.ui.app\n"
+        "print(sorted(m for m in ('httpx', 'click', 'dns', 'dns.name') if m in sys.modules))\n"
+        "from opsdash.kinds.registry import by_name\n"
+        "by_name('journey').warm(); by_name('dns').warm()\n"
+        "print(sorted(m for m in ('httpx', 'dns.name', 'dns.asyncquery') if m in sys.modules))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["[]", "['dns.asyncquery', 'dns.name', 'httpx']"], r.stdout
