@@ -107,6 +107,8 @@ class Stalls:
         self.over, self.every = over, every
         self.stacks: collections.Counter = collections.Counter()
         self.samples = 0
+        self.starved: list[tuple[float, float]] = []  # (run second, seconds) the sampler itself could not run
+        self._t0 = time.monotonic()
         self._tick = time.monotonic()
         self._ident = threading.get_ident()
         self._stop = threading.Event()
@@ -125,8 +127,13 @@ class Stalls:
         self._thread.join(1)
 
     def _watch(self) -> None:
+        last = time.monotonic()
         while not self._stop.wait(self.every):
-            if time.monotonic() - self._tick < self.over:
+            now = time.monotonic()
+            if now - last > self.over:  # the GIL held in C code (or the process not scheduled): no stack to see
+                self.starved.append((last - self._t0, now - last))
+            last = now
+            if now - self._tick < self.over:
                 continue
             frame = sys._current_frames().get(self._ident)
             if frame is None:
@@ -142,11 +149,15 @@ class Stalls:
                f"({self.samples * self.every:.1f} s stalled), by stack (innermost first):", ""]
         for stack, n in self.stacks.most_common(top):
             out.append(f"- {n} x " + " <- ".join(stack))
+        worst = sorted(self.starved, key=lambda x: -x[1])[:top]
+        out += ["", f"The sampler itself could not run for over {self.over * 1000:.0f} ms {len(self.starved)} times "
+                "(the GIL held in C code, or no CPU); the longest, at second of the run: "
+                + ", ".join(f"{d * 1000:.0f} ms at {t:.1f} s" for t, d in sorted(worst))]
         return out
 
 
 async def collect(col: Collector, duration: float, fleet_pid: int, hosts: int,
-                  stalls: Stalls | None = None) -> dict[str, Any]:
+                  stalls: Stalls | None = None, gc_probe: bool = False) -> dict[str, Any]:
     why: collections.Counter = collections.Counter()
     build = col.build_jobs
 
@@ -170,6 +181,11 @@ async def collect(col: Collector, duration: float, fleet_pid: int, hosts: int,
             up = sum(1 for h in col._ssh.values() if h._conn is not None and h._shell is not None)
             if "connected" not in marks and up >= hosts:
                 marks["connected"] = (time.monotonic(), cpu_self(), cpu_pid(fleet_pid))
+            if gc_probe and "connected" in marks and "gc" not in marks and time.monotonic() - marks["connected"][0] > 10:
+                import gc
+                t = time.perf_counter()
+                n = gc.collect()
+                marks["gc"] = (len(gc.get_objects()), gc.get_freeze_count(), time.perf_counter() - t, n)
 
     w = asyncio.create_task(watch())
     tick = asyncio.create_task(stalls.ticker()) if stalls is not None else None
@@ -190,8 +206,9 @@ async def collect(col: Collector, duration: float, fleet_pid: int, hosts: int,
         k[0] += j.polls
         k[1] += j.polls_failed
         k[2] += j.polls_late
-    out = {"stats": stats, "kinds": kinds, "why": why, "wall": t1 - t0, "cpu": c1 - c0, "fleet_cpu": f1 - f0,
+    out = {"stats": stats, "kinds": kinds, "lags": list(col.stats.lag_ms), "why": why, "wall": t1 - t0, "cpu": c1 - c0, "fleet_cpu": f1 - f0,
            "peak_rss": max(peak_rss, rss_mb()), "waited": w1 - w0, "fleet_waited": fw1 - fw0, "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    out["gc"] = marks.get("gc")
     if "connected" in marks:
         tc, cc, fc = marks["connected"]
         out.update(connected_after=tc - t0, steady_wall=t1 - tc, steady_cpu=c1 - cc, steady_fleet=f1 - fc)
@@ -205,6 +222,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path)
     ap.add_argument("--memory", action="store_true",
                     help="trace allocations (tracemalloc, slow) and list where the memory live at the end was allocated")
+    ap.add_argument("--gc-probe", action="store_true",
+                    help="10 s after every host connected, time one full collection (a deliberate stall) and count objects")
     ap.add_argument("--stalls", action="store_true",
                     help="sample the loop thread's stack whenever the loop stalls over 50 ms, and list them")
     args = ap.parse_args()
@@ -222,7 +241,7 @@ def main() -> None:
         stalls = Stalls() if args.stalls else None
         if args.memory:
             tracemalloc.start(4)
-        r = asyncio.run(collect(col, args.duration, fleet.pid, args.hosts, stalls))
+        r = asyncio.run(collect(col, args.duration, fleet.pid, args.hosts, stalls, args.gc_probe))
         if args.memory:
             held = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
             tracemalloc.stop()
@@ -262,9 +281,15 @@ def main() -> None:
     lines.append(f"| waiting for a CPU while runnable, collector / fleet | {r['waited'] / r['wall']:.3f} / "
                  f"{r['fleet_waited'] / r['wall']:.3f} s per s |")
     lag = s["loop_lag_ms"]
+    at, when = 0.0, []  # the monitor ticks every 0.1 s plus its lag: each lag's second of the run
+    for v in r["lags"]:
+        at += 0.1 + v / 1000
+        when.append((v, at))
     lines += [
         f"| peak RSS | {r['ru_maxrss']:.0f} MB |",
         f"| loop lag p50 / p95 / max | {lag['p50']:.1f} / {lag['p95']:.1f} / {lag['max']:.1f} ms |",
+        "| the five longest loop lags, at second of the run | "
+        + ", ".join(f"{v:.0f} ms at {t:.0f} s" for v, t in sorted(sorted(when)[-5:], key=lambda x: x[1])) + " |",
         "",
     ]
     counted = collections.Counter()
@@ -277,6 +302,10 @@ def main() -> None:
         lines += ["| failed polls by kind and error | count |", "|---|---:|"]
         for (kind, msg), n in r["why"].most_common(12):
             lines.append(f"| {kind}: {msg.replace('|', '/')} | {n} |")
+    if r.get("gc"):
+        objs, frozen, took, freed = r["gc"]
+        lines += ["", f"One full collection 10 s after every host connected: {took * 1000:.0f} ms over "
+                  f"{objs:,} tracked objects ({frozen:,} more frozen), {freed} freed."]
     if stalls is not None:
         lines += ["", *stalls.report()]
     if args.memory:

@@ -32,6 +32,7 @@ import asyncssh
 from asyncssh.encryption import get_default_encryption_algs
 from asyncssh.public_key import get_default_public_key_algs
 
+from .. import gcpolicy
 from ..config import HostConfig, format_size
 from ..errors import SSHError
 from ..model import (
@@ -158,10 +159,12 @@ class SSHHost:
         *,
         connect_limit: asyncio.Semaphore | None = None,
         jump_host: Callable[[str], "SSHHost | None"] | None = None,
+        churn: gcpolicy.Churn | None = None,
     ):
         self.cfg = cfg
         self.name = cfg.name
         self._limit = connect_limit or asyncio.Semaphore(20)
+        self._churn = churn or gcpolicy.Churn()  # connections opened and dropped, fleet-wide (gcpolicy.Settler)
         self._jump_host = jump_host or (lambda name: None)
         self._conn: asyncssh.SSHClientConnection | None = None
         self._attempt: asyncio.Task[asyncssh.SSHClientConnection] | None = None  # the connect under way
@@ -254,8 +257,11 @@ class SSHHost:
             except SSHError as e:
                 self._failed = (asyncio.get_running_loop().time(), e)
                 raise
+            if self._conn is not None:
+                self._churn.dropped += 1
             self._conn, self._failed = conn, None
             self.connects += 1
+            self._churn.opened += 1
             return conn
         finally:
             self._attempt = None
@@ -508,6 +514,7 @@ class SSHHost:
                 self._drop_shell()
                 if self._conn is not None and self._conn.is_closed():
                     self._conn = None
+                    self._churn.dropped += 1
                 raise
             except (asyncssh.Error, OSError) as e:
                 await self._reset()
@@ -547,6 +554,7 @@ class SSHHost:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+            self._churn.dropped += 1
 
     async def close(self) -> None:
         if self._attempt is not None:  # a handshake nobody will use
@@ -560,6 +568,7 @@ class SSHHost:
             except (asyncio.TimeoutError, Exception):
                 pass
             self._conn = None
+            self._churn.dropped += 1
 
 
 class _ExecChannel:
@@ -585,7 +594,15 @@ class _ExecChannel:
             self._proc.close()  # the channel is going anyway; closing it says "stop" as well
 
     def abandon(self) -> None:
+        """The runner's last call (remote.run_command's finally): no read or write follows.
+        Each of the process's streams points back at the process, so an exec run left a
+        cycle of 26 objects (process, channel, streams, their locks) that only a full GC pass
+        frees. At 5000 hosts the first patches poll left 130k of them, and the full pass that
+        freed them stalled the loop for a second (bench/RESULTS.md). Without the links the
+        process and its streams go by reference counting, when the runner drops them."""
         self._proc.close()
+        p = self._proc
+        p._stdin = p._stdout = p._stderr = None  # asyncssh's own slots, Optional and read only by the properties
 
     async def exit_status(self, timeout: float) -> tuple[int | None, str | None]:
         try:

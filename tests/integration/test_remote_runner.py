@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from opsdash import gcpolicy
 from opsdash.collect.patches import run_script
 from opsdash.collect.remote import OutputTooLarge
 from opsdash.collect.runner import LocalRunner
@@ -150,3 +151,30 @@ def test_max_output_is_a_size_in_the_config():
                        "config.toml")
     assert [h.max_output for h in cfg.hosts] == [65536, 2 * 1024 * 1024]
     assert parse_config('[[hosts]]\nname = "a"\n', "c.toml").hosts[0].max_output == 8 * 1024 * 1024
+
+
+async def test_a_finished_run_and_a_closed_connection_leave_no_garbage_cycle_but_the_connections(sshd: Sshd):
+    # A cycle is only freed by a full GC pass, which at 5000 hosts holds the loop for a second:
+    # an exec run (even one past its cap) must leave none; a closed connection leaves asyncssh's
+    # own, which is what gcpolicy's sweep is for.
+    import gc
+
+    cfg = parse_config(sshd.host_toml("h", max_output="1KiB"), "config.toml").hosts[0]
+    churn = gcpolicy.Churn()
+    host = SSHHost(cfg, churn=churn)
+    try:
+        await host.run("true", timeout=5)  # the connection, and asyncssh's lazy imports
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(5):
+                assert (await host.run("echo hi", timeout=5)).stdout == "hi\n"
+            with pytest.raises(OutputTooLarge):
+                await host.run("head -c 100000 /dev/zero", timeout=5)
+            freed = gc.collect()
+        finally:
+            gc.enable()
+        assert freed == 0, f"{freed} objects in cycles after 6 exec runs"
+    finally:
+        await host.close()
+    assert (churn.opened, churn.dropped) == (1, 1)
