@@ -684,7 +684,9 @@ class OpsdashApp(App[None]):
         line = self.query_one(FilterLine)
         if not event.value:
             line.close()
-        self.current_pane().table.focus()
+        # Now, not by .focus() (a callback after the keys already queued): the keys typed
+        # after Enter come round again behind this message and must find the pane focused.
+        self.screen.set_focus(self.current_pane().table)
 
     def watch_filter_text(self, text: str) -> None:
         self._match = compile_filter(text)

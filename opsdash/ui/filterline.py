@@ -64,6 +64,7 @@ class FilterLine(KeyBar, can_focus=True):
         self.prompting = False
         self.value = ""
         self.cursor = 0
+        self._handed_back = False  # Enter kept the filter; the app moves the focus on
 
     # --- modes -----------------------------------------------------------------------
 
@@ -71,6 +72,7 @@ class FilterLine(KeyBar, can_focus=True):
         """Show the prompt (with the filter in force, if any) and take the keys."""
         self.prompting = True
         self.can_focus = True
+        self._handed_back = False
         self.add_class("-prompt")
         self.cursor = len(self.value)
         self.focus()
@@ -95,13 +97,28 @@ class FilterLine(KeyBar, can_focus=True):
             self.post_message(self.Changed(value))
         self.refresh()
 
+    def on_blur(self) -> None:
+        self._handed_back = False
+
     def on_key(self, event: events.Key) -> None:
+        if self._handed_back:
+            # Typed after Enter, in the same burst ("db-2", Enter, Enter over a slow link): the
+            # app had routed these here before it moved the focus. It routes them again, after
+            # the Submitted below, so they reach the pane; once only, so nothing goes round.
+            event.stop()
+            event.prevent_default()
+            if not getattr(event, "_typeahead", False):
+                again = events.Key(event.key, event.character)
+                again._typeahead = True  # type: ignore[attr-defined]
+                self.app.post_message(again)
+            return
         if not (self.prompting and self.has_focus):
             return
         v, c = self.value, self.cursor
         key = event.key
         if key == "enter":
-            self.post_message(self.Submitted(v))
+            self._handed_back = True
+            self.app.post_message(self.Submitted(v))  # to the app at once: ahead of the keys that follow
         elif key == "backspace":
             if c:
                 self._edit(v[: c - 1] + v[c:], c - 1)

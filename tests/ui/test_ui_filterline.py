@@ -52,6 +52,22 @@ async def test_typing_editing_and_enter_keep_the_filter_and_give_the_keys_back(s
         assert "Filter" in screen_text(app)  # the key hints are back
 
 
+async def test_keys_typed_right_after_enter_reach_the_pane(store_path: Path):
+    # "db-2", Enter, Enter in one burst (fast hands, a slow SSH link): the second Enter was
+    # routed to the prompt before the first had moved the focus back, and was lost.
+    from opsdash.ui.detail import DetailScreen
+
+    app = make_app(store_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        await pilot.press("slash", *"db-2")
+        for key in ("enter", "enter", "down"):  # all in the app's queue before any is handled
+            app.post_message(events.Key(key, "\r" if key == "enter" else None))
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen), "the drill-down of the row, opened")
+        assert app.filter_text == "db-2" and app.query_one(FilterLine).prompting  # the filter kept
+        assert app.screen.ref.target == "db-2"
+
+
 async def test_enter_on_an_empty_prompt_closes_it(store_path: Path):
     app = make_app(store_path)
     async with app.run_test(size=SMALL) as pilot:
