@@ -390,13 +390,13 @@ class AlertEngine:
             for ser in self._nodata_series:
                 st = ser.nodata
                 iv = ser.interval
-                if st is None or st.state == FIRING or iv is None or ser.last_t is None:
+                if (st is not None and st.state == FIRING) or iv is None or ser.last_t is None:
                     continue
                 if ser.target in self._down:
                     continue  # a down host explains its silence (and its backoff): host-down says so
                 gap = now - ser.last_t
                 if gap > mult * iv:
-                    self._fire_nodata(st, ser, now, gap)
+                    self._fire_nodata(self._nodata_state(ser), ser, now, gap)
         if self._holds_dirty or now >= self._holds_next:
             self._refresh_holds(now)
         if self.store is not None:
@@ -489,6 +489,10 @@ class AlertEngine:
         else:
             if t > self._now:
                 self._now = t
+            nd = ser.nodata
+            if nd is not None and nd.state == FIRING:  # taken over from the last run: the data is back
+                # It fired ``value`` seconds after the last sample, at ``since``.
+                self._nodata_back(nd, t, t - nd.since + (nd.value or 0.0))
         ser.last_t = t
         for st in ser.states:
             # inline fast path: ok, not flapping-tracked, and still fine
@@ -518,16 +522,29 @@ class AlertEngine:
         ser.states = tuple(states)
         nd = self._nodata_rule
         if nd is not None and matches({"m": nd.metric}, {"m": metric}) and (not nd.match or matches(nd.match, view)):
-            nl = {**labels, "metric": metric}
-            st = _State(nd, target, {**alert_labels, "metric": metric}, metric, (None, None, None),
-                        alert_id(NO_DATA, target, nl))
-            st.series = ser
-            st.name, st.kind = f"{metric}", "dur"
-            self._adopt(st)
-            ser.nodata = st
             self._nodata_series.append(ser)
+            if self._restored:  # a no-data alert of the last run may be this series': take it over now
+                self._nodata_state(ser)
         self._series[key] = ser
         return ser
+
+    def _nodata_state(self, ser: _Series) -> _State:
+        """The series' dead man's switch, made when it first fires (or takes over a restored
+        alert): most series never go silent, and at 5000 hosts one state and labels dict for
+        each of their 50k series held 27 MB."""
+        st = ser.nodata
+        if st is None:
+            nd = self._nodata_rule
+            assert nd is not None
+            alert_labels = {**(self._tags(ser.target) or {}), **ser.labels, "metric": ser.metric}
+            st = _State(nd, ser.target, alert_labels, ser.metric, (None, None, None),
+                        alert_id(NO_DATA, ser.target, {**ser.labels, "metric": ser.metric}))
+            st.series = ser
+            st.name, st.kind = ser.metric, "dur"
+            st.inhibited = ser.target in self._down
+            self._adopt(st)
+            ser.nodata = st
+        return st
 
     def _adopt(self, st: _State) -> None:
         self._by_target.setdefault(st.target, []).append(st)

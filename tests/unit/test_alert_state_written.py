@@ -95,3 +95,34 @@ def test_an_escalation_is_never_lowered_by_the_engine_while_the_alert_is_open(tm
         assert store.alert(AID, now=T0 + 60).tier == "L3"  # the resolved row remembers the episode's tier
         up(eng, T0 + 70, 0.0)
         assert store.alert(AID, now=T0 + 70).tier == "L2"  # a new episode starts at the rule's tier
+
+
+def test_a_no_data_alert_firing_at_a_restart_resolves_when_its_series_comes_back(tmp_path):
+    from opsdash.alerts.rules import builtin_rules
+
+    nodata = [r for r in builtin_rules() if r.name == "no-data"]
+    nid = alert_id("no-data", "web-1", {"metric": "host.up"})
+    with Store(tmp_path / "s.sqlite") as store:
+        eng = AlertEngine(nodata, store=store)
+        for k in range(3):
+            eng.observe([Sample(T0 + 10 * k, "web-1", "host.up", 1.0)])
+        eng.tick(T0 + 100)
+        assert store.alert(nid, now=T0 + 100).state == "firing"
+        again = AlertEngine(nodata, store=store)  # the collector restarted while it fired
+        ev = again.observe([Sample(T0 + 110, "web-1", "host.up", 1.0)])
+        assert [(e.rule, e.from_state, e.to_state) for e in ev] == [("no-data", "firing", "resolved")]
+        assert store.alert(nid, now=T0 + 110).state == "resolved"
+
+
+def test_series_that_keep_arriving_hold_no_dead_mans_switch_state():
+    # At 5000 hosts one state per series (50k) held 27 MB for alerts that almost never fire.
+    from opsdash.alerts.rules import builtin_rules
+
+    eng = AlertEngine([r for r in builtin_rules() if r.name == "no-data"])
+    for k in range(5):
+        eng.observe([Sample(T0 + 10 * k, f"web-{i}", "host.up", 1.0) for i in range(100)])
+        eng.tick(T0 + 10 * k + 5)
+    assert sum(1 for s in eng._series.values() if s.nodata is not None) == 0
+    ev = eng.tick(T0 + 40 + 31)  # one interval short of silence x3 ... then silent
+    assert {e.target for e in ev} == {f"web-{i}" for i in range(100)}
+    assert sum(1 for s in eng._series.values() if s.nodata is not None) == 100
