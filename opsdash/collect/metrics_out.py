@@ -174,10 +174,10 @@ def render(collector: Any, ttfb: TTFBHistograms | None = None, now: float | None
         fams.append(h)
 
     # Every registered probe kind's metrics (kinds/base.Metric: name, help), per check and vantage.
-    checks = getattr(collector, "checks", None)
+    checks = collector.checks
     for kind in kinds():
         fam = {m.name: F(m.prom_name, "gauge", m.help or m.label) for m in kind.metrics}
-        for (kname, target, _v), samples in sorted(checks.samples.items() if checks else ()):
+        for (kname, target, _v), samples in sorted(checks.samples.items()):
             if kname != kind.name:
                 continue
             for smp in samples:

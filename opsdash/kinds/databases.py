@@ -467,7 +467,7 @@ _RUNBOOK_DOWN = (
 # No clear of its own: a check's slow_ms moves warn (say to 50 ms), and a fixed clear of
 # 400 ms would then sit above it. It recovers at the warning threshold.
 def _slow_mean_override(check: Any) -> tuple[float | None, float | None] | None:
-    ms = getattr(check, "slow_ms", DatabaseCheck.slow_ms)
+    ms = check.slow_ms
     return None if ms == DatabaseCheck.slow_ms else (ms, 4 * ms)
 
 

@@ -607,7 +607,7 @@ class DNSKind(Kind):
                     description=f"resolve time p95 over the last {RECENT} probes (warning 200 ms, critical "
                                 f"1000 ms; per check: max_ms)",
                     runbook=RUNBOOKS["dns-slow"],
-                    per_check=lambda c: getattr(c, "max_ms", None)),
+                    per_check=lambda c: c.max_ms),
     )
     columns = (
         Column("p50", "p50_ms", "ms", "dns.resolve_p50_ms"),

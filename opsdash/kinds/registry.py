@@ -63,10 +63,10 @@ def metric(name: str) -> Metric:
 RuleSource = tuple[tuple[BuiltinRule, ...], list[Any], Callable[[Any], Mapping[str, str]]]
 
 
-def rule_sources(cfg: object) -> list[RuleSource]:
+def rule_sources(cfg: Any) -> list[RuleSource]:
     """(built-in rules, the checks their per_check sees, what a check's threshold matches)
     of every kind, in rule order, for alerts/rules.py."""
     out: list[RuleSource] = [(a.rules, list(a.checks(cfg)) if cfg is not None else [], a.match) for a in attached()]
     for k in kinds():
-        out.append((k.rules, list(getattr(cfg, "checks", {}).get(k.name, ())) if cfg is not None else [], k.match))
+        out.append((k.rules, list(cfg.checks.get(k.name, ())) if cfg is not None else [], k.match))
     return out

@@ -18,6 +18,7 @@ import pytest
 
 from opsdash.collect import alertmanager as am
 from opsdash.collect import prom
+from opsdash.collect.checks import CheckState
 from opsdash.collect.metrics_out import TTFBHistograms, escape_label, parse_addr, render, serve_metrics
 from opsdash.config import SourceConfig, parse_config
 from opsdash.errors import ParseError
@@ -350,6 +351,7 @@ class _FakeCollector:
         self.jobs = []
         self.endpoints = {}
         self.listeners = []
+        self.checks = CheckState()  # no probe kind configured
         rt = RestoreTest(True, 900.0, 1.5)
         self.hosts = {
             'we"b\\1\n': _HS("ok", 1.0, PatchStatus("apt", 3, 1, True),
