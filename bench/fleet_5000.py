@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import dataclasses
 import os
 import platform
 import re
@@ -222,6 +223,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path)
     ap.add_argument("--memory", action="store_true",
                     help="trace allocations (tracemalloc, slow) and list where the memory live at the end was allocated")
+    ap.add_argument("--connect-concurrency", type=int, default=0,
+                    help="[opsdash] ssh_connect_concurrency for this run (default: the demo config's, the default 20)")
     ap.add_argument("--gc-probe", action="store_true",
                     help="10 s after every host connected, time one full collection (a deliberate stall) and count objects")
     ap.add_argument("--stalls", action="store_true",
@@ -236,6 +239,9 @@ def main() -> None:
         fleet = start_fleet(d, args.hosts)
         ready = wait_ready(d, fleet, timeout=120)
         config = load_config(str(write_config(d, ready)))
+        if args.connect_concurrency:
+            config = dataclasses.replace(config, settings=dataclasses.replace(
+                config.settings, ssh_connect_concurrency=args.connect_concurrency))
         store = Store(d / "opsdash.sqlite")
         col = Collector(config, store, alert_engine=engine_for(config, store))
         stalls = Stalls() if args.stalls else None
