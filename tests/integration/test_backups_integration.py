@@ -146,6 +146,7 @@ async def test_restic_missing_sample_fails(restic_repo):
 # "remove" behaves like "truncate" (a backend read error) and costs another ~45 s of
 # restic 0.14's built-in retries, so it is not repeated here; borg covers removal.
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
+@pytest.mark.waits  # mostly waiting: started first (tests/conftest.py)
 async def test_restic_damaged_pack_fails_restore(restic_repo, damage):
     pack = restic_repo.largest_data_file()  # holds the 300 kB random file
     if damage == "truncate":

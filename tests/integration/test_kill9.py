@@ -70,6 +70,7 @@ def one_run(i: int, base: Path, rng: random.Random) -> dict:
     return {"store": store_path, "written": written, "started_at": started_at, "killed_at": killed_at, "stderr": err}
 
 
+@pytest.mark.waits  # mostly waiting: started first (tests/conftest.py)
 def test_kill_minus_nine_loses_nothing_acknowledged(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(f'[[hosts]]\nname = "self"\nprobes = ["local"]\ninterval = "{INTERVAL}s"\n')
     rng = random.Random(1234)
