@@ -120,7 +120,8 @@ class Churn:
 
 class Settler:
     """When a collector settles and sweeps (see the module docstring), from its ``Churn``;
-    ``tick()`` is cheap and is called about once a second."""
+    ``tick()`` is two comparisons when there is nothing to do (the lag monitor calls it
+    every 0.1 s)."""
 
     def __init__(self, churn: Churn, *, every: int = 50, sweep_share: float = 0.1,
                  settle: Callable[[], bool] = settle, sweep: Callable[[], bool] = sweep) -> None:

@@ -257,11 +257,9 @@ class SSHHost:
             except SSHError as e:
                 self._failed = (asyncio.get_running_loop().time(), e)
                 raise
-            if self._conn is not None:
-                self._churn.dropped += 1
-            self._conn, self._failed = conn, None
+            self._set_conn(conn)
+            self._failed = None
             self.connects += 1
-            self._churn.opened += 1
             return conn
         finally:
             self._attempt = None
@@ -513,8 +511,7 @@ class SSHHost:
             except SSHError:
                 self._drop_shell()
                 if self._conn is not None and self._conn.is_closed():
-                    self._conn = None
-                    self._churn.dropped += 1
+                    self._set_conn(None)
                 raise
             except (asyncssh.Error, OSError) as e:
                 await self._reset()
@@ -549,12 +546,20 @@ class SSHHost:
         except (asyncssh.Error, OSError) as e:
             raise SSHError(f"connection lost mid-command: {e}", state=HOST_ERROR) from None
 
+    def _set_conn(self, conn: asyncssh.SSHClientConnection | None) -> None:
+        """Every change of the host's connection goes through here, so the fleet's churn
+        (what gcpolicy.Settler freezes and sweeps by) counts each one."""
+        if self._conn is not None:
+            self._churn.dropped += 1
+        if conn is not None:
+            self._churn.opened += 1
+        self._conn = conn
+
     async def _reset(self) -> None:
         self._drop_shell()
         if self._conn is not None:
             self._conn.close()
-            self._conn = None
-            self._churn.dropped += 1
+            self._set_conn(None)
 
     async def close(self) -> None:
         if self._attempt is not None:  # a handshake nobody will use
@@ -567,8 +572,7 @@ class SSHHost:
                 await asyncio.wait_for(self._conn.wait_closed(), 2)
             except (asyncio.TimeoutError, Exception):
                 pass
-            self._conn = None
-            self._churn.dropped += 1
+            self._set_conn(None)
 
 
 class _ExecChannel:

@@ -15,9 +15,6 @@ from .base import Attached, BuiltinRule, Metric
 
 __all__ = ["ATTACHED", "BURN_ALERTS", "BURN_METRICS", "BurnAlert", "METRICS", "RULES"]
 
-_PAGED = {"warning": "L1", "critical": "L2"}
-
-
 @dataclass(frozen=True)
 class BurnAlert:
     """One multi-window burn-rate alert (Google SRE workbook, chapter 5, table 5-8)."""
@@ -87,7 +84,7 @@ def _burn_rule(b: BurnAlert) -> BuiltinRule:
 
 
 RULES: tuple[BuiltinRule, ...] = (
-    BuiltinRule("endpoint-down", "endpoint.up", op="<", crit=0.5, attempts=2, for_s=30, tier=_PAGED,
+    BuiltinRule("endpoint-down", "endpoint.up", op="<", crit=0.5, attempts=2, for_s=30,
                 description="endpoint down from a vantage: no answer, or not an expected status, for 30 s",
                 runbook="curl -sv the URL from the failing vantage: DNS, connect, TLS or status? then the load "
                         "balancer, the app's process and its log; the endpoint's error-rate, latency and SLO "

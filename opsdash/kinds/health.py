@@ -11,8 +11,6 @@ from .base import Attached, BuiltinRule, Metric
 
 __all__ = ["ATTACHED", "METRICS", "RULES"]
 
-_PAGED = {"warning": "L1", "critical": "L2"}
-
 METRICS: tuple[Metric, ...] = (
     Metric("host.up", "host up", "bool", "1 when the host's last health poll succeeded, 0 when it failed.",
            ("up", "down")),
@@ -25,7 +23,7 @@ METRICS: tuple[Metric, ...] = (
 )
 
 RULES: tuple[BuiltinRule, ...] = (
-    BuiltinRule("host-down", "host.up", op="<", crit=0.5, attempts=2, tier=_PAGED,
+    BuiltinRule("host-down", "host.up", op="<", crit=0.5, attempts=2,
                 description="host unreachable: two polls in a row failed",
                 runbook="ping / ssh -v the host; check the console, the hypervisor and the network path; "
                         "the host's other alerts are inhibited while it is down"),
@@ -35,7 +33,7 @@ RULES: tuple[BuiltinRule, ...] = (
     BuiltinRule("memory", "host.mem_percent", warn=90, crit=97, clear=85, for_s=300,
                 description="memory used",
                 runbook="free -m; ps aux --sort=-rss | head; dmesg | grep -i oom"),
-    BuiltinRule("disk", "host.disk_percent", warn=85, crit=95, clear=80, for_s=300, tier=_PAGED,
+    BuiltinRule("disk", "host.disk_percent", warn=85, crit=95, clear=80, for_s=300,
                 description="disk used (per mount)",
                 runbook="du -xh --max-depth=2 MOUNT | sort -h | tail; journalctl --vacuum-size; old logs, core dumps"),
     BuiltinRule("load", "host.load1_per_cpu", warn=2.0, crit=4.0, clear=1.5, for_s=600,

@@ -15,6 +15,13 @@ CORE = sorted(
 )
 
 
+def _fresh(code: str) -> str:
+    """What ``code`` prints in a fresh interpreter (it must exit 0)."""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
 def test_core_modules_exist() -> None:
     for needed in ("opsdash.collect.collector", "opsdash.alerts.engine", "opsdash.store", "opsdash.config"):
         assert needed in CORE
@@ -28,9 +35,8 @@ def test_core_does_not_import_textual() -> None:
         "bad = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
         "print(','.join(bad))\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "", f"textual imported by the core: {r.stdout}"
+    out = _fresh(code)
+    assert out.strip() == "", f"textual imported by the core: {out}"
 
 
 def test_cli_commands_that_need_no_tui_do_not_import_textual() -> None:
@@ -40,9 +46,8 @@ def test_cli_commands_that_need_no_tui_do_not_import_textual() -> None:
         "build_parser()\n"
         "print(any(m == 'textual' or m.startswith('textual.') for m in sys.modules))\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "False"
+    out = _fresh(code)
+    assert out.strip() == "False"
 
 
 def test_a_viewer_reading_a_config_with_dns_checks_leaves_dnspythons_query_side_unloaded() -> None:
@@ -55,9 +60,8 @@ def test_a_viewer_reading_a_config_with_dns_checks_leaves_dnspythons_query_side_
         "import opsdash.ui.app\n"
         "print(sorted(m for m in ('dns.asyncquery', 'dns.message', 'dns._asyncio_backend') if m in sys.modules))\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "[]", r.stdout
+    out = _fresh(code)
+    assert out.strip() == "[]", out
 
 
 def test_the_tui_loads_no_http_or_dns_client_until_a_probe_needs_one() -> None:
@@ -71,6 +75,5 @@ def test_the_tui_loads_no_http_or_dns_client_until_a_probe_needs_one() -> None:
         "by_name('journey').warm(); by_name('dns').warm()\n"
         "print(sorted(m for m in ('httpx', 'dns.name', 'dns.asyncquery') if m in sys.modules))\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.split("\n")[:2] == ["[]", "['dns.asyncquery', 'dns.name', 'httpx']"], r.stdout
+    out = _fresh(code)
+    assert out.split("\n")[:2] == ["[]", "['dns.asyncquery', 'dns.name', 'httpx']"], out

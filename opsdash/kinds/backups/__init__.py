@@ -84,7 +84,6 @@ def attached() -> Attached:
     names every registered kind's own check command, which needs the kinds found."""
     rules = (
         BuiltinRule("backup-age", "backup.age_s", warn=26 * 3600.0, crit=52 * 3600.0, per_check=_max_age,
-                    tier={"warning": "L1", "critical": "L2"},
                     description="last backup older than the job's max_age (critical at twice)",
                     runbook="check the backup job's log and timer (systemctl list-timers), repository space and locks"),
         BuiltinRule("restore-test-failed", "backup.restore_ok", op="<", crit=0.5,
