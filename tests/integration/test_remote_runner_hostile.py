@@ -267,10 +267,13 @@ def test_hostile_hosts_are_left_clean_and_healthy_hosts_keep_their_schedule(host
     try:
         # The flood reaches its cap in a fraction of a second, and its job then backs off
         # (2, 4, 8 s ...): look often, or a loaded machine's run misses every window.
-        while time.monotonic() - started < DEADLINE_S and proc.poll() is None \
-                and not _hostile_commands_running(hostile.token):
+        # Killed the moment both are seen (asking again could miss the flood's short window).
+        running = False
+        while time.monotonic() - started < DEADLINE_S and proc.poll() is None:
+            running = _hostile_commands_running(hostile.token)
+            if running:
+                break
             time.sleep(0.02)
-        running = _hostile_commands_running(hostile.token)
     finally:
         exited = proc.poll()
         proc.send_signal(signal.SIGKILL)  # also when the wait failed: nothing of ours outlives the test
