@@ -14,7 +14,8 @@ paths, the ones its probes end in:
     (``opsdash.demo.render.health``) -> ``parse_health_output`` -> host state and
     samples (``poll_health``'s success path, the SSH read replaced);
   - caches on the hosts that have one (every 15 s): story counters ->
-    ``HitRateTracker`` (``poll_cache``'s path);
+    ``HitRateTracker`` -> a ``CacheRow`` kept on the host (the caches kind's ``poll``,
+    kinds/caches.py, with the remote read replaced);
   - endpoints (every 5 s, ``window = "1h"`` so the whole hour stays in their
     ``EndpointWindow``s: the worst case): ``Collector.record_http`` with a result
     whose TTFB follows a noisy curve, 2 % failures;
@@ -69,11 +70,11 @@ def config_text(hosts, n_endpoints: int) -> str:
 async def simulate(minutes: float, hosts_n: int, endpoints_n: int, store_path: Path) -> dict:
     from opsdash.alerts.engine import engine_for
     from opsdash.collect.health import parse_health_output
-    from opsdash.cache_rate import HitRateTracker
+    from opsdash.kinds.cache_rate import HitRateTracker
     from opsdash.collect.collector import Collector
     from opsdash.config import parse_config
     from opsdash.demo import render, story
-    from opsdash.model import HOST_OK, CacheCounters, HTTPResult, Phases, Sample
+    from opsdash.model import HOST_OK, CacheCounters, CacheRow, HTTPResult, Phases, Sample
     from opsdash.store import Store
 
     m0 = mem_mb()
@@ -89,6 +90,7 @@ async def simulate(minutes: float, hosts_n: int, endpoints_n: int, store_path: P
     steps = int(minutes * 60 / 5)
     n_samples = 0
     by_name = {h.name: h for h in fleet}
+    trackers: dict[tuple[str, str], HitRateTracker] = {}  # the caches kind's job memory, one per cache
     cpu0 = time.process_time()
     wall0 = time.perf_counter()
     for step in range(steps):
@@ -105,14 +107,14 @@ async def simulate(minutes: float, hosts_n: int, endpoints_n: int, store_path: P
                 c._emit(samples, [("host", name, "", t, c._host_row(hs), None)])
                 for cache in hs.cfg.caches:
                     key = (name, cache.name)
-                    tracker = c._cache_trackers.get(key)
+                    tracker = trackers.get(key)
                     if tracker is None:
-                        tracker = c._cache_trackers[key] = HitRateTracker(window_s=max(300.0, hs.cfg.interval * 20))
+                        tracker = trackers[key] = HitRateTracker(window_s=max(300.0, hs.cfg.interval * 20))
                     sc = next(x for x in h.caches if x.name == cache.name)
                     hits, misses, lookups, up = story.cache_counters(h, sc, st)
                     tracker.add(t, CacheCounters(hits, misses, lookups, up))
                     cs = tracker.stats(cache.name, cache.kind, t)
-                    hs.caches[cache.name] = cs
+                    row = hs.rows[("cache", cache.name)] = CacheRow(cache.name, cache.kind, t, 15.0, cs)
                     labels = {"cache": cache.name}
                     samples = []
                     if cs.hit_rate is not None and cs.window_s is not None:
@@ -120,8 +122,7 @@ async def simulate(minutes: float, hosts_n: int, endpoints_n: int, store_path: P
                     if cs.ops_per_s is not None:
                         samples.append(Sample(t, name, "cache.ops_per_s", cs.ops_per_s, labels))
                     n_samples += len(samples)
-                    c._emit(samples, [("cache", name, cache.name, t, {**cs.to_json(), "error": None, "t": t,
-                                                                    "interval": 15.0}, None)])
+                    c._emit(samples, [("cache", name, cache.name, t, row.to_json(), None)])
         for i, ep in enumerate(config.endpoints):
             base = 80 + 40 * i % 300
             ttfb = base * (1 + 0.3 * math.sin(st / 600 + i)) * rng.lognormvariate(0, 0.2)
@@ -143,10 +144,10 @@ async def simulate(minutes: float, hosts_n: int, endpoints_n: int, store_path: P
     gc.collect()
     m_end = mem_mb()
     windows = sum(len(w.ttfb) + len(w.outcomes) for w in c.endpoints.values())
-    trackers = sum(len(tr) for tr in c._cache_trackers.values())
+    readings = sum(len(tr) for tr in trackers.values())
     store.close()
     return {"m0": m0, "built": m_built, "end": m_end, "samples": n_samples, "windows": windows,
-            "trackers": trackers, "caches": len(c._cache_trackers), "wall": wall, "cpu": cpu,
+            "trackers": readings, "caches": len(trackers), "wall": wall, "cpu": cpu,
             "db_mb": store_path.stat().st_size / 1e6}
 
 

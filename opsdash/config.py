@@ -27,6 +27,7 @@ from .errors import ConfigError, ConfigProblem
 from .fsutil import write_atomic
 from .kinds import backups as backup_kinds
 from .kinds import security as security_kind
+from .kinds.cache_counters import CacheConfig
 from .kinds import tls as tls_kind
 from .kinds.registry import kinds as registered_kinds
 # A backup job's config is declared with the backup kinds (their keys are theirs); re-exported here.
@@ -95,16 +96,6 @@ def format_size(n: int) -> str:
 
 
 # --- the schema as dataclasses ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CacheConfig:
-    name: str
-    kind: str  # redis | memcached | varnish | nginx-log
-    address: str = ""
-    path: str = ""
-    password_file: str = ""
-    interval: float | None = None  # None: the host's interval
 
 
 @dataclass(frozen=True)

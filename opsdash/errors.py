@@ -6,6 +6,8 @@
     └── ProbeError          a probe could not produce a reading
         ├── SSHError        connection, authentication, host key, remote command
         ├── HTTPProbeError  an HTTP probe failed before a status was known
+        ├── OutputTooLarge  a remote command wrote past its host's max_output and was stopped
+        ├── ScriptEndedEarly a probe script stopped before its end marker
         └── ParseError      output that a parser does not understand
 
 A ProbeError carries ``state``: one of the host states of the JSON contract
@@ -23,9 +25,11 @@ __all__ = [
     "ConfigProblem",
     "HTTPProbeError",
     "OpsdashError",
+    "OutputTooLarge",
     "ParseError",
     "ProbeError",
     "SSHError",
+    "ScriptEndedEarly",
     "StoreError",
 ]
 
@@ -76,6 +80,20 @@ class SSHError(ProbeError):
 
 class HTTPProbeError(ProbeError):
     pass
+
+
+class OutputTooLarge(ProbeError):
+    """The command wrote more than ``max_output``; it was stopped and its output dropped."""
+
+
+class ScriptEndedEarly(ProbeError):
+    """The script stopped before its end marker: a command killed it, a syntax error,
+    SIGPIPE. Carries the exit status and the reason (the last stderr line)."""
+
+    def __init__(self, message: str, rc: int, reason: str):
+        super().__init__(message)
+        self.rc = rc
+        self.reason = reason
 
 
 class ParseError(ProbeError):

@@ -1,6 +1,12 @@
 """The collector's side of the registered probe kinds (opsdash/kinds/registry.py).
 
-One job per (check, vantage) of every kind; each run calls the kind's ``probe``
+Host kinds (kinds/base.HostKind: caches, patches, backups, security) get the jobs
+they ask for on every host; each poll gets a ``HostJobContext`` (the host's one
+remote runner, the job's memory, the host's other rows) and its row is kept on
+the host (``HostStatus.rows``) and written to the store. A poll the host or the
+channel failed writes the kind's ``failed`` row, then counts as failed.
+
+[[section]] kinds: one job per (check, vantage) of every kind; each run calls the kind's ``probe``
 with a ``KindContext`` (the one remote runner, the clock, the previous row) and
 writes what it returns: samples, and the latest row (kind, check name, vantage).
 A probe that cannot run at all (vantage unreachable, timeout, a bug) writes the
@@ -13,15 +19,15 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol
 
-from ..errors import OpsdashError
-from ..kinds.base import Kind
-from ..kinds.registry import kinds
+from ..errors import OpsdashError, ProbeError
+from ..kinds.base import HostJob, HostKind, Kind, Probed
+from ..kinds.registry import host_kinds, kinds
+from ..kinds.sections import run_script
 from ..model import Sample
 from .jobs import Job, LatestRow
-from .patches import run_script
 from .runner import LocalRunner
 
-__all__ = ["CheckState", "KindContext", "check_jobs"]
+__all__ = ["CheckState", "HostJobContext", "KindContext", "check_jobs", "host_jobs"]
 
 
 class _Owner(Protocol):
@@ -139,6 +145,73 @@ def check_jobs(owner: _Owner) -> list[Job]:
                 jobs.append(Job(kind.name, check.name, v, check.interval, check.timeout + 5,
                                 _bind(poll_check, owner, ctx, kind, check, v),
                                 on_timeout=_bind(record_timeout, owner, kind, check, v, check.timeout + 5)))
+    return jobs
+
+
+# --- host kinds -----------------------------------------------------------------------------
+
+class HostJobContext:
+    """kinds/base.HostContext for one job of a host kind."""
+
+    def __init__(self, owner: _Owner, host: str):
+        self._owner = owner
+        self.host = host
+        self.memory: dict[str, Any] = {}
+
+    @property
+    def runner(self) -> Any:
+        return self._owner.runner(self.host)
+
+    def clock(self) -> float:
+        return self._owner.clock()
+
+    async def run_script(self, body: str, timeout: float) -> Mapping[str, Any]:
+        return await run_script(self.runner, body, timeout=timeout)
+
+    def row(self, kind: str, name: str = "") -> Any | None:
+        return self._owner.hosts[self.host].rows.get((kind, name))
+
+    async def stored(self, kind: str, name: str = "") -> dict[str, Any] | None:
+        store = self._owner.store
+        if store is None:
+            return None
+        rows = await asyncio.to_thread(store.latest, kind, self.host, raw=False)
+        for r in rows:
+            if r["name"] == name and isinstance(r.get("data"), dict):
+                return r["data"]
+        return None
+
+
+async def poll_host(owner: _Owner, kind: HostKind, host: str, job: HostJob, ctx: HostJobContext) -> None:
+    cfg = owner.hosts[host].cfg
+    t = owner.clock()
+    try:
+        got = await kind.poll(cfg, job, ctx)
+    except ProbeError as e:
+        _write(owner, kind, host, job, kind.failed(cfg, job, str(e), t, ctx))
+        raise
+    _write(owner, kind, host, job, got)
+    if got.error:
+        raise ProbeError(got.error)  # its row says why; the poll counts as failed (backoff)
+
+
+def _write(owner: _Owner, kind: HostKind, host: str, job: HostJob, got: Probed) -> None:
+    owner.hosts[host].rows[(kind.name, job.name)] = got.row
+    row = got.row.to_json()
+    owner.emit(got.samples, [(kind.name, host, job.name, row.get("t") or owner.clock(), row, None)])
+
+
+def host_jobs(owner: _Owner, want: Callable[[str], bool], restore_tests: bool) -> list[Job]:
+    """The jobs every host kind asks for on every host, for the kinds ``want`` selects (by word)."""
+    jobs: list[Job] = []
+    for hs in owner.hosts.values():
+        for kind in host_kinds():
+            if not want(kind.word):
+                continue
+            for hj in kind.jobs(hs.cfg, restore_tests=restore_tests):
+                ctx = HostJobContext(owner, hs.cfg.name)
+                jobs.append(Job(hj.kind, hs.cfg.name, hj.name, hj.interval, hj.budget + hj.grace,
+                                _bind(poll_host, owner, kind, hs.cfg.name, hj, ctx), on_host=True))
     return jobs
 
 

@@ -34,25 +34,18 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
 from .. import gcpolicy
-from ..cache_rate import HitRateTracker
 from ..collector_lock import CollectorLock
-from ..config import BackupConfig, CacheConfig, Config, EndpointConfig, HostConfig
+from ..config import Config, EndpointConfig, HostConfig
 from ..errors import OpsdashError, ProbeError
 from ..model import (
     HOST_ERROR,
     HOST_OK,
     HOST_TIMEOUT,
-    BackupRow,
-    BackupStatus,
-    CacheRow,
-    CacheStats,
     CpuTimes,
     EndpointRow,
     Health,
     HostRow,
-    PatchesRow,
     HTTPResult,
-    PatchStatus,
     Sample,
 )
 from ..stats import percentile
@@ -60,17 +53,14 @@ from ..store import Store
 from ..textsafe import redact_url
 from ..parsers.curl import curl_command, parse_curl
 from ..sla import burn_trackers
-from ..kinds import backups as backup_kinds
-from ..kinds import security as security_kind
 from ..kinds import tls as tls_kind
 from ..kinds.registry import by_name as kind_by_name
-from .checks import CheckState, check_jobs
-from .backups import probe_backup
-from .caches import read_counters
+from ..kinds.registry import host_kind, host_kinds
+from .checks import CheckState, check_jobs, host_jobs
 from .health import HealthReading, health_script, local_health, parse_health_output
 from .http import EndpointWindow, HTTPProbe, http_result
 from .jobs import HostRecord, Job, LatestRow
-from .patches import probe_patches, run_script
+from ..kinds.sections import run_script
 from . import resolve
 from .runner import LocalRunner
 from .sources import source_jobs
@@ -97,13 +87,12 @@ class HostStatus:
     cpu: CpuTimes | None = None
     t: float | None = None
     raw: str | None = None
-    patches: PatchStatus | None = None
-    patches_error: str | None = None
-    patch_manager: str | None = None
-    caches: dict[str, CacheStats] = field(default_factory=dict)
-    cache_errors: dict[str, str] = field(default_factory=dict)
-    backups: dict[str, BackupStatus] = field(default_factory=dict)
-    security: security_kind.SecurityStatus | None = None
+    # The host kinds' last typed rows, by (kind, name): (cache, "sessions"), (patches, "").
+    rows: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def row(self, kind: str, name: str = "") -> Any | None:
+        """A host kind's last typed row here: row("backup", "nightly").status, row("patches").patches."""
+        return self.rows.get((kind, name))
 
     def to_json(self, probes: set[str] | None = None) -> dict[str, Any]:
         cfg = self.cfg
@@ -120,27 +109,13 @@ class HostStatus:
             "caches": None,
             "backups": None,
         }
-        if "patches" in cfg.probes and want("patches"):
-            d["patches"] = self.patches.to_json() if self.patches else {**_NULL_PATCHES, "error": self.patches_error}
-        if cfg.caches and want("caches"):
-            d["caches"] = [
-                self.caches[c.name].to_json() if c.name in self.caches
-                else {"name": c.name, "kind": c.kind, "hit_rate": None, "hits": None, "misses": None,
-                      "window_s": None, "error": self.cache_errors.get(c.name)}
-                for c in cfg.caches
-            ]
-        if cfg.backups and want("backups"):
-            d["backups"] = [
-                self.backups[b.name].to_json() if b.name in self.backups
-                else {"name": b.name, "kind": b.kind, "last_backup": None, "age_s": None, "snapshots": None,
-                      "restore_test": None, "error": "not polled yet"}
-                for b in cfg.backups
-            ]
+        for kind in host_kinds():
+            if kind.word in d and want(kind.word):
+                d[kind.word] = kind.once(cfg, {n: r for (k, n), r in self.rows.items() if k == kind.name})
         return d
 
 
 _NULL_HEALTH = {k: None for k in ("cpu_percent", "mem_percent", "swap_percent", "load1", "load5", "load15", "cpus", "uptime_s", "disks")}
-_NULL_PATCHES = {"manager": None, "pending": None, "security": None, "reboot_required": None, "packages": None}
 
 
 @dataclass
@@ -205,8 +180,6 @@ class Collector:
         self._burn = burn_trackers(config)  # endpoints with an availability SLO: burn-rate metrics (sla.py)
         self._ssh: dict[str, SSHHost] = {}
         self._http: HTTPProbe | None = None
-        self._cache_state: dict[tuple[str, str], dict[str, Any]] = {}
-        self._cache_trackers: dict[tuple[str, str], Any] = {}
         self.jobs: list[Job] = []
         self.stats = PollStats()
         self._pending: list[Sample] = []
@@ -303,125 +276,17 @@ class Collector:
         return HostRow(name=hs.cfg.name, state=hs.state, error=hs.error, health=hs.health, t=hs.t,
                        interval=hs.cfg.interval, tags=dict(hs.cfg.tags), probes=tuple(hs.cfg.probes)).to_json()
 
-    async def poll_patches(self, name: str) -> None:
-        hs = self.hosts[name]
-        t = self.clock()
-        iv = hs.cfg.patches_interval
-        try:
-            status, manager = await probe_patches(self.runner(name), timeout=max(hs.cfg.timeout, 120.0), manager=hs.patch_manager)
-        except ProbeError as e:
-            hs.patches_error = str(e)
-            self._emit([], [("patches", name, "", t, PatchesRow(t, iv, None, str(e)).to_json(), None)])
-            raise
-        hs.patches, hs.patch_manager, hs.patches_error = status, manager, None
-        self._emit(status.samples(t, name), [("patches", name, "", t, PatchesRow(t, iv, status).to_json(), None)])
-
-    async def poll_security(self, name: str) -> None:
-        """The security kind's script through the one remote runner. A command that may
-        not run is a line in the row's errors, not a failed poll: the rest still shows."""
-        hs = self.hosts[name]
-        t = self.clock()
-        row = {"t": t, "interval": hs.cfg.patches_interval}
-        cfg = hs.cfg.security
-        try:
-            sections = await run_script(self.runner(name), security_kind.script(cfg), timeout=max(hs.cfg.timeout, 60.0))
-        except ProbeError as e:
-            self._emit([], [("security", name, "", t, {**row, "security": None, "error": str(e)}, None)])
-            raise
-        prev = hs.security.sudoers_hash if hs.security is not None else None
-        if prev is None and self.store is not None:  # across restarts: the last poll's, from the store
-            old = await asyncio.to_thread(self.store.latest, "security", name, raw=False)
-            prev = ((old[0].get("data") or {}).get("security") or {}).get("sudoers_hash") if old else None
-        # The patches probe's parsed history when it has run; else the kind reads its own.
-        last = hs.patches.last_update if hs.patches is not None else None
-        st = security_kind.read(cfg, sections, previous_sudoers=prev, last_update=last)
-        hs.security = st
-        self._emit(st.samples(t, name), [("security", name, "", t, {**row, "security": st.to_json(), "error": None}, None)])
-
-    async def poll_cache(self, name: str, cache: CacheConfig) -> None:
-        hs = self.hosts[name]
-        key = (name, cache.name)
-        t = self.clock()
-        interval = cache.interval or hs.cfg.interval
-        tracker = self._cache_trackers.get(key)
-        if tracker is None:
-            tracker = self._cache_trackers[key] = HitRateTracker(window_s=max(300.0, interval * 20))
-        try:
-            counters = await read_counters(
-                self.runner(name), cache, timeout=hs.cfg.timeout, state=self._cache_state.setdefault(key, {})
-            )
-        except ProbeError as e:
-            hs.cache_errors[cache.name] = str(e)
-            row = CacheRow(cache.name, cache.kind, t, interval, None, str(e))
-            self._emit([], [("cache", name, cache.name, t, row.to_json(), None)])
-            raise
-        tracker.add(t, counters)
-        stats: CacheStats = tracker.stats(cache.name, cache.kind, t)
-        hs.caches[cache.name] = stats
-        hs.cache_errors.pop(cache.name, None)
-        samples = []
-        labels = {"cache": cache.name}
-        if stats.hit_rate is not None and stats.window_s is not None:
-            samples.append(Sample(t, name, "cache.hit_rate", stats.hit_rate, labels))
-        if stats.ops_per_s is not None:
-            samples.append(Sample(t, name, "cache.ops_per_s", stats.ops_per_s, labels))
-        row = CacheRow(cache.name, cache.kind, t, interval, stats)
-        self._emit(samples, [("cache", name, cache.name, t, row.to_json(), None)])
-
     def failure_detail(self, target: str, metric: str, labels: Mapping[str, str]) -> str | None:
         """Why a 0/1 series is bad, from the probe's last result (the engine's summaries)."""
         kind = metric.partition(".")[0]
         if kind_by_name(kind) is not None:  # a probe kind's row says why: "NXDOMAIN for shop.example.com"
             return self.checks.reason(kind, target, labels.get("vantage", "local"))
-        if metric != "backup.restore_ok":
-            return None
+        hk = host_kind(kind)
         hs = self.hosts.get(target)
-        b = hs.backups.get(labels.get("backup", "")) if hs is not None else None
-        rt = b.restore_test if b is not None else None
-        return rt.detail if rt is not None and not rt.ok and rt.detail else None
-
-    async def poll_backup(self, name: str, backup: BackupConfig, *, restore: bool) -> None:
-        hs = self.hosts[name]
-        t = self.clock()
-        timeout = backup.restore_test.timeout if restore and backup.restore_test else max(hs.cfg.timeout, 120.0)
-        try:
-            status: BackupStatus = await probe_backup(self.runner(name), backup, now=t, run_restore=restore, timeout=timeout)
-        except ProbeError as e:
-            # The host or the channel failed: the row says why (never "not polled yet")
-            # and keeps what the last good poll found.
-            prev = hs.backups.get(backup.name)
-            status = (replace(prev, error=str(e)) if prev is not None
-                      else BackupStatus(backup.name, backup.kind, None, None, None, error=str(e)))
-            hs.backups[backup.name] = status
-            row = BackupRow(status, t, backup.interval, backup.max_age).to_json()
-            self._emit([], [("backup", name, backup.name, t, row, None)])
-            raise
-        # A `command` job without a separate restore_test is its own test, run by this job.
-        tests_here = restore or (backup_kinds.get(backup.kind).probe_is_restore_test and backup.restore_test is None)
-        fresh_test = status.restore_test is not None and tests_here
-        prev = hs.backups.get(backup.name)  # now, not before the probe: the restore job may have run meanwhile
-        if status.restore_test is None and prev is not None and prev.restore_test is not None:
-            # A freshness poll does not forget the last restore test's result.
-            status = replace(status, restore_test=prev.restore_test)
-        hs.backups[backup.name] = status
-        labels = {"backup": backup.name}
-        samples = []
-        # One writer per series: the freshness job writes the ages, the restore job its
-        # result. Two jobs on different schedules writing one series would look like
-        # erratic arrivals to the dead man's switch.
-        if status.age_s is not None and not restore:
-            samples.append(Sample(t, name, "backup.age_s", status.age_s, labels))
-        rt = status.restore_test
-        if rt is not None:
-            if fresh_test:
-                samples.append(Sample(t, name, "backup.restore_ok", 1.0 if rt.ok else 0.0, labels))
-                samples.append(Sample(t, name, "backup.restore_duration_s", rt.duration_s, labels))
-            elif not restore:  # the age grows between tests: the regular freshness poll is its one writer
-                samples.append(Sample(t, name, "backup.restore_age_s", max(0.0, t - rt.at), labels))
-        row = BackupRow(status, t, backup.interval, backup.max_age).to_json()
-        self._emit(samples, [("backup", name, backup.name, t, row, None)])
-        if status.error and not rt:
-            raise ProbeError(status.error)
+        if hk is None or hs is None:
+            return None
+        row = hs.rows.get((hk.name, labels.get(hk.label, "") if hk.label else ""))
+        return hk.reason(row, metric) if row is not None else None  # a failed restore test's detail
 
     async def poll_endpoint(self, ep: EndpointConfig, vantage: str) -> None:
         if vantage == "local":
@@ -612,23 +477,7 @@ class Collector:
             h = hs.cfg
             if want("health") and ("health" in h.probes or "local" in h.probes):
                 jobs.append(Job("health", h.name, "", h.interval, h.timeout + 1, _bind(self.poll_health, h.name)))
-            if want("patches") and "patches" in h.probes:
-                jobs.append(Job("patches", h.name, "", h.patches_interval, max(h.timeout, 120.0) + 5,
-                                _bind(self.poll_patches, h.name)))
-            if want("security") and "security" in h.probes:
-                jobs.append(Job("security", h.name, "", h.patches_interval, max(h.timeout, 60.0) + 5,
-                                _bind(self.poll_security, h.name)))
-            if want("caches"):
-                for c in h.caches:
-                    jobs.append(Job("cache", h.name, c.name, c.interval or h.interval, h.timeout + 1,
-                                    _bind(self.poll_cache, h.name, c)))
-            if want("backups"):
-                for b in h.backups:
-                    jobs.append(Job("backup", h.name, b.name, b.interval, max(h.timeout, 120.0) + 5,
-                                    _bind(self.poll_backup, h.name, b, restore=False)))
-                    if b.restore_test is not None and restore_tests:
-                        jobs.append(Job("restore", h.name, b.name, b.restore_test.every, b.restore_test.timeout + 5,
-                                        _bind(self.poll_backup, h.name, b, restore=True)))
+        jobs.extend(host_jobs(self, want, restore_tests))  # caches, patches, backups, security ...
         if want("http"):
             for e in self.config.endpoints:
                 if e.source is not None:
@@ -713,7 +562,7 @@ class Collector:
     def _connect_gate(self, job: Job) -> SSHHost | None:
         """The SSH host whose connection a job's poll needs first, if it needs one."""
         host = job.name if job.kind == "http" else job.target
-        if job.kind not in _SSH_KINDS or (job.kind == "http" and host == "local"):
+        if not (job.kind in ("health", "http") or job.on_host) or (job.kind == "http" and host == "local"):
             return None
         hs = self.hosts.get(host)
         return None if hs is None or hs.cfg.is_local else self.ssh(host)
@@ -892,10 +741,9 @@ class Collector:
             else:
                 await self._run_job(job)
 
-        host_kinds = ("health", "patches", "security", "cache", "backup", "restore")
         by_host: dict[str, list[Job]] = {}
         for j in self.jobs:
-            if j.kind in host_kinds:
+            if j.kind == "health" or j.on_host:
                 by_host.setdefault(j.target, []).append(j)
 
         async def host(jobs: list[Job]) -> None:
@@ -906,7 +754,7 @@ class Collector:
 
         try:
             await asyncio.gather(*(host(js) for js in by_host.values()),
-                                 *(one(j) for j in self.jobs if j.kind not in host_kinds))
+                                 *(one(j) for j in self.jobs if not (j.kind == "health" or j.on_host)))
             await self.flush()
         finally:
             await self.close()
@@ -928,7 +776,6 @@ def _grid(job: Job) -> float:
     return g
 
 
-_SSH_KINDS = frozenset({"health", "patches", "security", "cache", "backup", "restore", "http"})
 
 
 def _wake(fut: "asyncio.Future[bool]", refreshed: bool) -> None:

@@ -27,7 +27,7 @@ LatestRow = tuple[str, str, str, float, dict[str, Any], "str | None"]
 class Job:
     """One probe of one target, on its own schedule."""
 
-    kind: str  # health | patches | cache | backup | restore | check | http | source
+    kind: str  # health | http | source | a host kind's job (patches, cache, backup, restore ...) | a probe kind's
     target: str
     name: str
     interval: float
@@ -41,6 +41,7 @@ class Job:
     last_started: float = 0.0
     # Called when a run overstays ``timeout``: the probe's own "no result" row (probe kinds).
     on_timeout: Callable[[], None] | None = None
+    on_host: bool = False  # a host kind's job: it runs on its target host (needs its connection)
 
 
 class HostRecord(Protocol):

@@ -46,7 +46,7 @@ import time
 from typing import Any, Iterable
 
 from ..model import Sample
-from ..kinds.registry import kinds, metric as declared_metric
+from ..kinds.registry import host_kind, host_kinds, kinds, metric as declared_metric
 from .sources import source_rows
 
 __all__ = ["TTFB_BUCKETS", "TTFBHistograms", "escape_label", "parse_addr", "render", "serve_metrics"]
@@ -125,37 +125,16 @@ def render(collector: Any, ttfb: TTFBHistograms | None = None, now: float | None
         return F(m.prom_name, "gauge", m.help)
 
     host_up = declared("host.up")
-    pending = declared("patches.pending")
-    security = declared("patches.security")
-    reboot = declared("patches.reboot_required")
-    b_age = declared("backup.age_s")
-    b_last = F("opsdash_backup_last_success_timestamp_seconds", "gauge", "Unix time of the newest backup.")
-    r_ok = declared("backup.restore_ok")
-    r_age = declared("backup.restore_age_s")
-    r_dur = declared("backup.restore_duration_s")
-    r_ts = F("opsdash_backup_restore_timestamp_seconds", "gauge", "Unix time of the last restore test.")
-    hit = declared("cache.hit_rate")
+    # Every host kind's gauges, in its declared order (kinds/base.HostKind.exports).
+    fams_by_name = {prom: F(prom, "gauge", help) for k in host_kinds() for prom, help in k.exports}
     for name, hs in collector.hosts.items():
         if hs.t is not None and hs.state != "unknown":
             host_up.add(1.0 if hs.state == "ok" else 0.0, host=name)
-        p = hs.patches
-        if p is not None:
-            pending.add(p.pending, host=name)
-            security.add(p.security, host=name)
-            reboot.add(1.0 if p.reboot_required else 0.0, host=name)
-        for bname, b in hs.backups.items():
-            b_age.add(b.age_s, host=name, backup=bname)
-            b_last.add(b.last_backup, host=name, backup=bname)
-            rt = b.restore_test
-            if rt is not None:
-                r_ok.add(1.0 if rt.ok else 0.0, host=name, backup=bname)
-                r_age.add(max(0.0, now - rt.at), host=name, backup=bname)
-                r_dur.add(rt.duration_s, host=name, backup=bname)
-                r_ts.add(rt.at, host=name, backup=bname)
-        for cname, c in hs.caches.items():
-            if c.hit_rate is not None:
-                hit.add(c.hit_rate, host=name, cache=cname)
-    fams = [host_up, pending, security, reboot, b_age, b_last, r_ok, r_age, r_dur, r_ts, hit]
+        for (kind, _), row in hs.rows.items():  # the host kinds' last rows
+            hk = host_kind(kind)
+            for prom, value, labels in hk.export(row, now) if hk is not None else ():
+                fams_by_name[prom].add(value, host=name, **labels)
+    fams = [host_up, *fams_by_name.values()]
 
     ep_up = declared("endpoint.up")
     for (ep, vantage), w in collector.endpoints.items():

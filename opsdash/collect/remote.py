@@ -42,7 +42,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Mapping, Protocol
 
-from ..errors import ProbeError
+from ..errors import OutputTooLarge, ProbeError
 
 __all__ = [
     "CommandResult",
@@ -104,10 +104,6 @@ class CommandResult:
     stdout: str
     stderr: str
     truncated: bool = False  # kept for old callers: past the cap the run raises OutputTooLarge instead
-
-
-class OutputTooLarge(ProbeError):
-    """The command wrote more than ``max_output``; it was stopped and its output dropped."""
 
 
 def format_size(n: int) -> str:

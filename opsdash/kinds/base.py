@@ -32,14 +32,15 @@ testable without a host, and the collector injects the runner.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import shlex
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, ClassVar, Iterable, Mapping, Protocol, Sequence
 
 from ..model import Sample
 
 __all__ = [
-    "Attached", "BuiltinRule", "Column", "Kind", "KeyChecker", "Metric", "ProbeContext", "Row", "Section",
-    "is_number",
+    "Attached", "BuiltinRule", "Column", "Command", "CommandRunner", "HostContext", "HostJob", "HostKind", "Kind",
+    "KeyChecker", "Metric", "ProbeContext", "Probed", "Row", "Section", "is_number", "sh_join",
 ]
 
 
@@ -244,6 +245,133 @@ class Kind:
     def match(self, check: Any) -> Mapping[str, str]:
         """The series a per-check threshold applies to: the check's own (target = its name)."""
         return {"target": check.name}
+
+
+# --- kinds that live on a host: caches, patches, backups, security posture ---------------------
+
+class Command(Protocol):
+    """What one command returned (collect/remote.CommandResult)."""
+
+    rc: int
+    stdout: str
+    stderr: str
+
+
+class CommandRunner(Protocol):
+    """The one remote runner to a host (collect/runner.Runner): ``run`` streams, caps at the
+    host's ``max_output`` and stops the command's process group on timeout or cancellation;
+    ProbeError(state="timeout") past ``timeout``, errors.OutputTooLarge past the cap."""
+
+    name: str
+
+    def run(self, command: str, *, timeout: float, env: Mapping[str, str] | None = None,
+            input: str | None = None) -> Awaitable[Command]: ...
+
+
+def sh_join(args: Iterable[str]) -> str:
+    """A shell command line from words: every word quoted (config values, remote output)."""
+    return " ".join(shlex.quote(str(a)) for a in args)
+
+
+@dataclass(frozen=True)
+class HostJob:
+    """One scheduled probe of a host kind on one host. ``kind``: the job's kind (the host
+    kind's name, or its own word for a second schedule: a backup's "restore"); ``name``: the
+    latest row's name ("" for one row per host, else the cache's or backup's); ``budget``:
+    what the probe may take; the collector's deadline is ``budget + grace``."""
+
+    kind: str
+    name: str
+    interval: float
+    budget: float
+    check: Any = None  # what the probe works on: the cache's or the backup's config
+    grace: float = 5.0
+    mode: str = ""  # the kind's own word for what this schedule does ("restore")
+
+
+@dataclass
+class Probed:
+    """What one poll of a host kind found: the latest row (typed: ``to_json``), its samples,
+    and ``error`` when the poll must count as failed (backoff) although its row is written."""
+
+    row: Any
+    samples: list[Sample] = field(default_factory=list)
+    error: str | None = None
+
+
+class HostContext(Protocol):
+    """What the collector gives a host kind's poll (collect/checks.py)."""
+
+    host: str
+    runner: CommandRunner
+    # Kept between the polls of one job, in this process: a counter window, a log offset.
+    memory: dict[str, Any]
+
+    def clock(self) -> float: ...
+
+    def run_script(self, body: str, timeout: float) -> Awaitable[Mapping[str, Section]]:
+        """``sec NAME CMD`` sections through the one runner (kinds/sections.run_script);
+        errors.ScriptEndedEarly when the script stops before its end."""
+        ...
+
+    def row(self, kind: str, name: str = "") -> Any | None:
+        """The typed row a host kind last wrote for this host in this process, else None."""
+        ...
+
+    def stored(self, kind: str, name: str = "") -> Awaitable[dict[str, Any] | None]:
+        """That row's data as the store last kept it (across a restart), read off the loop."""
+        ...
+
+
+class HostKind:
+    """Base of the kinds whose checks live on a ``[[hosts]]`` entry and run on that host:
+    the collector makes its ``jobs`` for every host, runs ``poll`` through a ``HostContext``
+    and writes the row it returns (kind ``name``, target the host, name ``HostJob.name``);
+    ``once`` builds the host object's entry of ``opsdash once``'s JSON. Its metrics and rules
+    are read as an Attached kind's are (``checks``, ``match``)."""
+
+    name: ClassVar[str]  # the latest rows' kind and the jobs' kind: "cache"
+    word: ClassVar[str]  # its word in a host's ``probes``, ``once --probe`` and the JSON: "caches"
+    title: ClassVar[str]
+    label: ClassVar[str | None] = None  # the series label that names a row ("cache"); None: one per host
+    metrics: ClassVar[tuple[Metric, ...]] = ()
+    rules: ClassVar[tuple[BuiltinRule, ...]] = ()
+    row_type: ClassVar[Any]
+
+    def checks(self, cfg: Any) -> Iterable[Any]:
+        """What the rules' ``per_check`` sees (a backup's max_age): none by default."""
+        return ()
+
+    def match(self, check: Any) -> Mapping[str, str]:
+        return {"target": check.name}
+
+    def jobs(self, host: Any, *, restore_tests: bool) -> list[HostJob]:
+        raise NotImplementedError
+
+    async def poll(self, host: Any, job: HostJob, ctx: HostContext) -> Probed:
+        """Probe once. What the probe finds wrong is the row's; ProbeError only when the
+        host or the channel failed (the collector then writes ``failed``)."""
+        raise NotImplementedError
+
+    def failed(self, host: Any, job: HostJob, reason: str, t: float, ctx: HostContext) -> Probed:
+        """The row for a poll the host or the channel failed (it keeps what it can)."""
+        raise NotImplementedError
+
+    def once(self, host: Any, rows: Mapping[str, Any]) -> Any:
+        """The host object's ``word`` entry in ``opsdash once``: from this host's typed rows by name."""
+        raise NotImplementedError
+
+    def reason(self, row: Any, metric: str) -> str | None:
+        """Why the row's 0/1 ``metric`` is bad (the alert's summary), when the row knows."""
+        return None
+
+    # The gauges /metrics exports from this kind's rows (collect/metrics_out.py), in order:
+    # (Prometheus name, help). ``export`` gives a row's values of them.
+    exports: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    def export(self, row: Any, now: float) -> Iterable[tuple[str, float | None, Mapping[str, str]]]:
+        """(Prometheus name, value, labels besides host) for one row."""
+        return ()
 
 
 def is_number(v: Any) -> bool:

@@ -1,11 +1,22 @@
-"""Caches on a host (redis, memcached, varnish, an nginx cache log; collect/caches.py reads
-their counters): their metrics and built-in rule."""
+"""Caches on a host (``[[hosts.caches]]``: redis, memcached, varnish, an nginx cache log):
+the probe, its metrics and built-in rule.
+
+Each cache is its own job on its host, every ``interval`` (else the host's). A poll reads
+the cache's lifetime counters (kinds/cache_counters.py) and the hit rate is their deltas
+over a recent window (kinds/cache_rate.py), kept in the job's memory: a restart of the
+cache, or of the collector, starts a new window instead of a spike.
+"""
 
 from __future__ import annotations
 
-from .base import Attached, BuiltinRule, Metric
+from typing import Any, Iterable, Mapping
 
-__all__ = ["ATTACHED", "METRICS", "RULES"]
+from ..model import CacheRow, Sample
+from .base import BuiltinRule, HostContext, HostJob, HostKind, Metric, Probed
+from .cache_counters import CacheConfig, read_counters
+from .cache_rate import HitRateTracker
+
+__all__ = ["KIND", "METRICS", "RULES", "CacheConfig", "CacheKind"]
 
 METRICS: tuple[Metric, ...] = (
     Metric("cache.hit_rate", "hit rate", "frac", "Cache hit ratio over the collector's window (0..1).",
@@ -19,4 +30,59 @@ RULES: tuple[BuiltinRule, ...] = (
                 runbook="evictions? a flush or restart? a deploy that changed cache keys? check memory limits"),
 )
 
-ATTACHED = Attached("caches", METRICS, RULES)
+
+
+class CacheKind(HostKind):
+    name = "cache"
+    word = "caches"
+    title = "Cache"
+    label = "cache"
+    metrics = METRICS
+    rules = RULES
+    row_type = CacheRow
+    exports = ((METRICS[0].prom_name, METRICS[0].help),)
+
+    def export(self, row: Any, now: float) -> Iterable[tuple[str, float | None, Mapping[str, str]]]:
+        if row.hit_rate is None:
+            return ()
+        return ((METRICS[0].prom_name, row.hit_rate, {"cache": row.name}),)
+
+    def jobs(self, host: Any, *, restore_tests: bool) -> list[HostJob]:
+        return [HostJob("cache", c.name, c.interval or host.interval, host.timeout, c, grace=1.0)
+                for c in host.caches]
+
+    async def poll(self, host: Any, job: HostJob, ctx: HostContext) -> Probed:
+        cache: CacheConfig = job.check
+        t = ctx.clock()
+        tracker = ctx.memory.get("tracker")
+        if tracker is None:
+            tracker = ctx.memory["tracker"] = HitRateTracker(window_s=max(300.0, job.interval * 20))
+        counters = await read_counters(ctx.runner, cache, timeout=job.budget, state=ctx.memory.setdefault("log", {}))
+        tracker.add(t, counters)
+        stats = tracker.stats(cache.name, cache.kind, t)
+        labels = {"cache": cache.name}
+        samples = []
+        if stats.hit_rate is not None and stats.window_s is not None:
+            samples.append(Sample(t, host.name, "cache.hit_rate", stats.hit_rate, labels))
+        if stats.ops_per_s is not None:
+            samples.append(Sample(t, host.name, "cache.ops_per_s", stats.ops_per_s, labels))
+        return Probed(CacheRow(cache.name, cache.kind, t, job.interval, stats), samples)
+
+    def failed(self, host: Any, job: HostJob, reason: str, t: float, ctx: HostContext) -> Probed:
+        return Probed(CacheRow(job.name, job.check.kind, t, job.interval, None, reason))
+
+    def once(self, host: Any, rows: Mapping[str, Any]) -> Any:
+        if not host.caches:
+            return None
+        out = []
+        for c in host.caches:
+            row = rows.get(c.name)
+            if row is not None and row.stats is not None:
+                out.append(row.stats.to_json())
+            else:
+                out.append({"name": c.name, "kind": c.kind, "hit_rate": None, "hits": None, "misses": None,
+                            "window_s": None, "error": row.error if row is not None else None})
+        return out
+
+
+KIND = CacheKind()

@@ -456,7 +456,7 @@ async def _query(check: DNSCheck, vantage: str, servers: Sequence[tuple[str, int
 # --- remote vantages ---------------------------------------------------------------------------
 
 def script(check: DNSCheck) -> str:
-    """A ``sec`` script (collect/patches.run_script): dig when the vantage has it, else getent
+    """A ``sec`` script (kinds/sections.run_script): dig when the vantage has it, else getent
     for A/AAAA with the host's resolver, else a section that says neither can answer."""
     q = shlex.quote
     wait = max(1, math.ceil(check.timeout))  # dig's +time is whole seconds

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from typing import Any, Callable, Mapping
 
-from .base import Attached, BuiltinRule, Kind, Metric
+from .base import Attached, BuiltinRule, HostKind, Kind, Metric
 
-__all__ = ["attached", "by_name", "kinds", "metric", "metrics", "rule_sources"]
+__all__ = ["attached", "by_name", "host_kind", "host_kinds", "kinds", "metric", "metrics", "rule_sources"]
 
 
 @lru_cache(maxsize=1)
@@ -36,14 +36,29 @@ def by_name(name: str) -> Kind | None:
 
 
 @lru_cache(maxsize=1)
-def attached() -> tuple[Attached, ...]:
-    """The kinds that ride on hosts and endpoints (kinds/base.Attached): the built-in
-    categories and the host security posture and certificates. Their order is the order
-    of their rules (check-config, tune): the host's, then the endpoints', then the rest."""
+def host_kinds() -> tuple[HostKind, ...]:
+    """The kinds that live on a [[hosts]] entry and run on that host (kinds/base.HostKind), in
+    the order a host's jobs start: security reads the patches row when there is one."""
+    from . import backups, caches, patches, security
+
+    return (patches.KIND, security.KIND, caches.KIND, backups.KIND)
+
+
+def host_kind(name: str) -> HostKind | None:
+    """The host kind whose rows (and jobs) are called ``name``; a backup's "restore" job is its kind's."""
+    return next((k for k in host_kinds() if k.name == name), None)
+
+
+@lru_cache(maxsize=1)
+def attached() -> tuple[Attached | HostKind, ...]:
+    """Every kind declared beside the [[section]] kinds: host health and the endpoints
+    (whose probes are the collector's own), the certificates on https endpoints, and the
+    host kinds. Their order is the order of their rules (check-config, tune): the host's,
+    then the endpoints', then the rest."""
     from . import backups, caches, endpoints, health, patches, security, tls
 
-    return (health.ATTACHED, endpoints.ATTACHED, caches.ATTACHED, patches.ATTACHED, security.ATTACHED,
-            tls.ATTACHED, backups.attached())
+    return (health.ATTACHED, endpoints.ATTACHED, caches.KIND, patches.KIND, security.KIND, tls.ATTACHED,
+            backups.KIND)
 
 
 def metrics() -> tuple[Metric, ...]:

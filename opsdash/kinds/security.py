@@ -2,7 +2,7 @@
 
 The kind declares its ``[[hosts]]`` / ``[defaults]`` keys (``KEYS``, checked by
 config.py), the script it runs through the one remote runner (``script``: ``sec
-NAME CMD`` sections, collect/patches.py), how it reads them back (``read``) and
+NAME CMD`` sections, kinds/sections.py), how it reads them back (``read``) and
 the runbook of each metric (``RUNBOOKS``, for alerts/rules.py). It imports only
 the model, errors and its parsers; the collector hands it the runner's output.
 
@@ -22,14 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
 from ..errors import ParseError
-from .base import Attached, BuiltinRule, Metric
+from .base import BuiltinRule, HostContext, HostJob, HostKind, Metric, Probed
 from ..model import Sample
 from ..parsers import apt
 from ..parsers.authlog import failed_logins
 from ..parsers.ss import parse_ss
 from ..parsers.sshd_config import parse_sshd_t, weak_settings
 
-__all__ = ["ATTACHED", "KEYS", "METRICS", "RULES", "RUNBOOKS", "SecurityConfig", "SecurityStatus", "read", "script"]
+__all__ = ["KEYS", "KIND", "METRICS", "RULES", "RUNBOOKS", "SecurityConfig", "SecurityKind", "SecurityRow",
+           "SecurityStatus", "read", "script"]
 
 DAY = 86400.0
 
@@ -126,9 +127,6 @@ RULES: tuple[BuiltinRule, ...] = (
                 description="days since updates were last applied (apt/dnf history)",
                 runbook=RUNBOOKS["security.days_since_security_update"]),
 )
-
-# Rides on [[hosts]] (probes = ["security"]): declared like every kind (kinds/base.py).
-ATTACHED = Attached("security", METRICS, RULES)
 
 # Tried as the login user, then with sudo -n; the first attempt's output is the reason if both fail.
 _TRY = r"""
@@ -246,6 +244,45 @@ class SecurityStatus:
             "errors": list(self.errors),
         }
 
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "SecurityStatus":
+        def strs(v: Any) -> tuple[str, ...] | None:
+            return tuple(str(x) for x in v) if isinstance(v, list) else None
+
+        def num(v: Any) -> float | None:
+            return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+        fl, sc, fw = d.get("failed_logins_per_h"), d.get("sudoers_changed"), d.get("firewall")
+        return cls(unexpected=strs(d.get("unexpected_listeners")), weak=strs(d.get("sshd_weak_settings")),
+                   failed_logins_per_h=int(fl) if num(fl) is not None else None,
+                   firewall=fw if isinstance(fw, str) else None, extra_uid0=strs(d.get("extra_uid0")),
+                   sudoers_hash=d.get("sudoers_hash") if isinstance(d.get("sudoers_hash"), str) else None,
+                   sudoers_changed=sc if isinstance(sc, bool) else None,
+                   days_since_update=num(d.get("days_since_security_update")),
+                   errors=strs(d.get("errors")) or ())
+
+
+@dataclass(frozen=True)
+class SecurityRow:
+    """A host's latest "security" row: what the script found, or why it could not run."""
+
+    t: float | None
+    interval: float | None
+    security: SecurityStatus | None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"t": self.t, "interval": self.interval,
+                "security": self.security.to_json() if self.security is not None else None, "error": self.error}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "SecurityRow":
+        j = d.get("security")
+        num = (lambda v: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None)
+        return cls(num(d.get("t")), num(d.get("interval")),
+                   SecurityStatus.from_json(j) if isinstance(j, Mapping) else None,
+                   str(d["error"]) if d.get("error") else None)
+
 
 _DENIED = re.compile(r"permission denied|operation not permitted|password is required|must be run as root|"
                      r"requires root|only root|not in the sudoers|sudo: not installed|you must be root", re.I)
@@ -345,3 +382,47 @@ def _utc_offset(z: str) -> int:
         return 0
     secs = int(m.group(2)) * 3600 + int(m.group(3)) * 60
     return -secs if m.group(1) == "-" else secs
+
+
+PROBE_BUDGET = 60.0  # at least this long: the journal's last hour on a busy host
+
+
+class SecurityKind(HostKind):
+    """The "security" probe of a host (probes = ["security"]), every ``patches_interval``.
+    A command that may not run is a line in the row's errors, not a failed poll."""
+
+    name = "security"
+    word = "security"
+    title = "Security"
+    metrics = METRICS
+    rules = RULES
+    row_type = SecurityRow
+
+    def jobs(self, host: Any, *, restore_tests: bool) -> list[HostJob]:
+        if "security" not in host.probes:
+            return []
+        return [HostJob("security", "", host.patches_interval, max(host.timeout, PROBE_BUDGET))]
+
+    async def poll(self, host: Any, job: HostJob, ctx: HostContext) -> Probed:
+        t = ctx.clock()
+        cfg = host.security
+        sections = await ctx.run_script(script(cfg), job.budget)
+        prev = ctx.memory.get("sudoers_hash")
+        if prev is None:  # across restarts: the last poll's, from the store
+            old = await ctx.stored("security")
+            prev = ((old or {}).get("security") or {}).get("sudoers_hash")
+        # The patches probe's parsed history when it has run; else this script's own.
+        patches = ctx.row("patches")
+        last = patches.patches.last_update if patches is not None and patches.patches is not None else None
+        st = read(cfg, sections, previous_sudoers=prev, last_update=last)
+        ctx.memory["sudoers_hash"] = st.sudoers_hash
+        return Probed(SecurityRow(t, job.interval, st), st.samples(t, host.name))
+
+    def failed(self, host: Any, job: HostJob, reason: str, t: float, ctx: HostContext) -> Probed:
+        return Probed(SecurityRow(t, job.interval, None, reason))
+
+    def once(self, host: Any, rows: Mapping[str, Any]) -> Any:
+        return None  # not in `once`'s host object (docs/contracts.md); the Patches pane shows it
+
+
+KIND = SecurityKind()

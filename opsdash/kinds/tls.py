@@ -302,7 +302,7 @@ class Section(Protocol):
 
 
 def script(host: str, port: int, *, ca_pem: str | None = None) -> str:
-    """A ``sec`` script (collect/patches.run_script): s_client's handshake, then x509 on the
+    """A ``sec`` script (kinds/sections.run_script): s_client's handshake, then x509 on the
     certificate it printed. A private CA's PEM (public material) travels in the script and
     lives in a ``mktemp -d`` directory removed by a trap."""
     q = shlex.quote

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from opsdash.collect.backups import probe_backup, run_check
+from opsdash.kinds.backups._host import probe_backup, run_check
 from opsdash.collect.runner import LocalRunner
 from opsdash.config import BackupConfig, CheckConfig, RestoreTestConfig
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from opsdash.cache_rate import HitRateTracker
-from opsdash.collect import caches
-from opsdash.collect.caches import read_counters
+from opsdash.kinds.cache_rate import HitRateTracker
+from opsdash.kinds import cache_counters as caches
+from opsdash.kinds.cache_counters import read_counters
 from opsdash.collect.runner import LocalRunner
 from opsdash.config import CacheConfig
 from opsdash.errors import ParseError, ProbeError

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from opsdash.alerts.engine import engine_for
-from opsdash.collect.backups import probe_backup
+from opsdash.kinds.backups._host import probe_backup
 from opsdash.collect.collector import Collector
 from opsdash.collect.runner import LocalRunner
 from opsdash.config import BackupConfig, RestoreTestConfig, parse_config
@@ -103,7 +103,7 @@ async def test_the_collector_records_it_and_the_alert_fires(sshd: Sshd):
     engine = engine_for(config)
     c = Collector(config, alert_engine=engine)
     await c.run(duration=2.5)
-    st = c.hosts["db-1"].backups["nightly"]
+    st = c.hosts["db-1"].row("backup", "nightly").status
     assert st.restore_test is not None and not st.restore_test.ok
     assert "disk full" in st.restore_test.detail
     firing = [a for a in engine.active() if a.rule == "restore-test-failed"]

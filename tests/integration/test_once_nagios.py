@@ -94,7 +94,7 @@ def test_health_is_read_before_the_hosts_own_heavy_probes_start(tmp_path: Path, 
     asyncio.run(c.snapshot_once())
     hs = c.hosts["db-1"]
     assert hs.state == "ok" and hs.health is not None and hs.health.cpu_percent is not None
-    assert hs.backups["nightly"].error is None
+    assert hs.row("backup", "nightly").status.error is None
     assert cpu_read_at, "CPU was read"
     assert float(stamp.read_text()) >= cpu_read_at[-1], "the backup probe ran while CPU was being measured"
 

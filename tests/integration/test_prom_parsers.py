@@ -22,7 +22,7 @@ from opsdash.collect.checks import CheckState
 from opsdash.collect.metrics_out import TTFBHistograms, escape_label, parse_addr, render, serve_metrics
 from opsdash.config import SourceConfig, parse_config
 from opsdash.errors import ParseError
-from opsdash.model import BackupStatus, CacheStats, PatchStatus, RestoreTest
+from opsdash.model import BackupRow, BackupStatus, CacheRow, CacheStats, PatchesRow, PatchStatus, RestoreTest
 from opsdash.store import Store
 from tests.support import FIXTURES
 from tests.support.sshd import free_port
@@ -340,9 +340,17 @@ def test_translate_matchers() -> None:
 
 
 class _HS:
+    """A host's status as metrics out reads it: its state and the host kinds' typed rows."""
+
     def __init__(self, state, t, patches=None, backups=None, caches=None):
-        self.state, self.t, self.patches = state, t, patches
-        self.backups, self.caches = backups or {}, caches or {}
+        self.state, self.t = state, t
+        self.rows = {}
+        if patches is not None:
+            self.rows[("patches", "")] = PatchesRow(t, 3600.0, patches)
+        for name, b in (backups or {}).items():
+            self.rows[("backup", name)] = BackupRow(b, t, 3600.0, 86400.0)
+        for name, c in (caches or {}).items():
+            self.rows[("cache", name)] = CacheRow(name, c.kind, t, 60.0, c)
 
 
 class _FakeCollector:

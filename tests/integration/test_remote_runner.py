@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from opsdash import gcpolicy
-from opsdash.collect.patches import run_script
+from opsdash.kinds.sections import run_script
 from opsdash.collect.remote import OutputTooLarge
 from opsdash.collect.runner import LocalRunner
 from opsdash.collect.ssh import SSHHost
@@ -123,7 +123,7 @@ async def test_a_section_with_huge_stdout_is_capped(runner):
 
 async def test_probe_scripts_write_no_file(tmp_path: Path):
     """The sectioned scripts never call mktemp or touch TMPDIR (patches, backup freshness)."""
-    from opsdash.collect.patches import probe_patches
+    from opsdash.kinds.patches import probe_patches
 
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()

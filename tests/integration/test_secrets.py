@@ -26,7 +26,7 @@ from typing import Any, Mapping
 
 import pytest
 
-from opsdash.collect.backups import probe_backup, run_check
+from opsdash.kinds.backups._host import probe_backup, run_check
 from opsdash.collect.collector import Collector
 from opsdash.collect.runner import CommandResult, LocalRunner
 from opsdash.config import parse_config
@@ -125,16 +125,18 @@ async def test_restic_passwords_never_leave_their_file(repo: dict[str, Any], cap
     runner = RecordingRunner()
     collector.runner = lambda host: runner  # type: ignore[method-assign]
     try:
-        for b in config.hosts[0].backups:
+        for job in collector.build_jobs(probes={"backups"}):
+            if job.kind != "restore":
+                continue
             try:
-                await collector.poll_backup("localhost", b, restore=True)
+                await job.fn()
             except ProbeError as e:
-                assert_no_secret(f"ProbeError of {b.name}", str(e), repr(e))
+                assert_no_secret(f"ProbeError of {job.name}", str(e), repr(e))
         hs = collector.hosts["localhost"]
-        assert hs.backups["right"].restore_test.ok, hs.backups["right"].restore_test
-        assert hs.backups["right"].error is None
-        assert "wrong password" in (hs.backups["wrong"].error or ""), hs.backups["wrong"]
-        assert "wrong password" in (hs.backups["in-env"].error or ""), hs.backups["in-env"]
+        assert hs.row("backup", "right").status.restore_test.ok, hs.row("backup", "right").status.restore_test
+        assert hs.row("backup", "right").status.error is None
+        assert "wrong password" in (hs.row("backup", "wrong").status.error or ""), hs.row("backup", "wrong").status
+        assert "wrong password" in (hs.row("backup", "in-env").status.error or ""), hs.row("backup", "in-env").status
         for b in config.hosts[0].backups:
             chk = await run_check(runner, b, timeout=120)
             assert_no_secret(f"check of {b.name}", chk)

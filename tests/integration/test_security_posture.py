@@ -17,7 +17,7 @@ import asyncssh
 import pytest
 
 from opsdash.collect.collector import Collector
-from opsdash.collect.patches import run_script
+from opsdash.kinds.sections import run_script
 from opsdash.collect.runner import LocalRunner
 from opsdash.config import parse_config
 from opsdash.kinds import security
@@ -116,7 +116,7 @@ auth_log = "{s['log']}"
             threading.Event().wait(0.1)
         col = Collector(parse_config(toml, "t.toml"))
         asyncio.run(col.snapshot_once(probes={"security"}))
-        st = col.hosts["weak"].security
+        st = getattr(col.hosts["weak"].row("security"), "security", None)
     finally:
         odd.close()
     assert st is not None, col.hosts["weak"].error

@@ -36,8 +36,8 @@ from urllib.parse import quote
 
 import pytest
 
-from opsdash.collect import caches as caches_mod
-from opsdash.collect.backups import _env, probe_backup, run_check
+from opsdash.kinds import cache_counters as caches_mod
+from opsdash.kinds.backups._host import _env, probe_backup, run_check
 from opsdash.collect.runner import LocalRunner, sh_join, with_env
 from opsdash.config import BackupConfig, CacheConfig, CheckConfig, RestoreTestConfig
 from opsdash.errors import ProbeError

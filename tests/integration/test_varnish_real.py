@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from opsdash.cache_rate import HitRateTracker
-from opsdash.collect.caches import read_counters
+from opsdash.kinds.cache_rate import HitRateTracker
+from opsdash.kinds.cache_counters import read_counters
 from opsdash.collect.runner import LocalRunner
 from opsdash.config import CacheConfig
 from opsdash.errors import ProbeError

@@ -247,7 +247,7 @@ class LocalContext:
         return time.time()
 
     async def run_script(self, vantage: str, body: str, timeout: float):
-        from opsdash.collect.patches import run_script
+        from opsdash.kinds.sections import run_script
 
         return await run_script(self.runners[vantage], body, timeout=timeout)
 

@@ -158,7 +158,7 @@ class JourneyContext:
         return time.time()
 
     async def run_script(self, vantage: str, body: str, timeout: float):
-        from opsdash.collect.patches import run_script
+        from opsdash.kinds.sections import run_script
 
         self.scripts.append(body)
         return await run_script(self.runners[vantage], body, timeout=timeout)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from opsdash.cache_rate import HitRateTracker
+from opsdash.kinds.cache_rate import HitRateTracker
 from opsdash.model import CacheCounters, CacheStats
 
 

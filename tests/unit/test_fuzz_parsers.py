@@ -31,8 +31,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import opsdash.parsers
-from opsdash.collect import backups as backups_mod
-from opsdash.collect import patches as patches_mod
+from opsdash.kinds.backups import borg as borg_kind
+from opsdash.kinds import patches as patches_mod
+from opsdash.kinds import sections as sections_mod
 from opsdash.collect.health import parse_health_output
 from opsdash.errors import ParseError, ProbeError
 from opsdash.model import CpuTimes
@@ -256,7 +257,7 @@ def _sections_then(fn: Callable[..., Any], *args: Any) -> Callable[[str, st.Data
     def call(text: str, data: st.DataObject) -> Any:
         nonce = "abc123"
         wrapped = f"\n=== {nonce} tz rc=0 ===\n{text}\n=== {nonce} end rc=0 ===\n"
-        secs = patches_mod.split_sections(wrapped, nonce)
+        secs = sections_mod.split_sections(wrapped, nonce)
         return fn(secs, *args)
 
     return call
@@ -385,17 +386,17 @@ TARGETS: dict[str, Target] = {
                             _fx("curl-w-json")),
     "jsonpath.show": Target(_one(lambda t: jsonpath.show(jsonpath.compile(t))), _fx("curl-w-json")),
     # remote `date +%z` read by the patches and backups probes, then used as an offset
-    "collect.patches._utc_offset": Target(
+    "kinds.patches._utc_offset": Target(
         _sections_then(lambda s: apt.parse_apt_history_last_update(
             "Start-Date: x\nUpgrade: a\nEnd-Date: 2026-11-22  06:00:00\n", patches_mod._utc_offset(s))),
         _fx("apt-history")),
-    "collect.backups._utc_offset": Target(
+    "kinds.backups.borg.utc_offset": Target(
         _sections_then(lambda s: borg.parse_list_json(
             '{"archives": [{"name": "a", "id": "b", "time": "2026-11-22T06:00:00"}]}',
-            backups_mod._utc_offset(s["tz"]))),
+            borg_kind.utc_offset(s["tz"]))),
         _fx("borg-list.json")),
-    "collect.patches.split_sections": Target(
-        lambda text, data: patches_mod.split_sections(text, data.draw(st.sampled_from(["abc123", ""]) | st.text(max_size=6), label="nonce")),
+    "kinds.sections.split_sections": Target(
+        lambda text, data: sections_mod.split_sections(text, data.draw(st.sampled_from(["abc123", ""]) | st.text(max_size=6), label="nonce")),
         _fx("host-health")),
 }
 
@@ -495,9 +496,9 @@ REGRESSIONS: list[tuple[str, str]] = [
     ("apt.parse_apt_history_last_update", "Start-Date: x\nUpgrade: a\nEnd-Date: 9999-12-31  23:59:59"),
     ("nginx_log.parse_cache_status_lines", '{"cache": ' + "1" * 5000 + "}"),
     ("nginx_log.parse_cache_status_lines", "[" * 100000),
-    ("collect.patches._utc_offset", "+9959"),
-    ("collect.backups._utc_offset", "-9999"),
-    ("collect.backups._utc_offset", "+2400"),
+    ("kinds.patches._utc_offset", "+9959"),
+    ("kinds.backups.borg.utc_offset", "-9999"),
+    ("kinds.backups.borg.utc_offset", "+2400"),
 ]
 
 

@@ -366,7 +366,8 @@ import os  # noqa: E402
 import shutil  # noqa: E402
 import textwrap  # noqa: E402
 
-from opsdash.collect import patches  # noqa: E402
+from opsdash.kinds import patches  # noqa: E402
+from opsdash.kinds import sections  # noqa: E402
 from opsdash.collect.runner import LocalRunner  # noqa: E402
 
 # Only these real tools are visible, so the host's own apt/dnf/needrestart never leak in.
@@ -470,6 +471,6 @@ async def test_probe_patches_without_a_package_manager(stubs):
 def test_split_sections_requires_end_marker():
     text = "\n=== abc apt rc=0 ===\nx\n\n=== abc apt.stderr rc=0 ===\n"
     with pytest.raises(ParseError, match="end marker"):
-        patches.split_sections(text, "abc")
-    s = patches.split_sections(text + "\n=== abc end rc=0 ===\n", "abc")
-    assert s["apt"] == patches.Section(0, "x\n", "")
+        sections.split_sections(text, "abc")
+    s = sections.split_sections(text + "\n=== abc end rc=0 ===\n", "abc")
+    assert s["apt"] == sections.Section(0, "x\n", "")

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Any
+from dataclasses import replace
+from typing import Any, Iterable, Mapping
 
-from ..base import Attached, BuiltinRule, Metric
+from ...model import BackupRow, BackupStatus, Sample
+from ..base import BuiltinRule, HostContext, HostJob, HostKind, Metric, Probed
 from ._base import BackupConfig, BackupKind, CheckConfig, CheckOutcome, Key, Remote, RestoreTestConfig, Timed
 
 __all__ = [
+    "KIND",
     "METRICS",
-    "attached",
     "BackupConfig",
+    "BackupsKind",
     "BackupKind",
     "CheckConfig",
     "CheckOutcome",
@@ -30,6 +33,8 @@ __all__ = [
     "get",
     "kinds",
     "names",
+    "probe_backup",
+    "run_check",
 ]
 
 _REGISTRY: dict[str, BackupKind] = {}
@@ -79,23 +84,137 @@ def _max_age(hb: Any) -> tuple[float | None, float | None]:
     return hb[1].max_age, 2 * hb[1].max_age
 
 
-def attached() -> Attached:
-    """The backups' declaration. Built on first use, not at import: the restore runbook
-    names every registered kind's own check command, which needs the kinds found."""
-    rules = (
-        BuiltinRule("backup-age", "backup.age_s", warn=26 * 3600.0, crit=52 * 3600.0, per_check=_max_age,
-                    description="last backup older than the job's max_age (critical at twice)",
-                    runbook="check the backup job's log and timer (systemctl list-timers), repository space and locks"),
-        BuiltinRule("restore-test-failed", "backup.restore_ok", op="<", crit=0.5,
-                    tier={"warning": "L2", "critical": "L2"}, description="the last restore test failed",
-                    runbook="read the restore test detail; run " + " / ".join(
-                        k.check_runbook for k in kinds() if k.check_runbook)
-                    + "; a backup that cannot be restored is no backup"),
-        BuiltinRule("restore-test-stale", "backup.restore_age_s", warn=7 * DAY,
-                    description="no successful restore test for 7 days",
-                    runbook="run `opsdash once --probe backups --run-restore-tests`; check the restore test's schedule"),
+PROBE_BUDGET = 120.0  # at least this long: a repository on a slow disk or far away
+
+
+class BackupsKind(HostKind):
+    """Every ``[[hosts.backups]]`` job of a host: a freshness poll every ``interval`` and,
+    when the job has a ``restore_test``, the test on its own schedule ("restore" jobs)."""
+
+    name = "backup"
+    word = "backups"
+    title = "Backups"
+    label = "backup"
+    metrics = METRICS
+    row_type = BackupRow
+    exports = (
+        (METRICS[0].prom_name, METRICS[0].help),
+        ("opsdash_backup_last_success_timestamp_seconds", "Unix time of the newest backup."),
+        (METRICS[1].prom_name, METRICS[1].help),
+        (METRICS[2].prom_name, METRICS[2].help),
+        (METRICS[3].prom_name, METRICS[3].help),
+        ("opsdash_backup_restore_timestamp_seconds", "Unix time of the last restore test."),
     )
-    # One check per (host, [[hosts.backups]] entry): its own max_age applies to that host's series
-    # labelled with that backup.
-    return Attached("backups", METRICS, rules, checks=lambda cfg: [(h, b) for h in cfg.hosts for b in h.backups],
-                    match=lambda hb: {"target": hb[0].name, "backup": hb[1].name})
+
+    def export(self, row: Any, now: float) -> Iterable[tuple[str, float | None, Mapping[str, str]]]:
+        b, labels = row.status, {"backup": row.status.name}
+        out = [(METRICS[0].prom_name, b.age_s, labels),
+               ("opsdash_backup_last_success_timestamp_seconds", b.last_backup, labels)]
+        rt = b.restore_test
+        if rt is not None:
+            out += [(METRICS[1].prom_name, 1.0 if rt.ok else 0.0, labels),
+                    (METRICS[2].prom_name, max(0.0, now - rt.at), labels),
+                    (METRICS[3].prom_name, rt.duration_s, labels),
+                    ("opsdash_backup_restore_timestamp_seconds", rt.at, labels)]
+        return out
+
+    @property
+    def rules(self) -> tuple[BuiltinRule, ...]:  # type: ignore[override]
+        return _rules()
+
+    def checks(self, cfg: Any) -> list[Any]:
+        # One check per (host, [[hosts.backups]] entry): its own max_age applies to that
+        # host's series labelled with that backup.
+        return [(h, b) for h in cfg.hosts for b in h.backups]
+
+    def match(self, check: Any) -> Mapping[str, str]:
+        return {"target": check[0].name, "backup": check[1].name}
+
+    def jobs(self, host: Any, *, restore_tests: bool) -> list[HostJob]:
+        out = []
+        for b in host.backups:
+            out.append(HostJob("backup", b.name, b.interval, max(host.timeout, PROBE_BUDGET), b))
+            if b.restore_test is not None and restore_tests:
+                out.append(HostJob("restore", b.name, b.restore_test.every, b.restore_test.timeout, b, mode="restore"))
+        return out
+
+    async def poll(self, host: Any, job: HostJob, ctx: HostContext) -> Probed:
+        b: BackupConfig = job.check
+        restore = job.mode == "restore"
+        t = ctx.clock()
+        status = await probe_backup(ctx.runner, b, now=t, run_restore=restore, timeout=job.budget)
+        # A `command` job without a separate restore_test is its own test, run by this job.
+        tests_here = restore or (get(b.kind).probe_is_restore_test and b.restore_test is None)
+        fresh_test = status.restore_test is not None and tests_here
+        prev = ctx.row("backup", b.name)  # now, not before the probe: the restore job may have run meanwhile
+        if status.restore_test is None and prev is not None and prev.status.restore_test is not None:
+            # A freshness poll does not forget the last restore test's result.
+            status = replace(status, restore_test=prev.status.restore_test)
+        labels = {"backup": b.name}
+        samples = []
+        # One writer per series: the freshness job writes the ages, the restore job its
+        # result. Two jobs on different schedules writing one series would look like
+        # erratic arrivals to the dead man's switch.
+        if status.age_s is not None and not restore:
+            samples.append(Sample(t, host.name, "backup.age_s", status.age_s, labels))
+        rt = status.restore_test
+        if rt is not None:
+            if fresh_test:
+                samples.append(Sample(t, host.name, "backup.restore_ok", 1.0 if rt.ok else 0.0, labels))
+                samples.append(Sample(t, host.name, "backup.restore_duration_s", rt.duration_s, labels))
+            elif not restore:  # the age grows between tests: the regular freshness poll is its one writer
+                samples.append(Sample(t, host.name, "backup.restore_age_s", max(0.0, t - rt.at), labels))
+        return Probed(BackupRow(status, t, b.interval, b.max_age), samples,
+                      error=status.error if status.error and not rt else None)
+
+    def failed(self, host: Any, job: HostJob, reason: str, t: float, ctx: HostContext) -> Probed:
+        # The host or the channel failed: the row says why (never "not polled yet") and
+        # keeps what the last good poll found.
+        b: BackupConfig = job.check
+        prev = ctx.row("backup", b.name)
+        status = (replace(prev.status, error=reason) if prev is not None
+                  else BackupStatus(b.name, b.kind, None, None, None, error=reason))
+        return Probed(BackupRow(status, t, b.interval, b.max_age))
+
+    def once(self, host: Any, rows: Mapping[str, Any]) -> Any:
+        if not host.backups:
+            return None
+        return [rows[b.name].status.to_json() if b.name in rows
+                else {"name": b.name, "kind": b.kind, "last_backup": None, "age_s": None, "snapshots": None,
+                      "restore_test": None, "error": "not polled yet"}
+                for b in host.backups]
+
+    def reason(self, row: Any, metric: str) -> str | None:
+        rt = row.status.restore_test
+        if metric == "backup.restore_ok" and rt is not None and not rt.ok and rt.detail:
+            return rt.detail
+        return None
+
+
+_RULES: tuple[BuiltinRule, ...] = ()
+
+
+def _rules() -> tuple[BuiltinRule, ...]:
+    """Built on first use, not at import: the restore runbook names every registered
+    kind's own check command, which needs the kinds found."""
+    global _RULES
+    if not _RULES:
+        _RULES = (
+            BuiltinRule("backup-age", "backup.age_s", warn=26 * 3600.0, crit=52 * 3600.0, per_check=_max_age,
+                        description="last backup older than the job's max_age (critical at twice)",
+                        runbook="check the backup job's log and timer (systemctl list-timers), repository space and locks"),
+            BuiltinRule("restore-test-failed", "backup.restore_ok", op="<", crit=0.5,
+                        tier={"warning": "L2", "critical": "L2"}, description="the last restore test failed",
+                        runbook="read the restore test detail; run " + " / ".join(
+                            k.check_runbook for k in kinds() if k.check_runbook)
+                        + "; a backup that cannot be restored is no backup"),
+            BuiltinRule("restore-test-stale", "backup.restore_age_s", warn=7 * DAY,
+                        description="no successful restore test for 7 days",
+                        runbook="run `opsdash once --probe backups --run-restore-tests`; check the restore test's schedule"),
+        )
+    return _RULES
+
+
+KIND = BackupsKind()
+
+from ._host import probe_backup, run_check  # noqa: E402  (it reads the registry above)

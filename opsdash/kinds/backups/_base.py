@@ -6,14 +6,14 @@ A kind (restic.py, borg.py, ...) declares:
   * ``needs_sample``: whether its restore test restores ``restore_test.sample``;
   * ``env``: the variables its tool needs (set after the user's ``env``);
   * ``probe``: freshness and, when asked, the restore test, as shell scripts run
-    through ``Remote`` (the one remote runner, handed in by collect/backups.py)
+    through ``Remote`` (the one remote runner, handed in by kinds/backups/_host.py)
     and read back with its parser;
   * ``check_script`` / ``read_check``: the repository check;
   * ``check_runbook``: how an operator checks the repository by hand (the
     restore-test-failed rule's runbook lists every kind's).
 
 Secrets stay on the host: scripts travel on stdin, every config value is
-shlex-quoted, and collect/backups.py redacts ``env`` secrets from every
+shlex-quoted, and kinds/backups/_host.py redacts ``env`` secrets from every
 message a kind returns, in one place.
 """
 
@@ -131,7 +131,7 @@ class Timed:
 
 class Remote(Protocol):
     """The one remote runner as a kind sees it. Every body is preceded by the job's
-    ``env`` block and defines ``sec NAME CMD...`` (collect/patches.py)."""
+    ``env`` block and defines ``sec NAME CMD...`` (kinds/sections.py)."""
 
     timeout: float  # the probe's own budget (run uses it)
 
@@ -175,7 +175,7 @@ class BackupKind:
     async def probe(self, cfg: BackupConfig, remote: Remote, *, now: float, run_restore: bool) -> BackupStatus:
         """Freshness, and the restore test when ``run_restore`` and configured. The tool's
         failures (wrong password, no repository, corrupt data) are in the status; a
-        ParseError becomes the status' error (collect/backups.py)."""
+        ParseError becomes the status' error (kinds/backups/_host.py)."""
         raise NotImplementedError
 
     def check_script(self, cfg: BackupConfig) -> str:

@@ -3,7 +3,7 @@ holds the credentials, for every registered backup kind (opsdash/kinds/backups/)
 
 This module is the kinds' one way to a host: it builds the job's env block
 (the kind's defaults, the user's ``env``, the kind's own variables, every value
-shlex-quoted), runs the kind's scripts through ``patches.run_script`` (on
+shlex-quoted), runs the kind's scripts through ``sections.run_script`` (on
 stdin, so neither paths nor ``env`` values appear in a remote command line),
 turns a restore's timeout or early end into data, and redacts secrets from
 every message a kind returns. What to run and how to read it is the kind's.
@@ -17,14 +17,11 @@ import time
 from dataclasses import dataclass, replace
 from typing import Mapping
 
-from ..errors import ParseError, ProbeError
-from ..kinds import backups as kinds
-from ..kinds.backups import BackupConfig, Timed
-from ..kinds.backups.borg import utc_offset as _utc_offset  # noqa: F401  (fuzzed here by tests/unit/test_fuzz_parsers.py)
-from ..model import BackupStatus
-from .patches import RESTORE_DIR, ScriptEndedEarly, Section, run_script
-from .remote import OutputTooLarge
-from .runner import Runner
+from ...errors import OutputTooLarge, ParseError, ProbeError, ScriptEndedEarly
+from ...model import BackupStatus
+from ..base import CommandRunner as Runner
+from ..sections import RESTORE_DIR, Section, run_script
+from ._base import BackupConfig, BackupKind, Timed
 
 __all__ = ["CheckResult", "probe_backup", "run_check"]
 
@@ -52,7 +49,7 @@ def _redact(cfg: BackupConfig, text: str) -> str:
 
 
 def _env(cfg: BackupConfig) -> str:
-    kind = kinds.get(cfg.kind)
+    kind = _registered(cfg.kind)
     lines = [f"{k}={shlex.quote(v)}; export {k}" for k, v in kind.env_defaults]
     for k, v in cfg.env.items():
         if not k.isidentifier():
@@ -86,9 +83,15 @@ class _Remote:
         return Timed(s, time.monotonic() - t0)
 
 
-def _kind(cfg: BackupConfig) -> kinds.BackupKind:
+def _registered(name: str) -> BackupKind:
+    from . import get  # the package's registry; it imports this module last
+
+    return get(name)
+
+
+def _kind(cfg: BackupConfig) -> BackupKind:
     try:
-        return kinds.get(cfg.kind)
+        return _registered(cfg.kind)
     except KeyError:
         raise ProbeError(f"backup {cfg.name}: unknown kind {cfg.kind!r}") from None
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from .model import CacheCounters, CacheStats
+from ..model import CacheCounters, CacheStats
 
 __all__ = ["HitRateTracker"]
 

@@ -1,7 +1,7 @@
-"""Read a cache's lifetime counters on a host, whatever its kind.
+"""Read a cache's lifetime counters on a host, whatever its kind (the caches kind's probe).
 
 ``read_counters(runner, cfg, timeout=..., state=...)`` runs one shell command
-through the Runner (SSH or local) and parses the reply with the pure parsers
+through the one remote runner (SSH or local) and parses the reply with the pure parsers
 in ``opsdash.parsers``. ``state`` is a dict the caller keeps per cache between
 polls; only nginx-log uses it (file position and running counts).
 
@@ -28,18 +28,21 @@ from __future__ import annotations
 
 import re
 import shlex
+from dataclasses import dataclass
 from typing import Any
 
-from ..config import CacheConfig
 from ..errors import ParseError, ProbeError
 from ..model import CacheCounters
 from ..parsers.memcached import parse_memcached_stats
 from ..parsers.nginx_log import CacheStatusCounts, parse_cache_status_lines
 from ..parsers.redis import parse_redis_info
 from ..parsers.varnish import parse_varnishstat_json
-from .runner import CommandResult, Runner, sh_join
+from .base import Command as CommandResult
+from .base import CommandRunner as Runner
+from .base import sh_join
 
 __all__ = [
+    "CacheConfig",
     "NGINX_READ_CAP",
     "memcached_command",
     "nginx_log_command",
@@ -48,6 +51,18 @@ __all__ = [
     "split_address",
     "varnish_command",
 ]
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """One ``[[hosts.caches]]`` entry (checked by kinds/caches.py)."""
+
+    name: str
+    kind: str  # redis | memcached | varnish | nginx-log
+    address: str = ""
+    path: str = ""
+    password_file: str = ""
+    interval: float | None = None  # None: the host's interval
+
 
 DEFAULT_PORTS = {"redis": 6379, "memcached": 11211}
 # Most bytes of a log read per poll (and per segment). A backlog larger than
