@@ -25,10 +25,18 @@ import tomlkit.exceptions
 
 from .errors import ConfigError, ConfigProblem
 from .fsutil import write_atomic
-from .kinds import backups as backup_kinds
 from .kinds import security as security_kind
+from .kinds.values import Invalid as _Invalid
+from .kinds.values import duration as _duration
+from .kinds.values import nonempty as _nonempty
+from .kinds.values import one_of as _one_of
+from .kinds.values import parse_duration
+from .kinds.values import positive_duration as _positive_duration
+from .kinds.values import str_table as _str_table
+from .kinds.values import string as _str
 from .kinds.cache_counters import CacheConfig
 from .kinds import tls as tls_kind
+from .kinds.registry import host_kinds
 from .kinds.registry import kinds as registered_kinds
 # A backup job's config is declared with the backup kinds (their keys are theirs); re-exported here.
 from .kinds.backups import BackupConfig, CheckConfig, RestoreTestConfig  # noqa: F401
@@ -37,26 +45,6 @@ from .textsafe import HTTP_TOKEN
 APP = "opsdash"
 
 # --- durations -------------------------------------------------------------------
-
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> float:
-    """'90s' -> 90.0, '1h30m' -> 5400.0, '14d' -> 1209600.0. Raises ValueError."""
-    s = text.strip().lower()
-    if not s:
-        raise ValueError("empty duration")
-    pos, total = 0, 0.0
-    for m in _DURATION_RE.finditer(s):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _UNIT[m.group(2)]
-        pos = m.end()
-    if pos != len(s) or pos == 0:
-        raise ValueError(f"not a duration: {text!r}")
-    return total
-
 
 def format_duration(seconds: float) -> str:
     """The shortest exact spelling: 120 -> '2m', 5400 -> '1h30m', 1.5 -> '1500ms'."""
@@ -323,13 +311,6 @@ def user_themes_dir() -> Path:
 # --- validation ---------------------------------------------------------------------
 
 
-class _Invalid(Exception):
-    """A value is wrong: ``expected`` says what would have been right."""
-
-    def __init__(self, expected: str):
-        self.expected = expected
-
-
 def _show(value: Any) -> str:
     if isinstance(value, str):
         return '"' + value.replace('"', '\\"')[:60] + '"'
@@ -340,18 +321,6 @@ def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return repr(value)[:60]
-
-
-def _str(v: Any) -> str:
-    if not isinstance(v, str):
-        raise _Invalid("a string")
-    return v
-
-
-def _nonempty(v: Any) -> str:
-    if not isinstance(v, str) or not v.strip():
-        raise _Invalid("a non-empty string")
-    return v
 
 
 def _bool(v: Any) -> bool:
@@ -378,29 +347,6 @@ def _positive_int(v: Any) -> int:
     return v
 
 
-def _duration(v: Any) -> float:
-    if isinstance(v, bool):
-        raise _Invalid('a duration like "90s", "5m", "24h" or "14d"')
-    if isinstance(v, (int, float)) and 0 <= v < math.inf:  # inf and nan are not durations
-        return float(v)  # plain numbers are seconds
-    if isinstance(v, str):
-        try:
-            d = parse_duration(v)
-        except ValueError:
-            pass
-        else:
-            if math.isfinite(d):  # "999...9d" overflows to inf
-                return d
-    raise _Invalid('a duration like "90s", "5m", "24h" or "14d"')
-
-
-def _positive_duration(v: Any) -> float:
-    d = _duration(v)
-    if d <= 0:
-        raise _Invalid("a duration greater than zero")
-    return d
-
-
 def _size(v: Any) -> int:
     expected = 'a size like "32MiB", "512KiB" or a number of bytes, at least 1 KiB'
     if isinstance(v, bool):
@@ -416,21 +362,6 @@ def _size(v: Any) -> int:
     if n is None or not 1024 <= n <= 2**62:
         raise _Invalid(expected)
     return int(n)
-
-
-def _one_of(*choices: str) -> Callable[[Any], str]:
-    def check(v: Any) -> str:
-        if v not in choices:
-            raise _Invalid("one of " + ", ".join(f'"{c}"' for c in choices))
-        return v
-
-    return check
-
-
-def _str_table(v: Any) -> dict[str, str]:
-    if not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values()):
-        raise _Invalid("a table of strings, like { role = \"web\" }")
-    return dict(v)
 
 
 def _headers(v: Any) -> dict[str, str]:
@@ -475,7 +406,6 @@ def _percent(v: Any) -> float:
 
 
 PROBES = ("health", "patches", "local", "caches", "backups", "security")
-CACHE_KINDS = ("redis", "memcached", "varnish", "nginx-log")
 SOURCE_KINDS = ("prometheus", "alertmanager")
 
 
@@ -711,6 +641,7 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
     raw_hosts = ck.array(doc.get("hosts"), "hosts")
     # only strings: a name of the wrong type (a list) is reported below, and is unhashable here
     host_names = {h.get("name") for h in raw_hosts if isinstance(h, dict) and isinstance(h.get("name"), str)}
+    kc = _KindChecker(ck, frozenset(host_names))
     hosts = []
     for i, h in enumerate(raw_hosts):
         hp = f"hosts[{i}]"
@@ -735,8 +666,7 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
                 "max_output": (_size, defaults["max_output"]),
                 "depends_on": (_str_list, ()),
                 **{k: (_kind_key(check), defaults[k]) for k, (check, _) in security_kind.KEYS.items()},
-                "caches": (lambda x: x, []),
-                "backups": (lambda x: x, []),
+                **{k.key: (lambda x: x, []) for k in host_kinds() if k.key},  # each kind checks its own
             },
         )
         if v["jump"] is not None:
@@ -746,18 +676,12 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
             elif j not in host_names and ("@" not in j and ":" not in j or not _JUMP_RE.match(j)):
                 ck.problem(f"{hp}.jump", f'expected a host name from this file or "user@host:port", got {_show(j)}')
         security = security_kind.SecurityConfig(**{k: v.pop(k) for k in security_kind.KEYS})
-        caches = _caches(ck, v.pop("caches"), f"{hp}.caches")
-        backups = _backups(ck, v.pop("backups"), f"{hp}.backups")
+        # The host kinds' arrays ([[hosts.caches]], [[hosts.backups]]), checked by their kinds.
+        own = {k.key: k.load(kc, ck.array(v.pop(k.key), f"{hp}.{k.key}"), f"{hp}.{k.key}")
+               for k in host_kinds() if k.key}
         if v["name"] is None:
             continue
-        hosts.append(
-            HostConfig(
-                **{**v, "address": v["address"] or v["name"]},
-                caches=tuple(caches),
-                backups=tuple(backups),
-                security=security,
-            )
-        )
+        hosts.append(HostConfig(**{**v, "address": v["address"] or v["name"]}, **own, security=security))
     ck.unique([h for h in raw_hosts if isinstance(h, dict)], "hosts")
     _check_jump_cycles(ck, hosts)
 
@@ -1086,107 +1010,6 @@ def _notify(ck: _Checker, data: Any) -> list[NotifyConfig]:
             to=v["to"], starttls=v["starttls"], username=v["username"], password_file=v["password_file"],
         ))
     ck.unique([n for n in items if isinstance(n, dict)], "notify")
-    return out
-
-
-def _caches(ck: _Checker, data: Any, path: str) -> list[CacheConfig]:
-    out = []
-    items = ck.array(data, path)
-    for i, c in enumerate(items):
-        cp = f"{path}[{i}]"
-        v = ck.table(
-            c,
-            cp,
-            {
-                "name": (_nonempty, _REQUIRED),
-                "kind": (_one_of(*CACHE_KINDS), _REQUIRED),
-                "address": (_nonempty, ""),
-                "path": (_nonempty, ""),
-                "password_file": (_nonempty, ""),
-                "interval": (_positive_duration, None),
-            },
-        )
-        if v["kind"] == "nginx-log" and not v["path"]:
-            ck.problem(f"{cp}.path", "is required for kind nginx-log")
-        if v["kind"] in ("redis", "memcached") and not v["address"]:
-            ck.problem(f"{cp}.address", f'is required for kind {v["kind"]} (like "127.0.0.1:6379")')
-        if v["name"] is not None and v["kind"] is not None:
-            out.append(CacheConfig(**v))
-    ck.unique([c for c in items if isinstance(c, dict)], path)
-    return out
-
-
-def _backup_key(key: backup_kinds.Key) -> Callable[[Any], str]:
-    def convert(v: Any) -> str:
-        v = _nonempty(v)
-        if key.check is not None:
-            try:
-                return key.check(v)
-            except ValueError as e:
-                raise _Invalid(str(e)) from None
-        return v
-
-    return convert
-
-
-def _backups(ck: _Checker, data: Any, path: str) -> list[BackupConfig]:
-    """[[hosts.backups]]: the keys every job has, and those its kind declares
-    (opsdash/kinds/backups/); a key of another kind is accepted and unused."""
-    kinds = backup_kinds.kinds()
-    kind_keys = {k.name: k for kind in kinds for k in kind.keys}
-    fields = set(BackupConfig.__dataclass_fields__)
-    out = []
-    items = ck.array(data, path)
-    for i, b in enumerate(items):
-        bp = f"{path}[{i}]"
-        v = ck.table(
-            b,
-            bp,
-            {
-                "name": (_nonempty, _REQUIRED),
-                "kind": (_one_of(*(k.name for k in kinds)), _REQUIRED),
-                **{name: (_backup_key(key), "") for name, key in kind_keys.items()},
-                "max_age": (_positive_duration, 26 * 3600.0),
-                "interval": (_positive_duration, 600.0),
-                "restore_test": (lambda x: x, None),
-                "check": (lambda x: x, None),
-                "env": (_str_table, {}),
-            },
-        )
-        kind = backup_kinds.get(v["kind"]) if v["kind"] is not None else None
-        rt = None
-        if v["restore_test"] is not None:
-            r = ck.table(
-                v["restore_test"],
-                f"{bp}.restore_test",
-                {
-                    "every": (_positive_duration, 86400.0),
-                    "sample": (_str, ""),
-                    "timeout": (_positive_duration, 600.0),
-                },
-            )
-            if kind is not None and kind.needs_sample and not r["sample"]:
-                ck.problem(f"{bp}.restore_test.sample", "is required: a path in the snapshot to restore and verify")
-            rt = RestoreTestConfig(**r)
-        chk = None
-        if v["check"] is not None:
-            c = ck.table(
-                v["check"],
-                f"{bp}.check",
-                {
-                    "every": (_positive_duration, 7 * 86400.0),
-                    "subset": (_nonempty, "1%"),
-                    "timeout": (_positive_duration, 3600.0),
-                },
-            )
-            chk = CheckConfig(**c)
-        for key in kind.keys if kind is not None else ():
-            if key.required and not v[key.name]:
-                ck.problem(f"{bp}.{key.name}", f"is required for kind {kind.name}")
-        if v["name"] is not None and kind is not None:
-            own = {k: v.pop(k) for k in kind_keys if k not in fields}
-            out.append(BackupConfig(**{**v, "restore_test": rt, "check": chk, "options": {k: x for k, x in own.items() if x}}))
-    ck.unique([b for b in items if isinstance(b, dict)], path)
     return out
 
 

@@ -334,6 +334,7 @@ class HostKind:
     word: ClassVar[str]  # its word in a host's ``probes``, ``once --probe`` and the JSON: "caches"
     title: ClassVar[str]
     label: ClassVar[str | None] = None  # the series label that names a row ("cache"); None: one per host
+    key: ClassVar[str | None] = None  # its array in a [[hosts]] entry ("caches"); None: it has none
     metrics: ClassVar[tuple[Metric, ...]] = ()
     rules: ClassVar[tuple[BuiltinRule, ...]] = ()
     row_type: ClassVar[Any]
@@ -344,6 +345,10 @@ class HostKind:
 
     def match(self, check: Any) -> Mapping[str, str]:
         return {"target": check.name}
+
+    def load(self, ck: KeyChecker, items: list[Any], path: str) -> tuple[Any, ...]:
+        """Check ``items`` (the host's array at ``path``, "hosts[0].caches") and return its checks."""
+        return ()
 
     def jobs(self, host: Any, *, restore_tests: bool) -> list[HostJob]:
         raise NotImplementedError

@@ -12,9 +12,12 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from ..model import CacheRow, Sample
-from .base import BuiltinRule, HostContext, HostJob, HostKind, Metric, Probed
+from .base import BuiltinRule, HostContext, HostJob, HostKind, KeyChecker, Metric, Probed
 from .cache_counters import CacheConfig, read_counters
 from .cache_rate import HitRateTracker
+from .values import nonempty, one_of, positive_duration
+
+KINDS = ("redis", "memcached", "varnish", "nginx-log")
 
 __all__ = ["KIND", "METRICS", "RULES", "CacheConfig", "CacheKind"]
 
@@ -37,6 +40,7 @@ class CacheKind(HostKind):
     word = "caches"
     title = "Cache"
     label = "cache"
+    key = "caches"
     metrics = METRICS
     rules = RULES
     row_type = CacheRow
@@ -46,6 +50,27 @@ class CacheKind(HostKind):
         if row.hit_rate is None:
             return ()
         return ((METRICS[0].prom_name, row.hit_rate, {"cache": row.name}),)
+
+    def load(self, ck: KeyChecker, items: list[Any], path: str) -> tuple[CacheConfig, ...]:
+        out = []
+        for i, c in enumerate(items):
+            cp = f"{path}[{i}]"
+            v = ck.table(c, cp, {
+                "name": (nonempty, ck.REQUIRED),
+                "kind": (one_of(*KINDS), ck.REQUIRED),
+                "address": (nonempty, ""),
+                "path": (nonempty, ""),
+                "password_file": (nonempty, ""),
+                "interval": (positive_duration, None),
+            })
+            if v["kind"] == "nginx-log" and not v["path"]:
+                ck.problem(f"{cp}.path", "is required for kind nginx-log")
+            if v["kind"] in ("redis", "memcached") and not v["address"]:
+                ck.problem(f"{cp}.address", f'is required for kind {v["kind"]} (like "127.0.0.1:6379")')
+            if v["name"] is not None and v["kind"] is not None:
+                out.append(CacheConfig(**v))
+        ck.unique([c for c in items if isinstance(c, dict)], path)
+        return tuple(out)
 
     def jobs(self, host: Any, *, restore_tests: bool) -> list[HostJob]:
         return [HostJob("cache", c.name, c.interval or host.interval, host.timeout, c, grace=1.0)

@@ -15,7 +15,8 @@ from dataclasses import replace
 from typing import Any, Iterable, Mapping
 
 from ...model import BackupRow, BackupStatus, Sample
-from ..base import BuiltinRule, HostContext, HostJob, HostKind, Metric, Probed
+from ..base import BuiltinRule, HostContext, HostJob, HostKind, KeyChecker, Metric, Probed
+from ..values import nonempty, one_of, positive_duration, str_table, string
 from ._base import BackupConfig, BackupKind, CheckConfig, CheckOutcome, Key, Remote, RestoreTestConfig, Timed
 
 __all__ = [
@@ -95,6 +96,7 @@ class BackupsKind(HostKind):
     word = "backups"
     title = "Backups"
     label = "backup"
+    key = "backups"
     metrics = METRICS
     row_type = BackupRow
     exports = (
@@ -129,6 +131,54 @@ class BackupsKind(HostKind):
 
     def match(self, check: Any) -> Mapping[str, str]:
         return {"target": check[0].name, "backup": check[1].name}
+
+    def load(self, ck: KeyChecker, items: list[Any], path: str) -> tuple[BackupConfig, ...]:
+        """The keys every job has, and those its kind declares (Key); a key of another
+        kind is accepted and unused."""
+        found = kinds()
+        kind_keys = {k.name: k for kind in found for k in kind.keys}
+        fields = set(BackupConfig.__dataclass_fields__)
+        out = []
+        for i, b in enumerate(items):
+            bp = f"{path}[{i}]"
+            v = ck.table(b, bp, {
+                "name": (nonempty, ck.REQUIRED),
+                "kind": (one_of(*(k.name for k in found)), ck.REQUIRED),
+                **{name: (_key_check(key), "") for name, key in kind_keys.items()},
+                "max_age": (positive_duration, 26 * 3600.0),
+                "interval": (positive_duration, 600.0),
+                "restore_test": (lambda x: x, None),
+                "check": (lambda x: x, None),
+                "env": (str_table, {}),
+            })
+            kind = get(v["kind"]) if v["kind"] is not None else None
+            rt = None
+            if v["restore_test"] is not None:
+                r = ck.table(v["restore_test"], f"{bp}.restore_test", {
+                    "every": (positive_duration, 86400.0),
+                    "sample": (string, ""),
+                    "timeout": (positive_duration, 600.0),
+                })
+                if kind is not None and kind.needs_sample and not r["sample"]:
+                    ck.problem(f"{bp}.restore_test.sample", "is required: a path in the snapshot to restore and verify")
+                rt = RestoreTestConfig(**r)
+            chk = None
+            if v["check"] is not None:
+                c = ck.table(v["check"], f"{bp}.check", {
+                    "every": (positive_duration, 7 * 86400.0),
+                    "subset": (nonempty, "1%"),
+                    "timeout": (positive_duration, 3600.0),
+                })
+                chk = CheckConfig(**c)
+            for key in kind.keys if kind is not None else ():
+                if key.required and not v[key.name]:
+                    ck.problem(f"{bp}.{key.name}", f"is required for kind {kind.name}")
+            if v["name"] is not None and kind is not None:
+                own = {k: v.pop(k) for k in kind_keys if k not in fields}
+                out.append(BackupConfig(**{**v, "restore_test": rt, "check": chk,
+                                           "options": {k: x for k, x in own.items() if x}}))
+        ck.unique([b for b in items if isinstance(b, dict)], path)
+        return tuple(out)
 
     def jobs(self, host: Any, *, restore_tests: bool) -> list[HostJob]:
         out = []
@@ -189,6 +239,14 @@ class BackupsKind(HostKind):
         if metric == "backup.restore_ok" and rt is not None and not rt.ok and rt.detail:
             return rt.detail
         return None
+
+
+def _key_check(key: Key) -> Any:
+    """A kind's key: always a non-empty string in TOML, then the kind's own check."""
+    def check(v: Any) -> str:
+        v = nonempty(v)
+        return key.check(v) if key.check is not None else v
+    return check
 
 
 _RULES: tuple[BuiltinRule, ...] = ()
