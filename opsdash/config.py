@@ -102,15 +102,28 @@ class HostConfig:
     known_hosts: str
     ssh_config: str
     patches_interval: float
-    caches: tuple[CacheConfig, ...] = ()
-    backups: tuple[BackupConfig, ...] = ()
     max_output: int = 8 * 1024 * 1024  # bytes one remote command may return (stdout + stderr); past it, stopped
     depends_on: tuple[str, ...] = ()  # hosts/endpoints whose outage explains this one's (alerts/dependencies.py)
-    security: security_kind.SecurityConfig = security_kind.SecurityConfig()  # the "security" probe's keys
+    # Each host kind's own settings on this host, by kind name (kinds/base.HostKind.configure):
+    # "cache" -> its [[hosts.caches]], "security" -> its SecurityConfig ...
+    kinds: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def is_local(self) -> bool:
         return "local" in self.probes
+
+    # Typed views of the built-in host kinds' settings, for the code that reads them by name.
+    @property
+    def caches(self) -> tuple[CacheConfig, ...]:
+        return self.kinds.get("cache", ())
+
+    @property
+    def backups(self) -> tuple[BackupConfig, ...]:
+        return self.kinds.get("backup", ())
+
+    @property
+    def security(self) -> security_kind.SecurityConfig:
+        return self.kinds.get("security") or security_kind.SecurityConfig()
 
 
 @dataclass(frozen=True)
@@ -634,7 +647,7 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
             "patches_interval": (_positive_duration, 3600.0),
             "jump": (_nonempty, None),
             "max_output": (_size, 8 * 1024 * 1024),
-            **{k: (_kind_key(check), d) for k, (check, d) in security_kind.KEYS.items()},
+            **{k: (_kind_key(check), d) for hk in host_kinds() for k, (check, d) in hk.keys.items()},
         },
     )
 
@@ -665,7 +678,7 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
                 "patches_interval": (_positive_duration, defaults["patches_interval"]),
                 "max_output": (_size, defaults["max_output"]),
                 "depends_on": (_str_list, ()),
-                **{k: (_kind_key(check), defaults[k]) for k, (check, _) in security_kind.KEYS.items()},
+                **{k: (_kind_key(check), defaults[k]) for hk in host_kinds() for k, (check, _) in hk.keys.items()},
                 **{k.key: (lambda x: x, []) for k in host_kinds() if k.key},  # each kind checks its own
             },
         )
@@ -675,13 +688,16 @@ def _build(doc: dict[str, Any], ck: _Checker, path: Path | None) -> Config:
                 ck.problem(f"{hp}.jump", "a host cannot jump through itself")
             elif j not in host_names and ("@" not in j and ":" not in j or not _JUMP_RE.match(j)):
                 ck.problem(f"{hp}.jump", f'expected a host name from this file or "user@host:port", got {_show(j)}')
-        security = security_kind.SecurityConfig(**{k: v.pop(k) for k in security_kind.KEYS})
-        # The host kinds' arrays ([[hosts.caches]], [[hosts.backups]]), checked by their kinds.
-        own = {k.key: k.load(kc, ck.array(v.pop(k.key), f"{hp}.{k.key}"), f"{hp}.{k.key}")
-               for k in host_kinds() if k.key}
+        # Each host kind's settings: its array ([[hosts.caches]]) checked by the kind, or its keys.
+        own = {}
+        for hk in host_kinds():
+            if hk.key:
+                own[hk.name] = hk.load(kc, ck.array(v.pop(hk.key), f"{hp}.{hk.key}"), f"{hp}.{hk.key}")
+            if hk.keys:
+                own[hk.name] = hk.configure({k: v.pop(k) for k in hk.keys})
         if v["name"] is None:
             continue
-        hosts.append(HostConfig(**{**v, "address": v["address"] or v["name"]}, **own, security=security))
+        hosts.append(HostConfig(**{**v, "address": v["address"] or v["name"]}, kinds=own))
     ck.unique([h for h in raw_hosts if isinstance(h, dict)], "hosts")
     _check_jump_cycles(ck, hosts)
 

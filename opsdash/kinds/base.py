@@ -335,6 +335,9 @@ class HostKind:
     title: ClassVar[str]
     label: ClassVar[str | None] = None  # the series label that names a row ("cache"); None: one per host
     key: ClassVar[str | None] = None  # its array in a [[hosts]] entry ("caches"); None: it has none
+    # Its own scalar keys of a [[hosts]] entry, also allowed in [defaults]:
+    # {key: (check: value -> value, raising ValueError(what was expected); default)}.
+    keys: ClassVar[Mapping[str, tuple[Callable[[Any], Any], Any]]] = {}
     metrics: ClassVar[tuple[Metric, ...]] = ()
     rules: ClassVar[tuple[BuiltinRule, ...]] = ()
     row_type: ClassVar[Any]
@@ -349,6 +352,10 @@ class HostKind:
     def load(self, ck: KeyChecker, items: list[Any], path: str) -> tuple[Any, ...]:
         """Check ``items`` (the host's array at ``path``, "hosts[0].caches") and return its checks."""
         return ()
+
+    def configure(self, values: Mapping[str, Any]) -> Any:
+        """The host's settings from its checked ``keys`` (kept in HostConfig.kinds[name])."""
+        return dict(values)
 
     def jobs(self, host: Any, *, restore_tests: bool) -> list[HostJob]:
         raise NotImplementedError

@@ -19,16 +19,23 @@ from .base import Attached, BuiltinRule, HostKind, Kind, Metric
 __all__ = ["attached", "by_name", "host_kind", "host_kinds", "kinds", "metric", "metrics", "rule_sources"]
 
 
-@lru_cache(maxsize=1)
-def kinds() -> tuple[Kind, ...]:
-    found: list[Kind] = []
+def _declared() -> list[object]:
+    """The ``KIND`` of every module and package under kinds/ (but base, registry and the
+    private helpers), in name order."""
+    found: list[object] = []
     for mod in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=lambda m: m.name):
-        if mod.ispkg or mod.name.startswith("_") or mod.name in ("base", "registry"):
+        if mod.name.startswith("_") or mod.name in ("base", "registry"):
             continue
         k = getattr(importlib.import_module(f"{__package__}.{mod.name}"), "KIND", None)
-        if isinstance(k, Kind):
+        if k is not None:
             found.append(k)
-    return tuple(found)
+    return found
+
+
+@lru_cache(maxsize=1)
+def kinds() -> tuple[Kind, ...]:
+    """The kinds with a [[section]] of their own (kinds/base.Kind)."""
+    return tuple(k for k in _declared() if isinstance(k, Kind))
 
 
 def by_name(name: str) -> Kind | None:
@@ -37,11 +44,8 @@ def by_name(name: str) -> Kind | None:
 
 @lru_cache(maxsize=1)
 def host_kinds() -> tuple[HostKind, ...]:
-    """The kinds that live on a [[hosts]] entry and run on that host (kinds/base.HostKind), in
-    the order a host's jobs start: security reads the patches row when there is one."""
-    from . import backups, caches, patches, security
-
-    return (patches.KIND, security.KIND, caches.KIND, backups.KIND)
+    """The kinds that live on a [[hosts]] entry and run on that host (kinds/base.HostKind)."""
+    return tuple(k for k in _declared() if isinstance(k, HostKind))
 
 
 def host_kind(name: str) -> HostKind | None:
@@ -55,10 +59,9 @@ def attached() -> tuple[Attached | HostKind, ...]:
     (whose probes are the collector's own), the certificates on https endpoints, and the
     host kinds. Their order is the order of their rules (check-config, tune): the host's,
     then the endpoints', then the rest."""
-    from . import backups, caches, endpoints, health, patches, security, tls
+    from . import endpoints, health, tls
 
-    return (health.ATTACHED, endpoints.ATTACHED, caches.KIND, patches.KIND, security.KIND, tls.ATTACHED,
-            backups.KIND)
+    return (health.ATTACHED, endpoints.ATTACHED, tls.ATTACHED, *host_kinds())
 
 
 def metrics() -> tuple[Metric, ...]:

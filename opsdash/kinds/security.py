@@ -397,6 +397,10 @@ class SecurityKind(HostKind):
     metrics = METRICS
     rules = RULES
     row_type = SecurityRow
+    keys = KEYS
+
+    def configure(self, values: Mapping[str, Any]) -> SecurityConfig:
+        return SecurityConfig(**values)
 
     def jobs(self, host: Any, *, restore_tests: bool) -> list[HostJob]:
         if "security" not in host.probes:
