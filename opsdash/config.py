@@ -418,7 +418,8 @@ def _percent(v: Any) -> float:
     return f
 
 
-PROBES = ("health", "patches", "local", "caches", "backups", "security")
+# What a host's ``probes`` may name: its health (over SSH, or "local"), and every host kind.
+PROBES = ("health", "local", *(k.word for k in host_kinds()))
 SOURCE_KINDS = ("prometheus", "alertmanager")
 
 

@@ -12,13 +12,14 @@ from ..alerts.dependencies import Dependencies
 from ..alerts.rules import rules_from_config, tags_from_config
 from ..collect.collector import Collector
 from ..collect.sources import source_alerts, source_endpoints
+from ..kinds.registry import host_kinds
 from ..kinds.registry import kinds as registered_kinds
 from ..model import Alert
 from ..report.snapshot import NAGIOS, build, render_text
 from . import _common
 
 # The built-in probes, then every registered probe kind by name (dns, journeys, db ...).
-PROBES = ("health", "patches", "security", "caches", "backups", "http") + tuple(k.name for k in registered_kinds())
+PROBES = ("health", *(k.word for k in host_kinds()), "http", *(k.name for k in registered_kinds()))
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
