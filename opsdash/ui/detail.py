@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Static
 
-from ..kinds.registry import by_name as kind_by_name, kinds as registered_kinds
+from ..kinds.registry import by_name as kind_by_name, host_kind, kinds as registered_kinds
 from ..model import Alert, parse_iso
 from ..stats import sparkline
 from ..store import Store
@@ -31,21 +31,19 @@ from .keybar import KeyBar
 HISTORY_S = 6 * 3600.0
 SPARK_W = 48
 
-_PREFIX = {"host": "host.", "patches": "patches.", "cache": "cache.", "backup": "backup.",
-           "endpoint": ("endpoint.", "tls.")}  # an endpoint's certificate figures are its own (kinds/tls.py)
+_PREFIX = {"host": "host.", "endpoint": ("endpoint.", "tls.")}  # an endpoint's certificate figures are its own (kinds/tls.py)
 
 
 def _relevant(ref: Ref, metric: str, labels: dict[str, str]) -> bool:
     if ref.kind == "alert":
         return False
+    hk = host_kind(ref.kind)
+    if hk is not None:  # a host kind's own series; one of its rows' (a cache's) when it has several
+        return metric.startswith(hk.name + ".") and (hk.label is None or labels.get(hk.label) == ref.name)
     if ref.kind not in _PREFIX:  # a registered probe kind: its own metrics, from this vantage
         return metric.startswith(ref.kind + ".") and labels.get("vantage", ref.name) == ref.name
     if not metric.startswith(_PREFIX[ref.kind]):
         return False
-    if ref.kind == "cache":
-        return labels.get("cache") == ref.name
-    if ref.kind == "backup":
-        return labels.get("backup") == ref.name
     if ref.kind == "endpoint":
         return labels.get("vantage", ref.name) == ref.name
     return True
@@ -214,8 +212,7 @@ class DetailScreen(Screen[None]):
         self.palette = styles
 
     def compose(self) -> ComposeResult:
-        kind = {"patches": "patches", "backup": "backup", "cache": "cache"}.get(self.ref.kind, self.ref.kind)
-        title = join((kind, "bold"), "  ", (self.ref.target, "bold"),
+        title = join((self.ref.kind, "bold"), "  ", (self.ref.target, "bold"),
                      *(("/", (self.ref.name, "bold")) if self.ref.name and self.ref.kind != "alert" else ()))
         yield Static(title, id="detail-title")
         with VerticalScroll(id="detail-body"):
