@@ -39,8 +39,8 @@ from typing import Any, Awaitable, Callable, ClassVar, Iterable, Mapping, Protoc
 from ..model import Sample
 
 __all__ = [
-    "Attached", "BuiltinRule", "Column", "Command", "CommandRunner", "HostContext", "HostJob", "HostKind", "Kind",
-    "KeyChecker", "Metric", "ProbeContext", "Probed", "Row", "Section", "is_number", "sh_join",
+    "CRIT", "LEVEL_STYLE", "OK", "UNKNOWN", "WARN", "Attached", "BuiltinRule", "Cell", "Column", "Command", "CommandRunner", "HostContext", "HostJob", "HostKind", "Kind",
+    "KeyChecker", "Metric", "PaneView", "ProbeContext", "Probed", "Row", "Section", "ViewContext", "is_number", "sh_join",
 ]
 
 
@@ -384,6 +384,65 @@ class HostKind:
     def export(self, row: Any, now: float) -> Iterable[tuple[str, float | None, Mapping[str, str]]]:
         """(Prometheus name, value, labels besides host) for one row."""
         return ()
+
+    # The pane its rows fill (ui/data.py: its header is the pane's), or None for none of its own.
+    pane: ClassVar[str | None] = None
+
+    def view(self, target: str, name: str, data: Mapping[str, Any], ctx: "ViewContext") -> "PaneView":
+        """One stored row as its pane shows it: the level and state word from the rules
+        (``ctx.level``), the cells between the state and the age columns, the sort key."""
+        raise NotImplementedError
+
+
+# --- how a kind's row shows in its pane ---------------------------------------------------------
+
+# A figure's level, worst last (rows sort by level descending), and the style that names it.
+OK, UNKNOWN, WARN, CRIT = 0, 1, 2, 3
+LEVEL_STYLE = {OK: "ok", UNKNOWN: "muted", WARN: "warn", CRIT: "crit"}
+
+Cell = tuple[str, str]  # (text, style): "ok" "warn" "crit" "stale" "muted" "spark" or ""
+
+
+@dataclass(frozen=True)
+class PaneView:
+    """A kind's row in its pane, without what every pane adds (the state mark, staleness,
+    the age column, the key): ``cells`` lie between the state and the age columns."""
+
+    level: int
+    word: str
+    cells: tuple[Cell, ...]
+    rank: tuple[Any, ...]  # after the level: sorts ascending
+    search: tuple[Any, ...]  # words the filter finds the row by (None and "" are dropped)
+    state_level: int | None = None  # the state column's level when it is not the row's (None: ``level``)
+
+
+class ViewContext(Protocol):
+    """What the UI gives ``view`` (ui/data.py): the rules in force, formatting, the rest of the view."""
+
+    now: float
+    stale: bool  # the row is older than three intervals (its cells are shown faded)
+    polled: float  # when the row was read (its own ``t``, else when it was stored)
+    tags: Mapping[str, str]  # the target's tags (rules may match on them)
+
+    def level(self, metric: str, value: Any, target: str, labels: Mapping[str, str] | None = None) -> tuple[int, str]:
+        """(level, cell style) of one figure by the rules in force: (OK, "") when none covers it."""
+        ...
+
+    def age(self, seconds: float | None) -> str: ...
+
+    def num(self, v: Any) -> str: ...
+
+    def spark(self, target: str, metric: str, labels: Mapping[str, str], width: int, lo: float, hi: float) -> str:
+        """The series' recent trend as a sparkline ("" without history)."""
+        ...
+
+    def row(self, kind: str, target: str, name: str = "") -> Mapping[str, Any] | None:
+        """Another kind's stored row data for the target (the Patches pane's Security column)."""
+        ...
+
+    def host_state(self, target: str) -> str | None:
+        """The host's state word from its health row ("ok", "unreachable" ...), None when unknown."""
+        ...
 
 
 def is_number(v: Any) -> bool:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from ..model import CacheRow, Sample
-from .base import BuiltinRule, HostContext, HostJob, HostKind, KeyChecker, Metric, Probed
+from .base import (CRIT, LEVEL_STYLE, OK, UNKNOWN, WARN, BuiltinRule, HostContext, HostJob, HostKind, KeyChecker,
+                   Metric, PaneView, Probed, ViewContext)
 from .cache_counters import CacheConfig, read_counters
 from .cache_rate import HitRateTracker
 from .values import nonempty, one_of, positive_duration
@@ -95,6 +96,32 @@ class CacheKind(HostKind):
 
     def failed(self, host: Any, job: HostJob, reason: str, t: float, ctx: HostContext) -> Probed:
         return Probed(CacheRow(job.name, job.check.kind, t, job.interval, None, reason))
+
+    pane = "cache"
+
+    def view(self, target: str, name: str, data: Mapping[str, Any], ctx: ViewContext) -> PaneView:
+        row = CacheRow.from_json(data, name)
+        hr = row.hit_rate
+        labels = {"cache": name}
+        lv_hr, st_hr = ctx.level("cache.hit_rate", hr, target, labels)
+        if row.error:
+            # A probe that could not read is unknown, as `once` says: no rule judged a value.
+            # (The no-data rule fires when its series stop arriving.)
+            level, word = UNKNOWN, "error"
+        elif hr is None:
+            level, word = UNKNOWN, "no data"
+        else:
+            level = lv_hr
+            word = {OK: "ok", WARN: "low", CRIT: "LOW"}[level]
+        cells = (
+            (f"{target}/{name}", ""),
+            (row.kind, "muted"),
+            (f"{hr * 100:.0f}%" if hr is not None else "—", LEVEL_STYLE[level] if row.error else st_hr),
+            (ctx.num(row.stats.ops_per_s if row.stats else None), ""),
+            (ctx.spark(target, "cache.hit_rate", labels, 14, 0.0, 1.0), "spark"),
+        )
+        return PaneView(level, word, cells, (hr if hr is not None else 2, target, name),
+                        (target, name, row.kind, "stale" if ctx.stale else "", row.error))
 
     def once(self, host: Any, rows: Mapping[str, Any]) -> Any:
         if not host.caches:

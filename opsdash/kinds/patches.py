@@ -16,7 +16,9 @@ from typing import Any, Iterable, Mapping
 from ..errors import ParseError, ProbeError
 from ..model import PackageUpdate, PatchesRow, PatchStatus
 from ..parsers import apt, reboot, rpm
-from .base import BuiltinRule, CommandRunner, HostContext, HostJob, HostKind, Metric, Probed
+from . import security
+from .base import (OK, UNKNOWN, WARN, BuiltinRule, CommandRunner, HostContext, HostJob, HostKind, Metric, PaneView,
+                   Probed, ViewContext)
 from .sections import Section, run_script
 
 __all__ = ["KIND", "MANAGERS", "METRICS", "REBOOT_REQUIRED_FILE", "RULES", "PatchesKind", "kernel_newer",
@@ -255,6 +257,45 @@ class PatchesKind(HostKind):
     def failed(self, host: Any, job: HostJob, reason: str, t: float, ctx: HostContext) -> Probed:
         return Probed(PatchesRow(t, job.interval, None, reason))
 
+    pane = "patches"
+
+    def view(self, target: str, name: str, data: Mapping[str, Any], ctx: ViewContext) -> PaneView:
+        row = PatchesRow.from_json(data)
+        p = row.patches
+        if p is None:
+            host_down = (ctx.host_state(target) or "ok") != "ok"
+            level = UNKNOWN  # a probe error is unknown, as in `once`; a down host is the Health pane's
+            word = "host down" if host_down else "error" if row.error else "no data"
+            cells: tuple[tuple[str, str], ...] = (
+                (target, ""), ("—", "muted"), ("—", "muted"), ("—", "muted"), ("", "muted"), ("—", "muted"))
+            pend_rank = 0
+        else:
+            sec, pend, reboot = p.security, p.pending, p.reboot_required
+            lv_pend, st_pend = ctx.level("patches.pending", pend, target)
+            lv_sec, st_sec = ctx.level("patches.security", sec, target)
+            lv_rb, st_rb = ctx.level("patches.reboot_required", 1.0 if reboot else 0.0, target)
+            # security-updates waits 7 days before it fires; the pane shows the count past its threshold now
+            level = max(x for x in (lv_pend, lv_sec, lv_rb, OK) if x != UNKNOWN)
+            word = "security" if sec else "reboot" if reboot else ("pending" if pend else "current")
+            last_t = p.last_update
+            cells = (
+                (target, ""),
+                (str(pend), _count_style(lv_pend, st_pend, pend)),
+                (str(sec), _count_style(lv_sec, st_sec, sec)),
+                ("YES" if reboot else "no", _count_style(lv_rb, st_rb, reboot)),
+                (p.manager, "muted"),
+                (ctx.age(ctx.now - last_t) if last_t else "—", ""),
+            )
+            pend_rank = -(sec * 1000 + pend)
+        # The host's security posture (kinds/security.py) in one column beside its updates.
+        sec_cell, sec_level = security.KIND.summary_cell(ctx.row("security", target), target, ctx)
+        state_level = level
+        if p and sec_level > level:
+            level = sec_level
+        return PaneView(level, word, cells + (sec_cell,), (pend_rank, target),
+                        (target, "reboot" if p and p.reboot_required else "", "stale" if ctx.stale else "",
+                         " ".join(x.name for x in p.packages) if p else ""), state_level=state_level)
+
     def once(self, host: Any, rows: Mapping[str, Any]) -> Any:
         if "patches" not in host.probes:
             return None
@@ -262,6 +303,11 @@ class PatchesKind(HostKind):
         if row is not None and row.patches is not None:
             return row.patches.to_json()
         return {**_NULL, "error": row.error if row is not None else None}
+
+
+def _count_style(level: int, style: str, n: int) -> str:
+    """A count's cell style: its rule's level when past a threshold, else muted when zero."""
+    return style if level >= WARN else "muted" if not n else ""
 
 
 _NULL = {"manager": None, "pending": None, "security": None, "reboot_required": None, "packages": None}

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
 from ..errors import ParseError
-from .base import BuiltinRule, HostContext, HostJob, HostKind, Metric, Probed
+from .base import OK, WARN, BuiltinRule, Cell, HostContext, HostJob, HostKind, Metric, Probed, ViewContext
 from ..model import Sample
 from ..parsers import apt
 from ..parsers.authlog import failed_logins
@@ -427,6 +427,33 @@ class SecurityKind(HostKind):
 
     def once(self, host: Any, rows: Mapping[str, Any]) -> Any:
         return None  # not in `once`'s host object (docs/contracts.md); the Patches pane shows it
+
+    def summary_cell(self, data: Mapping[str, Any] | None, host: str, ctx: ViewContext) -> tuple[Cell, int]:
+        """The Patches pane's Security column: "ok", "2 issues" (figures past their rules),
+        "partial" (a command could not run), "error"; "—" when never polled. And its level."""
+        if data is None:
+            return ("—", "muted"), OK
+        j = data.get("security")
+        if not j:
+            return ("error", "crit") if data.get("error") else ("—", "muted"), OK
+        levels = [ctx.level(m, v, host) for m, f in _FIGURES.items() if (v := f(j)) is not None]
+        bad = [(lv, st) for lv, st in levels if lv >= WARN]
+        if not bad:
+            return ("partial" if j.get("errors") else "ok", "" if j.get("errors") else "muted"), OK
+        worst = max(bad)
+        return (f"{len(bad)} issue{'s' if len(bad) > 1 else ''}", worst[1]), worst[0]
+
+
+# security.* figure -> how it is read from the row's JSON (SecurityStatus.to_json)
+_FIGURES: dict[str, Any] = {
+    "security.unexpected_listeners": lambda j: None if j["unexpected_listeners"] is None else len(j["unexpected_listeners"]),
+    "security.sshd_weak_settings": lambda j: None if j["sshd_weak_settings"] is None else len(j["sshd_weak_settings"]),
+    "security.failed_logins_per_h": lambda j: j["failed_logins_per_h"],
+    "security.firewall_active": lambda j: None if j["firewall"] is None else float(j["firewall"] != ""),
+    "security.extra_uid0": lambda j: None if j["extra_uid0"] is None else len(j["extra_uid0"]),
+    "security.sudoers_changed": lambda j: None if j["sudoers_changed"] is None else float(j["sudoers_changed"]),
+    "security.days_since_security_update": lambda j: j["days_since_security_update"],
+}
 
 
 KIND = SecurityKind()

@@ -22,15 +22,16 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from ..alerts.severity import CRITICAL as SEV_CRIT, NONE as SEV_NONE, OK as SEV_OK, UNKNOWN as SEV_UNKNOWN, \
     WARNING as SEV_WARN, Severity
 from .. import maintenance as _maint
+from ..kinds.base import CRIT, LEVEL_STYLE as LEVEL_NAME, OK, UNKNOWN, WARN, is_number
+from ..kinds.registry import host_kinds
 from ..kinds.registry import kinds as registered_kinds
-from ..model import Alert, BackupRow, CacheRow, EndpointRow, HostRow, PatchesRow
+from ..model import Alert, EndpointRow, HostRow
 from ..report.handover import FAR_PENDING_S, fires_in as alert_fires_in
 from ..report.staleness import age_words
 from ..stats import sparkline
 
-# Levels, worst last; rows sort by level descending.
-OK, UNKNOWN, WARN, CRIT = 0, 1, 2, 3
-LEVEL_NAME = {OK: "ok", UNKNOWN: "muted", WARN: "warn", CRIT: "crit"}
+# Levels, worst last; rows sort by level descending (OK, UNKNOWN, WARN, CRIT: kinds/base.py,
+# where a kind's pane view uses them too).
 STALE_FACTOR = 3.0
 DEFAULT_INTERVAL = 60.0
 SPARK_WINDOW = 15 * 60.0
@@ -46,7 +47,7 @@ PANE_TITLES = {
     "alerts": "Alerts",
 }
 
-Cell = tuple[str, str]
+Cell = tuple[str, str]  # (text, style), as kinds/base.Cell
 
 # (column key, label, width)
 COLUMNS: dict[str, tuple[tuple[str, str, int], ...]] = {
@@ -116,10 +117,8 @@ class Row:
 class Snapshot:
     now: float
     hosts: list[dict[str, Any]] = field(default_factory=list)
-    patches: list[dict[str, Any]] = field(default_factory=list)
-    security: dict[str, dict[str, Any]] = field(default_factory=dict)  # host -> latest "security" row data
-    caches: list[dict[str, Any]] = field(default_factory=list)
-    backups: list[dict[str, Any]] = field(default_factory=list)
+    # Every host kind's latest rows (kinds/base.HostKind), by kind name: "cache", "patches" ...
+    kind_rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     endpoints: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     collector: dict[str, Any] | None = None
@@ -130,6 +129,18 @@ class Snapshot:
     windows: list[Any] = field(default_factory=list)  # maintenance windows running now (maintenance.Occurrence)
     checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # probe kind -> its latest rows
     _typed_hosts: list[tuple[str, float, HostRow]] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def patches(self) -> list[dict[str, Any]]:
+        return self.kind_rows.get("patches", [])
+
+    @property
+    def caches(self) -> list[dict[str, Any]]:
+        return self.kind_rows.get("cache", [])
+
+    @property
+    def backups(self) -> list[dict[str, Any]]:
+        return self.kind_rows.get("backup", [])
 
     def host_rows(self) -> list[tuple[str, float, HostRow]]:
         """(host, stored at, its typed row) for every host row: read from JSON once per snapshot."""
@@ -341,10 +352,7 @@ def load_snapshot(store: Any, now: float, sparks: SparkCache | None = None,
     snap = Snapshot(now=now)
     snap.windows = _maint.active(windows, now) if windows else []
     snap.hosts = store.latest("host", raw=False)
-    snap.patches = store.latest("patches", raw=False)
-    snap.security = {r["target"]: r["data"] or {} for r in store.latest("security", raw=False)}
-    snap.caches = store.latest("cache", raw=False)
-    snap.backups = store.latest("backup", raw=False)
+    snap.kind_rows = {k.name: store.latest(k.name, raw=False) for k in host_kinds()}
     snap.endpoints = store.latest("endpoint", raw=False)
     snap.checks = {k.name: store.latest(k.name, raw=False) for k in registered_kinds()}
     snap.alerts = store.alerts(now=now)
@@ -555,205 +563,73 @@ def _kind_latency_rows(snap: Snapshot, sev: Severity) -> list[Row]:
     return rows
 
 
-def _cache_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev: Severity) -> list[Row]:
+class _ViewContext:
+    """kinds/base.ViewContext over one snapshot; ``tags``, ``stale`` and ``polled`` are the row's."""
+
+    def __init__(self, snap: Snapshot, sev: Severity):
+        self._snap, self._sev = snap, sev
+        self.now = snap.now
+        self.tags: Mapping[str, str] = {}
+        self.stale = False
+        self.polled = snap.now
+        self._index: dict[tuple[str, str, str], dict[str, Any]] | None = None
+        self._states: dict[str, str] | None = None
+
+    def level(self, metric: str, value: Any, target: str, labels: Mapping[str, str] | None = None) -> tuple[int, str]:
+        return figure_level(self._sev, metric, value, target, labels, self.tags)
+
+    def age(self, seconds: float | None) -> str:
+        return fmt_age(seconds)
+
+    def num(self, v: Any) -> str:
+        return fmt_num(v)
+
+    def spark(self, target: str, metric: str, labels: Mapping[str, str], width: int, lo: float, hi: float) -> str:
+        points = self._snap.sparks.get((target, metric, tuple(sorted(labels.items()))), [])
+        return sparkline(points[-4 * width:], width, lo, hi) if points else ""
+
+    def row(self, kind: str, target: str, name: str = "") -> Mapping[str, Any] | None:
+        if self._index is None:
+            self._index = {(k, r["target"], r["name"]): r["data"] or {}
+                           for k, rows in self._snap.kind_rows.items() for r in rows}
+        return self._index.get((kind, target, name))
+
+    def host_state(self, target: str) -> str | None:
+        if self._states is None:
+            self._states = {host: row.state for host, _, row in self._snap.host_rows()}
+        return self._states.get(target)
+
+
+def _bind_kind_rows(snap: Snapshot, kind: Any, host_tags: Mapping[str, Mapping[str, str]],
+                    sev: Severity) -> Callable[[], list[Row]]:
+    return lambda: _kind_pane_rows(snap, kind, host_tags, sev)
+
+
+def _kind_pane_rows(snap: Snapshot, kind: Any, host_tags: Mapping[str, Mapping[str, str]], sev: Severity) -> list[Row]:
+    """A host kind's rows in its pane: the kind's ``view`` gives the level, the word and the
+    cells (from the rules in force); every pane adds the state mark, staleness and the age."""
     rows = []
     now = snap.now
-    for r in snap.caches:
-        row = CacheRow.from_json(r["data"] or {}, r["name"])
+    ctx = _ViewContext(snap, sev)
+    for r in snap.kind_rows.get(kind.name) or ():
+        d = r["data"] or {}
         host, name = r["target"], r["name"]
         tags = host_tags.get(host, {})
-        polled = row.t if row.t is not None else r["t"]
-        stale = is_stale(polled, row.interval, now)
-        hr = row.hit_rate
-        lv_hr, st_hr = figure_level(sev, "cache.hit_rate", hr, host, {"cache": name}, tags)
-        if row.error:
-            # A probe that could not read is unknown, as `once` says: no rule judged a value.
-            # (The no-data rule fires when its series stop arriving.)
-            level = UNKNOWN
-            st = state_cell(UNKNOWN, "error")
-        elif hr is None:
-            level = UNKNOWN
-            st = state_cell(UNKNOWN, "no data")
-        else:
-            level = lv_hr
-            st = state_cell(level, {OK: "ok", WARN: "low", CRIT: "LOW"}[level])
+        t = d.get("t")
+        polled = t if is_number(t) else r["t"]
+        stale = is_stale(polled, d.get("interval"), now)
+        ctx.tags, ctx.stale, ctx.polled = tags, stale, polled
+        v = kind.view(host, name, d, ctx)
+        st = state_cell(v.level if v.state_level is None else v.state_level, v.word)
         if stale:
             st = stale_cell(st)
-        spark = snap.sparks.get((host, "cache.hit_rate", (("cache", name),)), [])
-        cells = (
-            st,
-            (f"{host}/{name}", ""),
-            (row.kind, "muted"),
-            (f"{hr * 100:.0f}%" if hr is not None else "—", _lvl(level) if row.error else st_hr),
-            (fmt_num(row.stats.ops_per_s if row.stats else None), ""),
-            (sparkline(spark[-56:], 14, 0.0, 1.0) if spark else "", "spark"),
-            (fmt_age(now - polled), "stale" if stale else "muted"),
-        )
-        rank_level = WARN if stale and level < WARN else level
-        rows.append(
-            Row(
-                key=f"cache:{host}:{name}", rank=(-rank_level, hr if hr is not None else 2, host, name),
-                cells=_fade(cells, stale), ref=Ref("cache", host, name), level=rank_level,
-                search=_search(host, name, row.kind, "stale" if stale else "", row.error, tags=tags), tags=tags,
-            )
-        )
-    return rows
-
-
-def _count_style(level: int, style: str, n: int) -> str:
-    """A count's cell style: its rule's level when past a threshold, else muted when zero."""
-    return style if level >= WARN else "muted" if not n else ""
-
-
-# security.* figure -> how it is read from the probe's row (kinds/security.py to_json)
-_SECURITY_FIGURES: dict[str, Any] = {
-    "security.unexpected_listeners": lambda j: None if j["unexpected_listeners"] is None else len(j["unexpected_listeners"]),
-    "security.sshd_weak_settings": lambda j: None if j["sshd_weak_settings"] is None else len(j["sshd_weak_settings"]),
-    "security.failed_logins_per_h": lambda j: j["failed_logins_per_h"],
-    "security.firewall_active": lambda j: None if j["firewall"] is None else float(j["firewall"] != ""),
-    "security.extra_uid0": lambda j: None if j["extra_uid0"] is None else len(j["extra_uid0"]),
-    "security.sudoers_changed": lambda j: None if j["sudoers_changed"] is None else float(j["sudoers_changed"]),
-    "security.days_since_security_update": lambda j: j["days_since_security_update"],
-}
-
-
-def _security_cell(d: Mapping[str, Any] | None, sev: Severity, host: str,
-                   tags: Mapping[str, str]) -> tuple[tuple[str, str], int]:
-    """The Security column: "ok", "2 issues" (figures past their rules), "error"; "—" unpolled."""
-    if d is None:
-        return ("—", "muted"), OK
-    j = d.get("security")
-    if not j:
-        return ("error", "crit") if d.get("error") else ("—", "muted"), OK
-    levels = [figure_level(sev, m, v, host, None, tags) for m, f in _SECURITY_FIGURES.items()
-              if (v := f(j)) is not None]
-    bad = [(lv, st) for lv, st in levels if lv >= WARN]
-    if not bad:
-        return ("partial" if j.get("errors") else "ok", "" if j.get("errors") else "muted"), OK
-    worst = max(bad)
-    return (f"{len(bad)} issue{'s' if len(bad) > 1 else ''}", worst[1]), worst[0]
-
-
-def _patch_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev: Severity) -> list[Row]:
-    rows = []
-    host_state = {host: row.state for host, _, row in snap.host_rows()}
-    now = snap.now
-    for r in snap.patches:
-        row = PatchesRow.from_json(r["data"] or {})
-        host = r["target"]
-        tags = host_tags.get(host, {})
-        polled = row.t if row.t is not None else r["t"]
-        stale = is_stale(polled, row.interval, now)
-        p = row.patches
-        if p is None:
-            host_down = host_state.get(host, "ok") != "ok"
-            level = UNKNOWN  # a probe error is unknown, as in `once`; a down host is the Health pane's
-            st = state_cell(level, "host down" if host_down else "error" if row.error else "no data")
-            cells = (st, (host, ""), ("—", "muted"), ("—", "muted"), ("—", "muted"), ("", "muted"), ("—", "muted"))
-        else:
-            sec, pend, reboot = p.security, p.pending, p.reboot_required
-            lv_pend, st_pend = figure_level(sev, "patches.pending", pend, host, None, tags)
-            lv_sec, st_sec = figure_level(sev, "patches.security", sec, host, None, tags)
-            lv_rb, st_rb = figure_level(sev, "patches.reboot_required", 1.0 if reboot else 0.0, host, None, tags)
-            # security-updates waits 7 days before it fires; the pane shows the count past its threshold now
-            level = max(x for x in (lv_pend, lv_sec, lv_rb, OK) if x != UNKNOWN)
-            word = "security" if sec else "reboot" if reboot else ("pending" if pend else "current")
-            st = state_cell(level, word)
-            last_t = p.last_update
-            cells = (
-                st,
-                (host, ""),
-                (str(pend), _count_style(lv_pend, st_pend, pend)),
-                (str(sec), _count_style(lv_sec, st_sec, sec)),
-                ("YES" if reboot else "no", _count_style(lv_rb, st_rb, reboot)),
-                (p.manager, "muted"),
-                (fmt_age(now - last_t) if last_t else "—", ""),
-            )
-            pend_rank = -(sec * 1000 + pend)
-        sec_cell, sec_level = _security_cell(snap.security.get(host), sev, host, tags)
-        cells = cells + (sec_cell,)
-        if p and sec_level > level:
-            level = sec_level
-        if stale:
-            cells = (stale_cell(cells[0]),) + cells[1:]
-        cells = cells + ((fmt_age(now - polled), "stale" if stale else "muted"),)
-        rank_level = WARN if stale and level < WARN else level
-        rows.append(
-            Row(
-                key=f"patches:{host}", rank=(-rank_level, pend_rank if p else 0, host), cells=_fade(cells, stale),
-                ref=Ref("patches", host), level=rank_level,
-                search=_search(host, "reboot" if p and p.reboot_required else "", "stale" if stale else "",
-                               " ".join(x.name for x in p.packages) if p else "", tags=tags),
-                tags=tags,
-            )
-        )
-    return rows
-
-
-def _backup_rows(snap: Snapshot, host_tags: Mapping[str, Mapping[str, str]], sev: Severity) -> list[Row]:
-    rows = []
-    now = snap.now
-    for r in snap.backups:
-        row = BackupRow.from_json(r["data"] or {}, r["name"])
-        b = row.status
-        host, name = r["target"], r["name"]
-        tags = host_tags.get(host, {})
-        t_read = row.t if row.t is not None else r["t"]
-        stale = is_stale(t_read, row.interval, now)
-        age = b.age_s
-        if age is not None:
-            age = age + max(0.0, now - t_read)  # the backup keeps ageing after the read
-        labels = {"backup": str(name)}
-        # backup-age's per-job thresholds are the job's max_age (warning) and twice it (critical)
-        lv_age, st_age = figure_level(sev, "backup.age_s", age, host, labels, tags)
-        rt = b.restore_test
-        if rt is not None:
-            rt_age = now - rt.at
-            lv_ok, st_ok = figure_level(sev, "backup.restore_ok", 1.0 if rt.ok else 0.0, host, labels, tags)
-            lv_rage, st_rage = figure_level(sev, "backup.restore_age_s", rt_age, host, labels, tags)
-            lv_rt, st_rt = max((lv_ok, st_ok), (lv_rage, st_rage), key=lambda x: (x[0] != UNKNOWN, x[0], bool(x[1])))
-            if rt.ok:
-                rt_txt = f"✔ ok {fmt_age(rt_age)}" + (" ✓sum" if rt.checksum_verified else "")
-            else:
-                rt_txt = f"✖ FAILED {fmt_age(rt_age)}"
-        else:
-            # No test result is no value: no rule judges it (restore-test-stale needs a last test).
-            lv_rt, st_rt, rt_txt = UNKNOWN, "muted", "▲ never tested"
-        failed = rt is not None and not rt.ok
-        if b.error:
-            # A probe that could not read is unknown, as `once` says: no rule judged a value.
-            # (The no-data rule fires when its series stop arriving.)
-            level = UNKNOWN
-            st = state_cell(UNKNOWN, "error")
-        else:
-            level = max((x for x in (lv_age, lv_rt) if x != UNKNOWN), default=UNKNOWN)
-            word = {OK: "ok", WARN: "warn", CRIT: "CRIT", UNKNOWN: "unknown"}[level]
-            if failed and level == lv_rt and level >= WARN:
-                word = "RESTORE"
-            elif lv_age == level and level >= WARN:
-                word = "OLD"
-            st = state_cell(level, word)
-        if stale:
-            st = stale_cell(st)
-        cells = (
-            st,
-            (f"{host}/{name}", ""),
-            (rt_txt, st_rt),
-            (fmt_age(age), st_age),
-            (str(b.snapshots) if b.snapshots is not None else "—", ""),
-            (b.kind, "muted"),
-            (fmt_age(now - t_read), "stale" if stale else "muted"),
-        )
-        rank_level = WARN if stale and level < WARN else level
-        rows.append(
-            Row(
-                key=f"backup:{host}:{name}", rank=(-rank_level, host, name), cells=_fade(cells, stale),
-                ref=Ref("backup", host, name), level=rank_level,
-                search=_search(host, name, b.kind, "restore failed" if failed else "",
-                               "stale" if stale else "", b.error, tags=tags),
-                tags=tags,
-            )
-        )
+        cells = (st, *v.cells, (fmt_age(now - polled), "stale" if stale else "muted"))
+        rank_level = WARN if stale and v.level < WARN else v.level
+        rows.append(Row(
+            key=f"{kind.name}:{host}" + (f":{name}" if kind.label else ""), rank=(-rank_level, *v.rank),
+            cells=_fade(cells, stale), ref=Ref(kind.name, host, name), level=rank_level,
+            search=_search(*v.search, tags=tags), tags=tags,
+        ))
     return rows
 
 
@@ -851,9 +727,7 @@ def build_view(snap: Snapshot, endpoint_tags: Mapping[str, Mapping[str, str]] | 
     builders: dict[str, Callable[[], list[Row]]] = {
         "health": lambda: _health_rows(snap, host_tags, sev),
         "latency": lambda: _latency_rows(snap, endpoint_tags or {}, sev) + _kind_latency_rows(snap, sev),
-        "cache": lambda: _cache_rows(snap, host_tags, sev),
-        "patches": lambda: _patch_rows(snap, host_tags, sev),
-        "backups": lambda: _backup_rows(snap, host_tags, sev),
+        **{k.pane: _bind_kind_rows(snap, k, host_tags, sev) for k in host_kinds() if k.pane},
         "alerts": lambda: _alert_rows(snap, host_tags, rule_for),
     }
     rows: dict[str, list[Row]] = {}

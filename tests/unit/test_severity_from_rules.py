@@ -119,8 +119,8 @@ def test_the_mount_shown_is_the_worst_by_its_rules() -> None:
 
 def test_figures_no_rule_covers_are_uncoloured() -> None:
     p = {"manager": "apt", "pending": 12, "security": 0, "reboot_required": False, "packages": []}
-    snap = data.Snapshot(now=NOW, patches=[{"target": "h", "name": "", "t": NOW,
-                                            "data": {"patches": p, "t": NOW, "interval": 3600}}])
+    snap = data.Snapshot(now=NOW, kind_rows={"patches": [{"target": "h", "name": "", "t": NOW,
+                                                           "data": {"patches": p, "t": NOW, "interval": 3600}}]})
     (row,) = data.build_view(snap).rows["patches"]
     assert row.cells[0] == ("● pending", "ok") and row.cells[2] == ("12", "")  # no rule on pending updates
     sev = _sev('[[rules]]\nname = "pending"\nmetric = "patches.pending"\nwarn = 10\n')

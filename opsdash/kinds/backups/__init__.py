@@ -15,7 +15,8 @@ from dataclasses import replace
 from typing import Any, Iterable, Mapping
 
 from ...model import BackupRow, BackupStatus, Sample
-from ..base import BuiltinRule, HostContext, HostJob, HostKind, KeyChecker, Metric, Probed
+from ..base import (CRIT, OK, UNKNOWN, WARN, BuiltinRule, HostContext, HostJob, HostKind, KeyChecker, Metric,
+                    PaneView, Probed, ViewContext)
 from ..values import nonempty, one_of, positive_duration, str_table, string
 from ._base import BackupConfig, BackupKind, CheckConfig, CheckOutcome, Key, Remote, RestoreTestConfig, Timed
 
@@ -225,6 +226,52 @@ class BackupsKind(HostKind):
         status = (replace(prev.status, error=reason) if prev is not None
                   else BackupStatus(b.name, b.kind, None, None, None, error=reason))
         return Probed(BackupRow(status, t, b.interval, b.max_age))
+
+    pane = "backups"
+
+    def view(self, target: str, name: str, data: Mapping[str, Any], ctx: ViewContext) -> PaneView:
+        b = BackupRow.from_json(data, name).status
+        age = b.age_s
+        if age is not None:
+            age = age + max(0.0, ctx.now - ctx.polled)  # the backup keeps ageing after the read
+        labels = {"backup": str(name)}
+        # backup-age's per-job thresholds are the job's max_age (warning) and twice it (critical)
+        lv_age, st_age = ctx.level("backup.age_s", age, target, labels)
+        rt = b.restore_test
+        if rt is not None:
+            rt_age = ctx.now - rt.at
+            lv_ok, st_ok = ctx.level("backup.restore_ok", 1.0 if rt.ok else 0.0, target, labels)
+            lv_rage, st_rage = ctx.level("backup.restore_age_s", rt_age, target, labels)
+            lv_rt, st_rt = max((lv_ok, st_ok), (lv_rage, st_rage), key=lambda x: (x[0] != UNKNOWN, x[0], bool(x[1])))
+            if rt.ok:
+                rt_txt = f"✔ ok {ctx.age(rt_age)}" + (" ✓sum" if rt.checksum_verified else "")
+            else:
+                rt_txt = f"✖ FAILED {ctx.age(rt_age)}"
+        else:
+            # No test result is no value: no rule judges it (restore-test-stale needs a last test).
+            lv_rt, st_rt, rt_txt = UNKNOWN, "muted", "▲ never tested"
+        failed = rt is not None and not rt.ok
+        if b.error:
+            # A probe that could not read is unknown, as `once` says: no rule judged a value.
+            # (The no-data rule fires when its series stop arriving.)
+            level, word = UNKNOWN, "error"
+        else:
+            level = max((x for x in (lv_age, lv_rt) if x != UNKNOWN), default=UNKNOWN)
+            word = {OK: "ok", WARN: "warn", CRIT: "CRIT", UNKNOWN: "unknown"}[level]
+            if failed and level == lv_rt and level >= WARN:
+                word = "RESTORE"
+            elif lv_age == level and level >= WARN:
+                word = "OLD"
+        cells = (
+            (f"{target}/{name}", ""),
+            (rt_txt, st_rt),
+            (ctx.age(age), st_age),
+            (str(b.snapshots) if b.snapshots is not None else "—", ""),
+            (b.kind, "muted"),
+        )
+        return PaneView(level, word, cells, (target, name),
+                        (target, name, b.kind, "restore failed" if failed else "", "stale" if ctx.stale else "",
+                         b.error))
 
     def once(self, host: Any, rows: Mapping[str, Any]) -> Any:
         if not host.backups:
