@@ -1,7 +1,9 @@
 """The shape of a probe kind: everything opsdash knows about one kind of check, in one module.
 
 A kind module (``opsdash/kinds/<name>.py``) defines ``KIND = SomeKind()``, an
-instance of a ``Kind`` subclass. The registry (``opsdash/kinds/registry.py``)
+instance of a ``Kind`` subclass (a check with a [[section]] of its own), or of a
+``HostKind`` subclass (one that lives on a [[hosts]] entry and runs there:
+caches, patches, backups, security; below). The registry (``opsdash/kinds/registry.py``)
 finds it by module, so there is no list to edit. Everything else iterates over
 the registered kinds and asks them:
 
@@ -104,12 +106,11 @@ class Column:
 
 @dataclass(frozen=True)
 class Attached:
-    """A kind whose checks ride on other config entries instead of a [[section]] of their own:
-    host security posture on [[hosts]], certificates on https [[endpoints]], and the built-in
-    categories (health, endpoints, caches, patches, backups), whose probes predate this shape
-    and live in collect/. It declares its metrics and rules the same way; ``checks(config)``
-    gives what its rules' ``per_check`` sees (the endpoints, the hosts' backups) and
-    ``match(check)`` the series a check's own threshold applies to."""
+    """The metrics and rules of what the collector probes itself, with no kind of its own:
+    host health and the endpoints (collect/health.py, http.py), and the certificates checked
+    beside an https endpoint's request. ``checks(config)`` gives what its rules' ``per_check``
+    sees (the endpoints) and ``match(check)`` the series a check's own threshold applies to.
+    What runs on a host is a ``HostKind`` instead, which declares its probe and pane too."""
 
     name: str
     metrics: tuple[Metric, ...]
