@@ -195,6 +195,14 @@ async def poll_host(owner: _Owner, kind: HostKind, host: str, job: HostJob, ctx:
         raise ProbeError(got.error)  # its row says why; the poll counts as failed (backoff)
 
 
+def record_host_timeout(owner: _Owner, kind: HostKind, host: str, job: HostJob, ctx: HostJobContext) -> None:
+    """The collector's deadline passed (the probe ignored its budget, or the host hung past
+    the runner's own timeout): the kind's failed row says so, as for a host that failed."""
+    cfg = owner.hosts[host].cfg
+    _write(owner, kind, host, job, kind.failed(cfg, job, f"no result within {job.budget + job.grace:g}s",
+                                               owner.clock(), ctx))
+
+
 def _write(owner: _Owner, kind: HostKind, host: str, job: HostJob, got: Probed) -> None:
     owner.hosts[host].rows[(kind.name, job.name)] = got.row
     row = got.row.to_json()
@@ -211,7 +219,8 @@ def host_jobs(owner: _Owner, want: Callable[[str], bool], restore_tests: bool) -
             for hj in kind.jobs(hs.cfg, restore_tests=restore_tests):
                 ctx = HostJobContext(owner, hs.cfg.name)
                 jobs.append(Job(hj.kind, hs.cfg.name, hj.name, hj.interval, hj.budget + hj.grace,
-                                _bind(poll_host, owner, kind, hs.cfg.name, hj, ctx), on_host=True))
+                                _bind(poll_host, owner, kind, hs.cfg.name, hj, ctx), on_host=True,
+                                on_timeout=_bind(record_host_timeout, owner, kind, hs.cfg.name, hj, ctx)))
     return jobs
 
 

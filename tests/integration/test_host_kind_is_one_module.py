@@ -1,7 +1,7 @@
 """A host kind (kinds/base.HostKind) is all opsdash needs to know of a category that runs on
 a host: config accepts its probe word and its metric, the collector schedules and runs it
 through the one remote runner, writes its typed row and samples, writes its own failed row
-when the host cannot be reached, and /metrics exports its gauges, with no line about it
+when the host cannot be reached or the probe overstays its deadline, and /metrics exports its gauges, with no line about it
 anywhere else. The kind here is registered the way a module in opsdash/kinds/ would be."""
 
 from __future__ import annotations
@@ -45,9 +45,11 @@ class UptimeKind(HostKind):
     exports = (("opsdash_uptime_seconds", "Seconds since the host booted."),)
 
     def jobs(self, host: Any, *, restore_tests: bool) -> list[HostJob]:
-        return [HostJob("uptime", "", 60.0, 5.0)] if "uptime" in host.probes else []
+        return [HostJob("uptime", "", 60.0, 2.0, grace=0.5)] if "uptime" in host.probes else []
 
     async def poll(self, host: Any, job: HostJob, ctx: HostContext) -> Probed:
+        if host.tags.get("role") == "stuck":  # a probe that ignores its budget
+            await asyncio.sleep(30)
         sections = await ctx.run_script("sec up cat /proc/uptime\n", job.budget)
         t, up = ctx.clock(), float(sections["up"].out.split()[0])
         return Probed(UptimeRow(t, up), [Sample(t, host.name, "uptime.seconds", up)])
@@ -91,6 +93,11 @@ name = "here"
 probes = ["local", "uptime"]
 
 [[hosts]]
+name = "stuck"
+probes = ["local", "uptime"]
+tags = {{ role = "stuck" }}
+
+[[hosts]]
 name = "gone"
 address = "127.0.0.1"
 port = {_closed_port()}
@@ -109,7 +116,7 @@ warn = 10
         seen: list[Sample] = []
         c.listeners.append(seen.extend)
         jobs = [(j.kind, j.target) for j in c.build_jobs() if j.kind == "uptime"]
-        assert jobs == [("uptime", "here"), ("uptime", "gone")]
+        assert jobs == [("uptime", "here"), ("uptime", "stuck"), ("uptime", "gone")]
         asyncio.run(c.snapshot_once())
 
         here = c.hosts["here"].row("uptime")
@@ -117,6 +124,8 @@ warn = 10
         assert [s.target for s in seen if s.metric == "uptime.seconds"] == ["here"]
         gone = c.hosts["gone"].row("uptime")
         assert gone is not None and gone.uptime_s is None and gone.error  # its own failed row says why
+        stuck = c.hosts["stuck"].row("uptime")  # past the collector's deadline: the failed row, too
+        assert stuck is not None and stuck.uptime_s is None and stuck.error == "no result within 2.5s"
 
         rows = {r["target"]: r["data"] for r in store.latest("uptime", raw=False)}
         assert rows["here"]["uptime_s"] == here.uptime_s
