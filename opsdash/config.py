@@ -30,7 +30,7 @@ from .kinds.values import Invalid as _Invalid
 from .kinds.values import duration as _duration
 from .kinds.values import nonempty as _nonempty
 from .kinds.values import one_of as _one_of
-from .kinds.values import parse_duration
+from .kinds.values import parse_duration  # noqa: F401  (config.parse_duration, as it always was)
 from .kinds.values import positive_duration as _positive_duration
 from .kinds.values import str_table as _str_table
 from .kinds.values import string as _str

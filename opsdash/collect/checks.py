@@ -89,14 +89,7 @@ class KindContext:
         row = self._owner.checks.rows.get((kind, target, name))
         if row is not None:
             return row
-        store = self._owner.store
-        if store is None:
-            return None
-        rows = await asyncio.to_thread(store.latest, kind, target, raw=False)
-        for r in rows:
-            if r["name"] == name and isinstance(r.get("data"), dict):
-                return r["data"]
-        return None
+        return await _stored(self._owner.store, kind, target, name)
 
     async def read_file(self, path: str, max_bytes: int = 65536) -> bytes:
         def read() -> bytes:
@@ -172,14 +165,15 @@ class HostJobContext:
         return self._owner.hosts[self.host].rows.get((kind, name))
 
     async def stored(self, kind: str, name: str = "") -> dict[str, Any] | None:
-        store = self._owner.store
-        if store is None:
-            return None
-        rows = await asyncio.to_thread(store.latest, kind, self.host, raw=False)
-        for r in rows:
-            if r["name"] == name and isinstance(r.get("data"), dict):
-                return r["data"]
+        return await _stored(self._owner.store, kind, self.host, name)
+
+
+async def _stored(store: Any, kind: str, target: str, name: str) -> dict[str, Any] | None:
+    """The data of the store's latest (kind, target, name) row, read off the loop; None without one."""
+    if store is None:
         return None
+    rows = await asyncio.to_thread(store.latest, kind, target, raw=False)
+    return next((r["data"] for r in rows if r["name"] == name and isinstance(r.get("data"), dict)), None)
 
 
 async def poll_host(owner: _Owner, kind: HostKind, host: str, job: HostJob, ctx: HostJobContext) -> None:

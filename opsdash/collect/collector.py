@@ -56,11 +56,11 @@ from ..sla import burn_trackers
 from ..kinds import tls as tls_kind
 from ..kinds.registry import by_name as kind_by_name
 from ..kinds.registry import host_kind, host_kinds
+from ..kinds.sections import run_script
 from .checks import CheckState, check_jobs, host_jobs
 from .health import HealthReading, health_script, local_health, parse_health_output
 from .http import EndpointWindow, HTTPProbe, http_result
 from .jobs import HostRecord, Job, LatestRow
-from ..kinds.sections import run_script
 from . import resolve
 from .runner import LocalRunner
 from .sources import source_jobs
@@ -109,7 +109,7 @@ class HostStatus:
             "caches": None,
             "backups": None,
         }
-        for kind in host_kinds():
+        for kind in host_kinds():  # the host object's keys are the contract's (docs/contracts.md)
             if kind.word in d and want(kind.word):
                 d[kind.word] = kind.once(cfg, {n: r for (k, n), r in self.rows.items() if k == kind.name})
         return d

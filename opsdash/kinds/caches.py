@@ -46,6 +46,7 @@ class CacheKind(HostKind):
     rules = RULES
     row_type = CacheRow
     exports = ((METRICS[0].prom_name, METRICS[0].help),)
+    pane = "cache"
 
     def export(self, row: Any, now: float) -> Iterable[tuple[str, float | None, Mapping[str, str]]]:
         if row.hit_rate is None:
@@ -96,8 +97,6 @@ class CacheKind(HostKind):
 
     def failed(self, host: Any, job: HostJob, reason: str, t: float, ctx: HostContext) -> Probed:
         return Probed(CacheRow(job.name, job.check.kind, t, job.interval, None, reason))
-
-    pane = "cache"
 
     def view(self, target: str, name: str, data: Mapping[str, Any], ctx: ViewContext) -> PaneView:
         row = CacheRow.from_json(data, name)

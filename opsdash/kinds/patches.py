@@ -235,6 +235,7 @@ class PatchesKind(HostKind):
     rules = RULES
     row_type = PatchesRow
     exports = tuple((m.prom_name, m.help) for m in METRICS)
+    pane = "patches"
 
     def export(self, row: Any, now: float) -> Iterable[tuple[str, float | None, Mapping[str, str]]]:
         p = row.patches
@@ -256,8 +257,6 @@ class PatchesKind(HostKind):
 
     def failed(self, host: Any, job: HostJob, reason: str, t: float, ctx: HostContext) -> Probed:
         return Probed(PatchesRow(t, job.interval, None, reason))
-
-    pane = "patches"
 
     def view(self, target: str, name: str, data: Mapping[str, Any], ctx: ViewContext) -> PaneView:
         row = PatchesRow.from_json(data)

@@ -49,7 +49,7 @@ def host_kinds() -> tuple[HostKind, ...]:
 
 
 def host_kind(name: str) -> HostKind | None:
-    """The host kind whose rows (and jobs) are called ``name``; a backup's "restore" job is its kind's."""
+    """The host kind whose rows are called ``name`` (also a metric's prefix: "cache", "backup")."""
     return next((k for k in host_kinds() if k.name == name), None)
 
 

@@ -18,7 +18,7 @@ import hashlib
 import re
 import shlex
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, Protocol
 
 from ..errors import ParseError

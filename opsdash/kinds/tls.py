@@ -27,7 +27,7 @@ import ipaddress
 import secrets
 import shlex
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, Protocol
 
 from ..errors import ParseError

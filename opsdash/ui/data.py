@@ -14,6 +14,7 @@ word, ``◌ down``), never as if current.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -616,7 +617,7 @@ def _kind_pane_rows(snap: Snapshot, kind: Any, host_tags: Mapping[str, Mapping[s
         host, name = r["target"], r["name"]
         tags = host_tags.get(host, {})
         t = d.get("t")
-        polled = t if is_number(t) else r["t"]
+        polled = t if is_number(t) and math.isfinite(t) else r["t"]
         stale = is_stale(polled, d.get("interval"), now)
         ctx.tags, ctx.stale, ctx.polled = tags, stale, polled
         v = kind.view(host, name, d, ctx)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from functools import lru_cache
 from dataclasses import replace
 from typing import Any, Iterable, Mapping
 
@@ -100,6 +101,7 @@ class BackupsKind(HostKind):
     key = "backups"
     metrics = METRICS
     row_type = BackupRow
+    pane = "backups"
     exports = (
         (METRICS[0].prom_name, METRICS[0].help),
         ("opsdash_backup_last_success_timestamp_seconds", "Unix time of the newest backup."),
@@ -227,8 +229,6 @@ class BackupsKind(HostKind):
                   else BackupStatus(b.name, b.kind, None, None, None, error=reason))
         return Probed(BackupRow(status, t, b.interval, b.max_age))
 
-    pane = "backups"
-
     def view(self, target: str, name: str, data: Mapping[str, Any], ctx: ViewContext) -> PaneView:
         b = BackupRow.from_json(data, name).status
         age = b.age_s
@@ -296,28 +296,23 @@ def _key_check(key: Key) -> Any:
     return check
 
 
-_RULES: tuple[BuiltinRule, ...] = ()
-
-
+@lru_cache(maxsize=1)
 def _rules() -> tuple[BuiltinRule, ...]:
     """Built on first use, not at import: the restore runbook names every registered
     kind's own check command, which needs the kinds found."""
-    global _RULES
-    if not _RULES:
-        _RULES = (
-            BuiltinRule("backup-age", "backup.age_s", warn=26 * 3600.0, crit=52 * 3600.0, per_check=_max_age,
-                        description="last backup older than the job's max_age (critical at twice)",
-                        runbook="check the backup job's log and timer (systemctl list-timers), repository space and locks"),
-            BuiltinRule("restore-test-failed", "backup.restore_ok", op="<", crit=0.5,
-                        tier={"warning": "L2", "critical": "L2"}, description="the last restore test failed",
-                        runbook="read the restore test detail; run " + " / ".join(
-                            k.check_runbook for k in kinds() if k.check_runbook)
-                        + "; a backup that cannot be restored is no backup"),
-            BuiltinRule("restore-test-stale", "backup.restore_age_s", warn=7 * DAY,
-                        description="no successful restore test for 7 days",
-                        runbook="run `opsdash once --probe backups --run-restore-tests`; check the restore test's schedule"),
-        )
-    return _RULES
+    return (
+        BuiltinRule("backup-age", "backup.age_s", warn=26 * 3600.0, crit=52 * 3600.0, per_check=_max_age,
+                    description="last backup older than the job's max_age (critical at twice)",
+                    runbook="check the backup job's log and timer (systemctl list-timers), repository space and locks"),
+        BuiltinRule("restore-test-failed", "backup.restore_ok", op="<", crit=0.5,
+                    tier={"warning": "L2", "critical": "L2"}, description="the last restore test failed",
+                    runbook="read the restore test detail; run " + " / ".join(
+                        k.check_runbook for k in kinds() if k.check_runbook)
+                    + "; a backup that cannot be restored is no backup"),
+        BuiltinRule("restore-test-stale", "backup.restore_age_s", warn=7 * DAY,
+                    description="no successful restore test for 7 days",
+                    runbook="run `opsdash once --probe backups --run-restore-tests`; check the restore test's schedule"),
+    )
 
 
 KIND = BackupsKind()
